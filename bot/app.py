@@ -1,0 +1,115 @@
+"""The composition root: builds the engine, Bot, Dispatcher and their wiring.
+
+Nothing runs at import time."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import SystemClock
+from bot.config import Settings
+from bot.ports import Clock
+from bot.services.membership import CommunityDefaults
+from handlers import setup_routers
+from handlers.filters.moderator import ModeratorDirectory
+from handlers.help import register_command_menus
+from handlers.middlewares.context import CommunityContextMiddleware
+from handlers.middlewares.unit_of_work import UnitOfWorkMiddleware
+from handlers.retry import RetryAfterMiddleware, Sleeper
+from storage.engine import build_engine, build_session_factory
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [
+    "message",
+    "callback_query",
+    "chat_member",
+    "my_chat_member",
+    "chat_join_request",
+]
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    bot: Bot
+    dispatcher: Dispatcher
+    clock: Clock
+
+    async def start_polling(self, *, handle_signals: bool = True) -> None:
+        """Polls until stopped. Updates are handled one after another and confirmed (by the
+        next getUpdates offset) only after their transaction committed, so a crash loses
+        nothing; a redelivered update is recognised by its id and changes nothing."""
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        await register_command_menus(self.bot, self.settings.default_language)
+        await self.dispatcher.start_polling(
+            self.bot,
+            allowed_updates=ALLOWED_UPDATES,
+            handle_as_tasks=False,
+            polling_timeout=self.settings.polling_timeout,
+            handle_signals=handle_signals,
+            close_bot_session=False,
+        )
+
+    async def stop_polling(self) -> None:
+        await self.dispatcher.stop_polling()
+
+    async def close(self) -> None:
+        await self.bot.session.close()
+        await self.engine.dispose()
+
+
+def build_bot(settings: Settings, sleep: Sleeper | None = None) -> Bot:
+    session = AiohttpSession()
+    if settings.bot_api_base_url:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_base_url))
+    if sleep is not None:
+        session.middleware(RetryAfterMiddleware(sleep=sleep))
+    else:
+        session.middleware(RetryAfterMiddleware())
+    return Bot(
+        token=settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def build_dispatcher(
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession], clock: Clock
+) -> Dispatcher:
+    dispatcher = Dispatcher(
+        moderators=ModeratorDirectory(settings.owner_ids, clock, settings.admin_cache_seconds),
+        clock=clock,
+    )
+    dispatcher.update.outer_middleware(UnitOfWorkMiddleware(session_factory, clock))
+    dispatcher.update.outer_middleware(
+        CommunityContextMiddleware(
+            CommunityDefaults(timezone=settings.timezone, language=settings.default_language), clock
+        )
+    )
+    dispatcher.include_routers(*setup_routers())
+    return dispatcher
+
+
+def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | None = None) -> App:
+    clock = clock or SystemClock()
+    engine = build_engine(settings.database_url)
+    session_factory = build_session_factory(engine)
+    return App(
+        settings=settings,
+        engine=engine,
+        session_factory=session_factory,
+        bot=build_bot(settings, sleep),
+        dispatcher=build_dispatcher(settings, session_factory, clock),
+        clock=clock,
+    )

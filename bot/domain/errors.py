@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+def N_(msgid: str) -> str:  # noqa: N802 - the conventional gettext no-op marker
+    """Marks a message for translation where it is defined; translated where it is shown."""
+    return msgid
+
+
+class DomainError(Exception):
+    """An expected refusal: rendered to the user as a translated message, changes nothing.
+
+    `message` is a gettext msgid with `{name}` placeholders filled from `params`.
+    """
+
+    message: ClassVar[str] = N_("Something went wrong.")
+
+    def __init__(self, **params: object) -> None:
+        super().__init__(self.message.format(**params) if params else self.message)
+        self.params = params
+
+
+class UsageError(DomainError):
+    message = N_("Usage: {usage}")
+
+
+class InvalidAmount(DomainError):
+    message = N_("The amount must be a whole number greater than 0.")
+
+
+class AmountTooLarge(DomainError):
+    message = N_("The amount may not exceed {maximum} points at once.")
+
+
+class UnknownTarget(DomainError):
+    message = N_(
+        "I don't know that member: {target}. "
+        "Reply to one of their messages, or use @username or their numeric id."
+    )
+
+
+class MissingTarget(DomainError):
+    message = N_(
+        "Tell me who: reply to one of their messages, or give @username or their numeric id."
+    )
+
+
+class InsufficientBalance(DomainError):
+    message = N_("{name} has only {balance} points; cannot deduct {amount}.")
+
+
+class ReasonTooLong(DomainError):
+    message = N_("The reason is too long (at most {maximum} characters).")
+
+
+class UnknownBadge(DomainError):
+    message = N_("Unknown badge. Use one of: {choices}.")
+
+
+class NotEligible(DomainError):
+    message = N_("Bots, anonymous admins and channels cannot hold points.")

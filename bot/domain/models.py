@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+ANONYMOUS_ADMIN_ID = 1087968824
+SERVICE_NOTIFICATIONS_ID = 777000
+NON_MEMBER_USER_IDS = frozenset({ANONYMOUS_ADMIN_ID, SERVICE_NOTIFICATIONS_ID})
+
+
+class Tier(enum.IntEnum):
+    NEWCOMER = 0
+    MEMBER = 1
+    ACTIVE = 2
+    CONTRIBUTOR = 3
+    CORE = 4
+
+
+class Badge(enum.StrEnum):
+    EXPERT = "expert"
+    STAR = "star"
+
+
+class LedgerKind(enum.StrEnum):
+    CHECKIN = "checkin"
+    ACTIVITY = "activity"
+    AWARD = "award"
+    DEDUCT = "deduct"
+
+
+class LeaderboardPeriod(enum.StrEnum):
+    ALL = "all"
+    WEEK = "week"
+    MONTH = "month"
+
+
+DEFAULT_TIER_THRESHOLDS: tuple[int, ...] = (0, 50, 300, 1000, 3000)
+DEFAULT_CHECKIN_KEYWORDS: tuple[str, ...] = ("签到", "打卡", "check in")
+
+
+@dataclass(frozen=True)
+class CheckinRules:
+    base_points: int = 10
+    streak_step: int = 2
+    streak_bonus_cap: int = 20
+    weekly_bonus: int = 30
+    weekly_every: int = 7
+
+
+@dataclass(frozen=True)
+class ActivityRules:
+    points_per_message: int = 1
+    cooldown_seconds: int = 60
+    daily_cap: int = 20
+
+
+@dataclass(frozen=True)
+class Community:
+    id: int
+    title: str
+    timezone: str
+    language: str
+    checkin_rules: CheckinRules = field(default_factory=CheckinRules)
+    activity_rules: ActivityRules = field(default_factory=ActivityRules)
+    tier_thresholds: tuple[int, ...] = DEFAULT_TIER_THRESHOLDS
+    checkin_keywords: tuple[str, ...] = DEFAULT_CHECKIN_KEYWORDS
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """What we keep of a Telegram user: only what the features need."""
+
+    id: int
+    first_name: str
+    username: str | None = None
+    language_code: str | None = None
+    is_bot: bool = False
+
+    @property
+    def display_name(self) -> str:
+        return self.first_name or (f"@{self.username}" if self.username else str(self.id))
+
+
+@dataclass(frozen=True)
+class Member:
+    id: int
+    community_id: int
+    user_id: int
+    display_name: str
+    balance: int
+    lifetime_earned: int
+    streak: int
+    last_checkin_day: date | None
+    tier: Tier
+    is_member: bool
+    joined_at: datetime | None
+    last_active_at: datetime | None
+    activity_day: date | None = None
+    activity_points_today: int = 0
+    last_activity_point_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    community_id: int
+    user_id: int
+    amount: int
+    kind: LedgerKind
+    idempotency_key: str
+    created_at: datetime
+    reason: str | None = None
+    actor_id: int | None = None
+
+
+@dataclass(frozen=True)
+class PointsChange:
+    """The outcome of one ledger entry on a member."""
+
+    user_id: int
+    display_name: str
+    amount: int
+    balance: int
+    lifetime_earned: int
+    tier_before: Tier
+    tier_after: Tier
+
+    @property
+    def promoted(self) -> bool:
+        return self.tier_after > self.tier_before
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    rank: int
+    user_id: int
+    display_name: str
+    points: int
+
+
+@dataclass(frozen=True)
+class TierCount:
+    tier: Tier
+    members: int

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+from bot.domain.models import CheckinRules, LeaderboardPeriod, Tier
+
+
+def local_day(at: datetime, timezone: str) -> date:
+    """The calendar day of an instant in a community's timezone."""
+    return at.astimezone(ZoneInfo(timezone)).date()
+
+
+def next_streak(previous_streak: int, last_day: date | None, today: date) -> int:
+    """The streak after checking in on `today`: +1 after yesterday's check-in, else 1."""
+    if last_day is not None and last_day == today - timedelta(days=1):
+        return previous_streak + 1
+    return 1
+
+
+def current_streak(stored_streak: int, last_day: date | None, today: date) -> int:
+    """The streak as it stands today: kept if the last check-in was today or yesterday."""
+    if last_day is not None and today - last_day <= timedelta(days=1):
+        return stored_streak
+    return 0
+
+
+def checkin_points(streak: int, rules: CheckinRules) -> int:
+    """Base points, a growing streak bonus (capped), and a bonus on every Nth consecutive day."""
+    streak_bonus = min(rules.streak_step * (streak - 1), rules.streak_bonus_cap)
+    weekly = (
+        rules.weekly_bonus if rules.weekly_every > 0 and streak % rules.weekly_every == 0 else 0
+    )
+    return rules.base_points + streak_bonus + weekly
+
+
+def tier_for(lifetime_earned: int, thresholds: tuple[int, ...]) -> Tier:
+    """The highest tier whose threshold the lifetime points reach."""
+    reached = Tier.NEWCOMER
+    for tier, threshold in zip(Tier, thresholds, strict=True):
+        if lifetime_earned >= threshold:
+            reached = tier
+    return reached
+
+
+def points_to_next_tier(
+    lifetime_earned: int, thresholds: tuple[int, ...]
+) -> tuple[Tier, int] | None:
+    """The next tier and how many more lifetime points reach it; None at the top."""
+    current = tier_for(lifetime_earned, thresholds)
+    if current == Tier.CORE:
+        return None
+    following = Tier(current + 1)
+    return following, thresholds[following] - lifetime_earned
+
+
+def period_start(now: datetime, timezone: str, period: LeaderboardPeriod) -> datetime | None:
+    """The UTC instant the current week (from Monday) or month began in the community's timezone."""
+    if period == LeaderboardPeriod.ALL:
+        return None
+    zone = ZoneInfo(timezone)
+    today = now.astimezone(zone).date()
+    if period == LeaderboardPeriod.WEEK:
+        first_day = today - timedelta(days=today.weekday())
+    else:
+        first_day = today.replace(day=1)
+    return datetime.combine(first_day, time.min, tzinfo=zone).astimezone(UTC)
+
+
+def validate_thresholds(thresholds: tuple[int, ...]) -> bool:
+    return (
+        len(thresholds) == len(Tier)
+        and thresholds[0] == 0
+        and all(a < b for a, b in pairwise(thresholds))
+    )

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from bot.domain.models import NON_MEMBER_USER_IDS, Community, Member, UserInfo
+from bot.ports import UnitOfWork
+
+
+@dataclass(frozen=True)
+class CommunityDefaults:
+    timezone: str
+    language: str
+
+
+def is_eligible(user: UserInfo) -> bool:
+    """Bots, the anonymous-admin account and Telegram's service account are never members."""
+    return not user.is_bot and user.id not in NON_MEMBER_USER_IDS
+
+
+async def ensure_community(
+    uow: UnitOfWork, chat_id: int, title: str, now: datetime, defaults: CommunityDefaults
+) -> tuple[Community, bool]:
+    """The community of a group chat, registered with default settings on first sight.
+
+    Returns the community and whether it was just created.
+    """
+    existing = await uow.communities.get(chat_id)
+    if existing is not None:
+        if title and existing.title != title:
+            await uow.communities.set_title(chat_id, title)
+        return existing, False
+    community = Community(
+        id=chat_id, title=title, timezone=defaults.timezone, language=defaults.language
+    )
+    await uow.communities.add(community, now)
+    stored = await uow.communities.get(chat_id)
+    assert stored is not None
+    return stored, True
+
+
+async def ensure_member(
+    uow: UnitOfWork, community: Community, user: UserInfo, now: datetime, *, joined: bool = False
+) -> Member | None:
+    """Registers the user and their membership; None for accounts that are never members."""
+    if not is_eligible(user):
+        return None
+    await uow.users.upsert(user)
+    member = await uow.members.get(community.id, user.id)
+    if member is None:
+        return await uow.members.add(community.id, user.id, now, joined=joined)
+    if joined and not member.is_member:
+        await uow.members.mark_joined(community.id, user.id, now)
+        return await uow.members.get(community.id, user.id)
+    return member
+
+
+async def member_joined(
+    uow: UnitOfWork, community: Community, user: UserInfo, now: datetime
+) -> Member | None:
+    return await ensure_member(uow, community, user, now, joined=True)
+
+
+async def member_left(uow: UnitOfWork, community: Community, user: UserInfo, now: datetime) -> None:
+    if not is_eligible(user):
+        return
+    if await uow.members.get(community.id, user.id) is not None:
+        await uow.members.mark_left(community.id, user.id, now)
+
+
+async def member_seen(
+    uow: UnitOfWork, community: Community, user: UserInfo, now: datetime
+) -> Member | None:
+    """A member spoke: registered if unknown (whoever speaks is in the group), activity noted."""
+    member = await ensure_member(uow, community, user, now)
+    if member is None:
+        return None
+    if not member.is_member:
+        await uow.members.mark_joined(community.id, user.id, now)
+    await uow.members.touch(community.id, user.id, now)
+    return replace(member, is_member=True, last_active_at=now)

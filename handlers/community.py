@@ -1,0 +1,74 @@
+"""The bot joining a group, and members joining and leaving it."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import JOIN_TRANSITION, LEAVE_TRANSITION, ChatMemberUpdatedFilter
+from aiogram.types import ChatMemberUpdated
+
+from bot.domain.models import Community
+from bot.i18n import Translator
+from bot.ports import UnitOfWork
+from bot.services import membership
+from handlers.filters.chat import InGroup
+from handlers.filters.moderator import ModeratorDirectory
+from handlers.middlewares.context import user_info
+from handlers.outbox import Outbox
+
+ADMIN_STATUSES = frozenset({"creator", "administrator"})
+
+
+def setup() -> Router:
+    router = Router(name="community")
+    router.my_chat_member.filter(InGroup())
+    router.chat_member.filter(InGroup())
+
+    @router.my_chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION))
+    async def bot_added(
+        event: ChatMemberUpdated, community: Community, outbox: Outbox, _: Translator
+    ) -> None:
+        outbox.send(
+            community.id,
+            _(
+                "👋 Hello! I am seedbot. I run daily check-ins, points and tiers for this group.\n"
+                "Moderators: make me an administrator with the right to invite users, then post "
+                "the daily check-in button with /checkinpost. Members: send /checkin every day "
+                "and see your points with /me. /help lists every command."
+            ),
+        )
+
+    @router.chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION))
+    async def member_joined(
+        event: ChatMemberUpdated,
+        uow: UnitOfWork,
+        community: Community,
+        moderators: ModeratorDirectory,
+    ) -> None:
+        _forget_admins_if_changed(event, moderators)
+        await membership.member_joined(
+            uow, community, user_info(event.new_chat_member.user), event.date
+        )
+
+    @router.chat_member(ChatMemberUpdatedFilter(LEAVE_TRANSITION))
+    async def member_left(
+        event: ChatMemberUpdated,
+        uow: UnitOfWork,
+        community: Community,
+        moderators: ModeratorDirectory,
+    ) -> None:
+        _forget_admins_if_changed(event, moderators)
+        await membership.member_left(
+            uow, community, user_info(event.new_chat_member.user), event.date
+        )
+
+    @router.chat_member()
+    async def member_changed(event: ChatMemberUpdated, moderators: ModeratorDirectory) -> None:
+        _forget_admins_if_changed(event, moderators)
+
+    return router
+
+
+def _forget_admins_if_changed(event: ChatMemberUpdated, moderators: ModeratorDirectory) -> None:
+    statuses = {event.old_chat_member.status, event.new_chat_member.status}
+    if statuses & ADMIN_STATUSES:
+        moderators.forget(event.chat.id)

@@ -1,0 +1,92 @@
+"""/start, /help and the command lists Telegram shows in its menu."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeDefault,
+    Message,
+)
+
+from bot.domain.errors import N_
+from bot.i18n import LANGUAGES, Translator, translator
+from handlers.filters.chat import InPrivate
+from handlers.filters.moderator import ModeratorDirectory, is_moderator_message
+from handlers.outbox import Outbox
+
+MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("checkin", N_("Check in for today")),
+    ("me", N_("Your points, streak, tier and rank")),
+    ("top", N_("Leaderboard: /top, /top week, /top month")),
+    ("tiers", N_("The member pyramid")),
+    ("help", N_("What I can do")),
+)
+
+MODERATOR_COMMAND_HELP: tuple[tuple[str, str], ...] = (
+    ("award", N_("Give points: /award <@user|id> <points> [reason]")),
+    ("deduct", N_("Take points: /deduct <@user|id> <points> [reason]")),
+    ("badge", N_("Grant a badge: /badge <@user|id> expert|star")),
+    ("unbadge", N_("Remove a badge: /unbadge <@user|id> expert|star")),
+    ("checkinpost", N_("Post the check-in button")),
+    ("lang", N_("Set the group's language: /lang zh|en")),
+)
+
+
+def command_list(_: Translator, commands: tuple[tuple[str, str], ...]) -> list[BotCommand]:
+    return [BotCommand(command=command, description=_(text)) for command, text in commands]
+
+
+async def register_command_menus(bot: Bot, default_language: str) -> None:
+    """Members' commands for groups; members' and moderators' for group administrators;
+    in each language, and in the default language for users whose language has no list."""
+    language_codes: list[tuple[str | None, str]] = [(None, default_language)]
+    language_codes += [(language, language) for language in LANGUAGES]
+    for code, language in language_codes:
+        _ = translator(language)
+        members = command_list(_, MEMBER_COMMANDS)
+        moderators = members + command_list(_, MODERATOR_COMMAND_HELP)
+        await bot.set_my_commands(members, BotCommandScopeDefault(), code)
+        await bot.set_my_commands(members, BotCommandScopeAllGroupChats(), code)
+        await bot.set_my_commands(moderators, BotCommandScopeAllChatAdministrators(), code)
+
+
+def setup() -> Router:
+    router = Router(name="help")
+
+    @router.message(CommandStart(), InPrivate())
+    async def start(message: Message, outbox: Outbox, _: Translator) -> None:
+        outbox.reply(
+            message,
+            _(
+                "👋 Hi! I run check-ins, points and tiers in community groups. "
+                "Add me to your group as an administrator, or use my commands inside the group."
+            )
+            + "\n\n"
+            + _help_text(_, moderator=False),
+        )
+
+    @router.message(Command("help"))
+    async def show_help(
+        message: Message, bot: Bot, moderators: ModeratorDirectory, outbox: Outbox, _: Translator
+    ) -> None:
+        moderator = await is_moderator_message(message, bot, moderators)
+        outbox.reply(message, _help_text(_, moderator=moderator))
+
+    return router
+
+
+def _help_text(_: Translator, *, moderator: bool) -> str:
+    lines = [_("Commands:")]
+    lines.extend(f"/{command} — {escape(_(text))}" for command, text in MEMBER_COMMANDS)
+    lines.append(_("You can also check in by sending 签到, 打卡 or “check in”."))
+    if moderator:
+        lines.append("")
+        lines.append(_("Moderator commands:"))
+        lines.extend(f"/{command} — {escape(_(text))}" for command, text in MODERATOR_COMMAND_HELP)
+    return "\n".join(lines)

@@ -1,0 +1,210 @@
+"""Moderator commands: points awards and deductions, badges, the community's language."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot.domain.errors import UsageError
+from bot.domain.models import Community
+from bot.i18n import LANGUAGES, Translator, translator
+from bot.ports import UnitOfWork
+from bot.services import moderation
+from bot.services.moderation import TargetRef
+from handlers.filters.chat import InGroup
+from handlers.filters.moderator import IsModerator
+from handlers.outbox import Outbox
+from handlers.render import announce_promotion, badge_name, name
+
+MODERATOR_COMMANDS = ("award", "deduct", "badge", "unbadge", "lang", "checkinpost")
+
+AWARD_USAGE = (
+    "/award <@username|id> <points> [reason] — or reply to a message: /award <points> [reason]"
+)
+DEDUCT_USAGE = (
+    "/deduct <@username|id> <points> [reason] — or reply to a message: /deduct <points> [reason]"
+)
+
+
+def parse_target_word(word: str) -> TargetRef | None:
+    if word.startswith("@") and len(word) > 1:
+        return TargetRef(username=word[1:])
+    if word.lstrip("-").isdigit():
+        return TargetRef(user_id=int(word))
+    return None
+
+
+def replied_author(message: Message) -> TargetRef | None:
+    reply = message.reply_to_message
+    if reply is None or reply.from_user is None:
+        return None
+    if message.is_topic_message and reply.message_id == message.message_thread_id:
+        return None  # every message in a forum topic "replies" to the topic's first message
+    return TargetRef(user_id=reply.from_user.id)
+
+
+def split_target_and_rest(message: Message, args: str | None) -> tuple[TargetRef | None, list[str]]:
+    """`<target> rest...`, or `rest...` when replying to the target's message."""
+    words = (args or "").split()
+    replied = replied_author(message)
+    if words:
+        explicit = parse_target_word(words[0])
+        replying_with_amount = replied is not None and (
+            len(words) == 1 or not words[1].lstrip("+-").isdigit()
+        )
+        if explicit is not None and not (replying_with_amount and words[0].isdigit()):
+            return explicit, words[1:]
+    return replied, words
+
+
+def setup() -> Router:
+    router = Router(name="moderation")
+    router.message.filter(InGroup())
+
+    @router.message(Command("award", "deduct"), IsModerator())
+    async def change_points(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        awarding = command.command == "award"
+        sign, usage = (+1, AWARD_USAGE) if awarding else (-1, DEDUCT_USAGE)
+        await _change_points(message, command, sign, usage, uow, community, now, outbox, _)
+
+    @router.message(Command("badge", "unbadge"), IsModerator())
+    async def change_badge(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        granted = command.command == "badge"
+        await _change_badge(message, command, granted, uow, community, now, outbox, _)
+
+    @router.message(Command("lang"), IsModerator())
+    async def set_language(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        now: datetime,
+        outbox: Outbox,
+    ) -> None:
+        language = (command.args or "").strip().lower()
+        if language not in LANGUAGES:
+            raise UsageError(usage="/lang zh|en")
+        await moderation.set_language(
+            uow,
+            community,
+            actor_id=message.from_user.id if message.from_user else None,
+            language=language,
+            now=now,
+        )
+        outbox.reply(message, translator(language)("Language set to English."))
+
+    @router.message(Command(*MODERATOR_COMMANDS))
+    async def refuse(message: Message, outbox: Outbox, _: Translator) -> None:
+        outbox.reply(message, _("Only moderators of this group can use this command."))
+
+    return router
+
+
+async def _change_points(
+    message: Message,
+    command: CommandObject,
+    sign: int,
+    usage: str,
+    uow: UnitOfWork,
+    community: Community,
+    now: datetime,
+    outbox: Outbox,
+    _: Translator,
+) -> None:
+    target, rest = split_target_and_rest(message, command.args)
+    if target is None or not rest:
+        raise UsageError(usage=usage)
+    amount = moderation.parse_amount(rest[0])
+    reason = " ".join(rest[1:]) or None
+    change = await moderation.change_points(
+        uow,
+        community,
+        actor_id=message.from_user.id if message.from_user else None,
+        target=target,
+        amount=sign * amount,
+        reason=reason,
+        operation_key=f"{community.id}:{message.message_id}",
+        now=now,
+    )
+    if change is None:
+        return
+    template = (
+        "✅ {name}: +{amount} points. Balance: {balance}."
+        if sign > 0
+        else "➖ {name}: −{amount} points. Balance: {balance}."
+    )
+    text = _(template, name=name(change.display_name), amount=amount, balance=change.balance)
+    if reason:
+        text += "\n" + _("Reason: {reason}", reason=escape(reason))
+    outbox.reply(message, text)
+    announce_promotion(outbox, _, community, change)
+
+
+async def _change_badge(
+    message: Message,
+    command: CommandObject,
+    granted: bool,
+    uow: UnitOfWork,
+    community: Community,
+    now: datetime,
+    outbox: Outbox,
+    _: Translator,
+) -> None:
+    usage = f"/{command.command} <@username|id> expert|star"
+    target, rest = split_target_and_rest(message, command.args)
+    if target is None or len(rest) != 1:
+        raise UsageError(usage=usage)
+    badge = moderation.parse_badge(rest[0])
+    result = await moderation.set_badge(
+        uow,
+        community,
+        actor_id=message.from_user.id if message.from_user else None,
+        target=target,
+        badge=badge,
+        granted=granted,
+        now=now,
+    )
+    label = badge_name(_, result.badge)
+    if granted:
+        text = (
+            _("{name} now has the {badge} badge.", name=name(result.display_name), badge=label)
+            if result.changed
+            else _(
+                "{name} already has the {badge} badge.", name=name(result.display_name), badge=label
+            )
+        )
+    else:
+        text = (
+            _(
+                "{name} no longer has the {badge} badge.",
+                name=name(result.display_name),
+                badge=label,
+            )
+            if result.changed
+            else _(
+                "{name} does not have the {badge} badge.",
+                name=name(result.display_name),
+                badge=label,
+            )
+        )
+    outbox.reply(message, text)

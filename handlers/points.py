@@ -1,0 +1,122 @@
+"""Points as members see them: /me, /top and the /tiers pyramid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot.domain.errors import UsageError
+from bot.domain.models import Badge, Community, LeaderboardPeriod, LeaderboardRow, Tier, UserInfo
+from bot.i18n import Translator
+from bot.ports import UnitOfWork
+from bot.services import standings
+from handlers.filters.chat import InGroup
+from handlers.outbox import Outbox
+from handlers.render import badge_name, name, tier_name
+
+PERIOD_WORDS = {
+    "": LeaderboardPeriod.ALL,
+    "all": LeaderboardPeriod.ALL,
+    "week": LeaderboardPeriod.WEEK,
+    "month": LeaderboardPeriod.MONTH,
+}
+
+
+def setup() -> Router:
+    router = Router(name="points")
+    router.message.filter(InGroup())
+
+    @router.message(Command("me"))
+    async def show_me(
+        message: Message,
+        uow: UnitOfWork,
+        community: Community,
+        user: UserInfo | None,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        if user is None or message.sender_chat is not None:
+            return
+        member = await standings.profile(uow, community, user, now)
+        lines = [
+            f"👤 {name(member.display_name)}",
+            _("Balance: {balance} points", balance=member.balance),
+            _("Lifetime earned: {points}", points=member.lifetime_earned),
+            _("Streak: {streak} days", streak=member.streak),
+            _("Tier: {tier}", tier=tier_name(_, member.tier)),
+            _("Rank: #{rank}", rank=member.rank),
+        ]
+        if member.badges:
+            badges = ", ".join(badge_name(_, badge) for badge in sorted(member.badges))
+            lines.append(_("Badges: {badges}", badges=badges))
+        if member.next_tier is not None:
+            lines.append(
+                _(
+                    "Next tier: {tier} in {points} points",
+                    tier=tier_name(_, member.next_tier),
+                    points=member.points_to_next_tier,
+                )
+            )
+        else:
+            lines.append(_("You are at the top tier."))
+        outbox.reply(message, "\n".join(lines))
+
+    @router.message(Command("top"))
+    async def show_top(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        word = (command.args or "").strip().lower()
+        if word not in PERIOD_WORDS:
+            raise UsageError(usage="/top [week|month]")
+        period = PERIOD_WORDS[word]
+        rows = await standings.leaderboard(uow, community, period, now)
+        outbox.reply(message, _render_leaderboard(_, period, rows))
+
+    @router.message(Command("tiers"))
+    async def show_tiers(
+        message: Message, uow: UnitOfWork, community: Community, outbox: Outbox, _: Translator
+    ) -> None:
+        pyramid = await standings.pyramid(uow, community)
+        lines = [_("🏔 The community pyramid")]
+        for badge in (Badge.STAR, Badge.EXPERT):
+            lines.append(
+                _("{badge}: {count}", badge=badge_name(_, badge), count=pyramid.badges[badge])
+            )
+        for tier in sorted(Tier, reverse=True):
+            lines.append(
+                _(
+                    "{tier} ({threshold}+): {count}",
+                    tier=tier_name(_, tier),
+                    threshold=pyramid.thresholds[tier],
+                    count=pyramid.tiers[tier],
+                )
+            )
+        outbox.reply(message, "\n".join(lines))
+
+    return router
+
+
+def _render_leaderboard(
+    _: Translator, period: LeaderboardPeriod, rows: Sequence[LeaderboardRow]
+) -> str:
+    titles = {
+        LeaderboardPeriod.ALL: _("🏆 Top 10 by lifetime points"),
+        LeaderboardPeriod.WEEK: _("🏆 Top 10 this week"),
+        LeaderboardPeriod.MONTH: _("🏆 Top 10 this month"),
+    }
+    if not rows:
+        return f"{titles[period]}\n{_('No points earned yet.')}"
+    lines = [titles[period]]
+    lines.extend(f"{row.rank}. {name(row.display_name)} — {row.points}" for row in rows)
+    return "\n".join(lines)

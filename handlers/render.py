@@ -1,0 +1,49 @@
+"""Shared pieces of what members see: names of tiers and badges, mentions, announcements."""
+
+from __future__ import annotations
+
+from html import escape
+
+from bot.domain.errors import N_
+from bot.domain.models import Badge, Community, PointsChange, Tier
+from bot.i18n import Translator
+from handlers.outbox import Outbox
+
+TIER_NAMES = {
+    Tier.NEWCOMER: N_("Newcomer"),
+    Tier.MEMBER: N_("Member"),
+    Tier.ACTIVE: N_("Active"),
+    Tier.CONTRIBUTOR: N_("Contributor"),
+    Tier.CORE: N_("Core"),
+}
+
+BADGE_NAMES = {Badge.EXPERT: N_("Expert"), Badge.STAR: N_("Star")}
+BADGE_ICONS = {Badge.EXPERT: "🎓", Badge.STAR: "⭐"}
+
+
+def tier_name(_: Translator, tier: Tier) -> str:
+    return _(TIER_NAMES[tier])
+
+
+def badge_name(_: Translator, badge: Badge) -> str:
+    return f"{BADGE_ICONS[badge]} {_(BADGE_NAMES[badge])}"
+
+
+def name(text: str) -> str:
+    return f"<b>{escape(text)}</b>"
+
+
+def announce_promotion(
+    outbox: Outbox, _: Translator, community: Community, change: PointsChange | None
+) -> None:
+    """Tells the group once when a member reaches a higher tier."""
+    if change is None or not change.promoted:
+        return
+    outbox.send(
+        community.id,
+        _(
+            "🎉 {name} reached the {tier} tier!",
+            name=name(change.display_name),
+            tier=tier_name(_, change.tier_after),
+        ),
+    )

@@ -1,0 +1,494 @@
+"""SQL implementations of the repository Protocols in bot.ports. They never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.models import (
+    ActivityRules,
+    Badge,
+    CheckinRules,
+    Community,
+    LeaderboardRow,
+    LedgerEntry,
+    Member,
+    Tier,
+    UserInfo,
+)
+from storage.models import (
+    AuditRow,
+    BadgeRow,
+    Base,
+    CheckinRow,
+    CommunityRow,
+    LedgerRow,
+    MemberRow,
+    ProcessedUpdateRow,
+    UserRow,
+)
+
+
+async def insert_ignoring_conflict(
+    session: AsyncSession, model: type[Base], values: dict[str, Any]
+) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
+    statement = insert.values(**values).on_conflict_do_nothing()
+    result = await session.execute(statement)
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def _community_settings(community: Community) -> dict[str, Any]:
+    return {
+        "checkin": asdict(community.checkin_rules),
+        "activity": asdict(community.activity_rules),
+        "tier_thresholds": list(community.tier_thresholds),
+        "checkin_keywords": list(community.checkin_keywords),
+    }
+
+
+def _community_from_row(row: CommunityRow) -> Community:
+    settings = row.settings or {}
+    defaults = Community(id=row.id, title=row.title, timezone=row.timezone, language=row.language)
+    return Community(
+        id=row.id,
+        title=row.title,
+        timezone=row.timezone,
+        language=row.language,
+        checkin_rules=CheckinRules(**settings.get("checkin", {})),
+        activity_rules=ActivityRules(**settings.get("activity", {})),
+        tier_thresholds=tuple(settings.get("tier_thresholds", defaults.tier_thresholds)),
+        checkin_keywords=tuple(settings.get("checkin_keywords", defaults.checkin_keywords)),
+    )
+
+
+class SqlCommunityRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, community_id: int) -> Community | None:
+        row = await self._session.get(CommunityRow, community_id)
+        return _community_from_row(row) if row else None
+
+    async def add(self, community: Community, now: datetime) -> None:
+        await insert_ignoring_conflict(
+            self._session,
+            CommunityRow,
+            {
+                "id": community.id,
+                "title": community.title,
+                "timezone": community.timezone,
+                "language": community.language,
+                "settings": _community_settings(community),
+                "created_at": now,
+            },
+        )
+
+    async def set_language(self, community_id: int, language: str) -> None:
+        await self._session.execute(
+            update(CommunityRow).where(CommunityRow.id == community_id).values(language=language)
+        )
+
+    async def set_title(self, community_id: int, title: str) -> None:
+        await self._session.execute(
+            update(CommunityRow).where(CommunityRow.id == community_id).values(title=title)
+        )
+
+
+def _user_from_row(row: UserRow) -> UserInfo:
+    return UserInfo(
+        id=row.id,
+        first_name=row.first_name,
+        username=row.username,
+        language_code=row.language_code,
+        is_bot=row.is_bot,
+    )
+
+
+class SqlUserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def upsert(self, user: UserInfo) -> None:
+        username = user.username.lower() if user.username else None
+        row = await self._session.get(UserRow, user.id)
+        if row is None:
+            if username:
+                await self._release_username(username, keep_user_id=user.id)
+            self._session.add(
+                UserRow(
+                    id=user.id,
+                    first_name=user.first_name[:255],
+                    username=username,
+                    language_code=user.language_code,
+                    is_bot=user.is_bot,
+                )
+            )
+            await self._session.flush()
+            return
+        if (row.first_name, row.username, row.language_code) != (
+            user.first_name[:255],
+            username,
+            user.language_code,
+        ):
+            if username and username != row.username:
+                await self._release_username(username, keep_user_id=user.id)
+            row.first_name = user.first_name[:255]
+            row.username = username
+            row.language_code = user.language_code
+
+    async def _release_username(self, username: str, keep_user_id: int) -> None:
+        # A username belongs to one account at a time; whoever had it before has moved on.
+        await self._session.execute(
+            update(UserRow)
+            .where(UserRow.username == username, UserRow.id != keep_user_id)
+            .values(username=None)
+        )
+
+    async def get(self, user_id: int) -> UserInfo | None:
+        row = await self._session.get(UserRow, user_id)
+        return _user_from_row(row) if row else None
+
+    async def find_by_username(self, username: str) -> UserInfo | None:
+        row = (
+            await self._session.execute(
+                select(UserRow).where(UserRow.username == username.lower().lstrip("@")).limit(1)
+            )
+        ).scalar_one_or_none()
+        return _user_from_row(row) if row else None
+
+
+def _member_from_row(row: MemberRow, display_name: str) -> Member:
+    return Member(
+        id=row.id,
+        community_id=row.community_id,
+        user_id=row.user_id,
+        display_name=display_name,
+        balance=row.balance,
+        lifetime_earned=row.lifetime_earned,
+        streak=row.streak,
+        last_checkin_day=row.last_checkin_day,
+        tier=Tier(row.tier),
+        is_member=row.is_member,
+        joined_at=row.joined_at,
+        last_active_at=row.last_active_at,
+        activity_day=row.activity_day,
+        activity_points_today=row.activity_points_today,
+        last_activity_point_at=row.last_activity_point_at,
+    )
+
+
+def _member_key(community_id: int, user_id: int) -> Any:
+    return (MemberRow.community_id == community_id) & (MemberRow.user_id == user_id)
+
+
+class SqlMemberRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, community_id: int, user_id: int) -> Member | None:
+        result = await self._session.execute(
+            select(MemberRow, UserRow.first_name)
+            .join(UserRow, UserRow.id == MemberRow.user_id)
+            .where(_member_key(community_id, user_id))
+        )
+        found = result.one_or_none()
+        return _member_from_row(found[0], found[1]) if found else None
+
+    async def add(self, community_id: int, user_id: int, now: datetime, *, joined: bool) -> Member:
+        await insert_ignoring_conflict(
+            self._session,
+            MemberRow,
+            {
+                "community_id": community_id,
+                "user_id": user_id,
+                "is_member": True,
+                "joined_at": now if joined else None,
+                "balance": 0,
+                "lifetime_earned": 0,
+                "streak": 0,
+                "tier": int(Tier.NEWCOMER),
+                "activity_points_today": 0,
+                "last_active_at": None,
+            },
+        )
+        member = await self.get(community_id, user_id)
+        assert member is not None
+        return member
+
+    async def mark_joined(self, community_id: int, user_id: int, now: datetime) -> None:
+        await self._session.execute(
+            update(MemberRow)
+            .where(_member_key(community_id, user_id))
+            .values(is_member=True, joined_at=now, left_at=None)
+        )
+
+    async def mark_left(self, community_id: int, user_id: int, now: datetime) -> None:
+        await self._session.execute(
+            update(MemberRow)
+            .where(_member_key(community_id, user_id))
+            .values(is_member=False, left_at=now)
+        )
+
+    async def touch(self, community_id: int, user_id: int, now: datetime) -> None:
+        await self._session.execute(
+            update(MemberRow).where(_member_key(community_id, user_id)).values(last_active_at=now)
+        )
+
+    async def apply_points(
+        self, community_id: int, user_id: int, amount: int, earned: int, tier: Tier
+    ) -> None:
+        await self._session.execute(
+            update(MemberRow)
+            .where(_member_key(community_id, user_id))
+            .values(
+                balance=MemberRow.balance + amount,
+                lifetime_earned=MemberRow.lifetime_earned + earned,
+                tier=int(tier),
+            )
+        )
+
+    async def record_checkin_streak(
+        self, community_id: int, user_id: int, streak: int, day: date
+    ) -> None:
+        await self._session.execute(
+            update(MemberRow)
+            .where(_member_key(community_id, user_id))
+            .values(streak=streak, last_checkin_day=day)
+        )
+
+    async def record_activity_point(
+        self, community_id: int, user_id: int, day: date, count_today: int, at: datetime
+    ) -> None:
+        await self._session.execute(
+            update(MemberRow)
+            .where(_member_key(community_id, user_id))
+            .values(activity_day=day, activity_points_today=count_today, last_activity_point_at=at)
+        )
+
+    async def rank_by_lifetime(self, community_id: int, lifetime_earned: int) -> int:
+        ahead = await self._session.scalar(
+            select(func.count())
+            .select_from(MemberRow)
+            .where(
+                MemberRow.community_id == community_id,
+                MemberRow.is_member.is_(True),
+                MemberRow.lifetime_earned > lifetime_earned,
+            )
+        )
+        return int(ahead or 0) + 1
+
+    async def top_by_lifetime(self, community_id: int, limit: int) -> Sequence[LeaderboardRow]:
+        statement = (
+            select(MemberRow.user_id, UserRow.first_name, MemberRow.lifetime_earned)
+            .join(UserRow, UserRow.id == MemberRow.user_id)
+            .where(
+                MemberRow.community_id == community_id,
+                MemberRow.is_member.is_(True),
+                MemberRow.lifetime_earned > 0,
+            )
+            .order_by(MemberRow.lifetime_earned.desc(), MemberRow.id)
+            .limit(limit)
+        )
+        rows = (await self._session.execute(statement)).all()
+        return [
+            LeaderboardRow(rank=index, user_id=user_id, display_name=name, points=points)
+            for index, (user_id, name, points) in enumerate(rows, start=1)
+        ]
+
+    async def count_by_tier(self, community_id: int) -> dict[Tier, int]:
+        rows = (
+            await self._session.execute(
+                select(MemberRow.tier, func.count())
+                .where(MemberRow.community_id == community_id, MemberRow.is_member.is_(True))
+                .group_by(MemberRow.tier)
+            )
+        ).all()
+        counts = dict.fromkeys(Tier, 0)
+        for tier, count in rows:
+            counts[Tier(tier)] = int(count)
+        return counts
+
+
+class SqlCheckinRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self, community_id: int, user_id: int, day: date, streak: int, points: int, at: datetime
+    ) -> bool:
+        return await insert_ignoring_conflict(
+            self._session,
+            CheckinRow,
+            {
+                "community_id": community_id,
+                "user_id": user_id,
+                "day": day,
+                "streak": streak,
+                "points": points,
+                "created_at": at,
+            },
+        )
+
+
+class SqlLedgerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, entry: LedgerEntry) -> bool:
+        return await insert_ignoring_conflict(
+            self._session,
+            LedgerRow,
+            {
+                "community_id": entry.community_id,
+                "user_id": entry.user_id,
+                "amount": entry.amount,
+                "kind": str(entry.kind),
+                "reason": entry.reason,
+                "actor_id": entry.actor_id,
+                "idempotency_key": entry.idempotency_key,
+                "created_at": entry.created_at,
+            },
+        )
+
+    async def sum_for_member(self, community_id: int, user_id: int) -> int:
+        total = await self._session.scalar(
+            select(func.coalesce(func.sum(LedgerRow.amount), 0)).where(
+                LedgerRow.community_id == community_id, LedgerRow.user_id == user_id
+            )
+        )
+        return int(total or 0)
+
+    async def top_earners_since(
+        self, community_id: int, since: datetime, limit: int
+    ) -> Sequence[LeaderboardRow]:
+        earned = func.sum(LedgerRow.amount).label("earned")
+        rows = (
+            await self._session.execute(
+                select(LedgerRow.user_id, UserRow.first_name, earned)
+                .join(UserRow, UserRow.id == LedgerRow.user_id)
+                .join(
+                    MemberRow,
+                    (MemberRow.community_id == LedgerRow.community_id)
+                    & (MemberRow.user_id == LedgerRow.user_id),
+                )
+                .where(
+                    LedgerRow.community_id == community_id,
+                    LedgerRow.created_at >= since,
+                    LedgerRow.amount > 0,
+                    MemberRow.is_member.is_(True),
+                )
+                .group_by(LedgerRow.user_id, UserRow.first_name)
+                .order_by(earned.desc(), LedgerRow.user_id)
+                .limit(limit)
+            )
+        ).all()
+        return [
+            LeaderboardRow(rank=index, user_id=user_id, display_name=name, points=int(points))
+            for index, (user_id, name, points) in enumerate(rows, start=1)
+        ]
+
+
+class SqlBadgeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def grant(self, community_id: int, user_id: int, badge: Badge, now: datetime) -> bool:
+        return await insert_ignoring_conflict(
+            self._session,
+            BadgeRow,
+            {
+                "community_id": community_id,
+                "user_id": user_id,
+                "badge": str(badge),
+                "granted_at": now,
+            },
+        )
+
+    async def revoke(self, community_id: int, user_id: int, badge: Badge) -> bool:
+        result = await self._session.execute(
+            delete(BadgeRow).where(
+                BadgeRow.community_id == community_id,
+                BadgeRow.user_id == user_id,
+                BadgeRow.badge == str(badge),
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def of_member(self, community_id: int, user_id: int) -> frozenset[Badge]:
+        rows = await self._session.scalars(
+            select(BadgeRow.badge).where(
+                BadgeRow.community_id == community_id, BadgeRow.user_id == user_id
+            )
+        )
+        return frozenset(Badge(value) for value in rows)
+
+    async def count_by_badge(self, community_id: int) -> dict[Badge, int]:
+        rows = (
+            await self._session.execute(
+                select(BadgeRow.badge, func.count())
+                .join(
+                    MemberRow,
+                    (MemberRow.community_id == BadgeRow.community_id)
+                    & (MemberRow.user_id == BadgeRow.user_id),
+                )
+                .where(BadgeRow.community_id == community_id, MemberRow.is_member.is_(True))
+                .group_by(BadgeRow.badge)
+            )
+        ).all()
+        counts = dict.fromkeys(Badge, 0)
+        for badge, count in rows:
+            counts[Badge(badge)] = int(count)
+        return counts
+
+
+class SqlAuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        community_id: int,
+        actor_id: int | None,
+        action: str,
+        target_user_id: int | None,
+        detail: str,
+        now: datetime,
+    ) -> None:
+        self._session.add(
+            AuditRow(
+                community_id=community_id,
+                actor_id=actor_id,
+                action=action,
+                target_user_id=target_user_id,
+                detail=detail,
+                created_at=now,
+            )
+        )
+
+
+class SqlProcessedUpdates:
+    """Remembers which updates took effect, in the same transaction as their effects."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def claim(self, bot_id: int, update_id: int, now: datetime) -> bool:
+        return await insert_ignoring_conflict(
+            self._session,
+            ProcessedUpdateRow,
+            {"bot_id": bot_id, "update_id": update_id, "processed_at": now},
+        )
+
+    async def forget_before(self, cutoff: datetime) -> None:
+        await self._session.execute(
+            delete(ProcessedUpdateRow).where(ProcessedUpdateRow.processed_at < cutoff)
+        )

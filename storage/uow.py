@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.repositories import (
+    SqlAuditRepository,
+    SqlBadgeRepository,
+    SqlCheckinRepository,
+    SqlCommunityRepository,
+    SqlLedgerRepository,
+    SqlMemberRepository,
+    SqlProcessedUpdates,
+    SqlUserRepository,
+)
+
+
+class SqlUnitOfWork:
+    """Repositories bound to one session; the owner of the session commits or rolls back."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.communities = SqlCommunityRepository(session)
+        self.users = SqlUserRepository(session)
+        self.members = SqlMemberRepository(session)
+        self.checkins = SqlCheckinRepository(session)
+        self.ledger = SqlLedgerRepository(session)
+        self.badges = SqlBadgeRepository(session)
+        self.audit = SqlAuditRepository(session)
+        self.processed_updates = SqlProcessedUpdates(session)
+
+
+@asynccontextmanager
+async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[SqlUnitOfWork]:
+    """One transaction: committed when the block ends normally, rolled back on an exception."""
+    async with factory() as session, session.begin():
+        yield SqlUnitOfWork(session)
