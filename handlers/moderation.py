@@ -9,7 +9,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.domain.errors import UsageError
+from bot.domain.errors import N_, UsageError
 from bot.domain.models import Community
 from bot.i18n import LANGUAGES, Translator, translator
 from bot.ports import UnitOfWork
@@ -111,7 +111,7 @@ def setup() -> Router:
             language=language,
             now=now,
         )
-        outbox.reply(message, translator(language)("Language set to English."))
+        outbox.reply(message, translator(language)(N_("Language set to English.")))
 
     @router.message(Command(*MODERATOR_COMMANDS))
     async def refuse(message: Message, outbox: Outbox, _: Translator) -> None:
@@ -149,9 +149,9 @@ async def _change_points(
     if change is None:
         return
     template = (
-        "✅ {name}: +{amount} points. Balance: {balance}."
+        N_("✅ {name}: +{amount} points. Balance: {balance}.")
         if sign > 0
-        else "➖ {name}: −{amount} points. Balance: {balance}."
+        else N_("➖ {name}: −{amount} points. Balance: {balance}.")
     )
     text = _(template, name=name(change.display_name), amount=amount, balance=change.balance)
     if reason:

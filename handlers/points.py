@@ -116,7 +116,7 @@ def _render_leaderboard(
         LeaderboardPeriod.MONTH: _("🏆 Top 10 this month"),
     }
     if not rows:
-        return f"{titles[period]}\n{_('No points earned yet.')}"
+        return titles[period] + "\n" + _("No points earned yet.")
     lines = [titles[period]]
     lines.extend(f"{row.rank}. {name(row.display_name)} — {row.points}" for row in rows)
     return "\n".join(lines)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.engine import build_engine, build_session_factory
+from storage.migrate import downgrade_to_base, upgrade_to_head
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade_to_head(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(migrated_sqlite_template: Path, tmp_path: Path) -> str:
+    """A fresh SQLite database at the newest schema (a copy of one migrated per session)."""
+    path = tmp_path / "seedbot.db"
+    shutil.copy(migrated_sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[str]:
+    """Each storage test runs on SQLite and, when TEST_DATABASE_URL is set, on PostgreSQL."""
+    if request.param == "sqlite":
+        yield sqlite_url
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (.ci/run sets it when a server answers)")
+    downgrade_to_base(POSTGRES_URL)
+    upgrade_to_head(POSTGRES_URL)
+    yield POSTGRES_URL
+    downgrade_to_base(POSTGRES_URL)
+
+
+@pytest.fixture
+async def session_factory(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = build_engine(database_url)
+    yield build_session_factory(engine)
+    await engine.dispose()

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from storage.engine import build_engine
+from storage.migrate import downgrade_to_base, upgrade_to_head
+from tests.conftest import POSTGRES_URL
+
+EXPECTED_TABLES = {
+    "communities",
+    "users",
+    "members",
+    "checkins",
+    "points_ledger",
+    "member_badges",
+    "audit_log",
+    "processed_updates",
+}
+
+
+def table_names(url: str) -> set[str]:
+    async def read() -> set[str]:
+        engine = build_engine(url)
+        try:
+            async with engine.connect() as connection:
+                names = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+        finally:
+            await engine.dispose()
+        return set(names) - {"alembic_version"}
+
+    return asyncio.run(read())
+
+
+def stairway(url: str) -> None:
+    upgrade_to_head(url)
+    downgrade_to_base(url)
+    upgrade_to_head(url)
+
+
+def test_migrations_up_down_up_on_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'stairway.db'}"
+    stairway(url)
+    assert table_names(url) == EXPECTED_TABLES
+    downgrade_to_base(url)
+    assert table_names(url) == set()
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="set TEST_DATABASE_URL to run against PostgreSQL")
+def test_migrations_up_down_up_on_postgresql() -> None:
+    assert POSTGRES_URL is not None
+    downgrade_to_base(POSTGRES_URL)
+    stairway(POSTGRES_URL)
+    assert EXPECTED_TABLES <= table_names(POSTGRES_URL)
+    downgrade_to_base(POSTGRES_URL)
+    assert not EXPECTED_TABLES & table_names(POSTGRES_URL)
