@@ -36,7 +36,9 @@ def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[st
         yield sqlite_url
         return
     if not POSTGRES_URL:
-        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (.ci/run sets it when a server answers)")
+        pytest.skip(
+            "PostgreSQL tests need TEST_DATABASE_URL (.ci/run sets it when a server answers)"
+        )
     downgrade_to_base(POSTGRES_URL)
     upgrade_to_head(POSTGRES_URL)
     yield POSTGRES_URL

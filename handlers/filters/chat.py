@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from aiogram.filters import Filter
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 
 GROUP_CHAT_TYPES = frozenset({"group", "supergroup"})
 
@@ -9,9 +9,11 @@ GROUP_CHAT_TYPES = frozenset({"group", "supergroup"})
 class InGroup(Filter):
     """The event comes from a group or supergroup (an async filter: cheap on hot paths)."""
 
-    async def __call__(self, event: Message | CallbackQuery) -> bool:
-        message = event.message if isinstance(event, CallbackQuery) else event
-        return isinstance(message, Message) and message.chat.type in GROUP_CHAT_TYPES
+    async def __call__(self, event: Message | CallbackQuery | ChatMemberUpdated) -> bool:
+        if isinstance(event, CallbackQuery):
+            message = event.message
+            return isinstance(message, Message) and message.chat.type in GROUP_CHAT_TYPES
+        return event.chat.type in GROUP_CHAT_TYPES
 
 
 class InPrivate(Filter):

@@ -106,7 +106,9 @@ async def test_daylight_saving_day_still_counts_once(session_factory: Factory) -
     assert [r.streak for r in results] == [1, 2, 2, 3]
 
 
-async def test_award_is_idempotent_and_deduction_cannot_go_negative(session_factory: Factory) -> None:
+async def test_award_is_idempotent_and_deduction_cannot_go_negative(
+    session_factory: Factory,
+) -> None:
     community = await make_community(session_factory)
     for _ in range(2):
         async with unit_of_work(session_factory) as uow:
@@ -190,13 +192,11 @@ async def test_promotion_reported_once(session_factory: Factory) -> None:
 async def test_conversation_points_respect_cooldown_and_daily_cap(session_factory: Factory) -> None:
     community = await make_community(session_factory)
     awarded = 0
-    message_id = 0
     # A message every 30 s for an hour: the 60 s cooldown halves them, the cap stops at 20.
     for step in range(120):
-        message_id += 1
         async with unit_of_work(session_factory) as uow:
             change = await record_message(
-                uow, community, ALICE, START + timedelta(seconds=30 * step), message_id
+                uow, community, ALICE, START + timedelta(seconds=30 * step), step + 1
             )
         awarded += change.amount if change else 0
     assert awarded == 20

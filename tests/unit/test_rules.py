@@ -59,7 +59,9 @@ def test_current_streak_lapses_after_a_missed_day() -> None:
 
 def test_day_boundary_in_shanghai() -> None:
     # Shanghai is UTC+8 all year: 15:59:59 UTC is still 23:59:59 local, 16:00 is the next day.
-    assert local_day(datetime(2026, 3, 1, 15, 59, 59, tzinfo=UTC), "Asia/Shanghai") == date(2026, 3, 1)
+    assert local_day(datetime(2026, 3, 1, 15, 59, 59, tzinfo=UTC), "Asia/Shanghai") == date(
+        2026, 3, 1
+    )
     assert local_day(datetime(2026, 3, 1, 16, 0, tzinfo=UTC), "Asia/Shanghai") == date(2026, 3, 2)
 
 

@@ -1,0 +1,37 @@
+VENV ?= .venv
+PYTHON ?= python3.11
+BIN := $(VENV)/bin
+
+.PHONY: install run migrate test lint typecheck check bench catalogs clean
+
+$(BIN)/seedbot: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/seedbot
+
+install: $(BIN)/seedbot
+
+run: install
+	$(BIN)/seedbot run
+
+migrate: install
+	$(BIN)/seedbot migrate
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy bot handlers storage tests
+
+check: lint typecheck test
+
+catalogs: install
+	$(BIN)/python scripts/catalogs.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1712 @@
+"""A fake Telegram Bot API server for end-to-end tests.
+
+The real bot talks to it over HTTP on 127.0.0.1::
+
+    fake = FakeBotAPI()
+    await fake.start()
+    session = AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url))
+    bot = Bot(fake.token, session=session)
+
+Every object returned to the bot is built from aiogram's own types and serialised with
+``model_dump(mode="json", by_alias=True, exclude_none=True)`` so that it stays valid for aiogram.
+Test code drives the "world" (users, groups, messages, button presses, joins) through the
+synchronous helper methods; each helper that produces an update returns its ``update_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import secrets
+import string
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aiogram.types import (
+    AcceptedGiftTypes,
+    BotCommand,
+    CallbackQuery,
+    Chat,
+    ChatFullInfo,
+    ChatInviteLink,
+    ChatJoinRequest,
+    ChatMemberAdministrator,
+    ChatMemberBanned,
+    ChatMemberLeft,
+    ChatMemberMember,
+    ChatMemberOwner,
+    ChatMemberUpdated,
+    InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
+    MessageOriginChannel,
+    PhotoSize,
+    TelegramObject,
+    Update,
+    User,
+    WebhookInfo,
+)
+from aiogram.types.chat_member_union import ChatMemberUnion
+from aiohttp import web
+from pydantic import ValidationError
+
+logger = logging.getLogger(__name__)
+
+ANONYMOUS_ADMIN_ID = 1087968824  # "GroupAnonymousBot": sender of anonymous group admins
+TELEGRAM_SERVICE_ID = 777000  # "Telegram": sender of automatic forwards from linked channels
+CHANNEL_BOT_ID = 136817688  # "Channel_Bot": sender of messages posted on behalf of a channel
+# Telegram only delivers these when they are explicitly listed in allowed_updates.
+DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+_MEMBER_STATUSES = frozenset({"creator", "administrator", "member"})
+_RAW_STRING_FIELDS = frozenset(
+    {
+        "text", "caption", "parse_mode", "name", "callback_query_id", "invite_link", "url",
+        "photo", "data", "action", "language_code", "description", "short_description",
+        "title", "secret_token", "ip_address", "custom_title", "message_effect_id",
+        "business_connection_id", "inline_message_id", "emoji", "sticker", "document",
+    }
+)  # fmt: skip
+_LINK_ALPHABET = string.ascii_letters + string.digits + "_-"
+_ERROR_DESCRIPTIONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
+_NOT_MODIFIED = (
+    "message is not modified: specified new message content and reply markup "
+    "are exactly the same as a current content and reply markup of the message"
+)
+_QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+_NO_LINK_RIGHTS = "Bad Request: not enough rights to manage chat invite link"
+
+_SERVICE_USERS = (
+    User(id=ANONYMOUS_ADMIN_ID, is_bot=True, first_name="Group", username="GroupAnonymousBot"),
+    User(id=TELEGRAM_SERVICE_ID, is_bot=False, first_name="Telegram"),
+    User(id=CHANNEL_BOT_ID, is_bot=True, first_name="Channel", username="Channel_Bot"),
+)
+
+JSONDict = dict[str, Any]
+MethodHandler = Callable[[JSONDict], Awaitable[Any]]
+T = TypeVar("T")
+TObj = TypeVar("TObj", bound=TelegramObject)
+
+
+class TelegramAPIError(Exception):
+    """Raised inside method handlers; turned into a Bot API error response."""
+
+    def __init__(self, error_code: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.error_code = error_code
+        self.description = description
+        self.retry_after = retry_after
+
+
+def _bad(description: str) -> TelegramAPIError:
+    return TelegramAPIError(400, f"Bad Request: {description}")
+
+
+@dataclass
+class SentMessage:
+    """A message sent (kind="send") or edited (kind="edit") by the bot."""
+
+    chat_id: int
+    message_id: int
+    text: str | None  # text, or caption for media
+    reply_markup: JSONDict | None
+    reply_to_message_id: int | None
+    parse_mode: str | None
+    photo: str | None
+    date: datetime
+    kind: str = "send"
+    method: str = "sendMessage"
+    message_thread_id: int | None = None
+    deleted: bool = False
+
+
+@dataclass
+class UploadedFile:
+    """A file uploaded in a multipart request (``attach://`` reference)."""
+
+    filename: str | None
+    content: bytes
+
+
+@dataclass
+class _Failure:
+    error_code: int
+    description: str
+    retry_after: int | None
+
+
+@dataclass
+class _InviteLinkState:
+    chat_id: int
+    link: ChatInviteLink
+    joined: int = 0
+
+
+@dataclass
+class _JoinRequest:
+    invite_link: str | None
+    date: datetime
+
+
+@dataclass
+class _GroupState:
+    chat: Chat
+    creator_id: int
+    # user id -> creator / administrator / member / left / kicked
+    members: dict[int, str] = field(default_factory=dict)
+    bot_can_invite_users: bool = False
+    denied_rights: set[str] = field(default_factory=set)
+    join_requests: dict[int, _JoinRequest] = field(default_factory=dict)
+
+
+class _Pulse:
+    """Wakes every current waiter when fired (an asyncio.Event that is replaced on each fire)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def fire(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, seconds: float) -> None:
+        event = self._event
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
+
+def _dump(obj: TelegramObject) -> JSONDict:
+    data: JSONDict = obj.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return data
+
+
+def _replace(obj: TObj, **changes: Any) -> TObj:
+    """Like model_copy(update=...), but validated (so aiogram types stay well-formed)."""
+    return type(obj).model_validate({**dict(obj), **changes})
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _truncate_link(link: str) -> str:
+    prefix, sep, code = link.rpartition("+")
+    if sep:
+        return f"{prefix}+{code[:4]}..."
+    return f"{link[: max(len(link) - 12, 0)]}..."
+
+
+def _decode_value(key: str, raw: str) -> Any:
+    if key in _RAW_STRING_FIELDS:
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _opt_int(params: JSONDict, key: str) -> int | None:
+    value = params.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise _bad(f"invalid {key} specified")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise _bad(f"invalid {key} specified") from None
+
+
+def _req_int(params: JSONDict, key: str) -> int:
+    value = _opt_int(params, key)
+    if value is None:
+        raise _bad(f"{key} is empty")
+    return value
+
+
+def _opt_str(params: JSONDict, key: str) -> str | None:
+    value = params.get(key)
+    return None if value is None else str(value)
+
+
+def _flag(params: JSONDict, key: str) -> bool:
+    return params.get(key) in (True, "true", "True", 1, "1")
+
+
+def _unix(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
+
+
+class FakeBotAPI:
+    """In-process fake of the Telegram Bot API (see module docstring)."""
+
+    def __init__(  # noqa: PLR0915 - one assignment per piece of state
+        self,
+        token: str = "123456789:TEST-token",
+        bot_username: str = "seedbot_test",
+        *,
+        time_source: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] | None = None,
+        enforce_rate_limits: bool = False,
+    ) -> None:
+        self.token = token
+        self.bot_id = int(token.split(":", maxsplit=1)[0])
+        self.bot_user = User(
+            id=self.bot_id,
+            is_bot=True,
+            first_name=bot_username,
+            username=bot_username,
+            can_join_groups=True,
+            can_read_all_group_messages=False,
+            supports_inline_queries=False,
+        )
+        self.base_url = ""
+        self.time_source = time_source  # monotonic seconds, used for rate limiting
+        self.wall_clock = wall_clock or (lambda: datetime.now(UTC))
+        self.enforce_rate_limits = enforce_rate_limits
+        self.rate_limit_violations = 0
+        # When True, a non-admin bot in a group only receives commands and replies to its messages.
+        self.privacy_mode = False
+
+        self.requests: list[tuple[str, JSONDict]] = []
+        self.sent_messages: list[SentMessage] = []
+        self.callback_answers: list[JSONDict] = []
+        self.commands: dict[tuple[str, str], list[JSONDict]] = {}
+        self.pinned_messages: list[tuple[int, int]] = []
+        self.internal_errors: list[str] = []
+        self.allowed_updates: list[str] | None = None
+        self.webhook_url: str | None = None
+
+        self._users: dict[int, User] = {u.id: u for u in (self.bot_user, *_SERVICE_USERS)}
+        self._chats: dict[int, Chat] = {}
+        self._groups: dict[int, _GroupState] = {}
+        self._started: set[int] = set()
+        self._blocked: set[int] = set()
+        self._join_request_contacts: set[int] = set()
+        self._messages: dict[int, dict[int, Message]] = {}
+        self._next_message_id: dict[int, int] = {}
+        self._records: dict[tuple[int, int], SentMessage] = {}
+        self._links: dict[str, _InviteLinkState] = {}
+        self._primary_links: dict[int, str] = {}
+        self._open_callbacks: set[str] = set()
+        self._callback_counter = 0
+        self._failures: dict[str, deque[_Failure]] = {}
+        self._holds: dict[str, asyncio.Event] = {}
+        self._global_sends: deque[float] = deque()
+        self._chat_sends: dict[int, deque[float]] = {}
+
+        self._next_update_id = 1
+        self._history: dict[int, JSONDict] = {}
+        self._update_kinds: dict[int, str] = {}
+        self._pending: list[int] = []
+        self._redeliveries: list[int] = []
+        self._unconfirmed_redelivered: set[int] = set()
+        self._redelivered_sent: set[int] = set()
+        self._dropped: set[int] = set()
+        self._confirmed_offset = 0
+        self._poll_generation = 0
+        self._stopping = False
+        self._updates_pulse = _Pulse()
+        self._state_pulse = _Pulse()
+        self._message_pulse = _Pulse()
+        self._request_pulse = _Pulse()
+        self._runner: web.AppRunner | None = None
+
+        # Bot API method names are case-insensitive: "_m_get_chat_member" serves "getChatMember".
+        self._methods: dict[str, MethodHandler] = {
+            name[3:].replace("_", ""): getattr(self, name)
+            for name in dir(self)
+            if name.startswith("_m_")
+        }
+
+    # ------------------------------------------------------------------ server lifecycle
+
+    async def start(self) -> None:
+        self._stopping = False
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        host, port = self._runner.addresses[0][:2]
+        self.base_url = f"http://{host}:{port}"
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for event in self._holds.values():
+            event.set()
+        self._updates_pulse.fire()
+        self._state_pulse.fire()
+        self._message_pulse.fire()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        parts = request.match_info["tail"].split("/")
+        if len(parts) != 2 or not parts[0].startswith("bot"):
+            return self._error_response(TelegramAPIError(404, "Not Found"))
+        token, method = parts[0][3:], parts[1]
+        if token != self.token:
+            return self._error_response(TelegramAPIError(401, "Unauthorized"))
+        try:
+            params = await self._read_params(request)
+        except ValueError:
+            return self._error_response(_bad("can't parse request parameters"))
+        self.requests.append((method, params))
+        self._request_pulse.fire()
+        handler = self._methods.get(method.lower())
+        if handler is None:
+            return self._error_response(TelegramAPIError(404, "Not Found"))
+        hold = self._holds.get(method.lower())
+        if hold is not None:
+            await hold.wait()
+        try:
+            self._raise_injected_failure(method)
+            result = await handler(params)
+        except TelegramAPIError as exc:
+            return self._error_response(exc)
+        except Exception as exc:  # a bug in the fake: surface it to the test
+            logger.exception("FakeBotAPI failed on %s", method)
+            self.internal_errors.append(f"{method}: {type(exc).__name__}: {exc}")
+            return self._error_response(TelegramAPIError(500, f"Internal Server Error: {exc}"))
+        return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _error_response(exc: TelegramAPIError) -> web.Response:
+        body: JSONDict = {"ok": False, "error_code": exc.error_code, "description": exc.description}
+        if exc.retry_after is not None:
+            body["parameters"] = {"retry_after": exc.retry_after}
+        return web.json_response(body, status=exc.error_code)
+
+    @staticmethod
+    async def _read_params(request: web.Request) -> JSONDict:
+        params: JSONDict = {k: _decode_value(k, v) for k, v in request.query.items()}
+        if not request.can_read_body:
+            return params
+        if request.content_type == "application/json":
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("JSON body must be an object")
+            params.update(body)
+            return params
+        files: dict[str, UploadedFile] = {}
+        for key, value in (await request.post()).items():
+            if isinstance(value, str):
+                params[key] = _decode_value(key, value)
+            elif isinstance(value, web.FileField):
+                files[key] = UploadedFile(value.filename, value.file.read())
+            else:
+                params[key] = _decode_value(key, value.decode())
+        for key, value in list(params.items()):
+            if isinstance(value, str) and value.startswith("attach://") and value[9:] in files:
+                params[key] = files[value[9:]]
+        return params
+
+    # ------------------------------------------------------------------ world state
+
+    def add_user(
+        self,
+        user_id: int,
+        first_name: str,
+        *,
+        username: str | None = None,
+        last_name: str | None = None,
+        is_bot: bool = False,
+        language_code: str | None = "en",
+    ) -> User:
+        user = User(
+            id=user_id,
+            is_bot=is_bot,
+            first_name=first_name,
+            last_name=last_name,
+            username=username,
+            language_code=language_code,
+        )
+        self._users[user_id] = user
+        return user
+
+    def add_group(
+        self,
+        chat_id: int,
+        title: str,
+        *,
+        creator_id: int,
+        admins: Iterable[int] = (),
+        username: str | None = None,
+    ) -> Chat:
+        if chat_id >= 0:
+            raise ValueError(f"group ids are negative (like -100...), got {chat_id}")
+        chat = Chat(id=chat_id, type="supergroup", title=title, username=username)
+        group = _GroupState(chat=chat, creator_id=self._user(creator_id).id)
+        group.members[creator_id] = "creator"
+        for admin_id in admins:
+            group.members[self._user(admin_id).id] = "administrator"
+        self._chats[chat_id] = chat
+        self._groups[chat_id] = group
+        return chat
+
+    def add_channel(self, channel_id: int, title: str, *, username: str | None = None) -> Chat:
+        chat = Chat(id=channel_id, type="channel", title=title, username=username)
+        self._chats[channel_id] = chat
+        return chat
+
+    def add_member(self, chat_id: int, user_id: int) -> None:
+        """Make a user a plain member silently (no update), e.g. for initial fixtures."""
+        self._group(chat_id).members[self._user(user_id).id] = "member"
+
+    def add_invite_link(
+        self,
+        chat_id: int,
+        *,
+        creator_id: int,
+        name: str | None = None,
+        creates_join_request: bool = False,
+    ) -> str:
+        """Register an invite link created by a human admin (reported truncated to the bot)."""
+        self._group(chat_id)
+        link = self._new_link(chat_id, self._user(creator_id), name, creates_join_request)
+        return link.invite_link
+
+    def promote(self, chat_id: int, user_id: int) -> int:
+        group = self._group(chat_id)
+        if group.members.get(user_id) != "member":
+            raise ValueError(f"user {user_id} is not a plain member of {chat_id}")
+        return self._change_member(chat_id, user_id, "administrator", by_user_id=group.creator_id)
+
+    def demote(self, chat_id: int, user_id: int) -> int:
+        group = self._group(chat_id)
+        if group.members.get(user_id) != "administrator":
+            raise ValueError(f"user {user_id} is not an administrator of {chat_id}")
+        return self._change_member(chat_id, user_id, "member", by_user_id=group.creator_id)
+
+    def add_bot_to_group(
+        self, chat_id: int, *, by_user_id: int, as_admin: bool = True, can_invite_users: bool = True
+    ) -> int:
+        group = self._group(chat_id)
+        required = ("creator", "administrator") if as_admin else _MEMBER_STATUSES
+        if group.members.get(by_user_id) not in required:
+            raise ValueError(f"user {by_user_id} may not add the bot to {chat_id}")
+        group.bot_can_invite_users = as_admin and can_invite_users
+        status = "administrator" if as_admin else "member"
+        return self._change_member(chat_id, self.bot_id, status, by_user_id=by_user_id)
+
+    def remove_bot_from_group(self, chat_id: int, *, by_user_id: int, ban: bool = True) -> int:
+        status = "kicked" if ban else "left"
+        return self._change_member(chat_id, self.bot_id, status, by_user_id=by_user_id)
+
+    def join(
+        self,
+        chat_id: int,
+        user_id: int,
+        *,
+        invite_link: str | None = None,
+        via_join_request: bool = False,
+        date: datetime | None = None,
+    ) -> int:
+        group = self._group(chat_id)
+        status = group.members.get(user_id, "left")
+        if status != "left":
+            raise ValueError(f"user {user_id} cannot join {chat_id}: status is {status}")
+        state = self._links.get(invite_link) if invite_link else None
+        if state is not None:
+            if state.link.is_revoked:
+                raise ValueError(f"invite link {invite_link} is revoked")
+            if state.link.creates_join_request and not via_join_request:
+                raise ValueError("this link requires approval: use join_request()")
+            if state.link.member_limit is not None and state.joined >= state.link.member_limit:
+                raise ValueError(f"invite link {invite_link} reached its member limit")
+            state.joined += 1
+        by = group.creator_id if via_join_request else user_id
+        return self._change_member(
+            chat_id,
+            user_id,
+            "member",
+            by_user_id=by,
+            invite_link=invite_link,
+            via_join_request=via_join_request and invite_link is None,
+            date=date,
+        )
+
+    def join_request(
+        self,
+        chat_id: int,
+        user_id: int,
+        *,
+        invite_link: str | None = None,
+        date: datetime | None = None,
+    ) -> int:
+        group = self._group(chat_id)
+        user = self._user(user_id)
+        when = self._stamp(date)
+        group.join_requests[user_id] = _JoinRequest(invite_link, when)
+        self._join_request_contacts.add(user_id)
+        request = ChatJoinRequest(
+            chat=group.chat,
+            from_user=user,
+            user_chat_id=user_id,
+            date=when,
+            invite_link=self._link_for_update(chat_id, invite_link),
+        )
+        deliverable = self._bot_has_right(group, "can_invite_users")
+        return self._emit("chat_join_request", request, deliverable=deliverable)
+
+    def leave(self, chat_id: int, user_id: int, *, date: datetime | None = None) -> int:
+        if self._group(chat_id).members.get(user_id) not in _MEMBER_STATUSES:
+            raise ValueError(f"user {user_id} is not a member of {chat_id}")
+        return self._change_member(chat_id, user_id, "left", by_user_id=user_id, date=date)
+
+    def block_bot(self, user_id: int) -> int | None:
+        """User blocks the bot; emits my_chat_member (member -> kicked) if they had started it."""
+        self._blocked.add(self._user(user_id).id)
+        return self._private_bot_status(user_id, blocked=True)
+
+    def unblock_bot(self, user_id: int) -> int | None:
+        if user_id not in self._blocked:
+            return None
+        self._blocked.discard(user_id)
+        return self._private_bot_status(user_id, blocked=False)
+
+    def deny_right(self, chat_id: int, right: str) -> None:
+        self._group(chat_id).denied_rights.add(right)
+
+    def hold(self, method: str) -> asyncio.Event:
+        """Calls of `method` wait (as a slow or hanging Telegram would) until the event is set."""
+        event = asyncio.Event()
+        self._holds[method.lower()] = event
+        return event
+
+    def release(self, method: str) -> None:
+        event = self._holds.pop(method.lower(), None)
+        if event is not None:
+            event.set()
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        error_code: int = 429,
+        retry_after: int | None = 1,
+        description: str | None = None,
+        times: int = 1,
+    ) -> None:
+        if description is None:
+            if error_code == 429:
+                description = f"Too Many Requests: retry after {retry_after}"
+            else:
+                description = _ERROR_DESCRIPTIONS.get(error_code, "Error")
+        failure = _Failure(error_code, description, retry_after if error_code == 429 else None)
+        self._failures.setdefault(method.lower(), deque()).extend([failure] * times)
+
+    # ------------------------------------------------------------------ user actions -> updates
+
+    def send_message(
+        self,
+        chat_id: int,
+        user_id: int,
+        text: str,
+        *,
+        date: datetime | None = None,
+        reply_to_message_id: int | None = None,
+        sender_chat_id: int | None = None,
+        message_thread_id: int | None = None,
+    ) -> int:
+        sender = self._user(user_id)
+        sender_chat: Chat | None = None
+        if sender_chat_id is not None:
+            sender_chat = self._chats.get(sender_chat_id) or self.add_channel(
+                sender_chat_id, f"Channel {sender_chat_id}"
+            )
+            anonymous = sender_chat_id == chat_id
+            sender = self._users[ANONYMOUS_ADMIN_ID if anonymous else CHANNEL_BOT_ID]
+        return self._user_message(
+            chat_id,
+            sender,
+            text=text,
+            date=date,
+            reply_to_message_id=reply_to_message_id,
+            sender_chat=sender_chat,
+            message_thread_id=message_thread_id,
+        )
+
+    def send_anonymous_admin_message(
+        self, chat_id: int, text: str, *, date: datetime | None = None
+    ) -> int:
+        return self._user_message(
+            chat_id,
+            self._users[ANONYMOUS_ADMIN_ID],
+            text=text,
+            date=date,
+            sender_chat=self._group(chat_id).chat,
+        )
+
+    def send_channel_post_in_group(
+        self, chat_id: int, channel_id: int, text: str, *, date: datetime | None = None
+    ) -> int:
+        channel = self._chats.get(channel_id)
+        if channel is None:
+            channel = self.add_channel(channel_id, f"Channel {channel_id}")
+        when = self._stamp(date)
+        origin = MessageOriginChannel(
+            date=when, chat=channel, message_id=self._alloc_message_id(channel_id)
+        )
+        return self._user_message(
+            chat_id,
+            self._users[TELEGRAM_SERVICE_ID],
+            text=text,
+            date=when,
+            sender_chat=channel,
+            extra={"is_automatic_forward": True, "forward_origin": origin},
+        )
+
+    def send_photo_message(
+        self,
+        chat_id: int,
+        user_id: int,
+        *,
+        caption: str | None = None,
+        date: datetime | None = None,
+    ) -> int:
+        return self._user_message(
+            chat_id,
+            self._user(user_id),
+            text=None,
+            date=date,
+            extra={"photo": self._photo_sizes(None), "caption": caption},
+        )
+
+    def edit_message(self, chat_id: int, message_id: int, user_id: int, text: str) -> int:
+        message = self._messages.get(chat_id, {}).get(message_id)
+        if message is None or message.from_user is None or message.from_user.id != user_id:
+            raise ValueError(f"no message {message_id} from user {user_id} in chat {chat_id}")
+        edited = _replace(
+            message,
+            text=text,
+            entities=self._command_entities(text),
+            edit_date=int(self._stamp(None).timestamp()),
+        )
+        self._messages[chat_id][message_id] = edited
+        return self._emit("edited_message", edited, deliverable=self._bot_receives(edited))
+
+    def press_button(self, chat_id: int, message_id: int, user_id: int, data: str) -> int:
+        message = self._messages.get(chat_id, {}).get(message_id)
+        if message is None or message.from_user is None or message.from_user.id != self.bot_id:
+            raise ValueError(f"no message {message_id} sent by the bot in chat {chat_id}")
+        self._callback_counter += 1
+        query_id = f"{secrets.randbelow(10**9)}{self._callback_counter:06d}"
+        self._open_callbacks.add(query_id)
+        group = self._groups.get(chat_id)
+        in_chat = group is None or self._bot_status(group) in ("member", "administrator")
+        query = CallbackQuery(
+            id=query_id,
+            from_user=self._user(user_id),
+            message=message,
+            chat_instance=str(abs(chat_id) * 7 + 1_000_003),
+            data=data,
+        )
+        return self._emit("callback_query", query, deliverable=in_chat)
+
+    def redeliver(self, update_id: int) -> None:
+        if update_id not in self._history:
+            raise KeyError(f"unknown update_id {update_id}")
+        if update_id in self._pending or update_id in self._redeliveries:
+            return
+        self._redeliveries.append(update_id)
+        self._unconfirmed_redelivered.add(update_id)
+        self._updates_pulse.fire()
+
+    # ------------------------------------------------------------------ observation
+
+    def messages_to(self, chat_id: int, *, include_edits: bool = False) -> list[SentMessage]:
+        return [
+            m
+            for m in self.sent_messages
+            if m.chat_id == chat_id and (include_edits or m.kind == "send")
+        ]
+
+    def calls(self, method: str) -> list[JSONDict]:
+        """Decoded params of every call of ``method`` (case-insensitive)."""
+        return [params for name, params in self.requests if name.lower() == method.lower()]
+
+    @property
+    def invite_links(self) -> list[JSONDict]:
+        """Current state of every invite link created by the bot, each with its chat_id."""
+        return [
+            {"chat_id": state.chat_id, **_dump(state.link)}
+            for state in self._links.values()
+            if state.link.creator.id == self.bot_id
+        ]
+
+    @property
+    def dropped_updates(self) -> set[int]:
+        """Update ids never delivered (not in allowed_updates, bot not entitled to them...)."""
+        return set(self._dropped)
+
+    def is_handled(self, update_id: int) -> bool:
+        if update_id in self._dropped:
+            return True
+        return update_id < self._confirmed_offset and update_id not in self._unconfirmed_redelivered
+
+    async def wait_until_handled(self, update_id: int, timeout: float = 10) -> None:  # noqa: ASYNC109
+        if update_id not in self._history:
+            raise KeyError(f"unknown update_id {update_id}")
+        handled = await self._wait_for(
+            lambda: True if self.is_handled(update_id) else None, self._state_pulse, timeout
+        )
+        if handled:
+            return
+        raise TimeoutError(
+            f"update {update_id} ({self._update_kinds[update_id]}) was not confirmed by the bot "
+            f"within {timeout}s: last getUpdates offset={self._confirmed_offset}, "
+            f"pending={self._pending}, redeliveries={self._redeliveries}, "
+            f"allowed_updates={self.allowed_updates}, "
+            f"getUpdates calls so far={len(self.calls('getUpdates'))}"
+        )
+
+    async def wait_for_message(
+        self,
+        predicate: Callable[[SentMessage], bool],
+        timeout: float = 10,  # noqa: ASYNC109
+        *,
+        start: int = 0,
+    ) -> SentMessage:
+        """First record in ``sent_messages[start:]`` matching ``predicate`` (waits for new ones)."""
+
+        def find() -> SentMessage | None:
+            return next((m for m in self.sent_messages[start:] if predicate(m)), None)
+
+        found = await self._wait_for(find, self._message_pulse, timeout)
+        if found is None:
+            recent = [(m.chat_id, m.kind, m.text) for m in self.sent_messages[start:][-10:]]
+            raise TimeoutError(f"no matching message within {timeout}s; recent: {recent}")
+        return found
+
+    async def wait_for_call(
+        self,
+        method: str,
+        timeout: float = 10,  # noqa: ASYNC109
+        *,
+        start: int = 0,
+    ) -> JSONDict:
+        """Params of the first call of ``method`` in ``requests[start:]`` (waits for it)."""
+
+        def find() -> JSONDict | None:
+            return next(
+                (p for name, p in self.requests[start:] if name.lower() == method.lower()), None
+            )
+
+        found = await self._wait_for(find, self._request_pulse, timeout)
+        if found is None:
+            raise TimeoutError(f"{method} was not called within {timeout}s")
+        return found
+
+    async def _wait_for(
+        self, check: Callable[[], T | None], pulse: _Pulse, seconds: float
+    ) -> T | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            result = check()
+            remaining = deadline - loop.time()
+            if result is not None or remaining <= 0 or self._stopping:
+                return result
+            await pulse.wait(remaining)
+
+    # ------------------------------------------------------------------ internals: world
+
+    def _user(self, user_id: int) -> User:
+        try:
+            return self._users[user_id]
+        except KeyError:
+            raise KeyError(f"unknown user {user_id}: call add_user() first") from None
+
+    def _group(self, chat_id: int) -> _GroupState:
+        try:
+            return self._groups[chat_id]
+        except KeyError:
+            raise KeyError(f"unknown group {chat_id}: call add_group() first") from None
+
+    def _stamp(self, date: datetime | None) -> datetime:
+        return (date or self.wall_clock()).replace(microsecond=0)
+
+    def _alloc_message_id(self, chat_id: int) -> int:
+        message_id = self._next_message_id.get(chat_id, 1)
+        self._next_message_id[chat_id] = message_id + 1
+        return message_id
+
+    def _private_chat(self, user_id: int) -> Chat:
+        chat = self._chats.get(user_id)
+        if chat is None:
+            user = self._user(user_id)
+            chat = Chat(
+                id=user_id,
+                type="private",
+                first_name=user.first_name,
+                last_name=user.last_name,
+                username=user.username,
+            )
+            self._chats[user_id] = chat
+        return chat
+
+    def _bot_status(self, group: _GroupState) -> str:
+        return group.members.get(self.bot_id, "left")
+
+    def _bot_has_right(self, group: _GroupState, right: str) -> bool:
+        if self._bot_status(group) != "administrator" or right in group.denied_rights:
+            return False
+        return right != "can_invite_users" or group.bot_can_invite_users
+
+    def _member_obj(self, group: _GroupState, user_id: int) -> ChatMemberUnion:
+        user = self._user(user_id)
+        status = group.members.get(user_id, "left")
+        if status == "creator":
+            return ChatMemberOwner(user=user, is_anonymous=False)
+        if status == "member":
+            return ChatMemberMember(user=user)
+        if status == "kicked":
+            return ChatMemberBanned(user=user, until_date=datetime.fromtimestamp(0, UTC))
+        if status != "administrator":
+            return ChatMemberLeft(user=user)
+        is_bot = user_id == self.bot_id
+        rights = {
+            r: (self._bot_has_right(group, r) if is_bot else True)
+            for r in (
+                "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+                "can_restrict_members", "can_promote_members", "can_change_info",
+                "can_invite_users", "can_post_stories", "can_edit_stories",
+                "can_delete_stories", "can_send_welcome_messages", "can_pin_messages",
+            )
+        }  # fmt: skip
+        if is_bot:
+            rights["can_promote_members"] = False
+        return ChatMemberAdministrator.model_validate(
+            {"user": user, "can_be_edited": False, "is_anonymous": False, **rights}
+        )
+
+    def _change_member(
+        self,
+        chat_id: int,
+        user_id: int,
+        new_status: str,
+        *,
+        by_user_id: int,
+        invite_link: str | None = None,
+        via_join_request: bool = False,
+        date: datetime | None = None,
+    ) -> int:
+        group = self._group(chat_id)
+        old = self._member_obj(group, user_id)
+        group.members[user_id] = new_status
+        event = ChatMemberUpdated(
+            chat=group.chat,
+            from_user=self._user(by_user_id),
+            date=self._stamp(date),
+            old_chat_member=old,
+            new_chat_member=self._member_obj(group, user_id),
+            invite_link=self._link_for_update(chat_id, invite_link),
+            via_join_request=True if via_join_request else None,
+        )
+        if user_id == self.bot_id:
+            return self._emit("my_chat_member", event)
+        bot_is_admin = self._bot_status(group) == "administrator"
+        return self._emit("chat_member", event, deliverable=bot_is_admin)
+
+    def _private_bot_status(self, user_id: int, *, blocked: bool) -> int | None:
+        if user_id not in self._started:
+            return None
+        bot_member: ChatMemberUnion = ChatMemberMember(user=self.bot_user)
+        banned = ChatMemberBanned(user=self.bot_user, until_date=datetime.fromtimestamp(0, UTC))
+        old, new = (bot_member, banned) if blocked else (banned, bot_member)
+        event = ChatMemberUpdated(
+            chat=self._private_chat(user_id),
+            from_user=self._user(user_id),
+            date=self._stamp(None),
+            old_chat_member=old,
+            new_chat_member=new,
+        )
+        return self._emit("my_chat_member", event)
+
+    def _new_link(
+        self,
+        chat_id: int,
+        creator: User,
+        name: str | None,
+        creates_join_request: bool,
+        **extra: Any,
+    ) -> ChatInviteLink:
+        code = "".join(secrets.choice(_LINK_ALPHABET) for _ in range(16))
+        link = ChatInviteLink(
+            invite_link=f"https://t.me/+{code}",
+            creator=creator,
+            creates_join_request=creates_join_request,
+            is_primary=False,
+            is_revoked=False,
+            name=name,
+            **extra,
+        )
+        self._links[link.invite_link] = _InviteLinkState(chat_id, link)
+        return link
+
+    def _link_for_update(self, chat_id: int, invite_link: str | None) -> ChatInviteLink | None:
+        if invite_link is None:
+            return None
+        state = self._links.get(invite_link)
+        if state is not None and state.chat_id == chat_id:
+            if state.link.creator.id == self.bot_id:
+                return state.link
+            return _replace(state.link, invite_link=_truncate_link(invite_link))
+        return ChatInviteLink(
+            invite_link=_truncate_link(invite_link),
+            creator=self._user(self._group(chat_id).creator_id),
+            creates_join_request=False,
+            is_primary=False,
+            is_revoked=False,
+        )
+
+    def _command_entities(self, text: str | None) -> list[MessageEntity] | None:
+        if not text or not text.startswith("/") or len(text) < 2:
+            return None
+        command = text.split(maxsplit=1)[0]
+        return [MessageEntity(type="bot_command", offset=0, length=_utf16_len(command))]
+
+    def _photo_sizes(self, ref: str | None) -> list[PhotoSize]:
+        unique = secrets.token_hex(6)
+        file_id = ref if ref and not ref.startswith(("http://", "https://")) else f"AgAC{unique}"
+        return [
+            PhotoSize(file_id=file_id, file_unique_id=f"AQAD{unique}", width=320, height=240),
+            PhotoSize(file_id=file_id, file_unique_id=f"AQAE{unique}", width=1280, height=960),
+        ]
+
+    def _user_message(
+        self,
+        chat_id: int,
+        sender: User,
+        *,
+        text: str | None,
+        date: datetime | None,
+        reply_to_message_id: int | None = None,
+        sender_chat: Chat | None = None,
+        message_thread_id: int | None = None,
+        extra: JSONDict | None = None,
+    ) -> int:
+        if chat_id > 0:
+            if chat_id != sender.id:
+                raise ValueError("private chat id must equal the user id")
+            if chat_id in self._blocked:
+                raise ValueError(f"user {chat_id} blocked the bot: call unblock_bot() first")
+            chat = self._private_chat(chat_id)
+            self._started.add(chat_id)
+        else:
+            group = self._group(chat_id)
+            chat = group.chat
+            if sender_chat is None and group.members.get(sender.id) not in _MEMBER_STATUSES:
+                raise ValueError(f"user {sender.id} is not a member of {chat_id}")
+        reply_to: Message | None = None
+        if reply_to_message_id is not None:
+            original = self._messages.get(chat_id, {}).get(reply_to_message_id)
+            if original is None:
+                raise ValueError(f"no message {reply_to_message_id} in chat {chat_id}")
+            reply_to = _replace(original, reply_to_message=None)
+        message = Message(
+            message_id=self._alloc_message_id(chat_id),
+            date=self._stamp(date),
+            chat=chat,
+            from_user=sender,
+            sender_chat=sender_chat,
+            message_thread_id=message_thread_id,
+            reply_to_message=reply_to,
+            text=text,
+            entities=self._command_entities(text),
+            **(extra or {}),
+        )
+        self._messages.setdefault(chat_id, {})[message.message_id] = message
+        return self._emit("message", message, deliverable=self._bot_receives(message))
+
+    def _bot_receives(self, message: Message) -> bool:
+        group = self._groups.get(message.chat.id)
+        if group is None:
+            return True
+        status = self._bot_status(group)
+        if status not in ("member", "administrator"):
+            return False
+        if status == "administrator" or not self.privacy_mode:
+            return True
+        reply = message.reply_to_message
+        is_reply_to_bot = (
+            reply is not None
+            and reply.from_user is not None
+            and (reply.from_user.id == self.bot_id)
+        )
+        return bool(message.entities) or is_reply_to_bot
+
+    # ------------------------------------------------------------------ internals: updates
+
+    def _emit(self, kind: str, payload: TelegramObject, *, deliverable: bool = True) -> int:
+        update_id = self._next_update_id
+        self._next_update_id += 1
+        update = Update.model_validate({"update_id": update_id, kind: payload})
+        self._history[update_id] = _dump(update)
+        self._update_kinds[update_id] = kind
+        if deliverable:
+            self._pending.append(update_id)
+        else:
+            self._dropped.add(update_id)
+        self._updates_pulse.fire()
+        self._state_pulse.fire()
+        return update_id
+
+    def message_id_of(self, update_id: int) -> int:
+        """The message id of the message (or edited message) an update carried."""
+        update = self._history[update_id]
+        message = update.get("message") or update.get("edited_message")
+        if not isinstance(message, dict):
+            raise KeyError(f"update {update_id} carries no message")
+        return int(message["message_id"])
+
+    def _is_allowed(self, kind: str) -> bool:
+        if not self.allowed_updates:
+            return kind not in DEFAULT_EXCLUDED_UPDATES
+        return kind in self.allowed_updates
+
+    def _confirm(self, offset: int) -> None:
+        if offset < 0:
+            kept = self._pending[offset:]
+            cutoff = kept[0] if kept else self._next_update_id
+        else:
+            cutoff = offset
+            for update_id in [u for u in self._redelivered_sent if u < offset]:
+                self._redelivered_sent.discard(update_id)
+                self._unconfirmed_redelivered.discard(update_id)
+        self._pending = [u for u in self._pending if u >= cutoff]
+        self._confirmed_offset = max(self._confirmed_offset, cutoff)
+        self._state_pulse.fire()
+
+    def _take_updates(self, limit: int) -> list[JSONDict]:
+        batch: list[JSONDict] = []
+        while self._redeliveries and len(batch) < limit:
+            update_id = self._redeliveries.pop(0)
+            if self._is_allowed(self._update_kinds[update_id]):
+                batch.append(self._history[update_id])
+                self._redelivered_sent.add(update_id)
+            else:
+                self._unconfirmed_redelivered.discard(update_id)
+        kept: list[int] = []
+        for update_id in self._pending:
+            if len(batch) < limit and not self._is_allowed(self._update_kinds[update_id]):
+                self._dropped.add(update_id)
+                continue
+            kept.append(update_id)
+            if len(batch) < limit:
+                batch.append(self._history[update_id])
+        if len(kept) != len(self._pending):
+            self._state_pulse.fire()
+        self._pending = kept
+        return batch
+
+    def _raise_injected_failure(self, method: str) -> None:
+        queue = self._failures.get(method.lower())
+        if queue:
+            failure = queue.popleft()
+            raise TelegramAPIError(failure.error_code, failure.description, failure.retry_after)
+
+    def _check_rate_limit(self, chat_id: int) -> None:
+        now = self.time_source()
+        glob = self._global_sends
+        per_chat = self._chat_sends.setdefault(chat_id, deque())
+        while glob and glob[0] <= now - 1.0:
+            glob.popleft()
+        while per_chat and per_chat[0] <= now - 60.0:
+            per_chat.popleft()
+        if self.enforce_rate_limits:
+            retry: float | None = None
+            if len(glob) >= 30:
+                retry = glob[0] + 1.0 - now
+            elif chat_id in self._groups and len(per_chat) >= 20:
+                retry = per_chat[0] + 60.0 - now
+            if retry is not None:
+                self.rate_limit_violations += 1
+                seconds = max(1, math.ceil(retry))
+                raise TelegramAPIError(429, f"Too Many Requests: retry after {seconds}", seconds)
+        glob.append(now)
+        per_chat.append(now)
+
+    # ------------------------------------------------------------------ internals: bot access
+
+    def _chat_id_param(self, params: JSONDict, key: str = "chat_id") -> int:
+        value = params.get(key)
+        if value is None or value == "":
+            raise _bad(f"{key} is empty")
+        if isinstance(value, str) and value.startswith("@"):
+            for chat in self._chats.values():
+                if chat.username and chat.username.lower() == value[1:].lower():
+                    return chat.id
+            raise _bad("chat not found")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise _bad("chat not found") from None
+
+    def _group_access(self, chat_id: int) -> _GroupState:
+        group = self._groups[chat_id]
+        status = self._bot_status(group)
+        kind = group.chat.type
+        if status == "kicked":
+            raise TelegramAPIError(403, f"Forbidden: bot was kicked from the {kind} chat")
+        if status == "left":
+            raise TelegramAPIError(403, f"Forbidden: bot is not a member of the {kind} chat")
+        return group
+
+    def _writable_chat(self, chat_id: int) -> Chat:
+        if chat_id in self._groups:
+            return self._group_access(chat_id).chat
+        if chat_id in self._chats and self._chats[chat_id].type == "channel":
+            raise TelegramAPIError(403, "Forbidden: bot is not a member of the channel chat")
+        if chat_id <= 0 or chat_id not in self._users:
+            raise _bad("chat not found")
+        if self._users[chat_id].is_bot:
+            raise TelegramAPIError(403, "Forbidden: bot can't send messages to bots")
+        if chat_id in self._blocked:
+            raise TelegramAPIError(403, "Forbidden: bot was blocked by the user")
+        if chat_id not in self._started and chat_id not in self._join_request_contacts:
+            raise TelegramAPIError(403, "Forbidden: bot can't initiate conversation with a user")
+        return self._private_chat(chat_id)
+
+    def _admin_group(self, chat_id: int, right: str, description: str) -> _GroupState:
+        if chat_id not in self._groups:
+            raise _bad("chat not found")
+        group = self._group_access(chat_id)
+        if not self._bot_has_right(group, right):
+            raise TelegramAPIError(400, description)
+        return group
+
+    def _reply_markup(
+        self, params: JSONDict
+    ) -> tuple[JSONDict | None, InlineKeyboardMarkup | None]:
+        raw = params.get("reply_markup")
+        if raw is None:
+            return None, None
+        if not isinstance(raw, dict):
+            raise _bad("can't parse reply keyboard markup JSON object")
+        if "inline_keyboard" not in raw:
+            return raw, None  # reply keyboards are accepted but never part of the Message object
+        rows = raw["inline_keyboard"]
+        for row in rows if isinstance(rows, list) else []:
+            for button in row if isinstance(row, list) else []:
+                data = button.get("callback_data") if isinstance(button, dict) else None
+                if data is not None and not 1 <= len(str(data).encode()) <= 64:
+                    raise _bad("BUTTON_DATA_INVALID")
+        try:
+            return raw, InlineKeyboardMarkup.model_validate(raw)
+        except ValidationError:
+            raise _bad("can't parse inline keyboard button") from None
+
+    @staticmethod
+    def _entities(params: JSONDict, key: str) -> list[MessageEntity] | None:
+        raw = params.get(key)
+        if raw is None:
+            return None
+        try:
+            return [MessageEntity.model_validate(item) for item in raw]
+        except (TypeError, ValidationError):
+            raise _bad(f"can't parse {key} JSON object") from None
+
+    def _reply_target(self, chat_id: int, params: JSONDict) -> Message | None:
+        reply_params = params.get("reply_parameters")
+        allow_without = _flag(params, "allow_sending_without_reply")
+        if isinstance(reply_params, dict):
+            reply_id = _opt_int(reply_params, "message_id")
+            allow_without = _flag(reply_params, "allow_sending_without_reply")
+        else:
+            reply_id = _opt_int(params, "reply_to_message_id")
+        if reply_id is None:
+            return None
+        original = self._messages.get(chat_id, {}).get(reply_id)
+        if original is None:
+            if allow_without:
+                return None
+            raise _bad("message to be replied not found")
+        return _replace(original, reply_to_message=None)
+
+    def _bot_send(
+        self,
+        method: str,
+        params: JSONDict,
+        *,
+        text: str | None,
+        caption: str | None = None,
+        photo: Any = None,
+    ) -> JSONDict:
+        chat_id = self._chat_id_param(params)
+        chat = self._writable_chat(chat_id)
+        markup_dict, inline_markup = self._reply_markup(params)
+        reply_to = self._reply_target(chat_id, params)
+        entities = self._entities(params, "caption_entities" if photo is not None else "entities")
+        self._check_rate_limit(chat_id)
+        photo_ref = photo if isinstance(photo, str) or photo is None else f"upload:{photo.filename}"
+        message = Message(
+            message_id=self._alloc_message_id(chat_id),
+            date=self._stamp(None),
+            chat=chat,
+            from_user=self.bot_user,
+            message_thread_id=_opt_int(params, "message_thread_id"),
+            reply_to_message=reply_to,
+            text=text,
+            entities=entities if text is not None else None,
+            caption=caption,
+            caption_entities=entities if photo is not None else None,
+            photo=self._photo_sizes(photo_ref) if photo is not None else None,
+            reply_markup=inline_markup,
+        )
+        self._messages.setdefault(chat_id, {})[message.message_id] = message
+        record = SentMessage(
+            chat_id=chat_id,
+            message_id=message.message_id,
+            text=text if text is not None else caption,
+            reply_markup=markup_dict,
+            reply_to_message_id=reply_to.message_id if reply_to else None,
+            parse_mode=_opt_str(params, "parse_mode"),
+            photo=photo_ref,
+            date=message.date,
+            method=method,
+            message_thread_id=message.message_thread_id,
+        )
+        self._records[(chat_id, message.message_id)] = record
+        self.sent_messages.append(record)
+        self._message_pulse.fire()
+        return _dump(message)
+
+    def _own_message(self, params: JSONDict, not_found: str) -> Message:
+        if params.get("inline_message_id"):
+            raise _bad("inline messages are not supported by FakeBotAPI")
+        chat_id = self._chat_id_param(params)
+        self._writable_chat(chat_id)
+        message = self._messages.get(chat_id, {}).get(_req_int(params, "message_id"))
+        if message is None:
+            raise _bad(not_found)
+        if message.from_user is None or message.from_user.id != self.bot_id:
+            raise _bad("message can't be edited")
+        return message
+
+    def _store_edit(
+        self,
+        method: str,
+        message: Message,
+        update: JSONDict,
+        markup_dict: JSONDict | None,
+        parse_mode: str | None,
+    ) -> JSONDict:
+        edited = _replace(message, **update, edit_date=int(self._stamp(None).timestamp()))
+        self._messages[message.chat.id][message.message_id] = edited
+        text = edited.text if edited.text is not None else edited.caption
+        record = self._records.get((message.chat.id, message.message_id))
+        if record is not None:
+            record.text, record.reply_markup = text, markup_dict
+            record.parse_mode = parse_mode if "text" in update else record.parse_mode
+        self.sent_messages.append(
+            SentMessage(
+                chat_id=message.chat.id,
+                message_id=message.message_id,
+                text=text,
+                reply_markup=markup_dict,
+                reply_to_message_id=record.reply_to_message_id if record else None,
+                parse_mode=parse_mode,
+                photo=record.photo if record else None,
+                date=self._stamp(None),
+                kind="edit",
+                method=method,
+            )
+        )
+        self._message_pulse.fire()
+        return _dump(edited)
+
+    # ------------------------------------------------------------------ Bot API methods
+
+    async def _m_get_me(self, params: JSONDict) -> Any:
+        return _dump(_replace(self.bot_user, can_read_all_group_messages=not self.privacy_mode))
+
+    async def _m_get_updates(self, params: JSONDict) -> Any:
+        if self.webhook_url:
+            raise TelegramAPIError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is "
+                "active; use deleteWebhook to delete the webhook first",
+            )
+        offset = _opt_int(params, "offset")
+        limit = min(max(_opt_int(params, "limit") or 100, 1), 100)
+        timeout = max(_opt_int(params, "timeout") or 0, 0)
+        allowed = params.get("allowed_updates")
+        if allowed is not None:
+            if not isinstance(allowed, list):
+                raise _bad("can't parse allowed_updates")
+            self.allowed_updates = [str(kind) for kind in allowed]
+        if offset is not None:
+            self._confirm(offset)
+        self._poll_generation += 1
+        generation = self._poll_generation
+        self._updates_pulse.fire()  # a newer getUpdates terminates the older long poll
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if generation != self._poll_generation:
+                raise TelegramAPIError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; "
+                    "make sure that only one bot instance is running",
+                )
+            batch = self._take_updates(limit)
+            remaining = deadline - loop.time()
+            if batch or self._stopping or remaining <= 0:
+                return batch
+            await self._updates_pulse.wait(remaining)
+
+    async def _m_set_webhook(self, params: JSONDict) -> Any:
+        url = _opt_str(params, "url")
+        self.webhook_url = url or None
+        if _flag(params, "drop_pending_updates"):
+            self._confirm(self._next_update_id)
+        return True
+
+    async def _m_delete_webhook(self, params: JSONDict) -> Any:
+        self.webhook_url = None
+        if _flag(params, "drop_pending_updates"):
+            self._confirm(self._next_update_id)
+        return True
+
+    async def _m_get_webhook_info(self, params: JSONDict) -> Any:
+        info = WebhookInfo(
+            url=self.webhook_url or "",
+            has_custom_certificate=False,
+            pending_update_count=len(self._pending),
+            allowed_updates=self.allowed_updates,
+        )
+        return _dump(info)
+
+    @staticmethod
+    def _commands_key(params: JSONDict) -> tuple[str, str]:
+        scope = params.get("scope")
+        scope_type = "default"
+        if isinstance(scope, dict):
+            scope_type = str(scope.get("type", "default"))
+            if "chat_id" in scope:
+                scope_type += f":{scope['chat_id']}"
+            if "user_id" in scope:
+                scope_type += f":{scope['user_id']}"
+        return scope_type, _opt_str(params, "language_code") or ""
+
+    async def _m_set_my_commands(self, params: JSONDict) -> Any:
+        commands = params.get("commands")
+        if not isinstance(commands, list) or len(commands) > 100:
+            raise _bad("can't parse commands JSON object")
+        validated: list[JSONDict] = []
+        for raw in commands:
+            try:
+                command = BotCommand.model_validate(raw)
+            except ValidationError:
+                raise _bad("can't parse BotCommand") from None
+            name = command.command.lstrip("/")
+            if not (
+                1 <= len(name) <= 32
+                and all(c in string.ascii_lowercase + string.digits + "_" for c in name)
+            ):
+                raise _bad("BOT_COMMAND_INVALID")
+            if not 1 <= len(command.description) <= 256:
+                raise _bad("BOT_COMMAND_DESCRIPTION_INVALID")
+            validated.append({"command": name, "description": command.description})
+        self.commands[self._commands_key(params)] = validated
+        return True
+
+    async def _m_delete_my_commands(self, params: JSONDict) -> Any:
+        self.commands.pop(self._commands_key(params), None)
+        return True
+
+    async def _m_get_my_commands(self, params: JSONDict) -> Any:
+        return self.commands.get(self._commands_key(params), [])
+
+    async def _m_send_message(self, params: JSONDict) -> Any:
+        text = _opt_str(params, "text") or ""
+        if not text.strip():
+            raise _bad("message text is empty")
+        if len(text) > 4096:
+            raise _bad("message is too long")
+        return self._bot_send("sendMessage", params, text=text)
+
+    async def _m_send_photo(self, params: JSONDict) -> Any:
+        photo = params.get("photo")
+        if photo is None or photo == "":
+            raise _bad("there is no photo in the request")
+        caption = _opt_str(params, "caption")
+        if caption is not None and len(caption) > 1024:
+            raise _bad("message caption is too long")
+        return self._bot_send("sendPhoto", params, text=None, caption=caption, photo=photo)
+
+    async def _m_edit_message_text(self, params: JSONDict) -> Any:
+        text = _opt_str(params, "text") or ""
+        if not text.strip():
+            raise _bad("message text is empty")
+        if len(text) > 4096:
+            raise _bad("MESSAGE_TOO_LONG")
+        message = self._own_message(params, "message to edit not found")
+        if message.text is None:
+            raise _bad("there is no text in the message to edit")
+        markup_dict, inline = self._reply_markup(params)
+        old_markup = _dump(message.reply_markup) if message.reply_markup else None
+        if message.text == text and old_markup == (_dump(inline) if inline else None):
+            raise _bad(_NOT_MODIFIED)
+        update = {
+            "text": text,
+            "reply_markup": inline,
+            "entities": self._entities(params, "entities"),
+        }
+        return self._store_edit(
+            "editMessageText", message, update, markup_dict, _opt_str(params, "parse_mode")
+        )
+
+    async def _m_edit_message_reply_markup(self, params: JSONDict) -> Any:
+        message = self._own_message(params, "message to edit not found")
+        markup_dict, inline = self._reply_markup(params)
+        old_markup = _dump(message.reply_markup) if message.reply_markup else None
+        if old_markup == (_dump(inline) if inline else None):
+            raise _bad(_NOT_MODIFIED)
+        record = self._records.get((message.chat.id, message.message_id))
+        return self._store_edit(
+            "editMessageReplyMarkup",
+            message,
+            {"reply_markup": inline},
+            markup_dict,
+            record.parse_mode if record else None,
+        )
+
+    async def _m_delete_message(self, params: JSONDict) -> Any:
+        chat_id = self._chat_id_param(params)
+        self._writable_chat(chat_id)
+        message_id = _req_int(params, "message_id")
+        message = self._messages.get(chat_id, {}).get(message_id)
+        if message is None:
+            raise _bad("message to delete not found")
+        own = message.from_user is not None and message.from_user.id == self.bot_id
+        group = self._groups.get(chat_id)
+        if not own and group is not None and not self._bot_has_right(group, "can_delete_messages"):
+            raise _bad("message can't be deleted")
+        del self._messages[chat_id][message_id]
+        record = self._records.get((chat_id, message_id))
+        if record is not None:
+            record.deleted = True
+        return True
+
+    async def _m_answer_callback_query(self, params: JSONDict) -> Any:
+        query_id = _opt_str(params, "callback_query_id") or ""
+        text = _opt_str(params, "text")
+        if text is not None and len(text) > 200:
+            raise _bad("MESSAGE_TOO_LONG")
+        if query_id not in self._open_callbacks:
+            raise TelegramAPIError(400, _QUERY_INVALID)
+        self._open_callbacks.discard(query_id)
+        self.callback_answers.append(
+            {"callback_query_id": query_id, "text": text, "show_alert": _flag(params, "show_alert")}
+        )
+        return True
+
+    async def _m_get_chat(self, params: JSONDict) -> Any:
+        chat_id = self._chat_id_param(params)
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            raise _bad("chat not found")
+        extra: JSONDict = {}
+        group = self._groups.get(chat_id)
+        if group is not None:
+            if self._bot_status(group) == "kicked" or (
+                self._bot_status(group) == "left" and not chat.username
+            ):
+                self._group_access(chat_id)  # raises the right 403
+            if chat_id in self._primary_links:
+                extra["invite_link"] = self._primary_links[chat_id]
+        info = ChatFullInfo.model_validate(
+            {
+                **_dump(chat),
+                **extra,
+                "accent_color_id": 0,
+                "max_reaction_count": 11,
+                "accepted_gift_types": AcceptedGiftTypes(
+                    unlimited_gifts=False,
+                    limited_gifts=False,
+                    unique_gifts=False,
+                    premium_subscription=False,
+                    gifts_from_channels=False,
+                ),
+            }
+        )
+        return _dump(info)
+
+    async def _m_get_chat_member(self, params: JSONDict) -> Any:
+        chat_id = self._chat_id_param(params)
+        user_id = _req_int(params, "user_id")
+        if user_id not in self._users:
+            raise _bad("user not found")
+        if chat_id > 0:
+            if chat_id not in self._users:
+                raise _bad("chat not found")
+            if user_id not in (chat_id, self.bot_id):
+                raise _bad("user not found")
+            return _dump(ChatMemberMember(user=self._users[user_id]))
+        if chat_id not in self._groups:
+            raise _bad("chat not found")
+        return _dump(self._member_obj(self._group_access(chat_id), user_id))
+
+    async def _m_get_chat_administrators(self, params: JSONDict) -> Any:
+        chat_id = self._chat_id_param(params)
+        if chat_id not in self._groups:
+            raise _bad("chat not found")
+        group = self._group_access(chat_id)
+        return [
+            _dump(self._member_obj(group, user_id))
+            for user_id, status in group.members.items()
+            if status in ("creator", "administrator")
+        ]
+
+    async def _m_get_chat_member_count(self, params: JSONDict) -> Any:
+        chat_id = self._chat_id_param(params)
+        if chat_id > 0 and chat_id in self._users:
+            return 2
+        if chat_id not in self._groups:
+            raise _bad("chat not found")
+        group = self._group_access(chat_id)
+        return sum(1 for status in group.members.values() if status in _MEMBER_STATUSES)
+
+    def _link_options(self, params: JSONDict) -> JSONDict:
+        options: JSONDict = {}
+        if "name" in params:
+            name = _opt_str(params, "name")
+            if name is not None and len(name) > 32:
+                raise _bad("invite link name is too long")
+            options["name"] = name or None
+        if "expire_date" in params:
+            options["expire_date"] = _unix(_opt_int(params, "expire_date"))
+        if "member_limit" in params:
+            limit = _opt_int(params, "member_limit")
+            if limit is not None and not 1 <= limit <= 99999:
+                raise _bad("member limit must be between 1 and 99999")
+            options["member_limit"] = limit
+        if "creates_join_request" in params:
+            options["creates_join_request"] = _flag(params, "creates_join_request")
+        if options.get("creates_join_request") and options.get("member_limit"):
+            raise _bad("member limit can't be specified for links requiring administrator approval")
+        return options
+
+    def _known_link(self, chat_id: int, params: JSONDict) -> _InviteLinkState:
+        state = self._links.get(_opt_str(params, "invite_link") or "")
+        if state is None or state.chat_id != chat_id:
+            raise _bad("INVITE_HASH_EXPIRED")
+        return state
+
+    async def _m_create_chat_invite_link(self, params: JSONDict) -> Any:
+        chat_id = self._chat_id_param(params)
+        self._admin_group(chat_id, "can_invite_users", _NO_LINK_RIGHTS)
+        options = self._link_options(params)
+        name = options.pop("name", None)
+        join_request = bool(options.pop("creates_join_request", False))
+        return _dump(self._new_link(chat_id, self.bot_user, name, join_request, **options))
+
+    async def _m_edit_chat_invite_link(self, params: JSONDict) -> Any:
+        chat_id = self._chat_id_param(params)
+        self._admin_group(chat_id, "can_invite_users", _NO_LINK_RIGHTS)
+        state = self._known_link(chat_id, params)
+        if state.link.is_revoked:
+            raise _bad("INVITE_HASH_EXPIRED")
+        state.link = _replace(state.link, **self._link_options(params))
+        return _dump(state.link)
+
+    async def _m_revoke_chat_invite_link(self, params: JSONDict) -> Any:
+        chat_id = self._chat_id_param(params)
+        self._admin_group(chat_id, "can_invite_users", _NO_LINK_RIGHTS)
+        state = self._known_link(chat_id, params)
+        state.link = _replace(state.link, is_revoked=True)
+        if self._primary_links.get(chat_id) == state.link.invite_link:
+            del self._primary_links[chat_id]
+        return _dump(state.link)
+
+    async def _m_export_chat_invite_link(self, params: JSONDict) -> Any:
+        chat_id = self._chat_id_param(params)
+        self._admin_group(chat_id, "can_invite_users", _NO_LINK_RIGHTS)
+        old = self._links.get(self._primary_links.get(chat_id, ""))
+        if old is not None:
+            old.link = _replace(old.link, is_revoked=True)
+        link = self._new_link(chat_id, self.bot_user, None, False)
+        link = _replace(link, is_primary=True)
+        self._links[link.invite_link].link = link
+        self._primary_links[chat_id] = link.invite_link
+        return link.invite_link
+
+    def _pending_request(self, params: JSONDict) -> tuple[_GroupState, int, _JoinRequest]:
+        chat_id = self._chat_id_param(params)
+        group = self._admin_group(chat_id, "can_invite_users", "Bad Request: CHAT_ADMIN_REQUIRED")
+        user_id = _req_int(params, "user_id")
+        request = group.join_requests.get(user_id)
+        if request is None:
+            raise _bad("HIDE_REQUESTER_MISSING")
+        return group, user_id, request
+
+    async def _m_approve_chat_join_request(self, params: JSONDict) -> Any:
+        group, user_id, request = self._pending_request(params)
+        del group.join_requests[user_id]
+        self._join_request_contacts.discard(user_id)
+        if group.members.get(user_id) in _MEMBER_STATUSES:
+            raise _bad("USER_ALREADY_PARTICIPANT")
+        state = self._links.get(request.invite_link or "")
+        if state is not None:
+            state.joined += 1
+        self._change_member(
+            group.chat.id,
+            user_id,
+            "member",
+            by_user_id=self.bot_id,
+            invite_link=request.invite_link,
+            via_join_request=request.invite_link is None,
+        )
+        return True
+
+    async def _m_decline_chat_join_request(self, params: JSONDict) -> Any:
+        group, user_id, _ = self._pending_request(params)
+        del group.join_requests[user_id]
+        self._join_request_contacts.discard(user_id)
+        return True
+
+    async def _m_send_chat_action(self, params: JSONDict) -> Any:
+        self._writable_chat(self._chat_id_param(params))
+        if not _opt_str(params, "action"):
+            raise _bad("action is empty")
+        return True
+
+    async def _m_pin_chat_message(self, params: JSONDict) -> Any:
+        chat_id = self._chat_id_param(params)
+        if chat_id in self._groups:
+            no_rights = "Bad Request: not enough rights to manage pinned messages in the chat"
+            self._admin_group(chat_id, "can_pin_messages", no_rights)
+        else:
+            self._writable_chat(chat_id)
+        message_id = _req_int(params, "message_id")
+        if message_id not in self._messages.get(chat_id, {}):
+            raise _bad("message to pin not found")
+        self.pinned_messages.append((chat_id, message_id))
+        return True
+
+    async def _m_leave_chat(self, params: JSONDict) -> Any:
+        chat_id = self._chat_id_param(params)
+        if chat_id not in self._groups:
+            raise _bad("chat not found")
+        self._group_access(chat_id)
+        self._change_member(chat_id, self.bot_id, "left", by_user_id=self.bot_id)
+        return True
