@@ -26,7 +26,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy bot handlers storage tests
+	$(BIN)/mypy bot handlers storage tests bench
 
 check: lint typecheck test
 
@@ -35,3 +35,6 @@ catalogs: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+bench: install
+	$(BIN)/python -m bench.checkin_throughput

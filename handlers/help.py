@@ -71,6 +71,13 @@ def setup() -> Router:
             + _help_text(_, moderator=False),
         )
 
+    group_only = [command for command, _ in MEMBER_COMMANDS + MODERATOR_COMMAND_HELP]
+    group_only.remove("help")
+
+    @router.message(Command(*group_only), InPrivate())
+    async def only_in_groups(message: Message, outbox: Outbox, _: Translator) -> None:
+        outbox.reply(message, _("This command works inside a community group, not here."))
+
     @router.message(Command("help"))
     async def show_help(
         message: Message, bot: Bot, moderators: ModeratorDirectory, outbox: Outbox, _: Translator

@@ -39,6 +39,7 @@ async def record_message(
             idempotency_key=f"activity:{community.id}:{message_id}",
             created_at=at,
         ),
+        member,
     )
     if change is not None:
         await uow.members.record_activity_point(

@@ -53,6 +53,7 @@ async def check_in(
             created_at=at,
             reason=f"streak {streak}",
         ),
+        member,
     )
     balance = change.balance if change else member.balance
     return CheckinOutcome(True, streak, points, balance, change)

@@ -156,3 +156,35 @@ async def test_bots_anonymous_admins_and_channels_are_never_members(harness: Har
         user_ids = set((await session.execute(select(MemberRow.user_id))).scalars().all())
         assert await session.scalar(select(func.count()).select_from(LedgerRow)) == 0
     assert not user_ids & {3001, 1087968824, 777000, 136817688}
+
+
+async def test_group_commands_in_a_private_chat_are_explained(harness: Harness) -> None:
+    harness.api.add_user(2002, "Ann", language_code="en")
+    await harness.say(2002, "/checkin", chat_id=2002)
+    assert "inside a community group" in harness.last_reply(chat_id=2002)
+
+
+async def test_joins_leaves_and_new_administrators(harness: Harness) -> None:
+    harness.api.add_user(1001, "Mia", username="mia")
+    await harness.handled(harness.api.join(GROUP_ID, 1001))
+    async with stored(harness) as session:
+        joined = (
+            await session.execute(select(MemberRow).where(MemberRow.user_id == 1001))
+        ).scalar_one()
+        assert joined.is_member and joined.joined_at is not None
+
+    await harness.say(1001, "/award @mia 5")
+    assert "Only moderators" in harness.last_reply()
+    # Promotion reaches the bot as a chat_member update, so the cached admin list is refreshed.
+    await harness.handled(harness.api.promote(GROUP_ID, 1001))
+    await harness.say(1001, "/award @mia 5")
+    assert "+5 points" in harness.last_reply()
+
+    await harness.handled(harness.api.leave(GROUP_ID, 1001))
+    async with stored(harness) as session:
+        left = (
+            await session.execute(select(MemberRow).where(MemberRow.user_id == 1001))
+        ).scalar_one()
+        assert not left.is_member and left.left_at is not None
+    await harness.say(ADMIN_ID, "/top")
+    assert "Mia" not in harness.last_reply()  # boards show current members only

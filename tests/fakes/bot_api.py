@@ -1069,6 +1069,10 @@ class FakeBotAPI:
         self._state_pulse.fire()
         return update_id
 
+    def update_of(self, update_id: int) -> Update:
+        """The update as it was (or will be) delivered."""
+        return Update.model_validate(self._history[update_id])
+
     def message_id_of(self, update_id: int) -> int:
         """The message id of the message (or edited message) an update carried."""
         update = self._history[update_id]
