@@ -12,6 +12,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import SystemClock
@@ -21,6 +22,7 @@ from bot.services.membership import CommunityDefaults
 from handlers import setup_routers
 from handlers.filters.moderator import ModeratorDirectory
 from handlers.help import register_command_menus
+from handlers.jobs import run_due_work
 from handlers.middlewares.context import CommunityContextMiddleware
 from handlers.middlewares.unit_of_work import UnitOfWorkMiddleware
 from handlers.retry import RetryAfterMiddleware, Sleeper
@@ -46,12 +48,34 @@ class App:
     dispatcher: Dispatcher
     clock: Clock
 
+    async def run_due_work(self) -> None:
+        """Welcomes and referral re-checks that are due now (the scheduler calls this)."""
+        await run_due_work(self.bot, self.session_factory, self.clock)
+
     async def start_polling(self, *, handle_signals: bool = True) -> None:
         """Polls until stopped. Updates are handled one after another and confirmed (by the
         next getUpdates offset) only after their transaction committed, so a crash loses
         nothing; a redelivered update is recognised by its id and changes nothing."""
         await self.bot.delete_webhook(drop_pending_updates=False)
         await register_command_menus(self.bot, self.settings.default_language)
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        if self.settings.due_work_seconds > 0:
+            scheduler.add_job(
+                self.run_due_work,
+                "interval",
+                seconds=self.settings.due_work_seconds,
+                id="due_work",
+                max_instances=1,
+                coalesce=True,
+            )
+            scheduler.start()
+        try:
+            await self._poll(handle_signals)
+        finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+
+    async def _poll(self, handle_signals: bool) -> None:
         await self.dispatcher.start_polling(
             self.bot,
             allowed_updates=ALLOWED_UPDATES,

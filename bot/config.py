@@ -26,6 +26,7 @@ class Settings(DatabaseSettings):
     owner_ids: Annotated[frozenset[int], NoDecode] = Field(default_factory=frozenset)
     admin_cache_seconds: int = 60
     polling_timeout: int = 30
+    due_work_seconds: int = 15
     log_level: str = "INFO"
 
     @field_validator("owner_ids", mode="before")

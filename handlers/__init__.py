@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import activity, checkin, community, errors, help, moderation, points
+from handlers import (
+    activity,
+    checkin,
+    community,
+    errors,
+    growth,
+    help,
+    moderation,
+    points,
+    private,
+)
 
 
 def setup_routers() -> list[Router]:
@@ -12,7 +22,9 @@ def setup_routers() -> list[Router]:
     return [
         errors.setup(),
         community.setup(),
+        private.setup(),
         help.setup(),
+        growth.setup(),
         checkin.setup(),
         points.setup(),
         moderation.setup(),

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiogram import Router
 from aiogram.filters import JOIN_TRANSITION, LEAVE_TRANSITION, ChatMemberUpdatedFilter
-from aiogram.types import ChatMemberUpdated
+from aiogram.methods import ApproveChatJoinRequest
+from aiogram.types import ChatJoinRequest, ChatMemberUpdated
 
-from bot.domain.models import Community
+from bot.domain.models import Community, UserInfo
 from bot.i18n import Translator
 from bot.ports import UnitOfWork
-from bot.services import membership
-from handlers.filters.chat import InGroup
+from bot.services import membership, referrals
+from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import ModeratorDirectory
 from handlers.middlewares.context import user_info
 from handlers.outbox import Outbox
@@ -20,10 +23,10 @@ ADMIN_STATUSES = frozenset({"creator", "administrator"})
 
 def setup() -> Router:
     router = Router(name="community")
-    router.my_chat_member.filter(InGroup())
     router.chat_member.filter(InGroup())
+    router.chat_join_request.filter(InGroup())
 
-    @router.my_chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION))
+    @router.my_chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION), InGroup())
     async def bot_added(
         event: ChatMemberUpdated, community: Community, outbox: Outbox, _: Translator
     ) -> None:
@@ -45,8 +48,14 @@ def setup() -> Router:
         moderators: ModeratorDirectory,
     ) -> None:
         _forget_admins_if_changed(event, moderators)
-        await membership.member_joined(
-            uow, community, user_info(event.new_chat_member.user), event.date
+        link = event.invite_link
+        await referrals.record_join(
+            uow,
+            community,
+            user_info(event.new_chat_member.user),
+            event.date,
+            link_url=link.invite_link if link else None,
+            link_name=link.name if link else None,
         )
 
     @router.chat_member(ChatMemberUpdatedFilter(LEAVE_TRANSITION))
@@ -57,9 +66,33 @@ def setup() -> Router:
         moderators: ModeratorDirectory,
     ) -> None:
         _forget_admins_if_changed(event, moderators)
-        await membership.member_left(
+        await referrals.record_leave(
             uow, community, user_info(event.new_chat_member.user), event.date
         )
+
+    @router.chat_join_request()
+    async def join_request(
+        request: ChatJoinRequest,
+        uow: UnitOfWork,
+        community: Community,
+        user: UserInfo,
+        now: datetime,
+        outbox: Outbox,
+    ) -> None:
+        link = request.invite_link
+        approve = await referrals.record_join_request(
+            uow, community, user, link.invite_link if link else None, now
+        )
+        if approve:
+            outbox.call(ApproveChatJoinRequest(chat_id=community.id, user_id=user.id))
+
+    @router.my_chat_member(InPrivate())
+    async def private_chat_status(
+        event: ChatMemberUpdated, uow: UnitOfWork, user: UserInfo
+    ) -> None:
+        """A user blocked (kicked) or restarted the bot in their private chat."""
+        reachable = event.new_chat_member.status == "member"
+        await membership.set_private_chat(uow, user, reachable)
 
     @router.chat_member()
     async def member_changed(event: ChatMemberUpdated, moderators: ModeratorDirectory) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from aiogram import Bot, Router
-from aiogram.filters import Command, CommandStart
+from aiogram.filters import Command
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllChatAdministrators,
@@ -16,7 +16,7 @@ from aiogram.types import (
 
 from bot.domain.errors import N_
 from bot.i18n import LANGUAGES, Translator, translator
-from handlers.filters.chat import InPrivate
+from handlers.filters.chat import InGroup
 from handlers.filters.moderator import ModeratorDirectory, is_moderator_message
 from handlers.outbox import Outbox
 
@@ -25,6 +25,9 @@ MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("me", N_("Your points, streak, tier and rank")),
     ("top", N_("Leaderboard: /top, /top week, /top month")),
     ("tiers", N_("The member pyramid")),
+    ("invite", N_("Your personal invite link")),
+    ("invites", N_("How many friends you invited")),
+    ("topinviters", N_("Top inviters: week, month, all time")),
     ("help", N_("What I can do")),
 )
 
@@ -35,6 +38,10 @@ MODERATOR_COMMAND_HELP: tuple[tuple[str, str], ...] = (
     ("unbadge", N_("Remove a badge: /unbadge <@user|id> expert|star")),
     ("checkinpost", N_("Post the check-in button")),
     ("lang", N_("Set the group's language: /lang zh|en")),
+    ("referrals", N_("A member's referrals: /referrals <@user|id>")),
+    ("setwelcome", N_("Set the newcomers' welcome: /setwelcome <text>|default")),
+    ("setrules", N_("Set the rules link: /setrules <link>|none")),
+    ("joinrequests", N_("Join requests: /joinrequests approve|manual")),
 )
 
 
@@ -58,37 +65,19 @@ async def register_command_menus(bot: Bot, default_language: str) -> None:
 
 def setup() -> Router:
     router = Router(name="help")
-
-    @router.message(CommandStart(), InPrivate())
-    async def start(message: Message, outbox: Outbox, _: Translator) -> None:
-        outbox.reply(
-            message,
-            _(
-                "👋 Hi! I run check-ins, points and tiers in community groups. "
-                "Add me to your group as an administrator, or use my commands inside the group."
-            )
-            + "\n\n"
-            + _help_text(_, moderator=False),
-        )
-
-    group_only = [command for command, _ in MEMBER_COMMANDS + MODERATOR_COMMAND_HELP]
-    group_only.remove("help")
-
-    @router.message(Command(*group_only), InPrivate())
-    async def only_in_groups(message: Message, outbox: Outbox, _: Translator) -> None:
-        outbox.reply(message, _("This command works inside a community group, not here."))
+    router.message.filter(InGroup())
 
     @router.message(Command("help"))
     async def show_help(
         message: Message, bot: Bot, moderators: ModeratorDirectory, outbox: Outbox, _: Translator
     ) -> None:
         moderator = await is_moderator_message(message, bot, moderators)
-        outbox.reply(message, _help_text(_, moderator=moderator))
+        outbox.reply(message, help_text(_, moderator=moderator))
 
     return router
 
 
-def _help_text(_: Translator, *, moderator: bool) -> str:
+def help_text(_: Translator, *, moderator: bool) -> str:
     lines = [_("Commands:")]
     lines.extend(f"/{command} — {escape(_(text))}" for command, text in MEMBER_COMMANDS)
     lines.append(_("You can also check in by sending 签到, 打卡 or “check in”."))

@@ -20,7 +20,18 @@ from handlers.filters.moderator import IsModerator
 from handlers.outbox import Outbox
 from handlers.render import announce_promotion, badge_name, name
 
-MODERATOR_COMMANDS = ("award", "deduct", "badge", "unbadge", "lang", "checkinpost")
+MODERATOR_COMMANDS = (
+    "award",
+    "deduct",
+    "badge",
+    "unbadge",
+    "lang",
+    "checkinpost",
+    "referrals",
+    "setwelcome",
+    "setrules",
+    "joinrequests",
+)
 
 AWARD_USAGE = (
     "/award <@username|id> <points> [reason] — or reply to a message: /award <points> [reason]"

@@ -40,6 +40,9 @@ class Outbox:
             AnswerCallbackQuery(callback_query_id=callback.id, text=text, show_alert=alert)
         )
 
+    def call(self, method: TelegramMethod[Any]) -> None:
+        self._methods.append(method)
+
     def __len__(self) -> int:
         return len(self._methods)
 

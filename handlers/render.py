@@ -6,7 +6,8 @@ from html import escape
 
 from bot.domain.errors import N_
 from bot.domain.models import Badge, Community, PointsChange, Tier
-from bot.i18n import Translator
+from bot.i18n import Translator, translator
+from bot.services.referrals import QualifiedReferral
 from handlers.outbox import Outbox
 
 TIER_NAMES = {
@@ -47,3 +48,20 @@ def announce_promotion(
             tier=tier_name(_, change.tier_after),
         ),
     )
+
+
+def announce_referral(outbox: Outbox, result: QualifiedReferral, inviter_reachable: bool) -> None:
+    """Tells the inviter privately (when they can be reached) and announces promotions."""
+    _ = translator(result.community.language)
+    if inviter_reachable and result.inviter_reward is not None:
+        outbox.send(
+            result.inviter_id,
+            _(
+                "🎉 {name} joined {group} through your link and qualified: +{points} points.",
+                name=name(result.invitee_name),
+                group=name(result.community.title),
+                points=result.inviter_reward.amount,
+            ),
+        )
+    announce_promotion(outbox, _, result.community, result.inviter_reward)
+    announce_promotion(outbox, _, result.community, result.welcome_bonus)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -75,6 +76,7 @@ class CommunityRow(Base):
     language: Mapped[str] = mapped_column(String(8))
     settings: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+    public_code: Mapped[str | None] = mapped_column(String(16), unique=True)
 
 
 class UserRow(Base):
@@ -85,6 +87,7 @@ class UserRow(Base):
     username: Mapped[str | None] = mapped_column(String(64), index=True)
     language_code: Mapped[str | None] = mapped_column(String(16))
     is_bot: Mapped[bool] = mapped_column(default=False)
+    can_message: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class MemberRow(Base):
@@ -112,6 +115,7 @@ class MemberRow(Base):
     activity_day: Mapped[date | None]
     activity_points_today: Mapped[int] = mapped_column(Integer, default=0)
     last_activity_point_at: Mapped[datetime | None]
+    welcome_due_at: Mapped[datetime | None]
 
 
 class CheckinRow(Base):
@@ -180,3 +184,54 @@ class ProcessedUpdateRow(Base):
     bot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class InviteLinkRow(Base):
+    __tablename__ = "invite_links"
+    __table_args__ = (Index("ix_invite_links_member", "community_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    url: Mapped[str] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class ReferralRow(Base):
+    __tablename__ = "referrals"
+    __table_args__ = (
+        UniqueConstraint("community_id", "invitee_id"),
+        Index("ix_referrals_inviter", "community_id", "inviter_id"),
+        Index("ix_referrals_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE")
+    )
+    invitee_id: Mapped[int] = mapped_column(BigInteger)
+    inviter_id: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    joined_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    qualified_at: Mapped[datetime | None]
+
+
+class RememberedReferralRow(Base):
+    """A referral known before the join: an opened deep link or a join request's link."""
+
+    __tablename__ = "remembered_referrals"
+
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    invitee_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    inviter_id: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]

@@ -16,9 +16,17 @@ from bot.domain.models import (
     Badge,
     CheckinRules,
     Community,
+    GrowthRules,
+    InviteLink,
+    JoinRequestPolicy,
     LeaderboardRow,
     LedgerEntry,
     Member,
+    Referral,
+    ReferralCounts,
+    ReferralSource,
+    ReferralStatus,
+    RejectionReason,
     Tier,
     UserInfo,
 )
@@ -28,9 +36,12 @@ from storage.models import (
     Base,
     CheckinRow,
     CommunityRow,
+    InviteLinkRow,
     LedgerRow,
     MemberRow,
     ProcessedUpdateRow,
+    ReferralRow,
+    RememberedReferralRow,
     UserRow,
 )
 
@@ -52,6 +63,7 @@ def _community_settings(community: Community) -> dict[str, Any]:
         "activity": asdict(community.activity_rules),
         "tier_thresholds": list(community.tier_thresholds),
         "checkin_keywords": list(community.checkin_keywords),
+        "growth": asdict(community.growth),
     }
 
 
@@ -67,7 +79,16 @@ def _community_from_row(row: CommunityRow) -> Community:
         activity_rules=ActivityRules(**settings.get("activity", {})),
         tier_thresholds=tuple(settings.get("tier_thresholds", defaults.tier_thresholds)),
         checkin_keywords=tuple(settings.get("checkin_keywords", defaults.checkin_keywords)),
+        growth=_growth_from_settings(settings.get("growth", {})),
+        public_code=row.public_code,
     )
+
+
+def _growth_from_settings(values: dict[str, Any]) -> GrowthRules:
+    known = {key: value for key, value in values.items() if key in GrowthRules.__dataclass_fields__}
+    if "join_requests" in known:
+        known["join_requests"] = JoinRequestPolicy(known["join_requests"])
+    return GrowthRules(**known)
 
 
 class SqlCommunityRepository:
@@ -101,6 +122,26 @@ class SqlCommunityRepository:
         await self._session.execute(
             update(CommunityRow).where(CommunityRow.id == community_id).values(title=title)
         )
+
+    async def save_settings(self, community: Community) -> None:
+        await self._session.execute(
+            update(CommunityRow)
+            .where(CommunityRow.id == community.id)
+            .values(settings=_community_settings(community))
+        )
+
+    async def set_public_code(self, community_id: int, code: str) -> None:
+        await self._session.execute(
+            update(CommunityRow).where(CommunityRow.id == community_id).values(public_code=code)
+        )
+
+    async def by_public_code(self, code: str) -> Community | None:
+        row = (
+            await self._session.execute(
+                select(CommunityRow).where(CommunityRow.public_code == code)
+            )
+        ).scalar_one_or_none()
+        return _community_from_row(row) if row else None
 
 
 def _user_from_row(row: UserRow) -> UserInfo:
@@ -156,6 +197,16 @@ class SqlUserRepository:
     async def get(self, user_id: int) -> UserInfo | None:
         row = await self._session.get(UserRow, user_id)
         return _user_from_row(row) if row else None
+
+    async def set_can_message(self, user_id: int, can_message: bool) -> None:
+        await self._session.execute(
+            update(UserRow).where(UserRow.id == user_id).values(can_message=can_message)
+        )
+
+    async def can_message(self, user_id: int) -> bool:
+        return bool(
+            await self._session.scalar(select(UserRow.can_message).where(UserRow.id == user_id))
+        )
 
     async def find_by_username(self, username: str) -> UserInfo | None:
         row = (
@@ -273,6 +324,49 @@ class SqlMemberRepository:
             .where(_member_key(community_id, user_id))
             .values(activity_day=day, activity_points_today=count_today, last_activity_point_at=at)
         )
+
+    async def set_welcome_due(self, community_id: int, user_id: int, due: datetime | None) -> None:
+        await self._session.execute(
+            update(MemberRow).where(_member_key(community_id, user_id)).values(welcome_due_at=due)
+        )
+
+    async def communities_with_welcomes_due(self, now: datetime) -> Sequence[int]:
+        rows = await self._session.scalars(
+            select(MemberRow.community_id)
+            .where(MemberRow.welcome_due_at <= now, MemberRow.is_member.is_(True))
+            .distinct()
+        )
+        return list(rows)
+
+    async def take_pending_welcomes(self, community_id: int) -> Sequence[tuple[int, str]]:
+        """Members of the community waiting for a welcome, oldest join first; clears them."""
+        rows = (
+            await self._session.execute(
+                select(MemberRow.user_id, UserRow.first_name)
+                .join(UserRow, UserRow.id == MemberRow.user_id)
+                .where(
+                    MemberRow.community_id == community_id,
+                    MemberRow.welcome_due_at.is_not(None),
+                    MemberRow.is_member.is_(True),
+                )
+                .order_by(MemberRow.welcome_due_at, MemberRow.id)
+            )
+        ).all()
+        await self._session.execute(
+            update(MemberRow)
+            .where(MemberRow.community_id == community_id, MemberRow.welcome_due_at.is_not(None))
+            .values(welcome_due_at=None)
+        )
+        return [(user_id, name) for user_id, name in rows]
+
+    async def communities_of(self, user_id: int) -> Sequence[Community]:
+        rows = await self._session.scalars(
+            select(CommunityRow)
+            .join(MemberRow, MemberRow.community_id == CommunityRow.id)
+            .where(MemberRow.user_id == user_id, MemberRow.is_member.is_(True))
+            .order_by(CommunityRow.id)
+        )
+        return [_community_from_row(row) for row in rows]
 
     async def rank_by_lifetime(self, community_id: int, lifetime_earned: int) -> int:
         ahead = await self._session.scalar(
@@ -492,3 +586,262 @@ class SqlProcessedUpdates:
         await self._session.execute(
             delete(ProcessedUpdateRow).where(ProcessedUpdateRow.processed_at < cutoff)
         )
+
+
+def _invite_link_from_row(row: InviteLinkRow) -> InviteLink:
+    return InviteLink(
+        community_id=row.community_id,
+        user_id=row.user_id,
+        code=row.code,
+        url=row.url,
+        created_at=row.created_at,
+    )
+
+
+class SqlInviteLinkRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def active_for(self, community_id: int, user_id: int) -> InviteLink | None:
+        row = (
+            await self._session.execute(
+                select(InviteLinkRow)
+                .where(
+                    InviteLinkRow.community_id == community_id,
+                    InviteLinkRow.user_id == user_id,
+                    InviteLinkRow.revoked_at.is_(None),
+                )
+                .order_by(InviteLinkRow.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        return _invite_link_from_row(row) if row else None
+
+    async def add(self, link: InviteLink) -> None:
+        self._session.add(
+            InviteLinkRow(
+                community_id=link.community_id,
+                user_id=link.user_id,
+                code=link.code,
+                url=link.url,
+                created_at=link.created_at,
+            )
+        )
+        await self._session.flush()
+
+    async def revoke(self, code: str, now: datetime) -> None:
+        await self._session.execute(
+            update(InviteLinkRow).where(InviteLinkRow.code == code).values(revoked_at=now)
+        )
+
+    async def by_code(self, code: str) -> InviteLink | None:
+        row = (
+            await self._session.execute(select(InviteLinkRow).where(InviteLinkRow.code == code))
+        ).scalar_one_or_none()
+        return _invite_link_from_row(row) if row else None
+
+    async def by_url(self, community_id: int, url: str) -> InviteLink | None:
+        row = (
+            await self._session.execute(
+                select(InviteLinkRow)
+                .where(InviteLinkRow.community_id == community_id, InviteLinkRow.url == url)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        return _invite_link_from_row(row) if row else None
+
+
+def _referral_from_row(row: ReferralRow, invitee_name: str = "") -> Referral:
+    return Referral(
+        community_id=row.community_id,
+        invitee_id=row.invitee_id,
+        inviter_id=row.inviter_id,
+        status=ReferralStatus(row.status),
+        source=ReferralSource(row.source),
+        joined_at=row.joined_at,
+        reason=RejectionReason(row.reason) if row.reason else None,
+        qualified_at=row.qualified_at,
+        invitee_name=invitee_name,
+    )
+
+
+def _invited_by(community_id: int, inviter_id: int) -> Any:
+    return (ReferralRow.community_id == community_id) & (ReferralRow.inviter_id == inviter_id)
+
+
+class SqlReferralRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, community_id: int, invitee_id: int) -> Referral | None:
+        row = (
+            await self._session.execute(
+                select(ReferralRow).where(
+                    ReferralRow.community_id == community_id, ReferralRow.invitee_id == invitee_id
+                )
+            )
+        ).scalar_one_or_none()
+        return _referral_from_row(row) if row else None
+
+    async def add(self, referral: Referral, due_at: datetime | None) -> bool:
+        return await insert_ignoring_conflict(
+            self._session,
+            ReferralRow,
+            {
+                "community_id": referral.community_id,
+                "invitee_id": referral.invitee_id,
+                "inviter_id": referral.inviter_id,
+                "status": str(referral.status),
+                "reason": str(referral.reason) if referral.reason else None,
+                "source": str(referral.source),
+                "joined_at": referral.joined_at,
+                "due_at": due_at,
+                "qualified_at": None,
+            },
+        )
+
+    async def settle(
+        self,
+        community_id: int,
+        invitee_id: int,
+        status: ReferralStatus,
+        reason: RejectionReason | None,
+        at: datetime,
+    ) -> bool:
+        """Moves a pending referral to its final status; False if it was no longer pending."""
+        result = await self._session.execute(
+            update(ReferralRow)
+            .where(
+                ReferralRow.community_id == community_id,
+                ReferralRow.invitee_id == invitee_id,
+                ReferralRow.status == str(ReferralStatus.PENDING),
+            )
+            .values(
+                status=str(status),
+                reason=str(reason) if reason else None,
+                qualified_at=at if status == ReferralStatus.QUALIFIED else None,
+                due_at=None,
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def set_due(self, community_id: int, invitee_id: int, due: datetime | None) -> None:
+        await self._session.execute(
+            update(ReferralRow)
+            .where(ReferralRow.community_id == community_id, ReferralRow.invitee_id == invitee_id)
+            .values(due_at=due)
+        )
+
+    async def due(self, now: datetime, limit: int) -> Sequence[Referral]:
+        rows = await self._session.scalars(
+            select(ReferralRow)
+            .where(ReferralRow.status == str(ReferralStatus.PENDING), ReferralRow.due_at <= now)
+            .order_by(ReferralRow.due_at)
+            .limit(limit)
+        )
+        return [_referral_from_row(row) for row in rows]
+
+    async def qualified_since(self, community_id: int, inviter_id: int, since: datetime) -> int:
+        count = await self._session.scalar(
+            select(func.count())
+            .select_from(ReferralRow)
+            .where(
+                ReferralRow.community_id == community_id,
+                ReferralRow.inviter_id == inviter_id,
+                ReferralRow.status == str(ReferralStatus.QUALIFIED),
+                ReferralRow.qualified_at >= since,
+            )
+        )
+        return int(count or 0)
+
+    async def counts_for(self, community_id: int, inviter_id: int) -> ReferralCounts:
+        rows = (
+            await self._session.execute(
+                select(ReferralRow.status, func.count())
+                .where(
+                    ReferralRow.community_id == community_id, ReferralRow.inviter_id == inviter_id
+                )
+                .group_by(ReferralRow.status)
+            )
+        ).all()
+        by_status = {status: int(count) for status, count in rows}
+        return ReferralCounts(
+            invited=sum(by_status.values()),
+            pending=by_status.get(str(ReferralStatus.PENDING), 0),
+            qualified=by_status.get(str(ReferralStatus.QUALIFIED), 0),
+            rejected=by_status.get(str(ReferralStatus.REJECTED), 0),
+        )
+
+    async def list_for_inviter(
+        self, community_id: int, inviter_id: int, limit: int
+    ) -> Sequence[Referral]:
+        rows = (
+            await self._session.execute(
+                select(ReferralRow, UserRow.first_name)
+                .outerjoin(UserRow, UserRow.id == ReferralRow.invitee_id)
+                .where(
+                    ReferralRow.community_id == community_id, ReferralRow.inviter_id == inviter_id
+                )
+                .order_by(ReferralRow.joined_at.desc(), ReferralRow.id.desc())
+                .limit(limit)
+            )
+        ).all()
+        return [_referral_from_row(row, name or str(row.invitee_id)) for row, name in rows]
+
+    async def top_inviters(
+        self, community_id: int, since: datetime | None, limit: int
+    ) -> Sequence[LeaderboardRow]:
+        qualified = func.count().label("qualified")
+        statement = (
+            select(ReferralRow.inviter_id, UserRow.first_name, qualified)
+            .join(UserRow, UserRow.id == ReferralRow.inviter_id)
+            .where(
+                ReferralRow.community_id == community_id,
+                ReferralRow.status == str(ReferralStatus.QUALIFIED),
+            )
+            .group_by(ReferralRow.inviter_id, UserRow.first_name)
+            .order_by(qualified.desc(), ReferralRow.inviter_id)
+            .limit(limit)
+        )
+        if since is not None:
+            statement = statement.where(ReferralRow.qualified_at >= since)
+        rows = (await self._session.execute(statement)).all()
+        return [
+            LeaderboardRow(
+                rank=index, user_id=int(user_id or 0), display_name=name, points=int(count)
+            )
+            for index, (user_id, name, count) in enumerate(rows, start=1)
+        ]
+
+    async def remember(
+        self,
+        community_id: int,
+        invitee_id: int,
+        inviter_id: int,
+        source: ReferralSource,
+        now: datetime,
+    ) -> None:
+        await self._session.execute(
+            delete(RememberedReferralRow).where(
+                RememberedReferralRow.community_id == community_id,
+                RememberedReferralRow.invitee_id == invitee_id,
+            )
+        )
+        self._session.add(
+            RememberedReferralRow(
+                community_id=community_id,
+                invitee_id=invitee_id,
+                inviter_id=inviter_id,
+                source=str(source),
+                created_at=now,
+            )
+        )
+        await self._session.flush()
+
+    async def remembered(
+        self, community_id: int, invitee_id: int
+    ) -> tuple[int, ReferralSource, datetime] | None:
+        row = await self._session.get(RememberedReferralRow, (community_id, invitee_id))
+        if row is None:
+            return None
+        return row.inviter_id, ReferralSource(row.source), row.created_at

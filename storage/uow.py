@@ -10,9 +10,11 @@ from storage.repositories import (
     SqlBadgeRepository,
     SqlCheckinRepository,
     SqlCommunityRepository,
+    SqlInviteLinkRepository,
     SqlLedgerRepository,
     SqlMemberRepository,
     SqlProcessedUpdates,
+    SqlReferralRepository,
     SqlUserRepository,
 )
 
@@ -29,6 +31,8 @@ class SqlUnitOfWork:
         self.ledger = SqlLedgerRepository(session)
         self.badges = SqlBadgeRepository(session)
         self.audit = SqlAuditRepository(session)
+        self.invite_links = SqlInviteLinkRepository(session)
+        self.referrals = SqlReferralRepository(session)
         self.processed_updates = SqlProcessedUpdates(session)
 
 

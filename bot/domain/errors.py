@@ -60,3 +60,26 @@ class UnknownBadge(DomainError):
 
 class NotEligible(DomainError):
     message = N_("Bots, anonymous admins and channels cannot hold points.")
+
+
+class MissingInviteRight(DomainError):
+    message = N_(
+        "I can't create invite links here. A moderator must make me an administrator "
+        "with the “Invite users via link” right."
+    )
+
+
+class UnknownReferralCode(DomainError):
+    message = N_("This invite link is not valid any more. Ask your friend for a new one.")
+
+
+class InvalidTemplate(DomainError):
+    message = N_("Unknown placeholder {placeholder}. You can use: {allowed}.")
+
+
+class TextTooLong(DomainError):
+    message = N_("That text is too long (at most {maximum} characters).")
+
+
+class NotAMember(DomainError):
+    message = N_("You are not a member of {group} yet.")

@@ -27,6 +27,35 @@ class LedgerKind(enum.StrEnum):
     ACTIVITY = "activity"
     AWARD = "award"
     DEDUCT = "deduct"
+    REFERRAL = "referral"
+    WELCOME_BONUS = "welcome_bonus"
+
+
+class ReferralStatus(enum.StrEnum):
+    PENDING = "pending"
+    QUALIFIED = "qualified"
+    REJECTED = "rejected"
+    ORGANIC = "organic"
+
+
+class RejectionReason(enum.StrEnum):
+    SELF_INVITE = "self_invite"
+    REJOIN = "rejoin"
+    BOT = "bot"
+    LEFT_BEFORE_QUALIFYING = "left_before_qualifying"
+    DAILY_CAP = "daily_cap"
+
+
+class ReferralSource(enum.StrEnum):
+    INVITE_LINK = "invite_link"
+    DEEP_LINK = "deep_link"
+    JOIN_REQUEST = "join_request"
+    NONE = "none"
+
+
+class JoinRequestPolicy(enum.StrEnum):
+    APPROVE = "approve"
+    MANUAL = "manual"
 
 
 class LeaderboardPeriod(enum.StrEnum):
@@ -56,6 +85,18 @@ class ActivityRules:
 
 
 @dataclass(frozen=True)
+class GrowthRules:
+    referral_reward: int = 50
+    welcome_bonus: int = 20
+    qualifying_hours: int = 24
+    requires_checkin: bool = True
+    daily_referral_cap: int = 10
+    join_requests: JoinRequestPolicy = JoinRequestPolicy.APPROVE
+    welcome_text: str | None = None
+    rules_link: str | None = None
+
+
+@dataclass(frozen=True)
 class Community:
     id: int
     title: str
@@ -65,6 +106,8 @@ class Community:
     activity_rules: ActivityRules = field(default_factory=ActivityRules)
     tier_thresholds: tuple[int, ...] = DEFAULT_TIER_THRESHOLDS
     checkin_keywords: tuple[str, ...] = DEFAULT_CHECKIN_KEYWORDS
+    growth: GrowthRules = field(default_factory=GrowthRules)
+    public_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,3 +185,33 @@ class LeaderboardRow:
 class TierCount:
     tier: Tier
     members: int
+
+
+@dataclass(frozen=True)
+class InviteLink:
+    community_id: int
+    user_id: int
+    code: str
+    url: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Referral:
+    community_id: int
+    invitee_id: int
+    inviter_id: int | None
+    status: ReferralStatus
+    source: ReferralSource
+    joined_at: datetime
+    reason: RejectionReason | None = None
+    qualified_at: datetime | None = None
+    invitee_name: str = ""
+
+
+@dataclass(frozen=True)
+class ReferralCounts:
+    invited: int
+    pending: int
+    qualified: int
+    rejected: int

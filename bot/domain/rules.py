@@ -74,3 +74,9 @@ def validate_thresholds(thresholds: tuple[int, ...]) -> bool:
         and thresholds[0] == 0
         and all(a < b for a, b in pairwise(thresholds))
     )
+
+
+def day_start(now: datetime, timezone: str) -> datetime:
+    """The UTC instant the current local day began in the community's timezone."""
+    zone = ZoneInfo(timezone)
+    return datetime.combine(now.astimezone(zone).date(), time.min, tzinfo=zone).astimezone(UTC)

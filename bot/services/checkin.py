@@ -9,6 +9,7 @@ from bot.domain.rules import checkin_points, local_day, next_streak
 from bot.ports import UnitOfWork
 from bot.services.membership import member_seen
 from bot.services.points import apply_points
+from bot.services.referrals import QualifiedReferral, try_qualify
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class CheckinOutcome:
     points: int
     balance: int
     change: PointsChange | None = None
+    referral: QualifiedReferral | None = None
 
 
 def is_checkin_keyword(community: Community, text: str) -> bool:
@@ -55,5 +57,8 @@ async def check_in(
         ),
         member,
     )
+    referral = await try_qualify(uow, community, user.id, at)
     balance = change.balance if change else member.balance
-    return CheckinOutcome(True, streak, points, balance, change)
+    if referral is not None and referral.welcome_bonus is not None:
+        balance = referral.welcome_bonus.balance
+    return CheckinOutcome(True, streak, points, balance, change, referral)

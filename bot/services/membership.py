@@ -79,3 +79,9 @@ async def member_seen(
         await uow.members.mark_joined(community.id, user.id, now)
     await uow.members.touch(community.id, user.id, now)
     return replace(member, is_member=True, last_active_at=now)
+
+
+async def set_private_chat(uow: UnitOfWork, user: UserInfo, reachable: bool) -> None:
+    """Whether the bot may write to the user privately: they started it and did not block it."""
+    await uow.users.upsert(user)
+    await uow.users.set_can_message(user.id, reachable)

@@ -70,13 +70,14 @@ def make_settings(api: FakeBotAPI, database_url: str) -> Settings:
         bot_api_base_url=api.base_url,
         owner_ids=frozenset({OWNER_ID}),
         polling_timeout=1,
+        due_work_seconds=0,
         default_language="en",
     )
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    fake = FakeBotAPI()
+async def api(clock: FakeClock) -> AsyncIterator[FakeBotAPI]:
+    fake = FakeBotAPI(wall_clock=clock.now)
     await fake.start()
     yield fake
     await fake.stop()

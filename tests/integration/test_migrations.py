@@ -4,22 +4,16 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from storage.engine import build_engine
 from storage.migrate import downgrade_to_base, upgrade_to_head
+from storage.models import Base
 from tests.conftest import POSTGRES_URL
 
-EXPECTED_TABLES = {
-    "communities",
-    "users",
-    "members",
-    "checkins",
-    "points_ledger",
-    "member_badges",
-    "audit_log",
-    "processed_updates",
-}
+EXPECTED_TABLES = set(Base.metadata.tables)
 
 
 def table_names(url: str) -> set[str]:
@@ -57,3 +51,23 @@ def test_migrations_up_down_up_on_postgresql() -> None:
     assert table_names(POSTGRES_URL) >= EXPECTED_TABLES
     downgrade_to_base(POSTGRES_URL)
     assert not EXPECTED_TABLES & table_names(POSTGRES_URL)
+
+
+def schema_differences(url: str) -> list[object]:
+    async def read() -> list[object]:
+        engine = build_engine(url)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(
+                    lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def test_models_and_migrations_agree(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'compare.db'}"
+    upgrade_to_head(url)
+    assert schema_differences(url) == []

@@ -1,0 +1,257 @@
+"""Growth in the group: personal invite links, referral counts, inviter boards, onboarding."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+from zoneinfo import ZoneInfo
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.domain.errors import N_, UsageError
+from bot.domain.models import (
+    Community,
+    InviteLink,
+    JoinRequestPolicy,
+    LeaderboardPeriod,
+    Referral,
+    ReferralStatus,
+    UserInfo,
+)
+from bot.i18n import Translator
+from bot.ports import UnitOfWork
+from bot.services import moderation, onboarding, referrals
+from handlers.filters.chat import InGroup
+from handlers.filters.moderator import IsModerator
+from handlers.invite_links import BotInviteLinkIssuer
+from handlers.moderation import split_target_and_rest
+from handlers.outbox import Outbox
+from handlers.render import name
+
+REJECTION_NAMES = {
+    "self_invite": N_("self-invite"),
+    "rejoin": N_("was a member before"),
+    "bot": N_("bot account"),
+    "left_before_qualifying": N_("left before qualifying"),
+    "daily_cap": N_("over the daily limit"),
+}
+STATUS_NAMES = {
+    ReferralStatus.PENDING: N_("pending"),
+    ReferralStatus.QUALIFIED: N_("qualified"),
+    ReferralStatus.REJECTED: N_("rejected"),
+    ReferralStatus.ORGANIC: N_("organic"),
+}
+PERIODS = {
+    "week": LeaderboardPeriod.WEEK,
+    "month": LeaderboardPeriod.MONTH,
+    "all": LeaderboardPeriod.ALL,
+}
+
+
+def link_message(_: Translator, community: Community, link: InviteLink) -> str:
+    return _(
+        "🔗 Your personal invite link to {group}:\n{link}\n"
+        "Friends who join through it, stay a day and check in earn you points.",
+        group=name(community.title),
+        link=link.url,
+    )
+
+
+def open_private_chat_button(_: Translator, bot_username: str, code: str) -> InlineKeyboardMarkup:
+    url = f"https://t.me/{bot_username}?start=inv_{code}"
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=_("🔗 Get my invite link"), url=url)]]
+    )
+
+
+def setup() -> Router:  # noqa: PLR0915 - one statement group per command
+    router = Router(name="growth")
+    router.message.filter(InGroup())
+
+    @router.message(Command("invite"))
+    async def invite(
+        message: Message,
+        command: CommandObject,
+        bot: Bot,
+        uow: UnitOfWork,
+        community: Community,
+        user: UserInfo | None,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        if user is None or message.sender_chat is not None:
+            return
+        renew = (command.args or "").strip().lower() == "new"
+        link = await referrals.personal_link(
+            uow, BotInviteLinkIssuer(bot), community, user, now, renew=renew
+        )
+        if await uow.users.can_message(user.id):
+            outbox.send(user.id, link_message(_, community, link))
+            outbox.reply(message, _("📬 I sent you your invite link in a private message."))
+            return
+        me = await bot.me()
+        code = await referrals.public_code(uow, community)
+        outbox.reply(
+            message,
+            _(
+                "I can only send your invite link privately, and you haven't started a chat "
+                "with me yet. Press the button, then Start, and I'll send it there."
+            ),
+            open_private_chat_button(_, me.username or "", code),
+        )
+
+    @router.message(Command("invites"))
+    async def my_invites(
+        message: Message,
+        uow: UnitOfWork,
+        community: Community,
+        user: UserInfo | None,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        if user is None or message.sender_chat is not None:
+            return
+        counts = await referrals.counts(uow, community, user, now)
+        outbox.reply(
+            message,
+            _(
+                "📨 Your invitations: {invited} invited, {pending} pending, "
+                "{qualified} qualified, {rejected} rejected.",
+                invited=counts.invited,
+                pending=counts.pending,
+                qualified=counts.qualified,
+                rejected=counts.rejected,
+            ),
+        )
+
+    @router.message(Command("topinviters"))
+    async def top_inviters(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        word = (command.args or "").strip().lower()
+        if word and word not in PERIODS:
+            raise UsageError(usage="/topinviters [week|month|all]")
+        periods = [PERIODS[word]] if word else list(PERIODS.values())
+        titles = {
+            LeaderboardPeriod.WEEK: _("🌱 Top inviters this week"),
+            LeaderboardPeriod.MONTH: _("🌱 Top inviters this month"),
+            LeaderboardPeriod.ALL: _("🌱 Top inviters of all time"),
+        }
+        blocks = []
+        for period in periods:
+            rows = await referrals.top_inviters(uow, community, period, now)
+            lines = [titles[period]]
+            lines.extend(
+                _(
+                    "{rank}. {name} — {count} qualified",
+                    rank=r.rank,
+                    name=name(r.display_name),
+                    count=r.points,
+                )
+                for r in rows
+            )
+            if not rows:
+                lines.append(_("No qualified referrals yet."))
+            blocks.append("\n".join(lines))
+        outbox.reply(message, "\n\n".join(blocks))
+
+    @router.message(Command("referrals"), IsModerator())
+    async def referral_list(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        target, rest = split_target_and_rest(message, command.args)
+        if target is None or rest:
+            raise UsageError(usage="/referrals <@username|id>")
+        inviter = await moderation.resolve_target(uow, community, target)
+        rows = await referrals.referrals_of(uow, community, inviter)
+        lines = [_("Referrals by {name}:", name=name(inviter.display_name))]
+        lines.extend(render_referral(_, community, row) for row in rows)
+        if not rows:
+            lines.append(_("None yet."))
+        outbox.reply(message, "\n".join(lines))
+
+    @router.message(Command("setwelcome"), IsModerator())
+    async def set_welcome(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        text = (command.args or "").strip()
+        if text.lower() == "default":
+            await onboarding.set_welcome_text(uow, community, None, actor_of(message), now)
+            outbox.reply(message, _("The welcome message is back to the default."))
+            return
+        if not text:
+            raise UsageError(usage="/setwelcome <text with {names}, {group}, {rules}> | default")
+        await onboarding.set_welcome_text(uow, community, text, actor_of(message), now)
+        outbox.reply(message, _("Welcome message saved."))
+
+    @router.message(Command("setrules"), IsModerator())
+    async def set_rules(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        link = (command.args or "").strip()
+        if not link:
+            raise UsageError(usage="/setrules <link> | none")
+        value = None if link.lower() == "none" else link
+        await onboarding.set_rules_link(uow, community, value, actor_of(message), now)
+        outbox.reply(message, _("Rules link saved."))
+
+    @router.message(Command("joinrequests"), IsModerator())
+    async def set_join_requests(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        word = (command.args or "").strip().lower()
+        if word not in {policy.value for policy in JoinRequestPolicy}:
+            raise UsageError(usage="/joinrequests approve|manual")
+        policy = JoinRequestPolicy(word)
+        await onboarding.set_join_request_policy(uow, community, policy, actor_of(message), now)
+        if policy == JoinRequestPolicy.APPROVE:
+            outbox.reply(message, _("I will approve join requests from people (not bots)."))
+        else:
+            outbox.reply(message, _("Join requests are left to the moderators."))
+
+    return router
+
+
+def actor_of(message: Message) -> int | None:
+    return message.from_user.id if message.from_user else None
+
+
+def render_referral(_: Translator, community: Community, referral: Referral) -> str:
+    when = referral.joined_at.astimezone(ZoneInfo(community.timezone)).strftime("%Y-%m-%d %H:%M")
+    status = _(STATUS_NAMES[referral.status])
+    if referral.reason is not None:
+        status += f" ({_(REJECTION_NAMES[referral.reason.value])})"
+    return f"• {escape(referral.invitee_name)} — {when} — {status}"

@@ -1,0 +1,140 @@
+"""The private chat with the bot: /start (with invite deep links), /invite, /help."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiogram import Bot, Router
+from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.domain.errors import UnknownReferralCode
+from bot.domain.models import UserInfo
+from bot.i18n import Translator
+from bot.ports import UnitOfWork
+from bot.services import membership, referrals
+from handlers.filters.chat import InPrivate
+from handlers.growth import link_message
+from handlers.help import MEMBER_COMMANDS, MODERATOR_COMMAND_HELP, help_text
+from handlers.invite_links import BotInviteLinkIssuer
+from handlers.outbox import Outbox
+from handlers.render import name
+
+REFERRAL_PAYLOAD = "ref_"
+OWN_LINK_PAYLOAD = "inv_"
+
+
+def setup() -> Router:
+    router = Router(name="private")
+    router.message.filter(InPrivate())
+
+    @router.message()
+    async def note_private_chat(message: Message, uow: UnitOfWork, user: UserInfo | None) -> None:
+        """Whoever writes here has started the bot, so it may write to them later."""
+        if user is not None:
+            await membership.set_private_chat(uow, user, True)
+        raise SkipHandler()
+
+    @router.message(CommandStart())
+    async def start(
+        message: Message,
+        command: CommandObject,
+        bot: Bot,
+        uow: UnitOfWork,
+        user: UserInfo,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        payload = command.args or ""
+        if payload.startswith(REFERRAL_PAYLOAD):
+            welcome = await referrals.open_deep_link(
+                uow, payload.removeprefix(REFERRAL_PAYLOAD), user, now
+            )
+            if welcome.already_member:
+                outbox.reply(
+                    message,
+                    _("You are already in {group}. 🙂", group=name(welcome.community.title)),
+                )
+                return
+            button = InlineKeyboardButton(
+                text=_("Join {group}", group=welcome.community.title), url=welcome.join_url
+            )
+            outbox.reply(
+                message,
+                _(
+                    "👋 Welcome! A friend invited you to {group}. Join with the button below, "
+                    "then say hello and check in with /checkin.",
+                    group=name(welcome.community.title),
+                ),
+                InlineKeyboardMarkup(inline_keyboard=[[button]]),
+            )
+            return
+        if payload.startswith(OWN_LINK_PAYLOAD):
+            await send_own_links(
+                message, bot, uow, user, now, outbox, _, payload.removeprefix(OWN_LINK_PAYLOAD)
+            )
+            return
+        outbox.reply(
+            message,
+            _(
+                "👋 Hi! I run check-ins, points and tiers in community groups. "
+                "Add me to your group as an administrator, or use my commands inside the group."
+            )
+            + "\n\n"
+            + help_text(_, moderator=False),
+        )
+
+    @router.message(Command("invite"))
+    async def invite(
+        message: Message,
+        bot: Bot,
+        uow: UnitOfWork,
+        user: UserInfo,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        await send_own_links(message, bot, uow, user, now, outbox, _, None)
+
+    @router.message(Command("help"))
+    async def show_help(message: Message, outbox: Outbox, _: Translator) -> None:
+        outbox.reply(message, help_text(_, moderator=False))
+
+    group_only = [command for command, _ in MEMBER_COMMANDS + MODERATOR_COMMAND_HELP]
+    group_only.remove("help")
+    group_only.remove("invite")
+
+    @router.message(Command(*group_only))
+    async def only_in_groups(message: Message, outbox: Outbox, _: Translator) -> None:
+        outbox.reply(message, _("This command works inside a community group, not here."))
+
+    return router
+
+
+async def send_own_links(
+    message: Message,
+    bot: Bot,
+    uow: UnitOfWork,
+    user: UserInfo,
+    now: datetime,
+    outbox: Outbox,
+    _: Translator,
+    community_code: str | None,
+) -> None:
+    """The member's invite links: for one community (by its code) or all they belong to."""
+    if community_code is not None:
+        community = await uow.communities.by_public_code(community_code)
+        if community is None:
+            raise UnknownReferralCode()
+        communities = [community]
+    else:
+        communities = list(await uow.members.communities_of(user.id))
+    if not communities:
+        outbox.reply(message, _("I don't know your group yet: send /invite in the group first."))
+        return
+    issuer = BotInviteLinkIssuer(bot)
+    for community in communities:
+        link = await referrals.personal_link(uow, issuer, community, user, now, from_group=False)
+        outbox.reply(message, link_message(_, community, link))
