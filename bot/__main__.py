@@ -33,6 +33,26 @@ def load_settings() -> Settings:
         raise SystemExit(2) from None
 
 
+class RedactSecret(logging.Filter):
+    """Replaces the token wherever it would appear in a log line (URLs in errors, say)."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self._secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._secret in message:
+            record.msg = message.replace(self._secret, "<BOT_TOKEN>")
+            record.args = None
+        return True
+
+
+def redact_secret_in_logs(secret: str) -> None:
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactSecret(secret))
+
+
 async def _run(settings: Settings) -> None:
     from bot.app import build_app
 
@@ -59,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         upgrade_to_head(DatabaseSettings().database_url)
         return
     settings = load_settings()
-    logging.getLogger().setLevel(settings.log_level.upper())
+    logging.getLogger().setLevel(settings.log_level)
+    redact_secret_in_logs(settings.bot_token.get_secret_value())
     upgrade_to_head(settings.database_url)
     if arguments.command == "run":
         with suppress(KeyboardInterrupt):

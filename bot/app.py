@@ -4,6 +4,7 @@ Nothing runs at import time."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -109,13 +110,18 @@ def build_bot(settings: Settings, sleep: Sleeper | None = None) -> Bot:
 
 
 def build_dispatcher(
-    settings: Settings, session_factory: async_sessionmaker[AsyncSession], clock: Clock
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    sleep: Sleeper | None = None,
 ) -> Dispatcher:
     dispatcher = Dispatcher(
         moderators=ModeratorDirectory(settings.owner_ids, clock, settings.admin_cache_seconds),
         clock=clock,
     )
-    dispatcher.update.outer_middleware(UnitOfWorkMiddleware(session_factory, clock))
+    dispatcher.update.outer_middleware(
+        UnitOfWorkMiddleware(session_factory, clock, sleep=sleep or asyncio.sleep)
+    )
     dispatcher.update.outer_middleware(
         CommunityContextMiddleware(
             CommunityDefaults(timezone=settings.timezone, language=settings.default_language), clock
@@ -134,6 +140,6 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
         engine=engine,
         session_factory=session_factory,
         bot=build_bot(settings, sleep),
-        dispatcher=build_dispatcher(settings, session_factory, clock),
+        dispatcher=build_dispatcher(settings, session_factory, clock, sleep),
         clock=clock,
     )

@@ -1,17 +1,22 @@
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/seedbot.db"
+TOKEN_PATTERN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,100}")
 
 
 class DatabaseSettings(BaseSettings):
     """What `seedbot migrate` needs: only the database."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     database_url: str = DEFAULT_DATABASE_URL
 
@@ -27,7 +32,26 @@ class Settings(DatabaseSettings):
     admin_cache_seconds: int = 60
     polling_timeout: int = 30
     due_work_seconds: int = 15
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("bot_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr) -> SecretStr:
+        if not TOKEN_PATTERN.fullmatch(value.get_secret_value()):
+            raise ValueError("does not look like a token from BotFather (digits:letters)")
+        return value
+
+    @field_validator("bot_api_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
 
     @field_validator("owner_ids", mode="before")
     @classmethod
@@ -48,7 +72,8 @@ class Settings(DatabaseSettings):
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo
-
-        ZoneInfo(value)
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}; use a name like Asia/Shanghai") from None
         return value

@@ -9,6 +9,7 @@ from handlers import (
     checkin,
     community,
     errors,
+    fallback,
     growth,
     help,
     moderation,
@@ -29,4 +30,5 @@ def setup_routers() -> list[Router]:
         points.setup(),
         moderation.setup(),
         activity.setup(),
+        fallback.setup(),
     ]

@@ -66,7 +66,11 @@ def setup() -> Router:
     async def any_other_message(
         message: Message, uow: UnitOfWork, community: Community, user: UserInfo | None
     ) -> None:
-        if user is not None and message.sender_chat is None:
+        """Commands nobody handles still show their author is here; service messages (a
+        member leaving, say) do not."""
+        if user is None or message.sender_chat is not None:
+            return
+        if message.content_type in CONVERSATION_CONTENT:
             await member_seen(uow, community, user, message.date)
 
     return router

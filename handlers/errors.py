@@ -29,9 +29,11 @@ def setup() -> Router:
             if update.callback_query is not None:
                 await bot.answer_callback_query(update.callback_query.id, text=text[:200])
             elif update.message is not None:
+                topic = update.message.is_topic_message
                 await bot.send_message(
                     update.message.chat.id,
                     text,
+                    message_thread_id=update.message.message_thread_id if topic else None,
                     reply_parameters=ReplyParameters(
                         message_id=update.message.message_id, allow_sending_without_reply=True
                     ),

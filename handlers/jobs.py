@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from html import escape
 
 from aiogram import Bot
@@ -19,6 +20,7 @@ from storage.uow import unit_of_work
 logger = logging.getLogger(__name__)
 
 NAMES_IN_ONE_WELCOME = 30
+KEEP_PROCESSED_UPDATES = timedelta(days=7)  # far longer than Telegram keeps an update
 
 
 def render_welcome(batch: WelcomeBatch) -> str:
@@ -54,4 +56,5 @@ async def run_due_work(
             outbox.send(batch.community.id, render_welcome(batch))
         for result in await referrals.qualify_due(uow, now):
             announce_referral(outbox, result, await uow.users.can_message(result.inviter_id))
+        await uow.processed_updates.forget_before(now - KEEP_PROCESSED_UPDATES)
     await outbox.flush(bot)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from html import escape
 
@@ -19,6 +20,8 @@ from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.outbox import Outbox
 from handlers.render import announce_promotion, badge_name, name
+
+USER_ID_PATTERN = re.compile(r"[0-9]{1,40}")
 
 MODERATOR_COMMANDS = (
     "award",
@@ -44,7 +47,7 @@ DEDUCT_USAGE = (
 def parse_target_word(word: str) -> TargetRef | None:
     if word.startswith("@") and len(word) > 1:
         return TargetRef(username=word[1:])
-    if word.lstrip("-").isdigit():
+    if USER_ID_PATTERN.fullmatch(word):
         return TargetRef(user_id=int(word))
     return None
 
@@ -59,15 +62,13 @@ def replied_author(message: Message) -> TargetRef | None:
 
 
 def split_target_and_rest(message: Message, args: str | None) -> tuple[TargetRef | None, list[str]]:
-    """`<target> rest...`, or `rest...` when replying to the target's message."""
+    """`<target> rest...`; when replying to someone's message the target is its author,
+    unless the first word names someone else with @username."""
     words = (args or "").split()
     replied = replied_author(message)
-    if words:
+    if words and (replied is None or words[0].startswith("@")):
         explicit = parse_target_word(words[0])
-        replying_with_amount = replied is not None and (
-            len(words) == 1 or not words[1].lstrip("+-").isdigit()
-        )
-        if explicit is not None and not (replying_with_amount and words[0].isdigit()):
+        if explicit is not None:
             return explicit, words[1:]
     return replied, words
 

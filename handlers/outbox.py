@@ -16,6 +16,11 @@ class Outbox:
 
     def __init__(self) -> None:
         self._methods: list[TelegramMethod[Any]] = []
+        self._threads: dict[int, int] = {}
+
+    def use_thread(self, chat_id: int, thread_id: int) -> None:
+        """Messages to that chat go to this forum topic (the one the update came from)."""
+        self._threads[chat_id] = thread_id
 
     def reply(
         self, message: Message, text: str, markup: InlineKeyboardMarkup | None = None
@@ -33,7 +38,14 @@ class Outbox:
         )
 
     def send(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-        self._methods.append(SendMessage(chat_id=chat_id, text=text, reply_markup=markup))
+        self._methods.append(
+            SendMessage(
+                chat_id=chat_id,
+                message_thread_id=self._threads.get(chat_id),
+                text=text,
+                reply_markup=markup,
+            )
+        )
 
     def toast(self, callback: CallbackQuery, text: str, *, alert: bool = False) -> None:
         self._methods.append(

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -368,14 +368,22 @@ class SqlMemberRepository:
         )
         return [_community_from_row(row) for row in rows]
 
-    async def rank_by_lifetime(self, community_id: int, lifetime_earned: int) -> int:
+    async def rank_by_lifetime(self, community_id: int, user_id: int) -> int:
+        """The position /top would show: by lifetime points, ties by who arrived first."""
+        me = (
+            select(MemberRow.id, MemberRow.lifetime_earned)
+            .where(_member_key(community_id, user_id))
+            .subquery()
+        )
         ahead = await self._session.scalar(
             select(func.count())
             .select_from(MemberRow)
+            .join(me, literal(True))
             .where(
                 MemberRow.community_id == community_id,
                 MemberRow.is_member.is_(True),
-                MemberRow.lifetime_earned > lifetime_earned,
+                (MemberRow.lifetime_earned > me.c.lifetime_earned)
+                | ((MemberRow.lifetime_earned == me.c.lifetime_earned) & (MemberRow.id < me.c.id)),
             )
         )
         return int(ahead or 0) + 1

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,8 +39,12 @@ class BadgeChange:
     changed: bool
 
 
+AMOUNT_PATTERN = re.compile(r"\+?[0-9]{1,12}")
+MAX_TELEGRAM_ID = 2**63 - 1
+
+
 def parse_amount(text: str | None) -> int:
-    if text is None or not text.lstrip("+").isdigit():
+    if text is None or not AMOUNT_PATTERN.fullmatch(text):
         raise InvalidAmount()
     amount = int(text)
     if amount <= 0:
@@ -66,6 +71,8 @@ async def resolve_target(
     if target is None:
         raise MissingTarget()
     if target.user_id is not None:
+        if not 0 < target.user_id <= MAX_TELEGRAM_ID:
+            raise UnknownTarget(target=str(target))
         user = await uow.users.get(target.user_id)
     elif target.username:
         user = await uow.users.find_by_username(target.username)

@@ -46,7 +46,7 @@ async def profile(uow: UnitOfWork, community: Community, user: UserInfo, now: da
     if member is None:
         raise NotEligible()
     today = local_day(now, community.timezone)
-    rank = await uow.members.rank_by_lifetime(community.id, member.lifetime_earned)
+    rank = await uow.members.rank_by_lifetime(community.id, user.id)
     badges = await uow.badges.of_member(community.id, user.id)
     following = points_to_next_tier(member.lifetime_earned, community.tier_thresholds)
     return Profile(

@@ -118,7 +118,7 @@ async def harness(api: FakeBotAPI, sqlite_url: str, clock: FakeClock) -> AsyncIt
     api.add_user(CREATOR_ID, "Creator", username="creator")
     api.add_user(ADMIN_ID, "Admin", username="admin")
     api.add_user(OWNER_ID, "Owner", username="owner")
-    api.add_group(GROUP_ID, "Seed Users", creator_id=CREATOR_ID, admins=[ADMIN_ID])
+    api.add_group(GROUP_ID, "Seed Users", creator_id=CREATOR_ID, admins=[ADMIN_ID], is_forum=True)
     api.add_member(GROUP_ID, OWNER_ID)
     sleeps: list[float] = []
     app, task = await start_bot(api, sqlite_url, clock, sleeps)

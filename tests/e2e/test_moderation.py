@@ -51,7 +51,14 @@ async def test_award_by_reply(harness: Harness) -> None:
     assert "<b>User 1001</b>: +20 points. Balance: 21." in harness.last_reply()
     await harness.say(CREATOR_ID, "/deduct 1", reply_to_message_id=doc)
     assert "Balance: 20." in harness.last_reply()
-    # Replying to a moderator's own message without an amount is a usage error.
+    # When replying, numbers are amounts, and the rest is the reason.
+    await harness.say(CREATOR_ID, "/award 10 100 comments answered", reply_to_message_id=doc)
+    assert "+10 points. Balance: 30." in harness.last_reply()
+    assert "Reason: 100 comments answered" in harness.last_reply()
+    await harness.say(CREATOR_ID, "/deduct 10", reply_to_message_id=doc)
+    await harness.say(CREATOR_ID, "/award -5", reply_to_message_id=doc)
+    assert "whole number greater than 0" in harness.last_reply()
+    # Replying without an amount is a usage error.
     await harness.say(CREATOR_ID, "/award", reply_to_message_id=doc)
     assert "Usage" in harness.last_reply()
     assert await balance_of(harness, 1001) == 20
@@ -71,6 +78,8 @@ async def test_bad_input_changes_nothing(harness: Harness) -> None:
         "/award 424242 5": "don't know that member: 424242",
         "/deduct @user1001 50": "has only 1 points; cannot deduct 50",
         "/award @user1001 5 " + "x" * 201: "reason is too long",
+        "/award @user1001 ²": "whole number greater than 0",
+        "/award 99999999999999999999999 5": "don't know that member",
         "/badge @user1001 wizard": "Unknown badge",
         "/lang fr": "Usage: /lang zh|en",
     }
@@ -188,3 +197,47 @@ async def test_joins_leaves_and_new_administrators(harness: Harness) -> None:
         assert not left.is_member and left.left_at is not None
     await harness.say(ADMIN_ID, "/top")
     assert "Mia" not in harness.last_reply()  # boards show current members only
+
+
+async def test_names_with_markup_are_shown_safely(harness: Harness) -> None:
+    harness.api.add_user(1001, "A <b> & C", username="ab")
+    harness.api.add_member(GROUP_ID, 1001)
+    await harness.say(1001, "/checkin")
+    assert "<b>A &lt;b&gt; &amp; C</b> checked in" in harness.last_reply()
+    await harness.say(CREATOR_ID, "/award @ab 100 <great> & kind")
+    assert "Reason: &lt;great&gt; &amp; kind" in harness.last_reply()
+    await harness.say(1001, "/top")
+    assert "A &lt;b&gt; &amp; C" in harness.last_reply()
+
+
+async def test_replies_stay_in_the_forum_topic(harness: Harness) -> None:
+    add_members(harness, [1001])
+    await harness.say(1001, "hi", message_thread_id=77)
+    await harness.say(CREATOR_ID, "/checkinpost", message_thread_id=77)
+    post = harness.replies()[-1]
+    assert post.message_thread_id == 77
+    await harness.say(CREATOR_ID, "/award @ghost 5", message_thread_id=77)
+    refusal = harness.replies()[-1]
+    assert "don't know that member" in (refusal.text or "") and refusal.message_thread_id == 77
+    await harness.say(CREATOR_ID, "/award @user1001 60", message_thread_id=77)
+    promotion = harness.replies()[-1]
+    assert "reached the Member tier" in (promotion.text or "")
+    assert promotion.message_thread_id == 77
+
+
+async def test_tied_members_rank_as_the_board_shows(harness: Harness) -> None:
+    add_members(harness, [1001, 1002])
+    await harness.say(1001, "/checkin")
+    await harness.say(1002, "/checkin")
+    await harness.say(1002, "/me")
+    assert "Rank: #2" in harness.last_reply()
+    await harness.say(1002, "/top")
+    assert "2. <b>User 1002</b> — 10" in harness.last_reply()
+
+
+async def test_stale_buttons_are_answered(harness: Harness) -> None:
+    add_members(harness, [1001])
+    await harness.say(CREATOR_ID, "/checkinpost")
+    post = harness.replies()[-1]
+    await harness.handled(harness.api.press_button(GROUP_ID, post.message_id, 1001, "v0old:1"))
+    assert harness.api.callback_answers[-1]["text"] == "This button no longer works."

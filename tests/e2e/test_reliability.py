@@ -8,6 +8,7 @@ import sys
 from asyncio.subprocess import Process
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from storage.engine import build_engine
@@ -37,7 +38,27 @@ async def test_retries_are_bounded_and_the_checkin_stays(harness: Harness) -> No
         assert await session.scalar(select(func.count()).select_from(CheckinRow)) == 1
 
 
-async def test_403_is_logged_and_the_bot_goes_on(harness: Harness) -> None:
+async def test_a_transient_failure_is_retried_and_applied_once(harness: Harness) -> None:
+    add_members(harness, [1001])
+    await harness.say(1001, "hi")
+    harness.api.fail_next(
+        "getChatAdministrators", error_code=500, description="Internal Server Error"
+    )
+    await harness.say(CREATOR_ID, "/award @user1001 7")
+    assert "+7 points. Balance: 8." in harness.last_reply()
+    assert harness.sleeps == [0.5]
+    async with stored(harness) as session:
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(LedgerRow).where(LedgerRow.kind == "award")
+            )
+            == 1
+        )
+
+
+async def test_403_is_logged_and_the_bot_goes_on(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     add_members(harness, [1001, 1002])
     harness.api.fail_next(
         "sendMessage",
@@ -45,6 +66,7 @@ async def test_403_is_logged_and_the_bot_goes_on(harness: Harness) -> None:
         description="Forbidden: bot was kicked from the supergroup chat",
     )
     await harness.say(1001, "/checkin")
+    assert "bot was kicked" in caplog.text
     await harness.say(1002, "/checkin")
     assert "+10 points" in harness.last_reply()
     async with stored(harness) as session:

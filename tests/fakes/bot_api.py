@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import math
+import re
 import secrets
 import string
 import time
@@ -197,6 +198,40 @@ def _dump(obj: TelegramObject) -> JSONDict:
 def _replace(obj: TObj, **changes: Any) -> TObj:
     """Like model_copy(update=...), but validated (so aiogram types stay well-formed)."""
     return type(obj).model_validate({**dict(obj), **changes})
+
+
+HTML_TAGS = "b|strong|i|em|u|ins|s|strike|del|a|code|pre|tg-spoiler|span|blockquote|tg-emoji"
+_TAG = re.compile(rf"</?({HTML_TAGS})(\s[^<>]*)?>")
+_ENTITY = re.compile(r"&(lt|gt|amp|quot|#[0-9]+|#x[0-9a-fA-F]+);")
+
+
+def _check_html(text: str, parse_mode: str | None) -> None:
+    """Telegram's HTML rules: only its tags, balanced; every other < and & escaped."""
+    if (parse_mode or "").upper() != "HTML":
+        return
+    stack: list[str] = []
+    position = 0
+    while position < len(text):
+        char = text[position]
+        if char == "<":
+            tag = _TAG.match(text, position)
+            if tag is None:
+                raise _bad(f"can't parse entities: unsupported start tag at byte offset {position}")
+            name = tag.group(1)
+            if tag.group(0).startswith("</"):
+                if not stack or stack.pop() != name:
+                    raise _bad(f"can't parse entities: unmatched end tag {name}")
+            else:
+                stack.append(name)
+            position = tag.end()
+            continue
+        if char == "&" and _ENTITY.match(text, position) is None:
+            raise _bad(f"can't parse entities: unescaped & at byte offset {position}")
+        position += 1
+    if stack:
+        raise _bad(
+            f"can't parse entities: can't find end tag corresponding to start tag {stack[-1]}"
+        )
 
 
 def _utf16_len(text: str) -> int:
@@ -448,10 +483,13 @@ class FakeBotAPI:
         creator_id: int,
         admins: Iterable[int] = (),
         username: str | None = None,
+        is_forum: bool = False,
     ) -> Chat:
         if chat_id >= 0:
             raise ValueError(f"group ids are negative (like -100...), got {chat_id}")
-        chat = Chat(id=chat_id, type="supergroup", title=title, username=username)
+        chat = Chat(
+            id=chat_id, type="supergroup", title=title, username=username, is_forum=is_forum or None
+        )
         group = _GroupState(chat=chat, creator_id=self._user(creator_id).id)
         group.members[creator_id] = "creator"
         for admin_id in admins:
@@ -1028,6 +1066,7 @@ class FakeBotAPI:
             from_user=sender,
             sender_chat=sender_chat,
             message_thread_id=message_thread_id,
+            is_topic_message=True if message_thread_id is not None and chat.is_forum else None,
             reply_to_message=reply_to,
             text=text,
             entities=self._command_entities(text),
@@ -1267,6 +1306,11 @@ class FakeBotAPI:
             chat=chat,
             from_user=self.bot_user,
             message_thread_id=_opt_int(params, "message_thread_id"),
+            is_topic_message=(
+                True
+                if _opt_int(params, "message_thread_id") is not None and chat.is_forum
+                else None
+            ),
             reply_to_message=reply_to,
             text=text,
             entities=entities if text is not None else None,
@@ -1446,6 +1490,7 @@ class FakeBotAPI:
             raise _bad("message text is empty")
         if len(text) > 4096:
             raise _bad("message is too long")
+        _check_html(text, _opt_str(params, "parse_mode"))
         return self._bot_send("sendMessage", params, text=text)
 
     async def _m_send_photo(self, params: JSONDict) -> Any:
@@ -1455,6 +1500,8 @@ class FakeBotAPI:
         caption = _opt_str(params, "caption")
         if caption is not None and len(caption) > 1024:
             raise _bad("message caption is too long")
+        if caption is not None:
+            _check_html(caption, _opt_str(params, "parse_mode"))
         return self._bot_send("sendPhoto", params, text=None, caption=caption, photo=photo)
 
     async def _m_edit_message_text(self, params: JSONDict) -> Any:
@@ -1463,6 +1510,7 @@ class FakeBotAPI:
             raise _bad("message text is empty")
         if len(text) > 4096:
             raise _bad("MESSAGE_TOO_LONG")
+        _check_html(text, _opt_str(params, "parse_mode"))
         message = self._own_message(params, "message to edit not found")
         if message.text is None:
             raise _bad("there is no text in the message to edit")
