@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -23,10 +25,11 @@ from bot.services.membership import CommunityDefaults
 from handlers import setup_routers
 from handlers.filters.moderator import ModeratorDirectory
 from handlers.help import register_command_menus
-from handlers.jobs import run_due_work
+from handlers.jobs import JobRuntime, run_due_work, scheduled_campaigns, sync_campaign_jobs
 from handlers.middlewares.context import CommunityContextMiddleware
 from handlers.middlewares.unit_of_work import UnitOfWorkMiddleware
 from handlers.retry import RetryAfterMiddleware, Sleeper
+from handlers.sender import Sender, SendLimits
 from storage.engine import build_engine, build_session_factory
 
 logger = logging.getLogger(__name__)
@@ -48,10 +51,32 @@ class App:
     bot: Bot
     dispatcher: Dispatcher
     clock: Clock
+    sender: Sender
+    scheduler: Any = field(default=None)
 
     async def run_due_work(self) -> None:
-        """Welcomes and referral re-checks that are due now (the scheduler calls this)."""
-        await run_due_work(self.bot, self.session_factory, self.clock)
+        """Campaign runs, welcomes and referral re-checks that are due now, then the
+        scheduler's campaign jobs brought in line with the campaigns table."""
+        await run_due_work(self.session_factory, self.clock)
+        if self.scheduler is not None and self.scheduler.running:
+            sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.session_factory))
+
+    async def start_scheduler(self) -> None:
+        """APScheduler with the periodic due-work job and one job per scheduled campaign;
+        rebuilt from the database at every start."""
+        JobRuntime.current = JobRuntime(self.session_factory, self.clock)
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        if self.settings.due_work_seconds > 0:
+            self.scheduler.add_job(
+                "bot.app:run_due_work_job",
+                "interval",
+                seconds=self.settings.due_work_seconds,
+                id="due_work",
+                max_instances=1,
+                coalesce=True,
+            )
+        self.scheduler.start()
+        sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.session_factory))
 
     async def start_polling(self, *, handle_signals: bool = True) -> None:
         """Polls until stopped. Updates are handled one after another and confirmed (by the
@@ -59,22 +84,19 @@ class App:
         nothing; a redelivered update is recognised by its id and changes nothing."""
         await self.bot.delete_webhook(drop_pending_updates=False)
         await register_command_menus(self.bot, self.settings.default_language)
-        scheduler = AsyncIOScheduler(timezone="UTC")
-        if self.settings.due_work_seconds > 0:
-            scheduler.add_job(
-                self.run_due_work,
-                "interval",
-                seconds=self.settings.due_work_seconds,
-                id="due_work",
-                max_instances=1,
-                coalesce=True,
-            )
-            scheduler.start()
+        await self.start_scheduler()
+        sender_task = None
+        if self.settings.background_sender:
+            sender_task = asyncio.create_task(self.sender.run())
         try:
             await self._poll(handle_signals)
         finally:
-            if scheduler.running:
-                scheduler.shutdown(wait=False)
+            if sender_task is not None:
+                sender_task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await sender_task
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
 
     async def _poll(self, handle_signals: bool) -> None:
         await self.dispatcher.start_polling(
@@ -131,15 +153,28 @@ def build_dispatcher(
     return dispatcher
 
 
+async def run_due_work_job() -> None:
+    """The periodic scheduler job (referenced by name, as every job is)."""
+    runtime = JobRuntime.current
+    if runtime is not None:
+        await run_due_work(runtime.session_factory, runtime.clock)
+
+
 def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | None = None) -> App:
     clock = clock or SystemClock()
     engine = build_engine(settings.database_url)
     session_factory = build_session_factory(engine)
+    bot = build_bot(settings, sleep)
+    limits = SendLimits(
+        per_second=settings.send_per_second,
+        per_group_per_minute=settings.send_per_group_per_minute,
+    )
     return App(
         settings=settings,
         engine=engine,
         session_factory=session_factory,
-        bot=build_bot(settings, sleep),
+        bot=bot,
         dispatcher=build_dispatcher(settings, session_factory, clock, sleep),
         clock=clock,
+        sender=Sender(bot, session_factory, clock, limits=limits, sleep=sleep or asyncio.sleep),
     )

@@ -32,6 +32,9 @@ class Settings(DatabaseSettings):
     admin_cache_seconds: int = 60
     polling_timeout: int = 30
     due_work_seconds: int = 15
+    background_sender: bool = True
+    send_per_second: int = 30
+    send_per_group_per_minute: int = 20
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("log_level", mode="before")

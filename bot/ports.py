@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.domain.models import (
     Badge,
+    Campaign,
+    CampaignKind,
+    CampaignRun,
+    CampaignStatus,
     Community,
     InviteLink,
     LeaderboardRow,
@@ -18,6 +22,7 @@ from bot.domain.models import (
     ReferralSource,
     ReferralStatus,
     RejectionReason,
+    RunOutcome,
     Tier,
     UserInfo,
 )
@@ -70,6 +75,13 @@ class MemberRepository(Protocol):
     async def communities_with_welcomes_due(self, now: datetime) -> Sequence[int]: ...
     async def take_pending_welcomes(self, community_id: int) -> Sequence[tuple[int, str]]: ...
     async def communities_of(self, user_id: int) -> Sequence[Community]: ...
+    async def count_current(self, community_id: int) -> int: ...
+    async def reminder_candidates(
+        self, community_id: int, yesterday: date, min_streak: int
+    ) -> Sequence[tuple[int, str, int]]:
+        """Reachable members whose streak of at least `min_streak` days ended yesterday."""
+        ...
+
     async def rank_by_lifetime(self, community_id: int, user_id: int) -> int: ...
     async def top_by_lifetime(self, community_id: int, limit: int) -> Sequence[LeaderboardRow]: ...
     async def count_by_tier(self, community_id: int) -> dict[Tier, int]: ...
@@ -90,7 +102,7 @@ class LedgerRepository(Protocol):
 
     async def sum_for_member(self, community_id: int, user_id: int) -> int: ...
     async def top_earners_since(
-        self, community_id: int, since: datetime, limit: int
+        self, community_id: int, since: datetime, limit: int, until: datetime | None = None
     ) -> Sequence[LeaderboardRow]: ...
 
 
@@ -155,6 +167,44 @@ class ReferralRepository(Protocol):
     ) -> tuple[int, ReferralSource, datetime] | None: ...
 
 
+class CampaignRepository(Protocol):
+    async def add(self, campaign: Campaign, now: datetime) -> int: ...
+    async def get(self, community_id: int, campaign_id: int) -> Campaign | None: ...
+    async def by_id(self, campaign_id: int) -> Campaign | None: ...
+    async def of_community(self, community_id: int) -> Sequence[Campaign]: ...
+    async def builtin(self, community_id: int, kind: CampaignKind) -> Campaign | None: ...
+    async def set_state(
+        self, campaign_id: int, status: CampaignStatus, next_run_at: datetime | None
+    ) -> None: ...
+    async def due(self, now: datetime, limit: int) -> Sequence[Campaign]: ...
+    async def scheduled(self) -> Sequence[Campaign]: ...
+    async def record_run(
+        self,
+        campaign_id: int,
+        scheduled_at: datetime,
+        outcome: RunOutcome,
+        detail: str | None,
+        now: datetime,
+    ) -> bool: ...
+    async def recent_runs(self, campaign_id: int, limit: int) -> Sequence[CampaignRun]: ...
+
+
+class OutgoingQueue(Protocol):
+    """Messages the bot sends on its own; sent later, paced, each at most once."""
+
+    async def enqueue(
+        self,
+        chat_id: int,
+        kind: str,
+        payload: dict[str, Any],
+        dedup_key: str,
+        not_before: datetime,
+        now: datetime,
+    ) -> bool: ...
+    async def is_blocked(self, chat_id: int) -> bool: ...
+    async def unblock(self, chat_id: int) -> None: ...
+
+
 class InviteLinkIssuer(Protocol):
     """Creates and revokes a community's invite links (the Bot API, in production)."""
 
@@ -191,3 +241,9 @@ class UnitOfWork(Protocol):
 
     @property
     def referrals(self) -> ReferralRepository: ...
+
+    @property
+    def campaigns(self) -> CampaignRepository: ...
+
+    @property
+    def outgoing(self) -> OutgoingQueue: ...

@@ -6,6 +6,7 @@ from aiogram import Router
 
 from handlers import (
     activity,
+    campaigns,
     checkin,
     community,
     errors,
@@ -26,6 +27,7 @@ def setup_routers() -> list[Router]:
         private.setup(),
         help.setup(),
         growth.setup(),
+        campaigns.setup(),
         checkin.setup(),
         points.setup(),
         moderation.setup(),

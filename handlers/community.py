@@ -28,8 +28,13 @@ def setup() -> Router:
 
     @router.my_chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION), InGroup())
     async def bot_added(
-        event: ChatMemberUpdated, community: Community, outbox: Outbox, _: Translator
+        event: ChatMemberUpdated,
+        uow: UnitOfWork,
+        community: Community,
+        outbox: Outbox,
+        _: Translator,
     ) -> None:
+        await membership.bot_joined(uow, community)
         outbox.send(
             community.id,
             _(

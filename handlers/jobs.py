@@ -1,18 +1,28 @@
-"""Timed work that no update triggers: welcomes of newcomers and referral re-checks."""
+"""Timed work that no update triggers: campaign runs, newcomer welcomes, referral re-checks.
+
+Everything it says goes through the outgoing queue, enqueued in the same transaction that
+claims the work, so a run is posted exactly once however often this is called.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from html import escape
+from typing import Any, ClassVar
 
-from aiogram import Bot
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.i18n import translator
+from bot.domain.models import Campaign, CampaignKind
+from bot.i18n import Translator, translator
 from bot.ports import Clock
-from bot.services import onboarding, referrals
+from bot.services import campaigns, onboarding, referrals
+from bot.services.campaigns import DueRun
 from bot.services.onboarding import WelcomeBatch
+from handlers.checkin import checkin_keyboard
 from handlers.outbox import Outbox
 from handlers.render import announce_referral, name
 from storage.uow import unit_of_work
@@ -21,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 NAMES_IN_ONE_WELCOME = 30
 KEEP_PROCESSED_UPDATES = timedelta(days=7)  # far longer than Telegram keeps an update
+CAMPAIGN_JOB = "handlers.jobs:run_campaign_job"
 
 
 def render_welcome(batch: WelcomeBatch) -> str:
@@ -45,16 +56,137 @@ def render_welcome(batch: WelcomeBatch) -> str:
     return text
 
 
-async def run_due_work(
-    bot: Bot, session_factory: async_sessionmaker[AsyncSession], clock: Clock
-) -> None:
-    """Posts due welcomes and credits referrals whose qualifying period has passed."""
+def render_custom_text(run: DueRun) -> str:
+    context = run.context
+    return run.campaign.text.format(
+        community=escape(run.community.title),
+        date=context.local_date.isoformat(),
+        top_member=escape(context.top_member or "—"),
+        member_count=context.member_count,
+    )
+
+
+def campaign_markup(_: Translator, campaign: Campaign) -> InlineKeyboardMarkup | None:
+    button = campaign.button
+    if button is None:
+        return None
+    if button.action == campaigns.CHECKIN_ACTION:
+        return checkin_keyboard(_)
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=button.text, url=button.url)]]
+    )
+
+
+def queue_campaign_run(outbox: Outbox, run: DueRun, *, to_chat: int | None = None) -> int:
+    """The run's messages: one post in the group (or to `to_chat` for a test), or private
+    reminders. Returns how many were queued."""
+    _ = translator(run.community.language)
+    campaign = run.campaign
+    chat_id = to_chat if to_chat is not None else run.community.id
+    key = f"campaign:{campaign.id}:{run.scheduled_at.isoformat()}"
+    if to_chat is not None:
+        key = f"test:{key}:{to_chat}"
+    if campaign.kind == CampaignKind.STREAK_REMINDER:
+        recipients = run.context.reminder_recipients
+        if to_chat is not None:
+            outbox.announce(
+                chat_id, _("Reminders would go to {count} members now.", count=len(recipients)), key
+            )
+            return 1
+        for recipient in recipients:
+            outbox.announce(
+                recipient.user_id,
+                _(
+                    "⏰ {name}, your {streak}-day streak in {group} ends tonight. "
+                    "Send /checkin there to keep it!",
+                    name=name(recipient.display_name),
+                    streak=recipient.streak,
+                    group=name(run.community.title),
+                ),
+                f"reminder:{run.community.id}:{recipient.user_id}:{run.context.local_date}",
+                kind="reminder",
+            )
+        return len(recipients)
+    if campaign.kind == CampaignKind.CHECKIN_POST:
+        text = _("📅 Daily check-in! Press the button to check in and keep your streak.")
+        outbox.announce(chat_id, text, key, kind="campaign", markup=checkin_keyboard(_))
+        return 1
+    if campaign.kind == CampaignKind.WEEKLY_LEADERBOARD:
+        lines = [_("🏆 Last week's top 10")]
+        lines.extend(
+            f"{row.rank}. {name(row.display_name)} — {row.points}"
+            for row in run.context.leaderboard
+        )
+        if not run.context.leaderboard:
+            lines.append(_("No points were earned last week."))
+        outbox.announce(chat_id, "\n".join(lines), key, kind="campaign")
+        return 1
+    outbox.announce(
+        chat_id,
+        render_custom_text(run),
+        key,
+        kind="campaign",
+        markup=campaign_markup(_, campaign),
+        photo=campaign.photo,
+    )
+    return 1
+
+
+async def run_due_work(session_factory: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    """Campaign runs, welcomes and referral credits that are due now, queued for sending."""
     now = clock.now()
     outbox = Outbox()
     async with unit_of_work(session_factory) as uow:
+        for run in await campaigns.claim_due_runs(uow, now):
+            queue_campaign_run(outbox, run)
         for batch in await onboarding.take_due_welcomes(uow, now):
-            outbox.send(batch.community.id, render_welcome(batch))
+            key = f"welcome:{batch.community.id}:{batch.newcomers[0][0]}:{now.isoformat()}"
+            outbox.announce(batch.community.id, render_welcome(batch), key, kind="welcome")
         for result in await referrals.qualify_due(uow, now):
             announce_referral(outbox, result, await uow.users.can_message(result.inviter_id))
+        await outbox.queue_announcements(uow.outgoing, now)
         await uow.processed_updates.forget_before(now - KEEP_PROCESSED_UPDATES)
-    await outbox.flush(bot)
+
+
+@dataclass
+class JobRuntime:
+    """What scheduler jobs, referenced by "module:function" with primitive arguments, run with."""
+
+    session_factory: async_sessionmaker[AsyncSession]
+    clock: Clock
+    current: ClassVar[JobRuntime | None] = None
+
+
+async def run_campaign_job(campaign_id: int) -> None:
+    """A campaign's scheduler job: runs whatever is due (the campaign's run among it)."""
+    runtime = JobRuntime.current
+    if runtime is None:
+        logger.error("Campaign job %d fired with no runtime", campaign_id)
+        return
+    await run_due_work(runtime.session_factory, runtime.clock)
+
+
+async def scheduled_campaigns(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> Sequence[Campaign]:
+    async with unit_of_work(session_factory) as uow:
+        return await uow.campaigns.scheduled()
+
+
+def sync_campaign_jobs(scheduler: Any, scheduled: Sequence[Campaign]) -> None:
+    """Makes the scheduler hold exactly one job per scheduled campaign, derived from the
+    campaigns table (the source of truth), with deterministic ids."""
+    wanted = {f"campaign:{campaign.id}": campaign for campaign in scheduled}
+    for job in scheduler.get_jobs():
+        if job.id.startswith("campaign:") and job.id not in wanted:
+            job.remove()
+    for job_id, campaign in wanted.items():
+        scheduler.add_job(
+            CAMPAIGN_JOB,
+            "date",
+            run_date=campaign.next_run_at,
+            id=job_id,
+            kwargs={"campaign_id": campaign.id},
+            replace_existing=True,
+            misfire_grace_time=campaign.grace_minutes * 60,
+        )

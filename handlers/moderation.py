@@ -34,6 +34,7 @@ MODERATOR_COMMANDS = (
     "setwelcome",
     "setrules",
     "joinrequests",
+    "campaign",
 )
 
 AWARD_USAGE = (

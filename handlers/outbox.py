@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aiogram import Bot
@@ -8,15 +10,71 @@ from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters
 
+from bot.ports import OutgoingQueue
+
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Announcement:
+    chat_id: int
+    key: str
+    kind: str
+    payload: dict[str, Any]
+    not_before: datetime | None
+
+
+def message_payload(
+    text: str,
+    *,
+    markup: InlineKeyboardMarkup | None = None,
+    photo: str | None = None,
+    thread_id: int | None = None,
+) -> dict[str, Any]:
+    """A queued message in plain data: what the sender turns back into a Bot API call."""
+    payload: dict[str, Any] = {"text": text}
+    if markup is not None:
+        payload["markup"] = markup.model_dump(mode="json", exclude_none=True)
+    if photo is not None:
+        payload["photo"] = photo
+    if thread_id is not None:
+        payload["thread_id"] = thread_id
+    return payload
+
+
 class Outbox:
-    """What an update wants to say, sent only after its transaction has committed."""
+    """What an update wants to say. Replies are sent right after the transaction commits;
+    announcements join the paced outgoing queue inside that same transaction, once per key."""
 
     def __init__(self) -> None:
         self._methods: list[TelegramMethod[Any]] = []
         self._threads: dict[int, int] = {}
+        self._announcements: list[Announcement] = []
+
+    def announce(
+        self,
+        chat_id: int,
+        text: str,
+        key: str,
+        *,
+        kind: str = "announcement",
+        markup: InlineKeyboardMarkup | None = None,
+        photo: str | None = None,
+        not_before: datetime | None = None,
+    ) -> None:
+        payload = message_payload(
+            text, markup=markup, photo=photo, thread_id=self._threads.get(chat_id)
+        )
+        self._announcements.append(Announcement(chat_id, key, kind, payload, not_before))
+
+    async def queue_announcements(self, queue: OutgoingQueue, now: datetime) -> None:
+        announcements, self._announcements = self._announcements, []
+        for item in announcements:
+            if await queue.is_blocked(item.chat_id):
+                continue
+            await queue.enqueue(
+                item.chat_id, item.kind, item.payload, item.key, item.not_before or now, now
+            )
 
     def use_thread(self, chat_id: int, thread_id: int) -> None:
         """Messages to that chat go to this forum topic (the one the update came from)."""

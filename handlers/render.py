@@ -40,13 +40,14 @@ def announce_promotion(
     """Tells the group once when a member reaches a higher tier."""
     if change is None or not change.promoted:
         return
-    outbox.send(
+    outbox.announce(
         community.id,
         _(
             "🎉 {name} reached the {tier} tier!",
             name=name(change.display_name),
             tier=tier_name(_, change.tier_after),
         ),
+        f"promotion:{community.id}:{change.user_id}:{int(change.tier_after)}",
     )
 
 
@@ -54,7 +55,7 @@ def announce_referral(outbox: Outbox, result: QualifiedReferral, inviter_reachab
     """Tells the inviter privately (when they can be reached) and announces promotions."""
     _ = translator(result.community.language)
     if inviter_reachable and result.inviter_reward is not None:
-        outbox.send(
+        outbox.announce(
             result.inviter_id,
             _(
                 "🎉 {name} joined {group} through your link and qualified: +{points} points.",
@@ -62,6 +63,7 @@ def announce_referral(outbox: Outbox, result: QualifiedReferral, inviter_reachab
                 group=name(result.community.title),
                 points=result.inviter_reward.amount,
             ),
+            f"referral:{result.community.id}:{result.invitee_id}",
         )
     announce_promotion(outbox, _, result.community, result.inviter_reward)
     announce_promotion(outbox, _, result.community, result.welcome_bonus)

@@ -359,6 +359,31 @@ class SqlMemberRepository:
         )
         return [(user_id, name) for user_id, name in rows]
 
+    async def count_current(self, community_id: int) -> int:
+        value = await self._session.scalar(
+            select(func.count())
+            .select_from(MemberRow)
+            .where(MemberRow.community_id == community_id, MemberRow.is_member.is_(True))
+        )
+        return int(value or 0)
+
+    async def reminder_candidates(
+        self, community_id: int, yesterday: date, min_streak: int
+    ) -> Sequence[tuple[int, str, int]]:
+        rows = await self._session.execute(
+            select(MemberRow.user_id, UserRow.first_name, MemberRow.streak)
+            .join(UserRow, UserRow.id == MemberRow.user_id)
+            .where(
+                MemberRow.community_id == community_id,
+                MemberRow.is_member.is_(True),
+                MemberRow.last_checkin_day == yesterday,
+                MemberRow.streak >= min_streak,
+                UserRow.can_message.is_(True),
+            )
+            .order_by(MemberRow.id)
+        )
+        return [(user_id, name, streak) for user_id, name, streak in rows]
+
     async def communities_of(self, user_id: int) -> Sequence[Community]:
         rows = await self._session.scalars(
             select(CommunityRow)
@@ -470,9 +495,10 @@ class SqlLedgerRepository:
         return int(total or 0)
 
     async def top_earners_since(
-        self, community_id: int, since: datetime, limit: int
+        self, community_id: int, since: datetime, limit: int, until: datetime | None = None
     ) -> Sequence[LeaderboardRow]:
         earned = func.sum(LedgerRow.amount).label("earned")
+        before = LedgerRow.created_at < until if until is not None else literal(True)
         rows = (
             await self._session.execute(
                 select(LedgerRow.user_id, UserRow.first_name, earned)
@@ -485,6 +511,7 @@ class SqlLedgerRepository:
                 .where(
                     LedgerRow.community_id == community_id,
                     LedgerRow.created_at >= since,
+                    before,
                     LedgerRow.amount > 0,
                     MemberRow.is_member.is_(True),
                 )

@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.campaigns import SqlCampaignRepository, SqlOutgoingQueue
 from storage.repositories import (
     SqlAuditRepository,
     SqlBadgeRepository,
@@ -33,6 +34,8 @@ class SqlUnitOfWork:
         self.audit = SqlAuditRepository(session)
         self.invite_links = SqlInviteLinkRepository(session)
         self.referrals = SqlReferralRepository(session)
+        self.campaigns = SqlCampaignRepository(session)
+        self.outgoing = SqlOutgoingQueue(session)
         self.processed_updates = SqlProcessedUpdates(session)
 
 

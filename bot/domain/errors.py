@@ -83,3 +83,26 @@ class TextTooLong(DomainError):
 
 class NotAMember(DomainError):
     message = N_("You are not a member of {group} yet.")
+
+
+class InvalidSchedule(DomainError):
+    message = N_(
+        "I can't read that schedule. Use one of: at 2026-12-24 20:00 | daily 09:00 | "
+        "weekly mon 20:00 | monthly 1 10:00 | cron 0 9 * * 1-5"
+    )
+
+
+class PastSchedule(DomainError):
+    message = N_("That time has already passed.")
+
+
+class InvalidMarkup(DomainError):
+    message = N_("The text's HTML formatting is not valid: {problem}")
+
+
+class UnknownCampaign(DomainError):
+    message = N_("There is no campaign #{campaign_id} in this group.")
+
+
+class PrivateChatNeeded(DomainError):
+    message = N_("Start a private chat with me first (open my profile and press Start).")

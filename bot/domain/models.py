@@ -3,6 +3,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 ANONYMOUS_ADMIN_ID = 1087968824
 SERVICE_NOTIFICATIONS_ID = 777000
@@ -215,3 +216,64 @@ class ReferralCounts:
     pending: int
     qualified: int
     rejected: int
+
+
+class CampaignKind(enum.StrEnum):
+    CUSTOM = "custom"
+    CHECKIN_POST = "checkin_post"
+    WEEKLY_LEADERBOARD = "weekly_leaderboard"
+    STREAK_REMINDER = "streak_reminder"
+
+
+class CampaignStatus(enum.StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    DONE = "done"
+    DELETED = "deleted"
+
+
+class RunOutcome(enum.StrEnum):
+    POSTED = "posted"
+    MISSED = "missed"
+    TEST = "test"
+
+
+@dataclass(frozen=True)
+class CampaignButton:
+    text: str
+    url: str | None = None
+    action: str | None = None  # "checkin"
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    community_id: int
+    kind: CampaignKind
+    schedule: str
+    text: str
+    status: CampaignStatus
+    next_run_at: datetime | None
+    grace_minutes: int = 60
+    photo: str | None = None
+    button: CampaignButton | None = None
+    created_by: int | None = None
+
+
+@dataclass(frozen=True)
+class CampaignRun:
+    campaign_id: int
+    scheduled_at: datetime
+    outcome: RunOutcome
+    recorded_at: datetime
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    id: int
+    chat_id: int
+    kind: str
+    payload: dict[str, Any]
+    dedup_key: str
+    attempts: int

@@ -85,3 +85,10 @@ async def set_private_chat(uow: UnitOfWork, user: UserInfo, reachable: bool) -> 
     """Whether the bot may write to the user privately: they started it and did not block it."""
     await uow.users.upsert(user)
     await uow.users.set_can_message(user.id, reachable)
+    if reachable:
+        await uow.outgoing.unblock(user.id)
+
+
+async def bot_joined(uow: UnitOfWork, community: Community) -> None:
+    """The bot is (back) in the group: it may post there again."""
+    await uow.outgoing.unblock(community.id)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.domain.errors import InvalidTemplate, TextTooLong
+from bot.domain.errors import TextTooLong
+from bot.domain.markup import check_template
 from bot.domain.models import Community, JoinRequestPolicy
 from bot.ports import UnitOfWork
 
@@ -20,21 +20,6 @@ MAX_LINK_LENGTH = 200
 class WelcomeBatch:
     community: Community
     newcomers: list[tuple[int, str]]
-
-
-def check_template(text: str, allowed: tuple[str, ...], maximum: int) -> None:
-    """Rejects unknown `{placeholders}` and oversized text when the text is set, not when used."""
-    if len(text) > maximum:
-        raise TextTooLong(maximum=maximum)
-    try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(text) if field is not None]
-    except ValueError:
-        fields = ["{"]
-    for field in fields:
-        if field not in allowed:
-            raise InvalidTemplate(
-                placeholder="{" + field + "}", allowed=", ".join("{" + a + "}" for a in allowed)
-            )
 
 
 async def take_due_welcomes(uow: UnitOfWork, now: datetime) -> list[WelcomeBatch]:

@@ -64,6 +64,7 @@ class UnitOfWorkMiddleware(BaseMiddleware):
                     data["uow"] = uow
                     data["outbox"] = outbox
                     result = await handler(event, data)
+                    await outbox.queue_announcements(uow.outgoing, self._clock.now())
             except TRANSIENT_ERRORS as error:
                 if attempt == self._attempts:
                     raise

@@ -40,11 +40,17 @@ class Harness:
     async def posted(self, update_id: int, chat_id: int = GROUP_ID) -> int:
         """Waits until the message of that update is handled; replies are matched against it."""
         self.last_said[chat_id] = self.api.message_id_of(update_id)
-        await self.api.wait_until_handled(update_id)
-        return update_id
+        return await self.handled(update_id)
+
+    async def run_due_work(self) -> None:
+        """What the scheduler does on its own, then the paced sending of what it queued."""
+        await self.app.run_due_work()
+        await self.app.sender.drain()
 
     async def handled(self, update_id: int) -> int:
+        """Waits until the update is handled and what it queued has been sent."""
         await self.api.wait_until_handled(update_id)
+        await self.app.sender.drain()
         return update_id
 
     def replies(self, chat_id: int = GROUP_ID) -> list[SentMessage]:
@@ -71,13 +77,14 @@ def make_settings(api: FakeBotAPI, database_url: str) -> Settings:
         owner_ids=frozenset({OWNER_ID}),
         polling_timeout=1,
         due_work_seconds=0,
+        background_sender=False,
         default_language="en",
     )
 
 
 @pytest.fixture
 async def api(clock: FakeClock) -> AsyncIterator[FakeBotAPI]:
-    fake = FakeBotAPI(wall_clock=clock.now)
+    fake = FakeBotAPI(wall_clock=clock.now, time_source=lambda: clock.now().timestamp())
     await fake.start()
     yield fake
     await fake.stop()
@@ -93,6 +100,7 @@ async def start_bot(
 ) -> tuple[App, asyncio.Task[None]]:
     async def record_sleep(seconds: float) -> None:
         sleeps.append(seconds)
+        clock.advance(seconds=seconds)
 
     app = build_app(make_settings(api, database_url), clock=clock, sleep=record_sleep)
     polls_before = len(api.calls("getUpdates"))

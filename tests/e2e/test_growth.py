@@ -63,8 +63,8 @@ async def test_three_newcomers_through_a_link_give_exactly_one_reward(harness: H
     await harness.say(2002, "just reading")
 
     clock.advance(hours=23, minutes=1)
-    await harness.app.run_due_work()
-    await harness.app.run_due_work()  # a second run changes nothing
+    await harness.run_due_work()
+    await harness.run_due_work()  # a second run changes nothing
 
     assert await ledger_kinds(harness) == [("referral", INVITER, 50), ("welcome_bonus", 2003, 20)]
     states = await referral_states(harness)
@@ -113,7 +113,7 @@ async def test_farming_earns_nothing(harness: Harness) -> None:
         await harness.say(user_id, "/checkin")
 
     clock.advance(hours=25)
-    await harness.app.run_due_work()
+    await harness.run_due_work()
     assert await ledger_kinds(harness) == []
     states = await referral_states(harness)
     assert states[INVITER] == ("rejected", "self_invite")
@@ -133,7 +133,7 @@ async def test_the_daily_cap_holds(harness: Harness) -> None:
         await harness.handled(api.join(GROUP_ID, newcomer, invite_link=link))
         await harness.say(newcomer, "/checkin")
     clock.advance(hours=24, minutes=5)
-    await harness.app.run_due_work()
+    await harness.run_due_work()
     rewards = [row for row in await ledger_kinds(harness) if row[0] == "referral"]
     assert len(rewards) == 10
     states = await referral_states(harness)
@@ -162,7 +162,7 @@ async def test_deep_link_referral_is_remembered_until_the_join(harness: Harness)
     await harness.handled(api.join(GROUP_ID, 2001))
     await harness.say(2001, "/checkin")
     clock.advance(hours=24, minutes=1)
-    await harness.app.run_due_work()
+    await harness.run_due_work()
     assert await ledger_kinds(harness) == [("referral", INVITER, 50), ("welcome_bonus", 2001, 20)]
 
     await harness.say(2001, "/start ref_nonsense", chat_id=2001)
@@ -179,7 +179,7 @@ async def test_join_requests_are_approved_and_attributed(harness: Harness) -> No
     assert api.calls("approveChatJoinRequest")[-1]["user_id"] == 2001
     await harness.say(2001, "/checkin")
     clock.advance(hours=24, minutes=1)
-    await harness.app.run_due_work()
+    await harness.run_due_work()
     assert await ledger_kinds(harness) == [("referral", INVITER, 50), ("welcome_bonus", 2001, 20)]
 
     await harness.say(CREATOR_ID, "/joinrequests manual")
@@ -196,11 +196,11 @@ async def test_a_burst_of_50_joins_gets_one_welcome(harness: Harness) -> None:
         api.add_user(user_id, f"Joiner {offset}")
         clock.advance(seconds=1)
         await harness.handled(api.join(GROUP_ID, user_id))
-    await harness.app.run_due_work()  # 50 s after the first join: the window is still open
+    await harness.run_due_work()  # 50 s after the first join: the window is still open
     assert len(harness.replies()) == sent_before
     clock.advance(seconds=15)
-    await harness.app.run_due_work()
-    await harness.app.run_due_work()
+    await harness.run_due_work()
+    await harness.run_due_work()
     welcomes = harness.replies()[sent_before:]
     assert len(welcomes) == 1
     text = welcomes[0].text or ""
@@ -209,7 +209,7 @@ async def test_a_burst_of_50_joins_gets_one_welcome(harness: Harness) -> None:
     api.add_user(6000, "Late")
     await harness.handled(api.join(GROUP_ID, 6000))
     clock.advance(seconds=61)
-    await harness.app.run_due_work()
+    await harness.run_due_work()
     assert len(harness.replies()) == sent_before + 2 and "Late" in harness.last_message()
 
 
@@ -225,7 +225,7 @@ async def test_welcome_text_and_rules_are_configurable(harness: Harness) -> None
     api.add_user(2001, "Newbie <3")
     await harness.handled(api.join(GROUP_ID, 2001))
     clock.advance(seconds=61)
-    await harness.app.run_due_work()
+    await harness.run_due_work()
     assert harness.last_message() == (
         "Hi <b>Newbie &lt;3</b>, welcome to <b>Seed Users</b>! Rules: https://example.org/rules"
     )

@@ -1,0 +1,278 @@
+"""Campaigns: posts on a schedule in the community's timezone, each run exactly once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+
+from bot.domain.errors import InvalidSchedule, TextTooLong, UnknownCampaign, UsageError
+from bot.domain.markup import check_html, check_template
+from bot.domain.models import (
+    Campaign,
+    CampaignButton,
+    CampaignKind,
+    CampaignRun,
+    CampaignStatus,
+    Community,
+    LeaderboardPeriod,
+    LeaderboardRow,
+    RunOutcome,
+)
+from bot.domain.rules import local_day, period_start
+from bot.domain.schedules import Schedule, next_fire, parse_schedule, require_future
+from bot.ports import UnitOfWork
+
+PLACEHOLDERS = ("community", "date", "top_member", "member_count")
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+MAX_BUTTON_LABEL = 64
+BUTTON_PREFIX = "button:"
+CHECKIN_ACTION = "checkin"
+MISSED_RUNS_RECORDED = 10
+FIRE_TIMES_SCANNED = 500
+DUE_BATCH = 50
+REMINDER_MIN_STREAK = 3
+
+BUILTIN_SCHEDULES = {
+    CampaignKind.CHECKIN_POST: "daily 09:00",
+    CampaignKind.WEEKLY_LEADERBOARD: "weekly mon 10:00",
+    CampaignKind.STREAK_REMINDER: "daily 20:00",
+}
+
+
+@dataclass(frozen=True)
+class CampaignDraft:
+    schedule: Schedule
+    text: str
+    photo: str | None = None
+    button: CampaignButton | None = None
+
+
+@dataclass(frozen=True)
+class ReminderRecipient:
+    user_id: int
+    display_name: str
+    streak: int
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a run's text may need, gathered at run time."""
+
+    local_date: date
+    member_count: int
+    top_member: str | None
+    leaderboard: list[LeaderboardRow] = field(default_factory=list)
+    reminder_recipients: list[ReminderRecipient] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DueRun:
+    campaign: Campaign
+    community: Community
+    scheduled_at: datetime
+    context: RunContext
+
+
+def parse_draft(text: str, photo: str | None) -> CampaignDraft:
+    """`<schedule> <text>`, where the text's last line may be `button: <label> | <url>` or
+    `button: checkin`."""
+    schedule, body = parse_schedule(text)
+    lines = body.rstrip().splitlines()
+    button = None
+    if lines and lines[-1].strip().lower().startswith(BUTTON_PREFIX):
+        button = _parse_button(lines.pop().strip()[len(BUTTON_PREFIX) :].strip())
+    body = "\n".join(lines).strip()
+    if not body and photo is None:
+        raise UsageError(usage="/campaign add daily 09:00 <text>")
+    check_html(body)
+    check_template(body, PLACEHOLDERS, MAX_CAPTION if photo else MAX_TEXT)
+    return CampaignDraft(schedule=schedule, text=body, photo=photo, button=button)
+
+
+def _parse_button(spec: str) -> CampaignButton:
+    if spec.lower() == CHECKIN_ACTION:
+        return CampaignButton(text="", action=CHECKIN_ACTION)
+    label, _, url = (part.strip() for part in spec.partition("|"))
+    if not label or not url.startswith(("https://", "http://", "tg://")):
+        raise UsageError(usage="button: <label> | https://… — or — button: checkin")
+    if len(label) > MAX_BUTTON_LABEL:
+        raise TextTooLong(maximum=MAX_BUTTON_LABEL)
+    return CampaignButton(text=label, url=url)
+
+
+async def create(
+    uow: UnitOfWork, community: Community, draft: CampaignDraft, actor_id: int | None, now: datetime
+) -> Campaign:
+    first = require_future(draft.schedule, now, community.timezone)
+    campaign = Campaign(
+        id=0,
+        community_id=community.id,
+        kind=CampaignKind.CUSTOM,
+        schedule=draft.schedule.spec,
+        text=draft.text,
+        status=CampaignStatus.ACTIVE,
+        next_run_at=first,
+        photo=draft.photo,
+        button=draft.button,
+        created_by=actor_id,
+    )
+    campaign_id = await uow.campaigns.add(campaign, now)
+    await uow.audit.add(community.id, actor_id, "campaign_add", None, f"#{campaign_id}", now)
+    return replace(campaign, id=campaign_id)
+
+
+async def get(uow: UnitOfWork, community: Community, campaign_id: int) -> Campaign:
+    campaign = await uow.campaigns.get(community.id, campaign_id)
+    if campaign is None:
+        raise UnknownCampaign(campaign_id=campaign_id)
+    return campaign
+
+
+async def listing(uow: UnitOfWork, community: Community) -> list[Campaign]:
+    return list(await uow.campaigns.of_community(community.id))
+
+
+async def details(
+    uow: UnitOfWork, community: Community, campaign_id: int
+) -> tuple[Campaign, list[CampaignRun]]:
+    campaign = await get(uow, community, campaign_id)
+    return campaign, list(await uow.campaigns.recent_runs(campaign.id, 10))
+
+
+async def change_status(
+    uow: UnitOfWork,
+    community: Community,
+    campaign_id: int,
+    status: CampaignStatus,
+    actor_id: int | None,
+    now: datetime,
+) -> Campaign:
+    """Pause, resume or delete. Resuming schedules the next run after now: no backlog."""
+    campaign = await get(uow, community, campaign_id)
+    next_run = None
+    if status == CampaignStatus.ACTIVE:
+        next_run = next_fire(_schedule(campaign), now, community.timezone)
+        if next_run is None:
+            status = CampaignStatus.DONE
+    await uow.campaigns.set_state(campaign.id, status, next_run)
+    await uow.audit.add(community.id, actor_id, f"campaign_{status}", None, f"#{campaign.id}", now)
+    return replace(campaign, status=status, next_run_at=next_run)
+
+
+async def enable_builtin(
+    uow: UnitOfWork,
+    community: Community,
+    kind: CampaignKind,
+    schedule_text: str | None,
+    actor_id: int | None,
+    now: datetime,
+) -> Campaign:
+    """Switches on a built-in campaign (or moves it to a new time)."""
+    schedule, rest = parse_schedule(schedule_text or BUILTIN_SCHEDULES[kind])
+    if rest or not schedule.recurring:
+        raise InvalidSchedule()
+    first = require_future(schedule, now, community.timezone)
+    existing = await uow.campaigns.builtin(community.id, kind)
+    if existing is not None:
+        await uow.campaigns.set_state(existing.id, CampaignStatus.DELETED, None)
+    campaign = Campaign(
+        id=0,
+        community_id=community.id,
+        kind=kind,
+        schedule=schedule.spec,
+        text="",
+        status=CampaignStatus.ACTIVE,
+        next_run_at=first,
+        created_by=actor_id,
+    )
+    campaign_id = await uow.campaigns.add(campaign, now)
+    await uow.audit.add(community.id, actor_id, "campaign_enable", None, str(kind), now)
+    return replace(campaign, id=campaign_id)
+
+
+async def disable_builtin(
+    uow: UnitOfWork, community: Community, kind: CampaignKind, actor_id: int | None, now: datetime
+) -> bool:
+    existing = await uow.campaigns.builtin(community.id, kind)
+    if existing is None:
+        return False
+    await uow.campaigns.set_state(existing.id, CampaignStatus.DELETED, None)
+    await uow.audit.add(community.id, actor_id, "campaign_disable", None, str(kind), now)
+    return True
+
+
+def _schedule(campaign: Campaign) -> Schedule:
+    schedule, _ = parse_schedule(campaign.schedule)
+    return schedule
+
+
+async def claim_due_runs(uow: UnitOfWork, now: datetime) -> list[DueRun]:
+    """Runs whose time has come, each claimed by its key (campaign + scheduled time) in this
+    transaction. A run later than the campaign's grace period is recorded as missed instead;
+    of several passed runs only the newest may post, so there is never a backlog."""
+    due_runs = []
+    for campaign in await uow.campaigns.due(now, DUE_BATCH):
+        community = await uow.communities.get(campaign.community_id)
+        if community is None or campaign.next_run_at is None:
+            continue
+        schedule = _schedule(campaign)
+        passed: list[datetime] = []
+        fire: datetime | None = campaign.next_run_at
+        while fire is not None and fire <= now and len(passed) < FIRE_TIMES_SCANNED:
+            passed.append(fire)
+            fire = next_fire(schedule, fire, community.timezone)
+        if fire is not None and fire <= now:
+            fire = next_fire(schedule, now, community.timezone)
+        grace = timedelta(minutes=campaign.grace_minutes)
+        newest = passed[-1]
+        postable = now - newest <= grace
+        missed = passed[:-1] if postable else passed
+        for moment in missed[-MISSED_RUNS_RECORDED:]:
+            await uow.campaigns.record_run(campaign.id, moment, RunOutcome.MISSED, None, now)
+        status = CampaignStatus.ACTIVE if fire is not None else CampaignStatus.DONE
+        await uow.campaigns.set_state(campaign.id, status, fire)
+        if postable and await uow.campaigns.record_run(
+            campaign.id, newest, RunOutcome.POSTED, None, now
+        ):
+            context = await run_context(uow, community, campaign.kind, now)
+            due_runs.append(DueRun(campaign, community, newest, context))
+    return due_runs
+
+
+async def test_run(
+    uow: UnitOfWork, community: Community, campaign_id: int, now: datetime
+) -> DueRun:
+    """A campaign's post as it would look now (for `/campaign test`)."""
+    campaign = await get(uow, community, campaign_id)
+    context = await run_context(uow, community, campaign.kind, now)
+    return DueRun(campaign, community, now, context)
+
+
+async def run_context(
+    uow: UnitOfWork, community: Community, kind: CampaignKind, now: datetime
+) -> RunContext:
+    today = local_day(now, community.timezone)
+    week_start = period_start(now, community.timezone, LeaderboardPeriod.WEEK)
+    assert week_start is not None
+    leaders = await uow.ledger.top_earners_since(community.id, week_start, 1)
+    context = RunContext(
+        local_date=today,
+        member_count=await uow.members.count_current(community.id),
+        top_member=leaders[0].display_name if leaders else None,
+    )
+    if kind == CampaignKind.WEEKLY_LEADERBOARD:
+        last_week = week_start - timedelta(days=7)
+        board = await uow.ledger.top_earners_since(community.id, last_week, 10, until=week_start)
+        context = replace(context, leaderboard=list(board))
+    if kind == CampaignKind.STREAK_REMINDER:
+        candidates = await uow.members.reminder_candidates(
+            community.id, today - timedelta(days=1), REMINDER_MIN_STREAK
+        )
+        recipients = [
+            ReminderRecipient(user_id, name, streak)
+            for user_id, name, streak in candidates
+            if not await uow.outgoing.is_blocked(user_id)
+        ]
+        context = replace(context, reminder_recipients=recipients)
+    return context

@@ -1,0 +1,160 @@
+"""/campaign: moderators plan posts on a schedule (one-line form)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+from zoneinfo import ZoneInfo
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot.domain.errors import N_, PrivateChatNeeded, UsageError
+from bot.domain.models import (
+    Campaign,
+    CampaignKind,
+    CampaignRun,
+    CampaignStatus,
+    Community,
+    UserInfo,
+)
+from bot.i18n import Translator
+from bot.ports import UnitOfWork
+from bot.services import campaigns
+from handlers.filters.chat import InGroup
+from handlers.filters.moderator import IsModerator
+from handlers.jobs import queue_campaign_run
+from handlers.outbox import Outbox
+
+USAGE = (
+    "/campaign add <schedule> <text> | list | show <id> | pause <id> | resume <id> | "
+    "delete <id> | test <id> | enable checkin|leaderboard|reminder [schedule] | "
+    "disable checkin|leaderboard|reminder"
+)
+BUILTIN_WORDS = {
+    "checkin": CampaignKind.CHECKIN_POST,
+    "leaderboard": CampaignKind.WEEKLY_LEADERBOARD,
+    "reminder": CampaignKind.STREAK_REMINDER,
+}
+KIND_NAMES = {
+    CampaignKind.CUSTOM: N_("custom post"),
+    CampaignKind.CHECKIN_POST: N_("daily check-in post"),
+    CampaignKind.WEEKLY_LEADERBOARD: N_("weekly leaderboard"),
+    CampaignKind.STREAK_REMINDER: N_("streak reminder"),
+}
+STATUS_WORDS = {
+    "pause": CampaignStatus.PAUSED,
+    "resume": CampaignStatus.ACTIVE,
+    "delete": CampaignStatus.DELETED,
+}
+
+
+def local_time(community: Community, moment: datetime | None) -> str:
+    if moment is None:
+        return "—"
+    return moment.astimezone(ZoneInfo(community.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def describe(_: Translator, community: Community, campaign: Campaign) -> str:
+    summary = (
+        escape(campaign.text.splitlines()[0][:40])
+        if campaign.text
+        else _(KIND_NAMES[campaign.kind])
+    )
+    return _(
+        "#{id} {schedule} — next: {next} — {status} — {summary}",
+        id=campaign.id,
+        schedule=campaign.schedule,
+        next=local_time(community, campaign.next_run_at),
+        status=campaign.status.value,
+        summary=summary,
+    )
+
+
+def describe_run(community: Community, run: CampaignRun) -> str:
+    return f"• {local_time(community, run.scheduled_at)} — {run.outcome.value}"
+
+
+def parse_id(words: list[str]) -> int:
+    if len(words) != 1 or not words[0].lstrip("#").isdecimal() or len(words[0]) > 12:
+        raise UsageError(usage=USAGE)
+    return int(words[0].lstrip("#"))
+
+
+def setup() -> Router:  # noqa: PLR0915
+    router = Router(name="campaigns")
+    router.message.filter(InGroup())
+
+    @router.message(Command("campaign"), IsModerator())
+    async def campaign_command(  # noqa: PLR0912 - one branch per subcommand
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        user: UserInfo | None,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        action, _sep, rest = (command.args or "").strip().partition(" ")
+        action = action.lower()
+        words = rest.split()
+        actor = user.id if user is not None and message.sender_chat is None else None
+        if action == "add":
+            reply = message.reply_to_message
+            photo = reply.photo[-1].file_id if reply is not None and reply.photo else None
+            draft = campaigns.parse_draft(rest, photo)
+            created = await campaigns.create(uow, community, draft, actor, now)
+            outbox.reply(
+                message,
+                _(
+                    "🗓 Campaign #{id} saved: {schedule}, first post {first}.",
+                    id=created.id,
+                    schedule=created.schedule,
+                    first=local_time(community, created.next_run_at),
+                ),
+            )
+        elif action == "list":
+            listed = await campaigns.listing(uow, community)
+            lines = [_("🗓 Campaigns (times in {timezone}):", timezone=community.timezone)]
+            lines.extend(describe(_, community, campaign) for campaign in listed)
+            if not listed:
+                lines.append(_("None yet. Add one like this: /campaign add daily 09:00 Good morning!"))
+            outbox.reply(message, "\n".join(lines))
+        elif action == "show":
+            campaign, runs = await campaigns.details(uow, community, parse_id(words))
+            lines = [describe(_, community, campaign)]
+            if campaign.text:
+                lines.append(campaign.text)
+            lines.append(_("Recent runs:"))
+            lines.extend(describe_run(community, run) for run in runs)
+            if not runs:
+                lines.append(_("None yet."))
+            outbox.reply(message, "\n".join(lines))
+        elif action in STATUS_WORDS:
+            changed = await campaigns.change_status(
+                uow, community, parse_id(words), STATUS_WORDS[action], actor, now
+            )
+            outbox.reply(message, describe(_, community, changed))
+        elif action == "test":
+            if actor is None or not await uow.users.can_message(actor):
+                raise PrivateChatNeeded()
+            run = await campaigns.test_run(uow, community, parse_id(words), now)
+            queue_campaign_run(outbox, run, to_chat=actor)
+            outbox.reply(message, _("📬 Sent you a test post privately."))
+        elif action == "enable" and words and words[0].lower() in BUILTIN_WORDS:
+            kind = BUILTIN_WORDS[words[0].lower()]
+            schedule = " ".join(words[1:]) or None
+            enabled = await campaigns.enable_builtin(uow, community, kind, schedule, actor, now)
+            outbox.reply(message, describe(_, community, enabled))
+        elif action == "disable" and len(words) == 1 and words[0].lower() in BUILTIN_WORDS:
+            kind = BUILTIN_WORDS[words[0].lower()]
+            if await campaigns.disable_builtin(uow, community, kind, actor, now):
+                outbox.reply(message, _("Switched off: {kind}.", kind=_(KIND_NAMES[kind])))
+            else:
+                outbox.reply(message, _("That campaign was not on."))
+        else:
+            raise UsageError(usage=USAGE)
+
+    return router

@@ -1,0 +1,284 @@
+"""Campaigns, their runs, and the outgoing message queue. Repositories never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.models import (
+    Campaign,
+    CampaignButton,
+    CampaignKind,
+    CampaignRun,
+    CampaignStatus,
+    OutgoingMessage,
+    RunOutcome,
+)
+from storage.models import BlockedChatRow, CampaignRow, CampaignRunRow, OutgoingMessageRow
+from storage.repositories import insert_ignoring_conflict
+
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+BLOCKED = "blocked"
+UNCERTAIN = "uncertain"
+
+
+def _campaign(row: CampaignRow) -> Campaign:
+    return Campaign(
+        id=row.id,
+        community_id=row.community_id,
+        kind=CampaignKind(row.kind),
+        schedule=row.schedule,
+        text=row.text,
+        status=CampaignStatus(row.status),
+        next_run_at=row.next_run_at,
+        grace_minutes=row.grace_minutes,
+        photo=row.photo,
+        button=CampaignButton(**row.button) if row.button else None,
+        created_by=row.created_by,
+    )
+
+
+class SqlCampaignRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, campaign: Campaign, now: datetime) -> int:
+        row = CampaignRow(
+            community_id=campaign.community_id,
+            kind=str(campaign.kind),
+            schedule=campaign.schedule,
+            text=campaign.text,
+            photo=campaign.photo,
+            button=asdict(campaign.button) if campaign.button else None,
+            status=str(campaign.status),
+            grace_minutes=campaign.grace_minutes,
+            created_by=campaign.created_by,
+            created_at=now,
+            next_run_at=campaign.next_run_at,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return row.id
+
+    async def get(self, community_id: int, campaign_id: int) -> Campaign | None:
+        row = await self._session.get(CampaignRow, campaign_id)
+        if row is None or row.community_id != community_id or row.status == CampaignStatus.DELETED:
+            return None
+        return _campaign(row)
+
+    async def by_id(self, campaign_id: int) -> Campaign | None:
+        row = await self._session.get(CampaignRow, campaign_id)
+        return _campaign(row) if row else None
+
+    async def of_community(self, community_id: int) -> Sequence[Campaign]:
+        rows = await self._session.scalars(
+            select(CampaignRow)
+            .where(
+                CampaignRow.community_id == community_id,
+                CampaignRow.status != str(CampaignStatus.DELETED),
+            )
+            .order_by(CampaignRow.id)
+        )
+        return [_campaign(row) for row in rows]
+
+    async def builtin(self, community_id: int, kind: CampaignKind) -> Campaign | None:
+        row = (
+            await self._session.execute(
+                select(CampaignRow)
+                .where(
+                    CampaignRow.community_id == community_id,
+                    CampaignRow.kind == str(kind),
+                    CampaignRow.status != str(CampaignStatus.DELETED),
+                )
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        return _campaign(row) if row else None
+
+    async def set_state(
+        self, campaign_id: int, status: CampaignStatus, next_run_at: datetime | None
+    ) -> None:
+        await self._session.execute(
+            update(CampaignRow)
+            .where(CampaignRow.id == campaign_id)
+            .values(status=str(status), next_run_at=next_run_at)
+        )
+
+    async def due(self, now: datetime, limit: int) -> Sequence[Campaign]:
+        rows = await self._session.scalars(
+            select(CampaignRow)
+            .where(
+                CampaignRow.status == str(CampaignStatus.ACTIVE),
+                CampaignRow.next_run_at <= now,
+            )
+            .order_by(CampaignRow.next_run_at)
+            .limit(limit)
+        )
+        return [_campaign(row) for row in rows]
+
+    async def scheduled(self) -> Sequence[Campaign]:
+        rows = await self._session.scalars(
+            select(CampaignRow).where(
+                CampaignRow.status == str(CampaignStatus.ACTIVE),
+                CampaignRow.next_run_at.is_not(None),
+            )
+        )
+        return [_campaign(row) for row in rows]
+
+    async def record_run(
+        self,
+        campaign_id: int,
+        scheduled_at: datetime,
+        outcome: RunOutcome,
+        detail: str | None,
+        now: datetime,
+    ) -> bool:
+        """False when that run (campaign + scheduled time) was already recorded."""
+        return await insert_ignoring_conflict(
+            self._session,
+            CampaignRunRow,
+            {
+                "campaign_id": campaign_id,
+                "scheduled_at": scheduled_at,
+                "outcome": str(outcome),
+                "detail": detail,
+                "recorded_at": now,
+            },
+        )
+
+    async def recent_runs(self, campaign_id: int, limit: int) -> Sequence[CampaignRun]:
+        rows = await self._session.scalars(
+            select(CampaignRunRow)
+            .where(CampaignRunRow.campaign_id == campaign_id)
+            .order_by(CampaignRunRow.scheduled_at.desc(), CampaignRunRow.id.desc())
+            .limit(limit)
+        )
+        return [
+            CampaignRun(
+                campaign_id=row.campaign_id,
+                scheduled_at=row.scheduled_at,
+                outcome=RunOutcome(row.outcome),
+                recorded_at=row.recorded_at,
+                detail=row.detail,
+            )
+            for row in rows
+        ]
+
+
+class SqlOutgoingQueue:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def enqueue(
+        self,
+        chat_id: int,
+        kind: str,
+        payload: dict[str, Any],
+        dedup_key: str,
+        not_before: datetime,
+        now: datetime,
+    ) -> bool:
+        """Queues a message once per dedup key; False if that key was queued before."""
+        return await insert_ignoring_conflict(
+            self._session,
+            OutgoingMessageRow,
+            {
+                "chat_id": chat_id,
+                "dedup_key": dedup_key,
+                "kind": kind,
+                "payload": payload,
+                "status": PENDING,
+                "not_before": not_before,
+                "attempts": 0,
+                "created_at": now,
+            },
+        )
+
+    async def due(self, now: datetime, limit: int) -> Sequence[OutgoingMessage]:
+        rows = await self._session.scalars(
+            select(OutgoingMessageRow)
+            .where(OutgoingMessageRow.status == PENDING, OutgoingMessageRow.not_before <= now)
+            .order_by(OutgoingMessageRow.not_before, OutgoingMessageRow.id)
+            .limit(limit)
+        )
+        return [
+            OutgoingMessage(
+                id=row.id,
+                chat_id=row.chat_id,
+                kind=row.kind,
+                payload=row.payload,
+                dedup_key=row.dedup_key,
+                attempts=row.attempts,
+            )
+            for row in rows
+        ]
+
+    async def next_due_at(self) -> datetime | None:
+        return await self._session.scalar(
+            select(func.min(OutgoingMessageRow.not_before)).where(
+                OutgoingMessageRow.status == PENDING
+            )
+        )
+
+    async def claim(self, message_id: int) -> bool:
+        """Takes a pending message for sending; False if another sender took it."""
+        result = await self._session.execute(
+            update(OutgoingMessageRow)
+            .where(OutgoingMessageRow.id == message_id, OutgoingMessageRow.status == PENDING)
+            .values(status=SENDING, attempts=OutgoingMessageRow.attempts + 1)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def finish(
+        self, message_id: int, status: str, now: datetime, error: str | None = None
+    ) -> None:
+        await self._session.execute(
+            update(OutgoingMessageRow)
+            .where(OutgoingMessageRow.id == message_id)
+            .values(status=status, sent_at=now if status == SENT else None, last_error=error)
+        )
+
+    async def retry_later(self, message_id: int, not_before: datetime, error: str) -> None:
+        await self._session.execute(
+            update(OutgoingMessageRow)
+            .where(OutgoingMessageRow.id == message_id)
+            .values(status=PENDING, not_before=not_before, last_error=error)
+        )
+
+    async def abandon_interrupted(self) -> int:
+        """Messages a crashed sender was sending may have gone out: never send them again."""
+        result = await self._session.execute(
+            update(OutgoingMessageRow)
+            .where(OutgoingMessageRow.status == SENDING)
+            .values(status=UNCERTAIN, last_error="the sender stopped while sending")
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def count(self, status: str) -> int:
+        value = await self._session.scalar(
+            select(func.count())
+            .select_from(OutgoingMessageRow)
+            .where(OutgoingMessageRow.status == status)
+        )
+        return int(value or 0)
+
+    async def is_blocked(self, chat_id: int) -> bool:
+        return await self._session.get(BlockedChatRow, chat_id) is not None
+
+    async def block(self, chat_id: int, reason: str, now: datetime) -> None:
+        await insert_ignoring_conflict(
+            self._session,
+            BlockedChatRow,
+            {"chat_id": chat_id, "reason": reason, "blocked_at": now},
+        )
+
+    async def unblock(self, chat_id: int) -> None:
+        await self._session.execute(delete(BlockedChatRow).where(BlockedChatRow.chat_id == chat_id))
