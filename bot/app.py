@@ -28,8 +28,9 @@ from handlers.help import register_command_menus
 from handlers.jobs import JobRuntime, run_due_work, scheduled_campaigns, sync_campaign_jobs
 from handlers.middlewares.context import CommunityContextMiddleware
 from handlers.middlewares.unit_of_work import UnitOfWorkMiddleware
+from handlers.outbox import SentLog
 from handlers.retry import RetryAfterMiddleware, Sleeper
-from handlers.sender import Sender, SendLimits
+from handlers.sender import RateWindows, Sender, SendLimits
 from storage.engine import build_engine, build_session_factory
 
 logger = logging.getLogger(__name__)
@@ -64,17 +65,18 @@ class App:
     async def start_scheduler(self) -> None:
         """APScheduler with the periodic due-work job and one job per scheduled campaign;
         rebuilt from the database at every start."""
+        if self.settings.due_work_seconds <= 0:
+            return  # timed work is off (tests drive it by hand)
         JobRuntime.current = JobRuntime(self.session_factory, self.clock)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
-        if self.settings.due_work_seconds > 0:
-            self.scheduler.add_job(
-                "bot.app:run_due_work_job",
-                "interval",
-                seconds=self.settings.due_work_seconds,
-                id="due_work",
-                max_instances=1,
-                coalesce=True,
-            )
+        self.scheduler.add_job(
+            "bot.app:run_due_work_job",
+            "interval",
+            seconds=self.settings.due_work_seconds,
+            id="due_work",
+            max_instances=1,
+            coalesce=True,
+        )
         self.scheduler.start()
         sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.session_factory))
 
@@ -95,7 +97,7 @@ class App:
                 sender_task.cancel()
                 with suppress(asyncio.CancelledError):
                     await sender_task
-            if self.scheduler.running:
+            if self.scheduler is not None and self.scheduler.running:
                 self.scheduler.shutdown(wait=False)
 
     async def _poll(self, handle_signals: bool) -> None:
@@ -136,13 +138,16 @@ def build_dispatcher(
     session_factory: async_sessionmaker[AsyncSession],
     clock: Clock,
     sleep: Sleeper | None = None,
+    sent_log: SentLog | None = None,
 ) -> Dispatcher:
     dispatcher = Dispatcher(
         moderators=ModeratorDirectory(settings.owner_ids, clock, settings.admin_cache_seconds),
         clock=clock,
     )
     dispatcher.update.outer_middleware(
-        UnitOfWorkMiddleware(session_factory, clock, sleep=sleep or asyncio.sleep)
+        UnitOfWorkMiddleware(
+            session_factory, clock, sleep=sleep or asyncio.sleep, sent_log=sent_log
+        )
     )
     dispatcher.update.outer_middleware(
         CommunityContextMiddleware(
@@ -169,12 +174,13 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
         per_second=settings.send_per_second,
         per_group_per_minute=settings.send_per_group_per_minute,
     )
+    windows = RateWindows(limits, clock)
     return App(
         settings=settings,
         engine=engine,
         session_factory=session_factory,
         bot=bot,
-        dispatcher=build_dispatcher(settings, session_factory, clock, sleep),
+        dispatcher=build_dispatcher(settings, session_factory, clock, sleep, windows),
         clock=clock,
-        sender=Sender(bot, session_factory, clock, limits=limits, sleep=sleep or asyncio.sleep),
+        sender=Sender(bot, session_factory, clock, windows=windows, sleep=sleep or asyncio.sleep),
     )

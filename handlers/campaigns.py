@@ -120,7 +120,9 @@ def setup() -> Router:  # noqa: PLR0915
             lines = [_("🗓 Campaigns (times in {timezone}):", timezone=community.timezone)]
             lines.extend(describe(_, community, campaign) for campaign in listed)
             if not listed:
-                lines.append(_("None yet. Add one like this: /campaign add daily 09:00 Good morning!"))
+                lines.append(
+                    _("None yet. Add one like this: /campaign add daily 09:00 Good morning!")
+                )
             outbox.reply(message, "\n".join(lines))
         elif action == "show":
             campaign, runs = await campaigns.details(uow, community, parse_id(words))
@@ -156,5 +158,26 @@ def setup() -> Router:  # noqa: PLR0915
                 outbox.reply(message, _("That campaign was not on."))
         else:
             raise UsageError(usage=USAGE)
+
+    @router.message(Command("timezone"), IsModerator())
+    async def set_timezone(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        user: UserInfo | None,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        zone = (command.args or "").strip()
+        if not zone:
+            outbox.reply(
+                message, _("This group's timezone: {timezone}", timezone=community.timezone)
+            )
+            return
+        actor = user.id if user is not None and message.sender_chat is None else None
+        moved = await campaigns.set_timezone(uow, community, zone, actor, now)
+        outbox.reply(message, _("This group's timezone: {timezone}", timezone=moved.timezone))
 
     return router

@@ -35,6 +35,7 @@ MODERATOR_COMMANDS = (
     "setrules",
     "joinrequests",
     "campaign",
+    "timezone",
 )
 
 AWARD_USAGE = (

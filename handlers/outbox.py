@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
@@ -13,6 +13,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyPar
 from bot.ports import OutgoingQueue
 
 logger = logging.getLogger(__name__)
+
+
+class SentLog(Protocol):
+    def note(self, chat_id: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -116,11 +120,16 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._methods)
 
-    async def flush(self, bot: Bot) -> None:
+    async def flush(self, bot: Bot, sent: SentLog | None = None) -> None:
+        """Sends the replies; each one sent is noted in `sent`, so that the paced sender
+        counts it against the chat's limit too."""
         methods, self._methods = self._methods, []
         for method in methods:
             try:
                 await bot(method)
+                chat_id = getattr(method, "chat_id", None)
+                if sent is not None and isinstance(chat_id, int):
+                    sent.note(chat_id)
             except TelegramForbiddenError as error:
                 logger.warning("Cannot send %s: %s", type(method).__name__, error.message)
             except TelegramAPIError as error:

@@ -42,10 +42,12 @@ class SendLimits:
 
 
 class RateWindows:
-    """Rolling windows: how long until one more message to a chat stays inside the limits."""
+    """Rolling windows: how long until one more message to a chat stays inside the limits.
+    Replies sent directly by handlers are noted here too, since Telegram counts them."""
 
-    def __init__(self, limits: SendLimits) -> None:
+    def __init__(self, limits: SendLimits, clock: Clock) -> None:
         self._limits = limits
+        self._clock = clock
         self._overall: deque[datetime] = deque()
         self._per_chat: dict[int, deque[datetime]] = defaultdict(deque)
 
@@ -61,6 +63,9 @@ class RateWindows:
     def record(self, chat_id: int, now: datetime) -> None:
         self._overall.append(now)
         self._per_chat[chat_id].append(now)
+
+    def note(self, chat_id: int) -> None:
+        self.record(chat_id, self._clock.now())
 
     @staticmethod
     def _wait_in(sent: deque[datetime], limit: int, window: timedelta, now: datetime) -> float:
@@ -102,14 +107,14 @@ class Sender:
         session_factory: async_sessionmaker[AsyncSession],
         clock: Clock,
         *,
-        limits: SendLimits | None = None,
+        windows: RateWindows | None = None,
         sleep: Sleeper = asyncio.sleep,
     ) -> None:
         self._bot = bot
         self._session_factory = session_factory
         self._clock = clock
         self._sleep = sleep
-        self._windows = RateWindows(limits or SendLimits())
+        self.windows = windows or RateWindows(SendLimits(), clock)
 
     async def recover(self) -> None:
         """At start: messages a stopped sender was sending may have gone out; drop them."""
@@ -132,7 +137,7 @@ class Sender:
             shortest_wait: float | None = None
             for message in batch:
                 now = self._clock.now()
-                wait = self._windows.wait(message.chat_id, now)
+                wait = self.windows.wait(message.chat_id, now)
                 if wait > 0:
                     shortest_wait = wait if shortest_wait is None else min(shortest_wait, wait)
                     continue
@@ -158,7 +163,7 @@ class Sender:
             if await uow.outgoing.is_blocked(message.chat_id):
                 await uow.outgoing.finish(message.id, BLOCKED, now, "chat is blocked")
                 return False
-        self._windows.record(message.chat_id, now)
+        self.windows.record(message.chat_id, now)
         try:
             await self._bot(method_for(message))
         except TelegramRetryAfter as error:

@@ -123,6 +123,11 @@ class SqlCommunityRepository:
             update(CommunityRow).where(CommunityRow.id == community_id).values(title=title)
         )
 
+    async def set_timezone(self, community_id: int, timezone: str) -> None:
+        await self._session.execute(
+            update(CommunityRow).where(CommunityRow.id == community_id).values(timezone=timezone)
+        )
+
     async def save_settings(self, community: Community) -> None:
         await self._session.execute(
             update(CommunityRow)

@@ -106,3 +106,7 @@ class UnknownCampaign(DomainError):
 
 class PrivateChatNeeded(DomainError):
     message = N_("Start a private chat with me first (open my profile and press Start).")
+
+
+class UnknownTimezone(DomainError):
+    message = N_("Unknown timezone {timezone}. Use a name like Asia/Shanghai or Europe/Berlin.")

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.domain.errors import InvalidSchedule, TextTooLong, UnknownCampaign, UsageError
+from bot.domain.errors import (
+    InvalidSchedule,
+    TextTooLong,
+    UnknownCampaign,
+    UnknownTimezone,
+    UsageError,
+)
 from bot.domain.markup import check_html, check_template
 from bot.domain.models import (
     Campaign,
@@ -168,8 +175,12 @@ async def enable_builtin(
     actor_id: int | None,
     now: datetime,
 ) -> Campaign:
-    """Switches on a built-in campaign (or moves it to a new time)."""
-    schedule, rest = parse_schedule(schedule_text or BUILTIN_SCHEDULES[kind])
+    """Switches on a built-in campaign (or moves it to a new time). The time may be given
+    alone (`20:00`), keeping the built-in's day."""
+    default = BUILTIN_SCHEDULES[kind]
+    if schedule_text and ":" in schedule_text and " " not in schedule_text.strip():
+        schedule_text = default.rsplit(" ", 1)[0] + " " + schedule_text.strip()
+    schedule, rest = parse_schedule(schedule_text or default)
     if rest or not schedule.recurring:
         raise InvalidSchedule()
     first = require_future(schedule, now, community.timezone)
@@ -276,3 +287,22 @@ async def run_context(
         ]
         context = replace(context, reminder_recipients=recipients)
     return context
+
+
+async def set_timezone(
+    uow: UnitOfWork, community: Community, timezone: str, actor_id: int | None, now: datetime
+) -> Community:
+    """Moves the community to another timezone; scheduled campaigns keep their local times."""
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UnknownTimezone(timezone=timezone) from None
+    await uow.communities.set_timezone(community.id, timezone)
+    moved = replace(community, timezone=timezone)
+    for campaign in await uow.campaigns.of_community(community.id):
+        if campaign.status == CampaignStatus.ACTIVE:
+            await uow.campaigns.set_state(
+                campaign.id, campaign.status, next_fire(_schedule(campaign), now, timezone)
+            )
+    await uow.audit.add(community.id, actor_id, "timezone", None, timezone, now)
+    return moved

@@ -13,7 +13,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.ports import Clock
-from handlers.outbox import Outbox
+from handlers.outbox import Outbox, SentLog
 from handlers.retry import Sleeper
 from storage.uow import unit_of_work
 
@@ -37,7 +37,9 @@ class UnitOfWorkMiddleware(BaseMiddleware):
         *,
         attempts: int = 3,
         sleep: Sleeper = asyncio.sleep,
+        sent_log: SentLog | None = None,
     ) -> None:
+        self._sent_log = sent_log
         self._session_factory = session_factory
         self._clock = clock
         self._attempts = attempts
@@ -76,7 +78,7 @@ class UnitOfWorkMiddleware(BaseMiddleware):
                 )
                 await self._sleep(0.5 * attempt)
                 continue
-            await outbox.flush(bot)
+            await outbox.flush(bot, self._sent_log)
             return result
         return UNHANDLED
 

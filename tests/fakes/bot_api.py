@@ -608,6 +608,11 @@ class FakeBotAPI:
             raise ValueError(f"user {user_id} is not a member of {chat_id}")
         return self._change_member(chat_id, user_id, "left", by_user_id=user_id, date=date)
 
+    def open_private_chat(self, user_id: int) -> None:
+        """The user has started the bot earlier (no update is sent)."""
+        self._private_chat(user_id)
+        self._started.add(user_id)
+
     def block_bot(self, user_id: int) -> int | None:
         """User blocks the bot; emits my_chat_member (member -> kicked) if they had started it."""
         self._blocked.add(self._user(user_id).id)
