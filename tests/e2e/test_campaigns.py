@@ -286,3 +286,46 @@ async def test_group_posts_stay_under_twenty_a_minute(harness: Harness) -> None:
     assert len(posts(harness, "News")) == 45
     assert api.rate_limit_violations == 0
     assert clock.now() - started >= timedelta(minutes=2)
+
+
+async def test_photo_campaign_posts_the_replied_photo(harness: Harness) -> None:
+    photo_update = harness.api.send_photo_message(GROUP_ID, CREATOR_ID, caption="poster")
+    await harness.handled(photo_update)
+    photo_message = harness.api.message_id_of(photo_update)
+    await harness.say(
+        CREATOR_ID,
+        "/campaign add daily 09:30 <i>Tonight</i>: demo with {top_member}",
+        reply_to_message_id=photo_message,
+    )
+    assert "saved" in harness.last_reply()
+    harness.clock.advance(minutes=31)
+    await harness.run_due_work()
+    photo_posts = [m for m in harness.api.sent_messages if m.method == "sendPhoto"]
+    assert len(photo_posts) == 1
+    # The poster earned the week's only point, so they are the top member.
+    assert photo_posts[0].photo and photo_posts[0].text == "<i>Tonight</i>: demo with Creator"
+
+
+async def test_a_message_in_flight_at_a_crash_is_never_sent_again(harness: Harness) -> None:
+    async with unit_of_work(harness.app.session_factory) as uow:
+        await uow.outgoing.enqueue(
+            GROUP_ID,
+            "announcement",
+            {"text": "Once only"},
+            "once",
+            harness.clock.now(),
+            harness.clock.now(),
+        )
+        (message,) = await uow.outgoing.due(harness.clock.now(), 10)
+        assert await uow.outgoing.claim(message.id)  # a sender took it, then the process died
+    restarted = build_app(
+        make_settings(harness.api, harness.app.settings.database_url), clock=harness.clock
+    )
+    await restarted.sender.recover()
+    await restarted.sender.drain()
+    await harness.app.sender.drain()
+    await restarted.close()
+    assert posts(harness, "Once only") == []
+    async with harness.app.session_factory() as session:
+        status = await session.scalar(select(OutgoingMessageRow.status))
+    assert status == "uncertain"
