@@ -25,7 +25,7 @@ from bot.services.membership import CommunityDefaults
 from handlers import setup_routers
 from handlers.filters.moderator import ModeratorDirectory
 from handlers.help import register_command_menus
-from handlers.jobs import JobRuntime, run_due_work, scheduled_campaigns, sync_campaign_jobs
+from handlers.jobs import DUE_WORK_JOB, JobRuntime, scheduled_campaigns, sync_campaign_jobs
 from handlers.middlewares.context import CommunityContextMiddleware
 from handlers.middlewares.unit_of_work import UnitOfWorkMiddleware
 from handlers.outbox import SentLog
@@ -57,20 +57,19 @@ class App:
 
     async def run_due_work(self) -> None:
         """Campaign runs, welcomes and referral re-checks that are due now, then the
-        scheduler's campaign jobs brought in line with the campaigns table."""
-        await run_due_work(self.session_factory, self.clock)
-        if self.scheduler is not None and self.scheduler.running:
-            sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.session_factory))
+        scheduler's campaign jobs brought in line with the campaigns table (what the
+        scheduler's jobs do)."""
+        await JobRuntime(self.session_factory, self.clock, self.scheduler).run()
 
     async def start_scheduler(self) -> None:
         """APScheduler with the periodic due-work job and one job per scheduled campaign;
         rebuilt from the database at every start."""
         if self.settings.due_work_seconds <= 0:
             return  # timed work is off (tests drive it by hand)
-        JobRuntime.current = JobRuntime(self.session_factory, self.clock)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
+        JobRuntime.current = JobRuntime(self.session_factory, self.clock, self.scheduler)
         self.scheduler.add_job(
-            "bot.app:run_due_work_job",
+            DUE_WORK_JOB,
             "interval",
             seconds=self.settings.due_work_seconds,
             id="due_work",
@@ -156,13 +155,6 @@ def build_dispatcher(
     )
     dispatcher.include_routers(*setup_routers())
     return dispatcher
-
-
-async def run_due_work_job() -> None:
-    """The periodic scheduler job (referenced by name, as every job is)."""
-    runtime = JobRuntime.current
-    if runtime is not None:
-        await run_due_work(runtime.session_factory, runtime.clock)
 
 
 def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | None = None) -> App:

@@ -32,6 +32,8 @@ USAGE = (
     "delete <id> | test <id> | enable checkin|leaderboard|reminder [schedule] | "
     "disable checkin|leaderboard|reminder"
 )
+PREVIEW_LENGTH = 600
+LISTED = 40
 BUILTIN_WORDS = {
     "checkin": CampaignKind.CHECKIN_POST,
     "leaderboard": CampaignKind.WEEKLY_LEADERBOARD,
@@ -87,7 +89,7 @@ def setup() -> Router:  # noqa: PLR0915
     router.message.filter(InGroup())
 
     @router.message(Command("campaign"), IsModerator())
-    async def campaign_command(  # noqa: PLR0912 - one branch per subcommand
+    async def campaign_command(  # noqa: PLR0912, PLR0915 - one branch per subcommand
         message: Message,
         command: CommandObject,
         uow: UnitOfWork,
@@ -118,7 +120,9 @@ def setup() -> Router:  # noqa: PLR0915
         elif action == "list":
             listed = await campaigns.listing(uow, community)
             lines = [_("🗓 Campaigns (times in {timezone}):", timezone=community.timezone)]
-            lines.extend(describe(_, community, campaign) for campaign in listed)
+            lines.extend(describe(_, community, campaign) for campaign in listed[:LISTED])
+            if len(listed) > LISTED:
+                lines.append(_("and {count} more", count=len(listed) - LISTED))
             if not listed:
                 lines.append(
                     _("None yet. Add one like this: /campaign add daily 09:00 Good morning!")
@@ -128,7 +132,9 @@ def setup() -> Router:  # noqa: PLR0915
             campaign, runs = await campaigns.details(uow, community, parse_id(words))
             lines = [describe(_, community, campaign)]
             if campaign.text:
-                lines.append(campaign.text)
+                preview = campaign.text[:PREVIEW_LENGTH]
+                ellipsis = "…" if len(campaign.text) > PREVIEW_LENGTH else ""
+                lines.append(f"<code>{escape(preview)}</code>{ellipsis}")
             lines.append(_("Recent runs:"))
             lines.extend(describe_run(community, run) for run in runs)
             if not runs:

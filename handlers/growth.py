@@ -50,12 +50,14 @@ PERIODS = {
 }
 
 
-def link_message(_: Translator, community: Community, link: InviteLink) -> str:
+def link_message(_: Translator, community: Community, link: InviteLink, bot_username: str) -> str:
     return _(
         "🔗 Your personal invite link to {group}:\n{link}\n"
+        "Or share this one, which opens a chat with me first: {deep_link}\n"
         "Friends who join through it, stay a day and check in earn you points.",
         group=name(community.title),
         link=link.url,
+        deep_link=f"https://t.me/{bot_username}?start=ref_{link.code}",
     )
 
 
@@ -88,11 +90,11 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
         link = await referrals.personal_link(
             uow, BotInviteLinkIssuer(bot), community, user, now, renew=renew
         )
+        me = await bot.me()
         if await uow.users.can_message(user.id):
-            outbox.send(user.id, link_message(_, community, link))
+            outbox.send(user.id, link_message(_, community, link, me.username or ""))
             outbox.reply(message, _("📬 I sent you your invite link in a private message."))
             return
-        me = await bot.me()
         code = await referrals.public_code(uow, community)
         outbox.reply(
             message,
@@ -241,6 +243,38 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
             outbox.reply(message, _("I will approve join requests from people (not bots)."))
         else:
             outbox.reply(message, _("Join requests are left to the moderators."))
+
+    @router.message(Command("growth"), IsModerator())
+    async def growth_rules(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        words = (command.args or "").lower().split()
+        if words:
+            if len(words) != 2:
+                raise UsageError(usage=onboarding.GROWTH_USAGE)
+            community = await onboarding.set_growth_rule(
+                uow, community, words[0], words[1], actor_of(message), now
+            )
+        rules = community.growth
+        outbox.reply(
+            message,
+            _(
+                "🌱 Referral rules: a newcomer qualifies after {hours} hours in the group"
+                "{checkin}. Inviter reward {reward}, welcome bonus {bonus}, "
+                "at most {cap} rewarded referrals per inviter a day.",
+                hours=rules.qualifying_hours,
+                checkin=_(" and a check-in") if rules.requires_checkin else "",
+                reward=rules.referral_reward,
+                bonus=rules.welcome_bonus,
+                cap=rules.daily_referral_cap,
+            ),
+        )
 
     return router
 

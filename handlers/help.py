@@ -42,6 +42,7 @@ MODERATOR_COMMAND_HELP: tuple[tuple[str, str], ...] = (
     ("setwelcome", N_("Set the newcomers' welcome: /setwelcome <text>|default")),
     ("setrules", N_("Set the rules link: /setrules <link>|none")),
     ("joinrequests", N_("Join requests: /joinrequests approve|manual")),
+    ("growth", N_("Referral rules: /growth hours|reward|bonus|cap <n>, /growth checkin on|off")),
     ("timezone", N_("The group's timezone: /timezone Asia/Shanghai")),
     ("campaign", N_("Scheduled posts: /campaign add|list|show|pause|resume|delete|test|enable")),
 )

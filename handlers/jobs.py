@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 NAMES_IN_ONE_WELCOME = 30
 KEEP_PROCESSED_UPDATES = timedelta(days=7)  # far longer than Telegram keeps an update
 CAMPAIGN_JOB = "handlers.jobs:run_campaign_job"
+DUE_WORK_JOB = "handlers.jobs:run_due_work_job"
+# Private reminders are spread out (20 a second at most), leaving room for replies.
+REMINDER_SPACING = timedelta(milliseconds=50)
 
 
 def render_welcome(batch: WelcomeBatch) -> str:
@@ -93,7 +96,7 @@ def queue_campaign_run(outbox: Outbox, run: DueRun, *, to_chat: int | None = Non
                 chat_id, _("Reminders would go to {count} members now.", count=len(recipients)), key
             )
             return 1
-        for recipient in recipients:
+        for index, recipient in enumerate(recipients):
             outbox.announce(
                 recipient.user_id,
                 _(
@@ -105,6 +108,7 @@ def queue_campaign_run(outbox: Outbox, run: DueRun, *, to_chat: int | None = Non
                 ),
                 f"reminder:{run.community.id}:{recipient.user_id}:{run.context.local_date}",
                 kind="reminder",
+                not_before=run.scheduled_at + REMINDER_SPACING * index,
             )
         return len(recipients)
     if campaign.kind == CampaignKind.CHECKIN_POST:
@@ -138,9 +142,12 @@ async def run_due_work(session_factory: async_sessionmaker[AsyncSession], clock:
     outbox = Outbox()
     async with unit_of_work(session_factory) as uow:
         for run in await campaigns.claim_due_runs(uow, now):
-            queue_campaign_run(outbox, run)
+            try:
+                queue_campaign_run(outbox, run)
+            except (KeyError, ValueError, IndexError):
+                logger.exception("Campaign %d could not be rendered; skipped", run.campaign.id)
         for batch in await onboarding.take_due_welcomes(uow, now):
-            key = f"welcome:{batch.community.id}:{batch.newcomers[0][0]}:{now.isoformat()}"
+            key = f"welcome:{batch.community.id}:{batch.newcomers[0][0]}"  # welcomed once
             outbox.announce(batch.community.id, render_welcome(batch), key, kind="welcome")
         for result in await referrals.qualify_due(uow, now):
             announce_referral(outbox, result, await uow.users.can_message(result.inviter_id))
@@ -154,7 +161,20 @@ class JobRuntime:
 
     session_factory: async_sessionmaker[AsyncSession]
     clock: Clock
+    scheduler: Any
     current: ClassVar[JobRuntime | None] = None
+
+    async def run(self) -> None:
+        """Due work, then the campaign jobs brought in line with the campaigns table."""
+        await run_due_work(self.session_factory, self.clock)
+        if self.scheduler is not None and self.scheduler.running:
+            sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.session_factory))
+
+
+async def run_due_work_job() -> None:
+    """The periodic job: catches every run even if a campaign's own job was missed."""
+    if JobRuntime.current is not None:
+        await JobRuntime.current.run()
 
 
 async def run_campaign_job(campaign_id: int) -> None:
@@ -163,7 +183,7 @@ async def run_campaign_job(campaign_id: int) -> None:
     if runtime is None:
         logger.error("Campaign job %d fired with no runtime", campaign_id)
         return
-    await run_due_work(runtime.session_factory, runtime.clock)
+    await runtime.run()
 
 
 async def scheduled_campaigns(

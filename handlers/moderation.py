@@ -36,6 +36,7 @@ MODERATOR_COMMANDS = (
     "joinrequests",
     "campaign",
     "timezone",
+    "growth",
 )
 
 AWARD_USAGE = (

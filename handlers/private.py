@@ -135,6 +135,7 @@ async def send_own_links(
         outbox.reply(message, _("I don't know your group yet: send /invite in the group first."))
         return
     issuer = BotInviteLinkIssuer(bot)
+    me = await bot.me()
     for community in communities:
         link = await referrals.personal_link(uow, issuer, community, user, now, from_group=False)
-        outbox.reply(message, link_message(_, community, link))
+        outbox.reply(message, link_message(_, community, link, me.username or ""))

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy import delete, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,7 @@ from storage.models import (
     AuditRow,
     BadgeRow,
     Base,
+    BlockedChatRow,
     CheckinRow,
     CommunityRow,
     InviteLinkRow,
@@ -384,6 +385,7 @@ class SqlMemberRepository:
                 MemberRow.last_checkin_day == yesterday,
                 MemberRow.streak >= min_streak,
                 UserRow.can_message.is_(True),
+                ~exists().where(BlockedChatRow.chat_id == MemberRow.user_id),
             )
             .order_by(MemberRow.id)
         )

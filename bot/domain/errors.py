@@ -110,3 +110,7 @@ class PrivateChatNeeded(DomainError):
 
 class UnknownTimezone(DomainError):
     message = N_("Unknown timezone {timezone}. Use a name like Asia/Shanghai or Europe/Berlin.")
+
+
+class OutOfRange(DomainError):
+    message = N_("The number must be between {lowest} and {highest}.")

@@ -41,12 +41,18 @@ def check_template(text: str, allowed: tuple[str, ...], maximum: int) -> None:
     """Rejects unknown `{placeholders}` and oversized text when the text is set, not when used."""
     if len(text) > maximum:
         raise TextTooLong(maximum=maximum)
+    known = ", ".join("{" + name + "}" for name in allowed)
     try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(text) if field is not None]
+        parsed = list(string.Formatter().parse(text))
     except ValueError:
-        fields = ["{"]
-    for field in fields:
-        if field not in allowed:
-            raise InvalidTemplate(
-                placeholder="{" + field + "}", allowed=", ".join("{" + a + "}" for a in allowed)
+        raise InvalidTemplate(placeholder="{", allowed=known) from None
+    for _, field, format_spec, conversion in parsed:
+        if field is None:
+            continue
+        if field not in allowed or format_spec or conversion:
+            shown = (
+                field
+                + (f"!{conversion}" if conversion else "")
+                + (f":{format_spec}" if format_spec else "")
             )
+            raise InvalidTemplate(placeholder="{" + shown + "}", allowed=known)

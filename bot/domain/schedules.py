@@ -7,9 +7,10 @@ times are returned in UTC and keep their local wall-clock time across daylight s
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -17,6 +18,19 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.domain.errors import InvalidSchedule, PastSchedule
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CRON_WEEKDAY_NAMES = (
+    "sun",
+    "mon",
+    "tue",
+    "wed",
+    "thu",
+    "fri",
+    "sat",
+    "sun",
+)  # cron: 0 and 7 = Sunday
+MIN_YEAR, MAX_YEAR = 2000, 2100
+MONTHS_SCANNED = 48
+FIRE_ATTEMPTS = 5
 _TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
@@ -45,7 +59,8 @@ def parse_schedule(text: str) -> tuple[Schedule, str]:
         raise InvalidSchedule()
     kind = words[0].lower()
     if kind == "at" and len(words) >= 3:
-        if not _DATE.fullmatch(words[1]):
+        date_match = _DATE.fullmatch(words[1])
+        if not date_match or not MIN_YEAR <= int(date_match.group(1)) <= MAX_YEAR:
             raise InvalidSchedule()
         hour, minute = _time(words[2])
         try:
@@ -67,10 +82,7 @@ def parse_schedule(text: str) -> tuple[Schedule, str]:
         used, spec = 3, f"monthly {int(words[1])} {hour:02d}:{minute:02d}"
     elif kind == "cron" and len(words) >= 6:
         expression = " ".join(words[1:6])
-        try:
-            CronTrigger.from_crontab(expression, timezone=UTC)
-        except ValueError:
-            raise InvalidSchedule() from None
+        _cron_trigger(expression, UTC)
         used, spec = 6, f"cron {expression}"
     else:
         raise InvalidSchedule()
@@ -94,28 +106,69 @@ def next_fire(schedule: Schedule, after: datetime, timezone: str) -> datetime | 
         local = datetime.fromisoformat(words[1]).replace(hour=hour, minute=minute, tzinfo=zone)
         moment = local.astimezone(UTC)
         return moment if moment > after else None
+    if schedule.kind == "monthly":
+        return _next_monthly(int(words[1]), _time(words[2]), after, zone)
     trigger = _trigger(schedule, words, zone)
-    fire = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
-    return fire.astimezone(UTC) if fire is not None else None
+    previous_wall_time = after.astimezone(zone).replace(tzinfo=None)
+    moment = after
+    for _ in range(FIRE_ATTEMPTS):
+        try:
+            fire = trigger.get_next_fire_time(None, moment + timedelta(microseconds=1))
+        except OverflowError:
+            return None
+        if fire is None:
+            return None
+        fire_utc: datetime = fire.astimezone(UTC)
+        # When clocks go back a local time happens twice; a campaign runs at the first one.
+        if fire_utc > after and fire.replace(tzinfo=None) != previous_wall_time:
+            return fire_utc
+        moment = max(fire_utc, moment) + timedelta(hours=1)
+    return None
+
+
+def _next_monthly(
+    day: int, time_of_day: tuple[int, int], after: datetime, zone: ZoneInfo
+) -> datetime | None:
+    """The day of each month, or the month's last day when it is shorter (once a month)."""
+    local_after = after.astimezone(zone)
+    year, month = local_after.year, local_after.month
+    for _ in range(MONTHS_SCANNED):
+        last_day = calendar.monthrange(year, month)[1]
+        local = datetime(year, month, min(day, last_day), *time_of_day, tzinfo=zone)
+        moment = local.astimezone(UTC)
+        if moment > after:
+            return moment
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return None
+
+
+def _cron_trigger(expression: str, zone: tzinfo) -> CronTrigger:
+    """Standard cron: weekdays 0–7 with 0 and 7 for Sunday; a day of the month and a weekday
+    may not both be restricted (cron would fire on either, which surprises people)."""
+    minute, hour, day, month, weekday = expression.split()
+    if day != "*" and weekday != "*":
+        raise InvalidSchedule()
+    named = re.sub(r"[0-7]", lambda digit: CRON_WEEKDAY_NAMES[int(digit.group(0))], weekday)
+    try:
+        return CronTrigger(
+            minute=minute, hour=hour, day=day, month=month, day_of_week=named, timezone=zone
+        )
+    except ValueError:
+        raise InvalidSchedule() from None
 
 
 def _trigger(schedule: Schedule, words: list[str], zone: ZoneInfo) -> CronTrigger:
     if schedule.kind == "cron":
-        return CronTrigger.from_crontab(" ".join(words[1:6]), timezone=zone)
+        return _cron_trigger(" ".join(words[1:6]), zone)
     hour, minute = _time(words[-1])
     if schedule.kind == "daily":
         return CronTrigger(hour=hour, minute=minute, timezone=zone)
-    if schedule.kind == "weekly":
-        return CronTrigger(day_of_week=words[1], hour=hour, minute=minute, timezone=zone)
-    day = int(words[1])
-    # A day the month lacks (the 31st in April) falls on the month's last day.
-    day_expression = str(day) if day <= 28 else f"{day},last" if day < 31 else "last"
-    return CronTrigger(day=day_expression, hour=hour, minute=minute, timezone=zone)
+    return CronTrigger(day_of_week=words[1], hour=hour, minute=minute, timezone=zone)
 
 
 def require_future(schedule: Schedule, now: datetime, timezone: str) -> datetime:
-    """The first fire time; a one-off in the past (or a schedule that never fires) is refused."""
+    """The first fire time; a one-off in the past, or a schedule that never fires, is refused."""
     first = next_fire(schedule, now, timezone)
     if first is None:
-        raise PastSchedule()
+        raise PastSchedule() if schedule.kind == "once" else InvalidSchedule()
     return first

@@ -281,9 +281,7 @@ async def run_context(
             community.id, today - timedelta(days=1), REMINDER_MIN_STREAK
         )
         recipients = [
-            ReminderRecipient(user_id, name, streak)
-            for user_id, name, streak in candidates
-            if not await uow.outgoing.is_blocked(user_id)
+            ReminderRecipient(user_id, name, streak) for user_id, name, streak in candidates
         ]
         context = replace(context, reminder_recipients=recipients)
     return context

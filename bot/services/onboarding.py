@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.domain.errors import TextTooLong
+from bot.domain.errors import OutOfRange, TextTooLong, UsageError
 from bot.domain.markup import check_template
 from bot.domain.models import Community, JoinRequestPolicy
 from bot.ports import UnitOfWork
@@ -67,3 +67,39 @@ async def set_join_request_policy(
     growth = replace(community.growth, join_requests=policy)
     await uow.communities.save_settings(replace(community, growth=growth))
     await uow.audit.add(community.id, actor_id, "join_requests", None, str(policy), now)
+
+
+GROWTH_RULE_LIMITS = {
+    "hours": ("qualifying_hours", 0, 24 * 90),
+    "reward": ("referral_reward", 0, 10_000),
+    "bonus": ("welcome_bonus", 0, 10_000),
+    "cap": ("daily_referral_cap", 0, 1_000),
+}
+
+
+async def set_growth_rule(
+    uow: UnitOfWork,
+    community: Community,
+    rule: str,
+    value: str,
+    actor_id: int | None,
+    now: datetime,
+) -> Community:
+    """Changes one referral rule: hours, reward, bonus, cap (numbers) or checkin (on|off)."""
+    if rule == "checkin" and value in ("on", "off"):
+        growth = replace(community.growth, requires_checkin=value == "on")
+    elif rule in GROWTH_RULE_LIMITS and value.isdecimal():
+        field_name, lowest, highest = GROWTH_RULE_LIMITS[rule]
+        number = int(value)
+        if not lowest <= number <= highest:
+            raise OutOfRange(lowest=lowest, highest=highest)
+        growth = replace(community.growth, **{field_name: number})  # type: ignore[arg-type]
+    else:
+        raise UsageError(usage=GROWTH_USAGE)
+    changed = replace(community, growth=growth)
+    await uow.communities.save_settings(changed)
+    await uow.audit.add(community.id, actor_id, "growth_rule", None, f"{rule}={value}", now)
+    return changed
+
+
+GROWTH_USAGE = "/growth hours|reward|bonus|cap <number> — /growth checkin on|off"

@@ -122,6 +122,10 @@ async def open_deep_link(
     community = await uow.communities.get(link.community_id) if link else None
     if link is None or community is None:
         raise UnknownReferralCode()
+    # A renewed link keeps its owner's old deep links working: they lead to the new link.
+    link = await uow.invite_links.active_for(community.id, link.user_id)
+    if link is None:
+        raise UnknownReferralCode()
     await uow.users.upsert(user)
     member = await uow.members.get(community.id, user.id)
     if member is not None and member.is_member:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from bot.app import build_app
 from bot.domain.models import UserInfo
 from bot.services.membership import member_joined, set_private_chat
-from handlers.jobs import CAMPAIGN_JOB, scheduled_campaigns, sync_campaign_jobs
+from handlers.jobs import CAMPAIGN_JOB, JobRuntime, scheduled_campaigns, sync_campaign_jobs
 from storage.models import CampaignRunRow, OutgoingMessageRow
 from storage.uow import unit_of_work
 from tests.e2e.conftest import CREATOR_ID, GROUP_ID, Harness, make_settings
@@ -329,3 +329,22 @@ async def test_a_message_in_flight_at_a_crash_is_never_sent_again(harness: Harne
     async with harness.app.session_factory() as session:
         status = await session.scalar(select(OutgoingMessageRow.status))
     assert status == "uncertain"
+
+
+async def test_the_production_scheduler_keeps_one_job_per_campaign(harness: Harness) -> None:
+    await harness.say(CREATOR_ID, "/campaign add daily 09:00 A")
+    settings = make_settings(harness.api, harness.app.settings.database_url)
+    settings = settings.model_copy(update={"due_work_seconds": 3600})
+    app = build_app(settings, clock=harness.clock)
+    await app.start_scheduler()
+    try:
+        assert {job.id for job in app.scheduler.get_jobs()} == {"due_work", "campaign:1"}
+        await harness.say(CREATOR_ID, "/campaign add weekly fri 18:00 B")
+        await harness.say(CREATOR_ID, "/campaign pause 1")
+        assert JobRuntime.current is not None
+        await JobRuntime.current.run()  # what the periodic job does
+        assert {job.id for job in app.scheduler.get_jobs()} == {"due_work", "campaign:2"}
+    finally:
+        app.scheduler.shutdown(wait=False)
+        JobRuntime.current = None
+        await app.close()

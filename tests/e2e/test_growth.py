@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from storage.models import LedgerRow, ReferralRow
 from tests.e2e.conftest import CREATOR_ID, GROUP_ID, Harness
@@ -147,9 +147,6 @@ async def test_deep_link_referral_is_remembered_until_the_join(harness: Harness)
     add_members(harness, [INVITER])
     await open_private_chat(harness, INVITER)
     link = await invite_link_of(harness, INVITER)
-    async with stored(harness) as session:
-        code = await session.scalar(select(func.min(ReferralRow.id)))  # no referrals yet
-    assert code is None
     created = api.calls("createChatInviteLink")[0]["name"].removeprefix("ref_")
 
     api.add_user(2001, "Friend", language_code="en")
@@ -250,3 +247,40 @@ async def test_invite_without_a_private_chat_and_without_the_right(harness: Harn
     assert "“Invite users via link” right" in harness.last_reply()
     await harness.say(1002, "/checkin")  # nothing else fails
     assert "+10 points" in harness.last_reply()
+
+
+async def test_renewed_links_keep_old_deep_links_working(harness: Harness) -> None:
+    api = harness.api
+    add_members(harness, [INVITER])
+    await open_private_chat(harness, INVITER)
+    first = await invite_link_of(harness, INVITER)
+    old_code = api.calls("createChatInviteLink")[0]["name"].removeprefix("ref_")
+    assert f"start=ref_{old_code}" in harness.last_message(chat_id=INVITER)
+    await harness.say(INVITER, "/invite new")
+    renewed = LINK.search(harness.last_message(chat_id=INVITER))
+    assert renewed and renewed.group(0) != first
+    assert api.calls("revokeChatInviteLink")[-1]["invite_link"] == first
+    api.add_user(2001, "Late Friend")
+    await harness.say(2001, f"/start ref_{old_code}", chat_id=2001)
+    button = api.messages_to(2001)[-1].reply_markup
+    assert button is not None and button["inline_keyboard"][0][0]["url"] == renewed.group(0)
+
+
+async def test_moderators_set_the_referral_rules(harness: Harness) -> None:
+    await harness.say(CREATOR_ID, "/growth")
+    assert "after 24 hours in the group and a check-in" in harness.last_reply()
+    assert "Inviter reward 50, welcome bonus 20, at most 10" in harness.last_reply()
+    await harness.say(CREATOR_ID, "/growth hours 48")
+    await harness.say(CREATOR_ID, "/growth checkin off")
+    await harness.say(CREATOR_ID, "/growth cap 3")
+    assert (
+        "after 48 hours in the group." in harness.last_reply()
+        and "at most 3" in harness.last_reply()
+    )
+    await harness.say(CREATOR_ID, "/growth cap 100000")
+    assert "between 0 and 1000" in harness.last_reply()
+    await harness.say(CREATOR_ID, "/growth speed 9")
+    assert "Usage" in harness.last_reply()
+    add_members(harness, [INVITER])
+    await harness.say(INVITER, "/growth cap 1")
+    assert "Only moderators" in harness.last_reply()
