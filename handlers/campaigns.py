@@ -29,8 +29,8 @@ from handlers.outbox import Outbox
 
 USAGE = (
     "/campaign add <schedule> <text> | list | show <id> | pause <id> | resume <id> | "
-    "delete <id> | test <id> | enable checkin|leaderboard|reminder [schedule] | "
-    "disable checkin|leaderboard|reminder"
+    "delete <id> | test <id> | grace <id> <minutes> | "
+    "enable checkin|leaderboard|reminder [schedule] | disable checkin|leaderboard|reminder"
 )
 PREVIEW_LENGTH = 600
 LISTED = 40
@@ -145,6 +145,18 @@ def setup() -> Router:  # noqa: PLR0915
                 uow, community, parse_id(words), STATUS_WORDS[action], actor, now
             )
             outbox.reply(message, describe(_, community, changed))
+        elif action == "grace" and len(words) == 2 and words[1].isdecimal() and len(words[1]) < 13:
+            changed = await campaigns.set_grace(
+                uow, community, parse_id(words[:1]), int(words[1]), actor, now
+            )
+            outbox.reply(
+                message,
+                _(
+                    "Campaign #{id} may post up to {minutes} minutes late after downtime.",
+                    id=changed.id,
+                    minutes=changed.grace_minutes,
+                ),
+            )
         elif action == "test":
             if actor is None or not await uow.users.can_message(actor):
                 raise PrivateChatNeeded()

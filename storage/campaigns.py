@@ -112,6 +112,11 @@ class SqlCampaignRepository:
             .values(status=str(status), next_run_at=next_run_at)
         )
 
+    async def set_grace(self, campaign_id: int, minutes: int) -> None:
+        await self._session.execute(
+            update(CampaignRow).where(CampaignRow.id == campaign_id).values(grace_minutes=minutes)
+        )
+
     async def due(self, now: datetime, limit: int) -> Sequence[Campaign]:
         rows = await self._session.scalars(
             select(CampaignRow)

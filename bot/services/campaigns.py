@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain.errors import (
     InvalidSchedule,
+    OutOfRange,
     TextTooLong,
     UnknownCampaign,
     UnknownTimezone,
@@ -165,6 +166,28 @@ async def change_status(
     await uow.campaigns.set_state(campaign.id, status, next_run)
     await uow.audit.add(community.id, actor_id, f"campaign_{status}", None, f"#{campaign.id}", now)
     return replace(campaign, status=status, next_run_at=next_run)
+
+
+MAX_GRACE_MINUTES = 7 * 24 * 60
+
+
+async def set_grace(
+    uow: UnitOfWork,
+    community: Community,
+    campaign_id: int,
+    minutes: int,
+    actor_id: int | None,
+    now: datetime,
+) -> Campaign:
+    """How late a run may still be posted after downtime; later ones are recorded as missed."""
+    if not 0 <= minutes <= MAX_GRACE_MINUTES:
+        raise OutOfRange(lowest=0, highest=MAX_GRACE_MINUTES)
+    campaign = await get(uow, community, campaign_id)
+    await uow.campaigns.set_grace(campaign.id, minutes)
+    await uow.audit.add(
+        community.id, actor_id, "campaign_grace", None, f"#{campaign.id} {minutes}", now
+    )
+    return replace(campaign, grace_minutes=minutes)
 
 
 async def enable_builtin(

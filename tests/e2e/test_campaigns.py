@@ -123,6 +123,8 @@ async def test_list_pause_resume_delete_test_and_buttons(harness: Harness) -> No
 
 async def test_missed_beyond_grace_is_recorded_not_posted(harness: Harness) -> None:
     await harness.say(CREATOR_ID, "/campaign add daily 10:00 Daily tip")
+    await harness.say(CREATOR_ID, "/campaign grace 1 99999999")
+    assert "between 0 and 10080" in harness.last_reply()
     harness.clock.advance(hours=1, minutes=30)  # 10:30: within the hour of grace
     await harness.run_due_work()
     assert len(posts(harness, "Daily tip")) == 1
@@ -133,6 +135,12 @@ async def test_missed_beyond_grace_is_recorded_not_posted(harness: Harness) -> N
     shown = harness.last_reply()
     assert shown.count("missed") == 3 and shown.count("posted") == 1
     assert "next: 2026-03-06 10:00" in shown
+    # With a day of grace, a run after a long night is still posted.
+    await harness.say(CREATOR_ID, "/campaign grace 1 1440")
+    assert "up to 1440 minutes late" in harness.last_reply()
+    harness.clock.advance(days=1, hours=20)
+    await harness.run_due_work()
+    assert len(posts(harness, "Daily tip")) == 2
 
 
 async def test_restart_between_scheduling_and_run_posts_once(harness: Harness) -> None:
