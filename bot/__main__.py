@@ -8,11 +8,15 @@ import logging
 import sys
 from contextlib import suppress
 
+from aiogram.exceptions import TelegramUnauthorizedError
 from pydantic import ValidationError
 
 from bot.config import DatabaseSettings, Settings
 from storage.migrate import upgrade_to_head
 
+BAD_TOKEN = (
+    "Telegram rejected BOT_TOKEN: check the token from BotFather in .env (see .env.example)."
+)
 MISSING_TOKEN = (
     "BOT_TOKEN is not set: copy .env.example to .env and put your bot's token from BotFather there."
 )
@@ -59,6 +63,9 @@ async def _run(settings: Settings) -> None:
     app = build_app(settings)
     try:
         await app.start_polling()
+    except TelegramUnauthorizedError:
+        print(BAD_TOKEN, file=sys.stderr)
+        raise SystemExit(2) from None
     finally:
         await app.close()
 

@@ -15,6 +15,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramNetworkError, TelegramServerError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -83,8 +84,11 @@ class App:
         """Polls until stopped. Updates are handled one after another and confirmed (by the
         next getUpdates offset) only after their transaction committed, so a crash loses
         nothing; a redelivered update is recognised by its id and changes nothing."""
-        await self.bot.delete_webhook(drop_pending_updates=False)
-        await register_command_menus(self.bot, self.settings.default_language)
+        try:
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            await register_command_menus(self.bot, self.settings.default_language)
+        except (TelegramNetworkError, TelegramServerError) as error:
+            logger.warning("The Bot API is not reachable yet (%s); polling will keep trying", error)
         await self.start_scheduler()
         sender_task = None
         if self.settings.background_sender:

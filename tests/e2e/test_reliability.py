@@ -158,3 +158,29 @@ async def test_ledger_invariant_after_a_busy_day(harness: Harness) -> None:
     await harness.say(CREATOR_ID, "/award @user1001 500 launch help")
     await harness.say(CREATOR_ID, "/deduct @user1002 5")
     await ledger_matches_balances(harness)
+
+
+async def test_a_token_telegram_rejects_exits_2_with_one_sentence(
+    api: FakeBotAPI, sqlite_url: str, tmp_path: Path
+) -> None:
+    env_token = "999999:WRONG-token"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        env={
+            **os.environ,
+            "BOT_TOKEN": env_token,
+            "DATABASE_URL": sqlite_url,
+            "BOT_API_BASE_URL": api.base_url,
+            "PYTHONPATH": str(REPO_ROOT),
+        },
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 2
+    assert "Telegram rejected BOT_TOKEN" in stderr.decode()
+    assert "Traceback" not in stderr.decode() and env_token not in stderr.decode()
