@@ -26,6 +26,7 @@ from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.jobs import queue_campaign_run
 from handlers.outbox import Outbox
+from handlers.render import actor_of
 
 USAGE = (
     "/campaign add <schedule> <text> | list | show <id> | pause <id> | resume <id> | "
@@ -102,7 +103,7 @@ def setup() -> Router:  # noqa: PLR0915
         action, _sep, rest = (command.args or "").strip().partition(" ")
         action = action.lower()
         words = rest.split()
-        actor = user.id if user is not None and message.sender_chat is None else None
+        actor = actor_of(message)
         if action == "add":
             reply = message.reply_to_message
             photo = reply.photo[-1].file_id if reply is not None and reply.photo else None
@@ -194,7 +195,7 @@ def setup() -> Router:  # noqa: PLR0915
                 message, _("This group's timezone: {timezone}", timezone=community.timezone)
             )
             return
-        actor = user.id if user is not None and message.sender_chat is None else None
+        actor = actor_of(message)
         moved = await campaigns.set_timezone(uow, community, zone, actor, now)
         outbox.reply(message, _("This group's timezone: {timezone}", timezone=moved.timezone))
 

@@ -28,7 +28,7 @@ from handlers.filters.moderator import IsModerator
 from handlers.invite_links import BotInviteLinkIssuer
 from handlers.moderation import split_target_and_rest
 from handlers.outbox import Outbox
-from handlers.render import name
+from handlers.render import actor_of, name
 
 REJECTION_NAMES = {
     "self_invite": N_("self-invite"),
@@ -277,10 +277,6 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
         )
 
     return router
-
-
-def actor_of(message: Message) -> int | None:
-    return message.from_user.id if message.from_user else None
 
 
 def render_referral(_: Translator, community: Community, referral: Referral) -> str:

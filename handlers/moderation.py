@@ -19,7 +19,7 @@ from bot.services.moderation import TargetRef
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.outbox import Outbox
-from handlers.render import announce_promotion, badge_name, name
+from handlers.render import actor_of, announce_promotion, badge_name, name
 
 USER_ID_PATTERN = re.compile(r"[0-9]{1,40}")
 
@@ -122,7 +122,7 @@ def setup() -> Router:
         await moderation.set_language(
             uow,
             community,
-            actor_id=message.from_user.id if message.from_user else None,
+            actor_id=actor_of(message),
             language=language,
             now=now,
         )
@@ -154,7 +154,7 @@ async def _change_points(
     change = await moderation.change_points(
         uow,
         community,
-        actor_id=message.from_user.id if message.from_user else None,
+        actor_id=actor_of(message),
         target=target,
         amount=sign * amount,
         reason=reason,
@@ -193,7 +193,7 @@ async def _change_badge(
     result = await moderation.set_badge(
         uow,
         community,
-        actor_id=message.from_user.id if message.from_user else None,
+        actor_id=actor_of(message),
         target=target,
         badge=badge,
         granted=granted,

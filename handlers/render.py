@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
+from aiogram.types import Message
+
 from bot.domain.errors import N_
 from bot.domain.models import Badge, Community, PointsChange, Tier
 from bot.i18n import Translator, translator
@@ -28,6 +30,13 @@ def tier_name(_: Translator, tier: Tier) -> str:
 
 def badge_name(_: Translator, badge: Badge) -> str:
     return f"{BADGE_ICONS[badge]} {_(BADGE_NAMES[badge])}"
+
+
+def actor_of(message: Message) -> int | None:
+    """Who did it, for the audit log: None for an anonymous admin posting as the group."""
+    if message.sender_chat is not None or message.from_user is None:
+        return None
+    return message.from_user.id
 
 
 def name(text: str) -> str:
