@@ -289,6 +289,7 @@ class OutgoingMessageRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    campaign_run_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class BlockedChatRow(Base):
@@ -299,3 +300,17 @@ class BlockedChatRow(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     reason: Mapped[str] = mapped_column(Text)
     blocked_at: Mapped[datetime]
+
+
+class DeadLetterRow(Base):
+    """An update that failed for a non-transient reason (a bug): kept with its payload and
+    error so that operators can list it and replay it after a fix."""
+
+    __tablename__ = "dead_letters"
+
+    bot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[dict[str, Any]]
+    error: Mapped[str] = mapped_column(Text)
+    failed_at: Mapped[datetime] = mapped_column(index=True)
+    replayed_at: Mapped[datetime | None]
