@@ -7,6 +7,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from storage.engine import build_engine
+from storage.migrate import check_foreign_keys
 from storage.models import Base
 
 config = context.config
@@ -25,15 +26,25 @@ def run_migrations_offline() -> None:
 
 
 def _run_sync(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    # One transaction for the whole upgrade (SQLite supports transactional DDL, though Alembic
+    # assumes not): a failed migration or foreign key check leaves the database as it was.
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        transactional_ddl=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
+        check_foreign_keys(connection)
 
 
 async def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url is not None
-    engine = build_engine(url, poolclass=NullPool)
+    # SQLite batch migrations rebuild a table by dropping it: with foreign keys enforced, its
+    # children would be deleted by ON DELETE CASCADE.
+    engine = build_engine(url, poolclass=NullPool, foreign_keys=False)
     async with engine.connect() as connection:
         await connection.run_sync(_run_sync)
         await connection.commit()
