@@ -1,4 +1,6 @@
-"""Command line: `seedbot run` starts the bot (after migrating), `seedbot migrate` only migrates."""
+"""Command line: `seedbot run` starts the bot (after migrating), `seedbot migrate` only migrates,
+`seedbot deadletters` lists the updates set aside after a bug, `seedbot replay <id>` runs one
+again."""
 
 from __future__ import annotations
 
@@ -6,13 +8,18 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Sequence
 from contextlib import suppress
 
 from aiogram.exceptions import TelegramUnauthorizedError
+from aiogram.utils.token import extract_bot_id
 from pydantic import ValidationError
 
-from bot.config import DatabaseSettings, Settings
-from storage.migrate import upgrade_to_head
+from bot.config import DatabaseSettings, Settings, proxy_credentials
+from handlers.retry import is_transient
+from storage.dead_letters import DeadLetter
+from storage.engine import build_engine, build_session_factory
+from storage.migrate import upgrade_to_head_with_backup
 
 BAD_TOKEN = (
     "Telegram rejected BOT_TOKEN: check the token from BotFather in .env (see .env.example)."
@@ -38,23 +45,31 @@ def load_settings() -> Settings:
 
 
 class RedactSecret(logging.Filter):
-    """Replaces the token wherever it would appear in a log line (URLs in errors, say)."""
+    """Replaces a secret wherever it would appear in a log line (URLs in errors, say)."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, label: str = "<BOT_TOKEN>") -> None:
         super().__init__()
         self._secret = secret
+        self._label = label
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if self._secret in message:
-            record.msg = message.replace(self._secret, "<BOT_TOKEN>")
+            record.msg = message.replace(self._secret, self._label)
             record.args = None
         return True
 
 
-def redact_secret_in_logs(secret: str) -> None:
+def redact_secret_in_logs(secret: str, label: str = "<BOT_TOKEN>") -> None:
     for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactSecret(secret))
+        handler.addFilter(RedactSecret(secret, label))
+
+
+def redact_secrets_in_logs(settings: Settings) -> None:
+    redact_secret_in_logs(settings.bot_token.get_secret_value())
+    if settings.telegram_proxy is not None:
+        for secret in proxy_credentials(settings.telegram_proxy.get_secret_value()):
+            redact_secret_in_logs(secret, "<PROXY_CREDENTIALS>")
 
 
 async def _run(settings: Settings) -> None:
@@ -70,6 +85,84 @@ async def _run(settings: Settings) -> None:
         await app.close()
 
 
+def format_dead_letters(letters: Sequence[DeadLetter]) -> str:
+    if not letters:
+        return "No dead letters."
+    lines = [
+        f"update {letter.update_id}  {letter.failed_at:%Y-%m-%d %H:%M:%S} UTC  {letter.kind}  "
+        f"{(letter.error.splitlines() or [''])[0]}"
+        for letter in letters
+    ]
+    lines.append(
+        f"{len(letters)} dead letter(s); after a fix, run `seedbot replay <update id>` for each."
+    )
+    return "\n".join(lines)
+
+
+async def _list_dead_letters(settings: Settings) -> None:
+    from storage.uow import unit_of_work
+
+    engine = build_engine(settings.database_url)
+    try:
+        async with unit_of_work(build_session_factory(engine)) as uow:
+            letters = await uow.dead_letters.pending(
+                extract_bot_id(settings.bot_token.get_secret_value())
+            )
+    finally:
+        await engine.dispose()
+    print(format_dead_letters(letters))
+
+
+async def _replay(settings: Settings, update_id: int) -> int:
+    """Runs a dead letter again through the real dispatcher; 0 when it worked, 1 when it
+    failed again (the dead letter stays), 2 when there is no such dead letter."""
+    from bot.app import build_app
+    from handlers.middlewares.unit_of_work import Replay, describe_error
+    from storage.uow import unit_of_work
+
+    app = build_app(settings)
+    try:
+        async with unit_of_work(app.session_factory) as uow:
+            letter = await uow.dead_letters.get(app.bot.id, update_id)
+        if letter is None:
+            print(
+                f"No dead letter for update {update_id}; `seedbot deadletters` lists them.",
+                file=sys.stderr,
+            )
+            return 2
+        if letter.replayed_at is not None:
+            when = f"{letter.replayed_at:%Y-%m-%d %H:%M} UTC"
+            print(f"Update {update_id} was already replayed at {when}.")
+            return 0
+        outcome = Replay()
+        try:
+            await app.dispatcher.feed_raw_update(app.bot, letter.payload, replay=outcome)
+        except Exception as error:
+            text = describe_error(error, app.bot.token)
+            if not is_transient(error):
+                async with unit_of_work(app.session_factory) as uow:
+                    await uow.dead_letters.add(
+                        app.bot.id, update_id, letter.payload, text, app.clock.now()
+                    )
+            print(
+                f"Update {update_id} failed again ({text.splitlines()[0]}); "
+                "it stays in the dead letters.",
+                file=sys.stderr,
+            )
+            return 1
+        async with unit_of_work(app.session_factory) as uow:
+            await uow.dead_letters.mark_replayed(app.bot.id, update_id, app.clock.now())
+        if outcome.already_handled:
+            print(f"Update {update_id} had already been handled; nothing was done again.")
+        elif outcome.refused:
+            print(f"Update {update_id} replayed: the bot refused it and told the user why.")
+        else:
+            print(f"Update {update_id} replayed.")
+        return 0
+    finally:
+        await app.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="seedbot", description="seedbot: community operations bot"
@@ -77,18 +170,26 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="apply migrations, then poll Telegram for updates")
     commands.add_parser("migrate", help="upgrade the database to the latest schema")
+    commands.add_parser("deadletters", help="list the updates set aside after a failure (a bug)")
+    replay = commands.add_parser("replay", help="run a dead letter again, after a fix")
+    replay.add_argument("update_id", type=int)
     arguments = parser.parse_args(argv)
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if arguments.command == "migrate":
-        upgrade_to_head(DatabaseSettings().database_url)
+        upgrade_to_head_with_backup(DatabaseSettings().database_url, report=print)
         return
     settings = load_settings()
     logging.getLogger().setLevel(settings.log_level)
-    redact_secret_in_logs(settings.bot_token.get_secret_value())
-    upgrade_to_head(settings.database_url)
+    redact_secrets_in_logs(settings)
+    if arguments.command == "deadletters":
+        asyncio.run(_list_dead_letters(settings))
+        return
+    if arguments.command == "replay":
+        raise SystemExit(asyncio.run(_replay(settings, arguments.update_id)))
+    upgrade_to_head_with_backup(settings.database_url, report=print)
     if arguments.command == "run":
         with suppress(KeyboardInterrupt):
             asyncio.run(_run(settings))

@@ -6,31 +6,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import ssl
+from collections.abc import Coroutine
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+import certifi
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
+from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramNetworkError, TelegramServerError
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import SystemClock
-from bot.config import Settings
+from bot.config import Settings, redacted_proxy
 from bot.ports import Clock
 from bot.services.membership import CommunityDefaults
 from handlers import setup_routers
 from handlers.filters.moderator import ModeratorDirectory
 from handlers.help import register_command_menus
 from handlers.jobs import DUE_WORK_JOB, JobRuntime, scheduled_campaigns, sync_campaign_jobs
+from handlers.membership_checker import BotMembershipChecker
 from handlers.middlewares.context import CommunityContextMiddleware
 from handlers.middlewares.unit_of_work import UnitOfWorkMiddleware
 from handlers.outbox import SentLog
-from handlers.retry import RetryAfterMiddleware, Sleeper
+from handlers.retry import Backoff, RetryAfterMiddleware, Sleeper
 from handlers.sender import RateWindows, Sender, SendLimits
 from storage.engine import build_engine, build_session_factory
 
@@ -55,12 +60,16 @@ class App:
     clock: Clock
     sender: Sender
     scheduler: Any = field(default=None)
+    sleep: Sleeper = asyncio.sleep
+    _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     async def run_due_work(self) -> None:
         """Campaign runs, welcomes and referral re-checks that are due now, then the
         scheduler's campaign jobs brought in line with the campaigns table (what the
         scheduler's jobs do)."""
-        await JobRuntime(self.session_factory, self.clock, self.scheduler).run()
+        await JobRuntime(
+            self.session_factory, self.clock, self.scheduler, BotMembershipChecker(self.bot)
+        ).run()
 
     async def start_scheduler(self) -> None:
         """APScheduler with the periodic due-work job and one job per scheduled campaign;
@@ -68,7 +77,9 @@ class App:
         if self.settings.due_work_seconds <= 0:
             return  # timed work is off (tests drive it by hand)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
-        JobRuntime.current = JobRuntime(self.session_factory, self.clock, self.scheduler)
+        JobRuntime.current = JobRuntime(
+            self.session_factory, self.clock, self.scheduler, BotMembershipChecker(self.bot)
+        )
         self.scheduler.add_job(
             DUE_WORK_JOB,
             "interval",
@@ -83,18 +94,24 @@ class App:
     async def start_polling(self, *, handle_signals: bool = True) -> None:
         """Polls until stopped. Updates are handled one after another and confirmed (by the
         next getUpdates offset) only after their transaction committed, so a crash loses
-        nothing; a redelivered update is recognised by its id and changes nothing."""
+        nothing; a redelivered update is recognised by its id and changes nothing.
+
+        Until the Bot API answers (network not up yet, or blocked) it keeps trying with
+        growing waits; a token Telegram rejects raises TelegramUnauthorizedError."""
+        self._stop_requested.clear()
+        if not await self._until_stopped(self._reach_bot_api(), handle_signals):
+            return
         try:
-            await self.bot.delete_webhook(drop_pending_updates=False)
             await register_command_menus(self.bot, self.settings.default_language)
-        except (TelegramNetworkError, TelegramServerError) as error:
-            logger.warning("The Bot API is not reachable yet (%s); polling will keep trying", error)
+        except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
+            logger.warning("Could not register the command menus (%s); going on", error)
         await self.start_scheduler()
         sender_task = None
         if self.settings.background_sender:
             sender_task = asyncio.create_task(self.sender.run())
         try:
-            await self._poll(handle_signals)
+            if not self._stop_requested.is_set():
+                await self._poll(handle_signals)
         finally:
             if sender_task is not None:
                 sender_task.cancel()
@@ -102,6 +119,47 @@ class App:
                     await sender_task
             if self.scheduler is not None and self.scheduler.running:
                 self.scheduler.shutdown(wait=False)
+
+    async def _reach_bot_api(self) -> None:
+        delays = Backoff().delays()
+        while True:
+            try:
+                await self.bot.me()
+                await self.bot.delete_webhook(drop_pending_updates=False)
+                return
+            except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
+                delay = next(delays)
+                logger.warning(
+                    "The Bot API is not reachable (%s); trying again in %s s", error, delay
+                )
+                await self.sleep(delay)
+
+    async def _until_stopped(self, work: Coroutine[Any, Any, None], handle_signals: bool) -> bool:
+        """Runs `work` unless a stop request (stop_polling, SIGTERM or SIGINT) comes first;
+        True when it finished."""
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
+        for number in signals:
+            with suppress(NotImplementedError):
+                loop.add_signal_handler(number, self._stop_requested.set)
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self._stop_requested.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for number in signals:
+                with suppress(NotImplementedError):
+                    loop.remove_signal_handler(number)
+            for pending in (task, stop):
+                if not pending.done():
+                    pending.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await pending
+        if task.cancelled():
+            logger.info("Stopped before the Bot API answered")
+            return False
+        task.result()
+        return True
 
     async def _poll(self, handle_signals: bool) -> None:
         await self.dispatcher.start_polling(
@@ -114,17 +172,34 @@ class App:
         )
 
     async def stop_polling(self) -> None:
-        await self.dispatcher.stop_polling()
+        self._stop_requested.set()
+        with suppress(RuntimeError):  # polling has not started: still waiting for the Bot API
+            await self.dispatcher.stop_polling()
 
     async def close(self) -> None:
         await self.bot.session.close()
         await self.engine.dispose()
 
 
-def build_bot(settings: Settings, sleep: Sleeper | None = None) -> Bot:
-    session = AiohttpSession()
+def build_session(settings: Settings) -> AiohttpSession:
+    """The HTTP session for every Bot API request, through TELEGRAM_PROXY when it is set."""
+    api = PRODUCTION
     if settings.bot_api_base_url:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_base_url))
+        api = TelegramAPIServer.from_base(settings.bot_api_base_url)
+    if settings.telegram_proxy is None:
+        return AiohttpSession(api=api)
+    proxy = settings.telegram_proxy.get_secret_value()
+    logger.info("Bot API requests go through the proxy %s", redacted_proxy(proxy))
+    if not proxy.startswith("https://"):
+        return AiohttpSession(api=api, proxy=proxy)
+    # aiohttp-socks speaks HTTP CONNECT to the proxy; an https:// proxy is reached over TLS.
+    session = AiohttpSession(api=api, proxy="http://" + proxy.removeprefix("https://"))
+    session._connector_init["proxy_ssl"] = ssl.create_default_context(cafile=certifi.where())
+    return session
+
+
+def build_bot(settings: Settings, sleep: Sleeper | None = None) -> Bot:
+    session = build_session(settings)
     if sleep is not None:
         session.middleware(RetryAfterMiddleware(sleep=sleep))
     else:
@@ -179,4 +254,5 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
         dispatcher=build_dispatcher(settings, session_factory, clock, sleep, windows),
         clock=clock,
         sender=Sender(bot, session_factory, clock, windows=windows, sleep=sleep or asyncio.sleep),
+        sleep=sleep or asyncio.sleep,
     )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -9,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/seedbot.db"
 TOKEN_PATTERN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,100}")
+PROXY_SCHEMES = ("http", "https", "socks5")
 
 
 class DatabaseSettings(BaseSettings):
@@ -26,6 +28,7 @@ class Settings(DatabaseSettings):
 
     bot_token: SecretStr
     bot_api_base_url: str | None = None
+    telegram_proxy: SecretStr | None = None
     timezone: str = "Asia/Shanghai"
     default_language: str = "zh"
     owner_ids: Annotated[frozenset[int], NoDecode] = Field(default_factory=frozenset)
@@ -56,6 +59,25 @@ class Settings(DatabaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
 
+    @field_validator("telegram_proxy")
+    @classmethod
+    def _check_proxy(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = value.get_secret_value().strip()
+        parts = urlsplit(url)
+        if parts.scheme not in PROXY_SCHEMES:
+            raise ValueError("must start with http://, https:// or socks5://")
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if not parts.hostname or port is None:
+            raise ValueError("must name a host and a port, e.g. socks5://127.0.0.1:1080")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("must be only scheme://[user:password@]host:port")
+        return SecretStr(url.rstrip("/"))
+
     @field_validator("owner_ids", mode="before")
     @classmethod
     def _parse_owner_ids(cls, value: object) -> object:
@@ -80,3 +102,24 @@ class Settings(DatabaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown timezone {value!r}; use a name like Asia/Shanghai") from None
         return value
+
+
+def redacted_proxy(url: str) -> str:
+    """The proxy URL as it may be logged: its password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+
+
+def proxy_credentials(url: str) -> list[str]:
+    """The forms in which the proxy's credentials could appear in a log line."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return []
+    userinfo = parts.netloc.rsplit("@", 1)[0]
+    forms = [userinfo]
+    if parts.password and len(unquote(parts.password)) >= 4:
+        forms.append(unquote(parts.password))
+    return forms

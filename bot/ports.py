@@ -17,6 +17,8 @@ from bot.domain.models import (
     LeaderboardRow,
     LedgerEntry,
     Member,
+    PointsTotals,
+    QuotaUse,
     Referral,
     ReferralCounts,
     ReferralSource,
@@ -62,8 +64,24 @@ class MemberRepository(Protocol):
     async def mark_left(self, community_id: int, user_id: int, now: datetime) -> None: ...
     async def touch(self, community_id: int, user_id: int, now: datetime) -> None: ...
     async def apply_points(
-        self, community_id: int, user_id: int, amount: int, earned: int, tier: Tier
-    ) -> None: ...
+        self, community_id: int, user_id: int, amount: int, lifetime_change: int
+    ) -> PointsTotals | None:
+        """Adds to the balance and lifetime points in one statement; None (and no change)
+        when the member is unknown or the balance would go below 0."""
+        ...
+
+    async def raise_tier(self, community_id: int, user_id: int, tier: Tier) -> None:
+        """Sets the tier only if it is higher than the stored one."""
+        ...
+
+    async def lower_tier(self, community_id: int, user_id: int, tier: Tier) -> None:
+        """Sets the tier only if it is lower than the stored one (a revoked award)."""
+        ...
+
+    async def lock(self, community_id: int, user_id: int) -> None:
+        """Holds the member's row until the transaction ends (SELECT ... FOR UPDATE)."""
+        ...
+
     async def record_checkin_streak(
         self, community_id: int, user_id: int, streak: int, day: date
     ) -> None: ...
@@ -83,6 +101,13 @@ class MemberRepository(Protocol):
         """Reachable members whose streak of at least `min_streak` days ended yesterday."""
         ...
 
+    async def last_checkins_since(
+        self, community_id: int, since: date
+    ) -> Sequence[tuple[int, date, datetime, int]]:
+        """(user id, last check-in day, when that check-in happened, streak) of the members
+        whose last check-in day is `since` or later."""
+        ...
+
     async def rank_by_lifetime(self, community_id: int, user_id: int) -> int: ...
     async def top_by_lifetime(self, community_id: int, limit: int) -> Sequence[LeaderboardRow]: ...
     async def count_by_tier(self, community_id: int) -> dict[Tier, int]: ...
@@ -97,8 +122,20 @@ class CheckinRepository(Protocol):
 
 
 class LedgerRepository(Protocol):
-    async def add(self, entry: LedgerEntry) -> bool:
-        """Append the entry; False if its idempotency key was already used."""
+    async def add(self, entry: LedgerEntry) -> int | None:
+        """Append the entry; its id, or None if its idempotency key was already used."""
+        ...
+
+    async def get(self, entry_id: int) -> LedgerEntry | None: ...
+    async def has_key(self, idempotency_key: str) -> bool: ...
+    async def awards_since(self, community_id: int, since: datetime) -> Sequence[QuotaUse]:
+        """Award points per moderator since `since`, revoked awards excluded, most first."""
+        ...
+
+    async def recent_moderation(
+        self, community_id: int, user_id: int, limit: int
+    ) -> Sequence[LedgerEntry]:
+        """The member's latest awards and deductions, newest first."""
         ...
 
     async def sum_for_member(self, community_id: int, user_id: int) -> int: ...
@@ -146,7 +183,10 @@ class ReferralRepository(Protocol):
         at: datetime,
     ) -> bool: ...
     async def set_due(self, community_id: int, invitee_id: int, due: datetime | None) -> None: ...
-    async def due(self, now: datetime, limit: int) -> Sequence[Referral]: ...
+    async def due(
+        self, now: datetime, limit: int, community_id: int | None = None
+    ) -> Sequence[Referral]: ...
+    async def communities_due(self, now: datetime) -> Sequence[int]: ...
     async def qualified_since(self, community_id: int, inviter_id: int, since: datetime) -> int: ...
     async def counts_for(self, community_id: int, inviter_id: int) -> ReferralCounts: ...
     async def list_for_inviter(
@@ -178,7 +218,10 @@ class CampaignRepository(Protocol):
         self, campaign_id: int, status: CampaignStatus, next_run_at: datetime | None
     ) -> None: ...
     async def set_grace(self, campaign_id: int, minutes: int) -> None: ...
-    async def due(self, now: datetime, limit: int) -> Sequence[Campaign]: ...
+    async def due(
+        self, now: datetime, limit: int, community_id: int | None = None
+    ) -> Sequence[Campaign]: ...
+    async def communities_due(self, now: datetime) -> Sequence[int]: ...
     async def scheduled(self) -> Sequence[Campaign]: ...
     async def record_run(
         self,
@@ -187,7 +230,13 @@ class CampaignRepository(Protocol):
         outcome: RunOutcome,
         detail: str | None,
         now: datetime,
-    ) -> bool: ...
+    ) -> int | None:
+        """The new run's id; None when that run was already recorded."""
+        ...
+
+    async def settle_run(
+        self, run_id: int, outcome: RunOutcome, detail: str | None, now: datetime
+    ) -> None: ...
     async def recent_runs(self, campaign_id: int, limit: int) -> Sequence[CampaignRun]: ...
 
 
@@ -202,9 +251,34 @@ class OutgoingQueue(Protocol):
         dedup_key: str,
         not_before: datetime,
         now: datetime,
+        *,
+        campaign_run_id: int | None = None,
     ) -> bool: ...
     async def is_blocked(self, chat_id: int) -> bool: ...
     async def unblock(self, chat_id: int) -> None: ...
+
+
+class ChatMoveRepository(Protocol):
+    async def move_community(self, old_id: int, new_id: int) -> bool:
+        """Moves a community and all its data to another chat id; False if nothing to move."""
+        ...
+
+
+class MembershipChecker(Protocol):
+    """Asks Telegram whether a user is in a group right now; called outside transactions."""
+
+    async def is_member(self, community_id: int, user_id: int) -> bool | None:
+        """True or False; None when Telegram could not tell (try again later)."""
+        ...
+
+
+class DeadLetterRepository(Protocol):
+    """Updates that failed for a non-transient reason (a bug), kept for a replay after a fix."""
+
+    async def add(
+        self, bot_id: int, update_id: int, payload: dict[str, Any], error: str, now: datetime
+    ) -> None: ...
+    async def mark_replayed(self, bot_id: int, update_id: int, now: datetime) -> bool: ...
 
 
 class InviteLinkIssuer(Protocol):
@@ -249,3 +323,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outgoing(self) -> OutgoingQueue: ...
+
+    @property
+    def chat_moves(self) -> ChatMoveRepository: ...
+
+    @property
+    def dead_letters(self) -> DeadLetterRepository: ...

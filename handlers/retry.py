@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramRetryAfter
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -47,3 +50,63 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                 )
                 await self._sleep(float(error.retry_after))
                 attempt += 1
+
+
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "53300", "57P01", "57P02", "57P03", "25006"})
+
+
+def is_transient(error: BaseException) -> bool:
+    """A failure that goes away by itself: the database is locked, unreachable or failing over,
+    or Telegram is unreachable or busy. Anything else is a bug or a refusal."""
+    if isinstance(
+        error,
+        (
+            OperationalError,
+            InterfaceError,
+            DisconnectionError,
+            PoolTimeoutError,
+            OSError,
+            TelegramNetworkError,
+            TelegramServerError,
+            TelegramRetryAfter,
+        ),
+    ):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return any(_transient_sqlstate(_sqlstate(cause)) for cause in _causes(error))
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in found and len(found) < 10:
+        found.append(current)
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return found
+
+
+def _transient_sqlstate(code: str | None) -> bool:
+    # class 08: connection exceptions; the others: serialization, deadlock, too many
+    # connections, server shutting down or starting, a standby that refuses writes
+    return code is not None and (code.startswith("08") or code in TRANSIENT_SQLSTATES)
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Waits that double from `first` up to `cap` seconds."""
+
+    first: float = 0.5
+    cap: float = 300.0
+
+    def delays(self) -> Iterator[float]:
+        delay = self.first
+        while True:
+            yield delay
+            delay = min(delay * 2, self.cap)

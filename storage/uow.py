@@ -6,6 +6,8 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.campaigns import SqlCampaignRepository, SqlOutgoingQueue
+from storage.chat_moves import SqlChatMoves
+from storage.dead_letters import SqlDeadLetters
 from storage.repositories import (
     SqlAuditRepository,
     SqlBadgeRepository,
@@ -36,7 +38,9 @@ class SqlUnitOfWork:
         self.referrals = SqlReferralRepository(session)
         self.campaigns = SqlCampaignRepository(session)
         self.outgoing = SqlOutgoingQueue(session)
+        self.chat_moves = SqlChatMoves(session)
         self.processed_updates = SqlProcessedUpdates(session)
+        self.dead_letters = SqlDeadLetters(session)
 
 
 @asynccontextmanager

@@ -3,31 +3,43 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
-from aiogram.dispatcher.event.bases import UNHANDLED
-from aiogram.exceptions import TelegramNetworkError, TelegramServerError
+from aiogram.dispatcher.event.bases import UNHANDLED, CancelHandler, SkipHandler
 from aiogram.types import Chat, Message, TelegramObject, Update
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.domain.errors import DomainError
 from bot.ports import Clock
 from handlers.outbox import Outbox, SentLog
-from handlers.retry import Sleeper
+from handlers.retry import Backoff, Sleeper, is_transient
 from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS = (OperationalError, InterfaceError, TelegramNetworkError, TelegramServerError)
+MAX_ERROR_LENGTH = 2000
+
+
+@dataclass
+class Replay:
+    """Given as `replay=` to `Dispatcher.feed_raw_update` to run a dead letter again: one
+    attempt, every failure raised to the caller, and what happened recorded here."""
+
+    already_handled: bool = False
+    refused: bool = False
 
 
 class UnitOfWorkMiddleware(BaseMiddleware):
     """One transaction per update: the update is claimed by its id in the same transaction as
     its effects, so a redelivered update changes nothing; replies go out after the commit.
 
-    A transient failure (database busy or gone, Telegram unreachable) rolls the attempt back
-    and the whole update is tried again, a bounded number of times.
+    A transient failure (database locked, unreachable or failing over; Telegram unreachable)
+    rolls the attempt back and the update is tried again, with growing waits, for as long as
+    it takes: polling handles updates one after another, so the later ones wait, and none is
+    confirmed to Telegram before it took effect. Any other failure (a bug) is rolled back,
+    stored as a dead letter for `seedbot replay`, and the bot goes on with the next update.
     """
 
     def __init__(
@@ -35,15 +47,15 @@ class UnitOfWorkMiddleware(BaseMiddleware):
         session_factory: async_sessionmaker[AsyncSession],
         clock: Clock,
         *,
-        attempts: int = 3,
         sleep: Sleeper = asyncio.sleep,
+        backoff: Backoff | None = None,
         sent_log: SentLog | None = None,
     ) -> None:
         self._sent_log = sent_log
         self._session_factory = session_factory
         self._clock = clock
-        self._attempts = attempts
         self._sleep = sleep
+        self._backoff = backoff or Backoff()
 
     async def __call__(
         self,
@@ -53,34 +65,91 @@ class UnitOfWorkMiddleware(BaseMiddleware):
     ) -> Any:
         assert isinstance(event, Update)
         bot: Bot = data["bot"]
-        for attempt in range(1, self._attempts + 1):
+        replay: Replay | None = data.get("replay")
+        delays = self._backoff.delays()
+        waited = 0.0
+        while True:
             outbox = self._outbox_for(event, data)
             try:
-                async with unit_of_work(self._session_factory) as uow:
-                    claimed = await uow.processed_updates.claim(
-                        bot.id, event.update_id, self._clock.now()
-                    )
-                    if not claimed:
-                        logger.info("Update %d was already handled; ignored", event.update_id)
-                        return UNHANDLED
-                    data["uow"] = uow
-                    data["outbox"] = outbox
-                    result = await handler(event, data)
-                    await outbox.queue_announcements(uow.outgoing, self._clock.now())
-            except TRANSIENT_ERRORS as error:
-                if attempt == self._attempts:
+                result = await self._attempt(handler, event, data, bot, outbox, replay)
+            except (DomainError, SkipHandler, CancelHandler):
+                if replay is not None:
+                    replay.refused = True
+                raise
+            except Exception as error:
+                if replay is not None:
                     raise
+                if not is_transient(error):
+                    await self._store_dead_letter(bot, event, error)
+                    return UNHANDLED
+                delay = next(delays)
                 logger.warning(
-                    "Update %d failed (%s: %s); trying again",
+                    "Update %d could not be handled (%s: %s); it stays unconfirmed and is "
+                    "tried again in %s s",
                     event.update_id,
                     type(error).__name__,
                     error,
+                    delay,
                 )
-                await self._sleep(0.5 * attempt)
+                await self._sleep(delay)
+                waited += delay
                 continue
+            if waited:
+                logger.info("Update %d handled after %s s of waiting", event.update_id, waited)
             await outbox.flush(bot, self._sent_log)
             return result
-        return UNHANDLED
+
+    async def _attempt(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: Update,
+        data: dict[str, Any],
+        bot: Bot,
+        outbox: Outbox,
+        replay: Replay | None,
+    ) -> Any:
+        async with unit_of_work(self._session_factory) as uow:
+            claimed = await uow.processed_updates.claim(bot.id, event.update_id, self._clock.now())
+            if not claimed:
+                logger.info("Update %d was already handled; ignored", event.update_id)
+                if replay is not None:
+                    replay.already_handled = True
+                return UNHANDLED
+            data["uow"] = uow
+            data["outbox"] = outbox
+            result = await handler(event, data)
+            await outbox.queue_announcements(uow.outgoing, self._clock.now())
+        return result
+
+    async def _store_dead_letter(self, bot: Bot, update: Update, error: Exception) -> None:
+        logger.error(
+            "Update %d failed (%s: %s); kept as a dead letter (see `seedbot deadletters`)",
+            update.update_id,
+            type(error).__name__,
+            error,
+            exc_info=error,
+        )
+        payload = update.model_dump(mode="json", exclude_none=True, by_alias=True)
+        text = describe_error(error, bot.token)
+        delays = self._backoff.delays()
+        while True:
+            try:
+                async with unit_of_work(self._session_factory) as uow:
+                    await uow.dead_letters.add(
+                        bot.id, update.update_id, payload, text, self._clock.now()
+                    )
+                return
+            except Exception as store_error:
+                if not is_transient(store_error):
+                    raise
+                delay = next(delays)
+                logger.warning(
+                    "Dead letter of update %d could not be stored (%s); trying again in %s s",
+                    update.update_id,
+                    type(store_error).__name__,
+                    delay,
+                )
+                await self._sleep(delay)
 
     @staticmethod
     def _outbox_for(update: Update, data: dict[str, Any]) -> Outbox:
@@ -90,6 +159,12 @@ class UnitOfWorkMiddleware(BaseMiddleware):
         if chat is not None and thread_id is not None:
             outbox.use_thread(chat.id, thread_id)
         return outbox
+
+
+def describe_error(error: BaseException, secret: str) -> str:
+    """The exception's type and message, without the token, for operators."""
+    text = f"{type(error).__name__}: {error}".replace(secret, "<BOT_TOKEN>")
+    return text[:MAX_ERROR_LENGTH]
 
 
 def _callback_thread(update: Update) -> int | None:

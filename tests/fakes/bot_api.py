@@ -106,11 +106,19 @@ TObj = TypeVar("TObj", bound=TelegramObject)
 class TelegramAPIError(Exception):
     """Raised inside method handlers; turned into a Bot API error response."""
 
-    def __init__(self, error_code: int, description: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        error_code: int,
+        description: str,
+        retry_after: int | None = None,
+        *,
+        migrate_to_chat_id: int | None = None,
+    ) -> None:
         super().__init__(description)
         self.error_code = error_code
         self.description = description
         self.retry_after = retry_after
+        self.migrate_to_chat_id = migrate_to_chat_id
 
 
 def _bad(description: str) -> TelegramAPIError:
@@ -341,6 +349,8 @@ class FakeBotAPI:
         self._callback_counter = 0
         self._failures: dict[str, deque[_Failure]] = {}
         self._holds: dict[str, asyncio.Event] = {}
+        self._dropped_answers: dict[str, int] = {}
+        self._migrated: dict[int, int] = {}
         self._global_sends: deque[float] = deque()
         self._chat_sends: dict[int, deque[float]] = {}
 
@@ -360,6 +370,7 @@ class FakeBotAPI:
         self._message_pulse = _Pulse()
         self._request_pulse = _Pulse()
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
 
         # Bot API method names are case-insensitive: "_m_get_chat_member" serves "getChatMember".
         self._methods: dict[str, MethodHandler] = {
@@ -376,9 +387,28 @@ class FakeBotAPI:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self._site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await self._site.start()
         host, port = self._runner.addresses[0][:2]
         self.base_url = f"http://{host}:{port}"
+
+    async def go_offline(self) -> None:
+        """Telegram becomes unreachable: open connections drop and new ones are refused."""
+        assert self._runner is not None
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        if self._runner.server is not None:
+            for connection in self._runner.server.connections:
+                connection.force_close()
+
+    async def come_back(self) -> None:
+        """Telegram is reachable again, at the same address."""
+        assert self._runner is not None
+        if self._site is None:
+            host, port = self.base_url.removeprefix("http://").rsplit(":", 1)
+            self._site = web.TCPSite(self._runner, host, int(port))
+            await self._site.start()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -419,6 +449,9 @@ class FakeBotAPI:
             logger.exception("FakeBotAPI failed on %s", method)
             self.internal_errors.append(f"{method}: {type(exc).__name__}: {exc}")
             return self._error_response(TelegramAPIError(500, f"Internal Server Error: {exc}"))
+        if self._dropped_answers.get(method.lower(), 0) > 0 and request.transport is not None:
+            self._dropped_answers[method.lower()] -= 1
+            request.transport.close()  # done, but the bot never hears of it
         return web.json_response({"ok": True, "result": result})
 
     @staticmethod
@@ -426,6 +459,8 @@ class FakeBotAPI:
         body: JSONDict = {"ok": False, "error_code": exc.error_code, "description": exc.description}
         if exc.retry_after is not None:
             body["parameters"] = {"retry_after": exc.retry_after}
+        if exc.migrate_to_chat_id is not None:
+            body["parameters"] = {"migrate_to_chat_id": exc.migrate_to_chat_id}
         return web.json_response(body, status=exc.error_code)
 
     @staticmethod
@@ -484,11 +519,16 @@ class FakeBotAPI:
         admins: Iterable[int] = (),
         username: str | None = None,
         is_forum: bool = False,
+        basic: bool = False,
     ) -> Chat:
         if chat_id >= 0:
             raise ValueError(f"group ids are negative (like -100...), got {chat_id}")
         chat = Chat(
-            id=chat_id, type="supergroup", title=title, username=username, is_forum=is_forum or None
+            id=chat_id,
+            type="group" if basic else "supergroup",
+            title=title,
+            username=username,
+            is_forum=is_forum or None,
         )
         group = _GroupState(chat=chat, creator_id=self._user(creator_id).id)
         group.members[creator_id] = "creator"
@@ -506,6 +546,10 @@ class FakeBotAPI:
     def add_member(self, chat_id: int, user_id: int) -> None:
         """Make a user a plain member silently (no update), e.g. for initial fixtures."""
         self._group(chat_id).members[self._user(user_id).id] = "member"
+
+    def remove_member(self, chat_id: int, user_id: int) -> None:
+        """The user leaves silently (no update reaches the bot), as when it was not an admin."""
+        self._group(chat_id).members[self._user(user_id).id] = "left"
 
     def add_invite_link(
         self,
@@ -637,6 +681,41 @@ class FakeBotAPI:
         event = self._holds.pop(method.lower(), None)
         if event is not None:
             event.set()
+
+    def drop_answer(self, method: str, *, times: int = 1) -> None:
+        """The next calls of `method` are carried out, but the connection closes before the
+        answer (as when the network fails after Telegram accepted a message)."""
+        self._dropped_answers[method.lower()] = self._dropped_answers.get(method.lower(), 0) + times
+
+    def migrate_group(
+        self, chat_id: int, new_chat_id: int, *, by_user_id: int, notify: bool = True
+    ) -> tuple[int, int] | None:
+        """Upgrades a basic group to a supergroup with a new id, as Telegram does: the old id
+        answers 400 with `migrate_to_chat_id` from now on, and (with `notify`) the bot gets a
+        service message in each chat. Returns those two update ids (old chat, new chat)."""
+        old = self._group(chat_id)
+        chat = Chat(id=new_chat_id, type="supergroup", title=old.chat.title)
+        group = _GroupState(
+            chat=chat,
+            creator_id=old.creator_id,
+            members=dict(old.members),
+            bot_can_invite_users=old.bot_can_invite_users,
+            denied_rights=set(old.denied_rights),
+        )
+        self._chats[new_chat_id] = chat
+        self._groups[new_chat_id] = group
+        if not notify:
+            self._migrated[chat_id] = new_chat_id
+            return None
+        sender = self._user(by_user_id)
+        in_old = self._user_message(
+            chat_id, sender, text=None, date=None, extra={"migrate_to_chat_id": new_chat_id}
+        )
+        self._migrated[chat_id] = new_chat_id
+        in_new = self._user_message(
+            new_chat_id, sender, text=None, date=None, extra={"migrate_from_chat_id": chat_id}
+        )
+        return in_old, in_new
 
     def fail_next(
         self,
@@ -1219,6 +1298,12 @@ class FakeBotAPI:
         return group
 
     def _writable_chat(self, chat_id: int) -> Chat:
+        if chat_id in self._migrated:
+            raise TelegramAPIError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=self._migrated[chat_id],
+            )
         if chat_id in self._groups:
             return self._group_access(chat_id).chat
         if chat_id in self._chats and self._chats[chat_id].type == "channel":
