@@ -7,6 +7,7 @@ from aiogram import Router
 from handlers import (
     activity,
     campaigns,
+    chat_migration,
     checkin,
     community,
     errors,
@@ -24,6 +25,7 @@ def setup_routers() -> list[Router]:
     return [
         errors.setup(),
         community.setup(),
+        chat_migration.setup(),
         private.setup(),
         help.setup(),
         growth.setup(),

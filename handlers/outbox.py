@@ -26,6 +26,7 @@ class Announcement:
     kind: str
     payload: dict[str, Any]
     not_before: datetime | None
+    campaign_run_id: int | None = None
 
 
 def message_payload(
@@ -65,11 +66,14 @@ class Outbox:
         markup: InlineKeyboardMarkup | None = None,
         photo: str | None = None,
         not_before: datetime | None = None,
+        campaign_run_id: int | None = None,
     ) -> None:
         payload = message_payload(
             text, markup=markup, photo=photo, thread_id=self._threads.get(chat_id)
         )
-        self._announcements.append(Announcement(chat_id, key, kind, payload, not_before))
+        self._announcements.append(
+            Announcement(chat_id, key, kind, payload, not_before, campaign_run_id)
+        )
 
     async def queue_announcements(self, queue: OutgoingQueue, now: datetime) -> None:
         announcements, self._announcements = self._announcements, []
@@ -77,7 +81,13 @@ class Outbox:
             if await queue.is_blocked(item.chat_id):
                 continue
             await queue.enqueue(
-                item.chat_id, item.kind, item.payload, item.key, item.not_before or now, now
+                item.chat_id,
+                item.kind,
+                item.payload,
+                item.key,
+                item.not_before or now,
+                now,
+                campaign_run_id=item.campaign_run_id,
             )
 
     def use_thread(self, chat_id: int, thread_id: int) -> None:

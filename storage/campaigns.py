@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -22,12 +23,22 @@ from bot.domain.models import (
 from storage.models import BlockedChatRow, CampaignRow, CampaignRunRow, OutgoingMessageRow
 from storage.repositories import insert_ignoring_conflict
 
+logger = logging.getLogger(__name__)
+
+# The outcomes each settled outcome may replace.
+SETTLED_OVER: dict[RunOutcome, tuple[RunOutcome, ...]] = {
+    RunOutcome.POSTED: (RunOutcome.QUEUED, RunOutcome.FAILED, RunOutcome.UNCERTAIN),
+    RunOutcome.UNCERTAIN: (RunOutcome.QUEUED, RunOutcome.FAILED),
+    RunOutcome.FAILED: (RunOutcome.QUEUED,),
+}
+
 PENDING = "pending"
 SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
 BLOCKED = "blocked"
 UNCERTAIN = "uncertain"
+INTERRUPTED = "the sender stopped while sending"
 
 
 def _campaign(row: CampaignRow) -> Campaign:
@@ -44,6 +55,18 @@ def _campaign(row: CampaignRow) -> Campaign:
         button=CampaignButton(**row.button) if row.button else None,
         created_by=row.created_by,
     )
+
+
+def _readable_campaigns(rows: Iterable[CampaignRow]) -> list[Campaign]:
+    """The rows as campaigns; a row that cannot be read (written by hand) is logged and left
+    out, so it never stops the others."""
+    campaigns = []
+    for row in rows:
+        try:
+            campaigns.append(_campaign(row))
+        except (ValueError, TypeError):
+            logger.exception("Campaign %d has an unreadable row; skipped", row.id)
+    return campaigns
 
 
 class SqlCampaignRepository:
@@ -117,17 +140,28 @@ class SqlCampaignRepository:
             update(CampaignRow).where(CampaignRow.id == campaign_id).values(grace_minutes=minutes)
         )
 
-    async def due(self, now: datetime, limit: int) -> Sequence[Campaign]:
+    async def due(
+        self, now: datetime, limit: int, community_id: int | None = None
+    ) -> Sequence[Campaign]:
+        query = select(CampaignRow).where(
+            CampaignRow.status == str(CampaignStatus.ACTIVE),
+            CampaignRow.next_run_at <= now,
+        )
+        if community_id is not None:
+            query = query.where(CampaignRow.community_id == community_id)
+        rows = await self._session.scalars(query.order_by(CampaignRow.next_run_at).limit(limit))
+        return _readable_campaigns(rows)
+
+    async def communities_due(self, now: datetime) -> Sequence[int]:
         rows = await self._session.scalars(
-            select(CampaignRow)
+            select(CampaignRow.community_id)
             .where(
                 CampaignRow.status == str(CampaignStatus.ACTIVE),
                 CampaignRow.next_run_at <= now,
             )
-            .order_by(CampaignRow.next_run_at)
-            .limit(limit)
+            .distinct()
         )
-        return [_campaign(row) for row in rows]
+        return list(rows)
 
     async def scheduled(self) -> Sequence[Campaign]:
         rows = await self._session.scalars(
@@ -136,7 +170,7 @@ class SqlCampaignRepository:
                 CampaignRow.next_run_at.is_not(None),
             )
         )
-        return [_campaign(row) for row in rows]
+        return _readable_campaigns(rows)
 
     async def record_run(
         self,
@@ -145,9 +179,10 @@ class SqlCampaignRepository:
         outcome: RunOutcome,
         detail: str | None,
         now: datetime,
-    ) -> bool:
-        """False when that run (campaign + scheduled time) was already recorded."""
-        return await insert_ignoring_conflict(
+    ) -> int | None:
+        """The new run's id; None when that run (campaign + scheduled time) was already
+        recorded."""
+        inserted = await insert_ignoring_conflict(
             self._session,
             CampaignRunRow,
             {
@@ -157,6 +192,28 @@ class SqlCampaignRepository:
                 "detail": detail,
                 "recorded_at": now,
             },
+        )
+        if not inserted:
+            return None
+        return await self._session.scalar(
+            select(CampaignRunRow.id).where(
+                CampaignRunRow.campaign_id == campaign_id,
+                CampaignRunRow.scheduled_at == scheduled_at,
+            )
+        )
+
+    async def settle_run(
+        self, run_id: int, outcome: RunOutcome, detail: str | None, now: datetime
+    ) -> None:
+        """What Telegram made of a queued run. An outcome never goes back: a run posted by
+        one of its messages stays posted, and one uncertain never becomes failed."""
+        await self._session.execute(
+            update(CampaignRunRow)
+            .where(
+                CampaignRunRow.id == run_id,
+                CampaignRunRow.outcome.in_([str(o) for o in SETTLED_OVER[outcome]]),
+            )
+            .values(outcome=str(outcome), detail=detail, recorded_at=now)
         )
 
     async def recent_runs(self, campaign_id: int, limit: int) -> Sequence[CampaignRun]:
@@ -190,6 +247,8 @@ class SqlOutgoingQueue:
         dedup_key: str,
         not_before: datetime,
         now: datetime,
+        *,
+        campaign_run_id: int | None = None,
     ) -> bool:
         """Queues a message once per dedup key; False if that key was queued before."""
         return await insert_ignoring_conflict(
@@ -204,14 +263,38 @@ class SqlOutgoingQueue:
                 "not_before": not_before,
                 "attempts": 0,
                 "created_at": now,
+                "campaign_run_id": campaign_run_id,
             },
         )
 
-    async def due(self, now: datetime, limit: int) -> Sequence[OutgoingMessage]:
+    async def due(
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        skip_chats: Collection[int] = (),
+        per_chat: int = 1,
+    ) -> Sequence[OutgoingMessage]:
+        """Due messages taken round-robin over chats: every chat's oldest first, then every
+        chat's second, up to `per_chat` each, so that no chat waits behind a busy one.
+        `skip_chats` are chats at their rate limit right now."""
+        conditions = [OutgoingMessageRow.status == PENDING, OutgoingMessageRow.not_before <= now]
+        if skip_chats:
+            conditions.append(OutgoingMessageRow.chat_id.not_in(list(skip_chats)))
+        turn = (
+            func.row_number()
+            .over(
+                partition_by=OutgoingMessageRow.chat_id,
+                order_by=(OutgoingMessageRow.not_before, OutgoingMessageRow.id),
+            )
+            .label("turn")
+        )
+        ranked = select(OutgoingMessageRow.id, turn).where(*conditions).subquery()
         rows = await self._session.scalars(
             select(OutgoingMessageRow)
-            .where(OutgoingMessageRow.status == PENDING, OutgoingMessageRow.not_before <= now)
-            .order_by(OutgoingMessageRow.not_before, OutgoingMessageRow.id)
+            .join(ranked, ranked.c.id == OutgoingMessageRow.id)
+            .where(ranked.c.turn <= per_chat)
+            .order_by(ranked.c.turn, OutgoingMessageRow.not_before, OutgoingMessageRow.id)
             .limit(limit)
         )
         return [
@@ -222,9 +305,25 @@ class SqlOutgoingQueue:
                 payload=row.payload,
                 dedup_key=row.dedup_key,
                 attempts=row.attempts,
+                campaign_run_id=row.campaign_run_id,
             )
             for row in rows
         ]
+
+    async def chats_with_due(self, now: datetime, among: Collection[int]) -> Sequence[int]:
+        """Which of these chats have a message due."""
+        if not among:
+            return []
+        rows = await self._session.scalars(
+            select(OutgoingMessageRow.chat_id)
+            .where(
+                OutgoingMessageRow.status == PENDING,
+                OutgoingMessageRow.not_before <= now,
+                OutgoingMessageRow.chat_id.in_(list(among)),
+            )
+            .distinct()
+        )
+        return list(rows)
 
     async def next_due_at(self) -> datetime | None:
         return await self._session.scalar(
@@ -260,10 +359,21 @@ class SqlOutgoingQueue:
 
     async def abandon_interrupted(self) -> int:
         """Messages a crashed sender was sending may have gone out: never send them again."""
+        in_flight_runs = select(OutgoingMessageRow.campaign_run_id).where(
+            OutgoingMessageRow.status == SENDING, OutgoingMessageRow.campaign_run_id.is_not(None)
+        )
+        await self._session.execute(
+            update(CampaignRunRow)
+            .where(
+                CampaignRunRow.id.in_(in_flight_runs),
+                CampaignRunRow.outcome.in_([str(o) for o in SETTLED_OVER[RunOutcome.UNCERTAIN]]),
+            )
+            .values(outcome=str(RunOutcome.UNCERTAIN), detail=INTERRUPTED)
+        )
         result = await self._session.execute(
             update(OutgoingMessageRow)
             .where(OutgoingMessageRow.status == SENDING)
-            .values(status=UNCERTAIN, last_error="the sender stopped while sending")
+            .values(status=UNCERTAIN, last_error=INTERRUPTED)
         )
         return int(getattr(result, "rowcount", 0) or 0)
 

@@ -30,6 +30,7 @@ class LedgerKind(enum.StrEnum):
     DEDUCT = "deduct"
     REFERRAL = "referral"
     WELCOME_BONUS = "welcome_bonus"
+    REVOKE = "revoke"
 
 
 class ReferralStatus(enum.StrEnum):
@@ -98,6 +99,11 @@ class GrowthRules:
 
 
 @dataclass(frozen=True)
+class ModerationRules:
+    monthly_award_quota: int = 2000
+
+
+@dataclass(frozen=True)
 class Community:
     id: int
     title: str
@@ -109,6 +115,7 @@ class Community:
     checkin_keywords: tuple[str, ...] = DEFAULT_CHECKIN_KEYWORDS
     growth: GrowthRules = field(default_factory=GrowthRules)
     public_code: str | None = None
+    moderation: ModerationRules = field(default_factory=ModerationRules)
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,7 @@ class LedgerEntry:
     created_at: datetime
     reason: str | None = None
     actor_id: int | None = None
+    id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -168,10 +176,29 @@ class PointsChange:
     lifetime_earned: int
     tier_before: Tier
     tier_after: Tier
+    entry_id: int | None = None
 
     @property
     def promoted(self) -> bool:
         return self.tier_after > self.tier_before
+
+
+@dataclass(frozen=True)
+class PointsTotals:
+    """A member's balance, lifetime points and tier right after a change."""
+
+    balance: int
+    lifetime_earned: int
+    tier: Tier
+
+
+@dataclass(frozen=True)
+class QuotaUse:
+    """Points a moderator (None: anonymous admins) awarded this month, revoked awards excluded."""
+
+    actor_id: int | None
+    display_name: str
+    used: int
 
 
 @dataclass(frozen=True)
@@ -233,7 +260,10 @@ class CampaignStatus(enum.StrEnum):
 
 
 class RunOutcome(enum.StrEnum):
+    QUEUED = "queued"
     POSTED = "posted"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
     MISSED = "missed"
     TEST = "test"
 
@@ -277,3 +307,4 @@ class OutgoingMessage:
     payload: dict[str, Any]
     dedup_key: str
     attempts: int
+    campaign_run_id: int | None = None
