@@ -7,18 +7,19 @@ claims the work, so a run is posted exactly once however often this is called.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from html import escape
 from typing import Any, ClassVar
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.domain.models import Campaign, CampaignKind
+from bot.domain.models import Campaign, CampaignKind, RunOutcome
+from bot.domain.schedules import effective_grace
 from bot.i18n import Translator, translator
-from bot.ports import Clock
+from bot.ports import Clock, MembershipChecker
 from bot.services import campaigns, onboarding, referrals
 from bot.services.campaigns import DueRun
 from bot.services.onboarding import WelcomeBatch
@@ -46,9 +47,15 @@ def render_welcome(batch: WelcomeBatch) -> str:
     growth = batch.community.growth
     rules = escape(growth.rules_link or "")
     if growth.welcome_text:
-        return escape(growth.welcome_text).format(
-            names=names, group=name(batch.community.title), rules=rules
-        )
+        try:
+            return escape(growth.welcome_text).format(
+                names=names, group=name(batch.community.title), rules=rules
+            )
+        except (KeyError, IndexError, ValueError, AttributeError):
+            logger.exception(
+                "Community %d's welcome text cannot be filled in; the default is used",
+                batch.community.id,
+            )
     text = _(
         "👋 Welcome, {names}!\nCheck in every day with /checkin (or just send 签到) "
         "and invite friends with /invite.",
@@ -89,6 +96,7 @@ def queue_campaign_run(outbox: Outbox, run: DueRun, *, to_chat: int | None = Non
     key = f"campaign:{campaign.id}:{run.scheduled_at.isoformat()}"
     if to_chat is not None:
         key = f"test:{key}:{to_chat}"
+    run_id = run.run_id if to_chat is None else None
     if campaign.kind == CampaignKind.STREAK_REMINDER:
         recipients = run.context.reminder_recipients
         if to_chat is not None:
@@ -109,11 +117,14 @@ def queue_campaign_run(outbox: Outbox, run: DueRun, *, to_chat: int | None = Non
                 f"reminder:{run.community.id}:{recipient.user_id}:{run.context.local_date}",
                 kind="reminder",
                 not_before=run.scheduled_at + REMINDER_SPACING * index,
+                campaign_run_id=run_id,
             )
         return len(recipients)
     if campaign.kind == CampaignKind.CHECKIN_POST:
         text = _("📅 Daily check-in! Press the button to check in and keep your streak.")
-        outbox.announce(chat_id, text, key, kind="campaign", markup=checkin_keyboard(_))
+        outbox.announce(
+            chat_id, text, key, kind="campaign", markup=checkin_keyboard(_), campaign_run_id=run_id
+        )
         return 1
     if campaign.kind == CampaignKind.WEEKLY_LEADERBOARD:
         lines = [_("🏆 Last week's top 10")]
@@ -123,7 +134,7 @@ def queue_campaign_run(outbox: Outbox, run: DueRun, *, to_chat: int | None = Non
         )
         if not run.context.leaderboard:
             lines.append(_("No points were earned last week."))
-        outbox.announce(chat_id, "\n".join(lines), key, kind="campaign")
+        outbox.announce(chat_id, "\n".join(lines), key, kind="campaign", campaign_run_id=run_id)
         return 1
     outbox.announce(
         chat_id,
@@ -132,27 +143,100 @@ def queue_campaign_run(outbox: Outbox, run: DueRun, *, to_chat: int | None = Non
         kind="campaign",
         markup=campaign_markup(_, campaign),
         photo=campaign.photo,
+        campaign_run_id=run_id,
     )
     return 1
 
 
-async def run_due_work(session_factory: async_sessionmaker[AsyncSession], clock: Clock) -> None:
-    """Campaign runs, welcomes and referral credits that are due now, queued for sending."""
+async def run_due_work(
+    session_factory: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    members: MembershipChecker | None = None,
+) -> None:
+    """Campaign runs, welcomes and referral credits that are due now, queued for sending.
+
+    Each community's work runs in transactions of its own: an error in one group (a bad row,
+    a bug) is logged and undoes only that group's step, and the other groups go on.
+    """
     now = clock.now()
+    async with unit_of_work(session_factory) as uow:
+        posting = set(await uow.campaigns.communities_due(now))
+        posting.update(await onboarding.communities_with_welcomes_due(uow, now))
+        referring = set(await uow.referrals.communities_due(now))
+    for community_id in sorted(posting | referring):
+        if community_id in posting:
+            await _isolated("posts", community_id, post_due(session_factory, community_id, now))
+        if community_id in referring:
+            await _isolated(
+                "referrals",
+                community_id,
+                qualify_referrals(session_factory, members, now, community_id),
+            )
+    await _isolated("housekeeping", None, forget_processed_updates(session_factory, now))
+
+
+async def _isolated(step: str, community_id: int | None, work: Awaitable[None]) -> None:
+    try:
+        await work
+    except Exception:
+        logger.exception("Timed work (%s) failed for community %s; skipped", step, community_id)
+
+
+async def post_due(
+    session_factory: async_sessionmaker[AsyncSession], community_id: int, now: datetime
+) -> None:
+    """One community's due campaign runs and newcomers' welcome, queued in one transaction."""
     outbox = Outbox()
     async with unit_of_work(session_factory) as uow:
-        for run in await campaigns.claim_due_runs(uow, now):
+        for run in await campaigns.claim_due_runs(uow, now, community_id):
             try:
                 queue_campaign_run(outbox, run)
-            except (KeyError, ValueError, IndexError):
+            except Exception:
                 logger.exception("Campaign %d could not be rendered; skipped", run.campaign.id)
-        for batch in await onboarding.take_due_welcomes(uow, now):
+                if run.run_id is not None:
+                    await uow.campaigns.settle_run(
+                        run.run_id, RunOutcome.FAILED, "the text could not be filled in", now
+                    )
+        for batch in await onboarding.take_due_welcomes(uow, now, community_id):
             key = f"welcome:{batch.community.id}:{batch.newcomers[0][0]}"  # welcomed once
             outbox.announce(batch.community.id, render_welcome(batch), key, kind="welcome")
-        for result in await referrals.qualify_due(uow, now):
-            announce_referral(outbox, result, await uow.users.can_message(result.inviter_id))
         await outbox.queue_announcements(uow.outgoing, now)
+
+
+async def forget_processed_updates(
+    session_factory: async_sessionmaker[AsyncSession], now: datetime
+) -> None:
+    async with unit_of_work(session_factory) as uow:
         await uow.processed_updates.forget_before(now - KEEP_PROCESSED_UPDATES)
+
+
+async def qualify_referrals(
+    session_factory: async_sessionmaker[AsyncSession],
+    members: MembershipChecker | None,
+    now: datetime,
+    community_id: int | None = None,
+) -> None:
+    """Pays the referrals that are due, in three steps: pick them (a transaction), ask
+    Telegram whether each newcomer is still in the group (no transaction open), settle them
+    and queue the inviters' news (a transaction). Without a way to ask, nothing is paid."""
+    async with unit_of_work(session_factory) as uow:
+        candidates = await referrals.referrals_to_confirm(uow, now, community_id)
+    if not candidates:
+        return
+    verdicts = []
+    for candidate in candidates:
+        still_member = None
+        if members is not None:
+            still_member = await members.is_member(candidate.community.id, candidate.invitee_id)
+        verdicts.append((candidate, still_member))
+    outbox = Outbox()
+    async with unit_of_work(session_factory) as uow:
+        for candidate, still_member in verdicts:
+            result = await referrals.settle_confirmed(uow, candidate, still_member, now)
+            if result is not None:
+                reachable = await uow.users.can_message(result.inviter_id)
+                announce_referral(outbox, result, reachable)
+        await outbox.queue_announcements(uow.outgoing, now)
 
 
 @dataclass
@@ -162,11 +246,12 @@ class JobRuntime:
     session_factory: async_sessionmaker[AsyncSession]
     clock: Clock
     scheduler: Any
+    members: MembershipChecker | None = None
     current: ClassVar[JobRuntime | None] = None
 
     async def run(self) -> None:
         """Due work, then the campaign jobs brought in line with the campaigns table."""
-        await run_due_work(self.session_factory, self.clock)
+        await run_due_work(self.session_factory, self.clock, self.members)
         if self.scheduler is not None and self.scheduler.running:
             sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.session_factory))
 
@@ -195,18 +280,22 @@ async def scheduled_campaigns(
 
 def sync_campaign_jobs(scheduler: Any, scheduled: Sequence[Campaign]) -> None:
     """Makes the scheduler hold exactly one job per scheduled campaign, derived from the
-    campaigns table (the source of truth), with deterministic ids."""
+    campaigns table (the source of truth), with deterministic ids. Never raises for one
+    campaign: one whose job cannot be added is logged and left to the periodic due work."""
     wanted = {f"campaign:{campaign.id}": campaign for campaign in scheduled}
     for job in scheduler.get_jobs():
         if job.id.startswith("campaign:") and job.id not in wanted:
             job.remove()
     for job_id, campaign in wanted.items():
-        scheduler.add_job(
-            CAMPAIGN_JOB,
-            "date",
-            run_date=campaign.next_run_at,
-            id=job_id,
-            kwargs={"campaign_id": campaign.id},
-            replace_existing=True,
-            misfire_grace_time=campaign.grace_minutes * 60,
-        )
+        try:
+            scheduler.add_job(
+                CAMPAIGN_JOB,
+                "date",
+                run_date=campaign.next_run_at,
+                id=job_id,
+                kwargs={"campaign_id": campaign.id},
+                replace_existing=True,
+                misfire_grace_time=effective_grace(campaign.grace_minutes) * 60,
+            )
+        except Exception:
+            logger.exception("Campaign %d could not be scheduled; skipped", campaign.id)

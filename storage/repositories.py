@@ -7,9 +7,10 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, literal, select, update
+from sqlalchemy import String, cast, delete, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.domain.models import (
     ActivityRules,
@@ -21,7 +22,11 @@ from bot.domain.models import (
     JoinRequestPolicy,
     LeaderboardRow,
     LedgerEntry,
+    LedgerKind,
     Member,
+    ModerationRules,
+    PointsTotals,
+    QuotaUse,
     Referral,
     ReferralCounts,
     ReferralSource,
@@ -65,6 +70,7 @@ def _community_settings(community: Community) -> dict[str, Any]:
         "tier_thresholds": list(community.tier_thresholds),
         "checkin_keywords": list(community.checkin_keywords),
         "growth": asdict(community.growth),
+        "moderation": asdict(community.moderation),
     }
 
 
@@ -82,6 +88,13 @@ def _community_from_row(row: CommunityRow) -> Community:
         checkin_keywords=tuple(settings.get("checkin_keywords", defaults.checkin_keywords)),
         growth=_growth_from_settings(settings.get("growth", {})),
         public_code=row.public_code,
+        moderation=ModerationRules(
+            **{
+                key: value
+                for key, value in settings.get("moderation", {}).items()
+                if key in ModerationRules.__dataclass_fields__
+            }
+        ),
     )
 
 
@@ -301,16 +314,40 @@ class SqlMemberRepository:
         )
 
     async def apply_points(
-        self, community_id: int, user_id: int, amount: int, earned: int, tier: Tier
-    ) -> None:
+        self, community_id: int, user_id: int, amount: int, lifetime_change: int
+    ) -> PointsTotals | None:
+        found = (
+            await self._session.execute(
+                update(MemberRow)
+                .where(_member_key(community_id, user_id), MemberRow.balance + amount >= 0)
+                .values(
+                    balance=MemberRow.balance + amount,
+                    lifetime_earned=MemberRow.lifetime_earned + lifetime_change,
+                )
+                .returning(MemberRow.balance, MemberRow.lifetime_earned, MemberRow.tier)
+            )
+        ).one_or_none()
+        if found is None:
+            return None
+        return PointsTotals(balance=found[0], lifetime_earned=found[1], tier=Tier(found[2]))
+
+    async def raise_tier(self, community_id: int, user_id: int, tier: Tier) -> None:
         await self._session.execute(
             update(MemberRow)
-            .where(_member_key(community_id, user_id))
-            .values(
-                balance=MemberRow.balance + amount,
-                lifetime_earned=MemberRow.lifetime_earned + earned,
-                tier=int(tier),
-            )
+            .where(_member_key(community_id, user_id), MemberRow.tier < int(tier))
+            .values(tier=int(tier))
+        )
+
+    async def lower_tier(self, community_id: int, user_id: int, tier: Tier) -> None:
+        await self._session.execute(
+            update(MemberRow)
+            .where(_member_key(community_id, user_id), MemberRow.tier > int(tier))
+            .values(tier=int(tier))
+        )
+
+    async def lock(self, community_id: int, user_id: int) -> None:
+        await self._session.execute(
+            select(MemberRow.id).where(_member_key(community_id, user_id)).with_for_update()
         )
 
     async def record_checkin_streak(
@@ -390,6 +427,21 @@ class SqlMemberRepository:
             .order_by(MemberRow.id)
         )
         return [(user_id, name, streak) for user_id, name, streak in rows]
+
+    async def last_checkins_since(
+        self, community_id: int, since: date
+    ) -> Sequence[tuple[int, date, datetime, int]]:
+        rows = await self._session.execute(
+            select(MemberRow.user_id, CheckinRow.day, CheckinRow.created_at, MemberRow.streak)
+            .join(
+                CheckinRow,
+                (CheckinRow.community_id == MemberRow.community_id)
+                & (CheckinRow.user_id == MemberRow.user_id)
+                & (CheckinRow.day == MemberRow.last_checkin_day),
+            )
+            .where(MemberRow.community_id == community_id, MemberRow.last_checkin_day >= since)
+        )
+        return [(user_id, day, at, streak) for user_id, day, at, streak in rows]
 
     async def communities_of(self, user_id: int) -> Sequence[Community]:
         rows = await self._session.scalars(
@@ -473,25 +525,101 @@ class SqlCheckinRepository:
         )
 
 
+def _ledger_entry_from_row(row: LedgerRow) -> LedgerEntry:
+    return LedgerEntry(
+        community_id=row.community_id,
+        user_id=row.user_id,
+        amount=row.amount,
+        kind=LedgerKind(row.kind),
+        idempotency_key=row.idempotency_key,
+        created_at=row.created_at,
+        reason=row.reason,
+        actor_id=row.actor_id,
+        id=row.id,
+    )
+
+
 class SqlLedgerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(self, entry: LedgerEntry) -> bool:
-        return await insert_ignoring_conflict(
-            self._session,
-            LedgerRow,
-            {
-                "community_id": entry.community_id,
-                "user_id": entry.user_id,
-                "amount": entry.amount,
-                "kind": str(entry.kind),
-                "reason": entry.reason,
-                "actor_id": entry.actor_id,
-                "idempotency_key": entry.idempotency_key,
-                "created_at": entry.created_at,
-            },
+    async def add(self, entry: LedgerEntry) -> int | None:
+        dialect = self._session.bind.dialect.name if self._session.bind is not None else "sqlite"
+        insert = (
+            postgresql.insert(LedgerRow) if dialect == "postgresql" else sqlite.insert(LedgerRow)
         )
+        statement = (
+            insert.values(
+                community_id=entry.community_id,
+                user_id=entry.user_id,
+                amount=entry.amount,
+                kind=str(entry.kind),
+                reason=entry.reason,
+                actor_id=entry.actor_id,
+                idempotency_key=entry.idempotency_key,
+                created_at=entry.created_at,
+            )
+            .on_conflict_do_nothing()
+            .returning(LedgerRow.id)
+        )
+        entry_id = (await self._session.execute(statement)).scalar_one_or_none()
+        return int(entry_id) if entry_id is not None else None
+
+    async def get(self, entry_id: int) -> LedgerEntry | None:
+        row = await self._session.get(LedgerRow, entry_id)
+        return _ledger_entry_from_row(row) if row else None
+
+    async def has_key(self, idempotency_key: str) -> bool:
+        found = await self._session.scalar(
+            select(LedgerRow.id).where(LedgerRow.idempotency_key == idempotency_key)
+        )
+        return found is not None
+
+    async def awards_since(self, community_id: int, since: datetime) -> Sequence[QuotaUse]:
+        award, revoke = aliased(LedgerRow), aliased(LedgerRow)
+        used = func.sum(award.amount).label("used")
+        rows = (
+            await self._session.execute(
+                select(award.actor_id, UserRow.first_name, used)
+                .outerjoin(UserRow, UserRow.id == award.actor_id)
+                .outerjoin(
+                    revoke,
+                    revoke.idempotency_key
+                    == literal(f"{LedgerKind.REVOKE}:") + cast(award.id, String),
+                )
+                .where(
+                    award.community_id == community_id,
+                    award.kind == str(LedgerKind.AWARD),
+                    award.created_at >= since,
+                    revoke.id.is_(None),
+                )
+                .group_by(award.actor_id, UserRow.first_name)
+                .order_by(used.desc(), award.actor_id)
+            )
+        ).all()
+        return [
+            QuotaUse(
+                actor_id=actor_id,
+                display_name=first_name or (str(actor_id) if actor_id else ""),
+                used=int(total),
+            )
+            for actor_id, first_name, total in rows
+        ]
+
+    async def recent_moderation(
+        self, community_id: int, user_id: int, limit: int
+    ) -> Sequence[LedgerEntry]:
+        rows = await self._session.scalars(
+            select(LedgerRow)
+            .where(
+                LedgerRow.community_id == community_id,
+                LedgerRow.user_id == user_id,
+                LedgerRow.kind.in_([str(LedgerKind.AWARD), str(LedgerKind.DEDUCT)]),
+            )
+            .order_by(LedgerRow.id.desc())
+            .limit(limit)
+        )
+        return [_ledger_entry_from_row(row) for row in rows]
 
     async def sum_for_member(self, community_id: int, user_id: int) -> int:
         total = await self._session.scalar(
@@ -774,14 +902,24 @@ class SqlReferralRepository:
             .values(due_at=due)
         )
 
-    async def due(self, now: datetime, limit: int) -> Sequence[Referral]:
-        rows = await self._session.scalars(
-            select(ReferralRow)
-            .where(ReferralRow.status == str(ReferralStatus.PENDING), ReferralRow.due_at <= now)
-            .order_by(ReferralRow.due_at)
-            .limit(limit)
+    async def due(
+        self, now: datetime, limit: int, community_id: int | None = None
+    ) -> Sequence[Referral]:
+        query = select(ReferralRow).where(
+            ReferralRow.status == str(ReferralStatus.PENDING), ReferralRow.due_at <= now
         )
+        if community_id is not None:
+            query = query.where(ReferralRow.community_id == community_id)
+        rows = await self._session.scalars(query.order_by(ReferralRow.due_at).limit(limit))
         return [_referral_from_row(row) for row in rows]
+
+    async def communities_due(self, now: datetime) -> Sequence[int]:
+        rows = await self._session.scalars(
+            select(ReferralRow.community_id)
+            .where(ReferralRow.status == str(ReferralStatus.PENDING), ReferralRow.due_at <= now)
+            .distinct()
+        )
+        return list(rows)
 
     async def qualified_since(self, community_id: int, inviter_id: int, since: datetime) -> int:
         count = await self._session.scalar(

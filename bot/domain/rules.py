@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from itertools import pairwise
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from bot.domain.models import CheckinRules, LeaderboardPeriod, Tier
 
@@ -10,6 +11,60 @@ from bot.domain.models import CheckinRules, LeaderboardPeriod, Tier
 def local_day(at: datetime, timezone: str) -> date:
     """The calendar day of an instant in a community's timezone."""
     return at.astimezone(ZoneInfo(timezone)).date()
+
+
+# The IANA areas of real places; legacy aliases (PRC, US/Pacific), Etc/GMT±N (whose sign is
+# inverted), localtime and the posix/ and right/ copies are refused.
+TIMEZONE_AREAS = frozenset(
+    {
+        "Africa",
+        "America",
+        "Antarctica",
+        "Arctic",
+        "Asia",
+        "Atlantic",
+        "Australia",
+        "Europe",
+        "Indian",
+        "Pacific",
+    }
+)
+
+
+@cache
+def _community_timezones() -> dict[str, str]:
+    names = [
+        zone
+        for zone in available_timezones()
+        if zone == "UTC" or zone.partition("/")[0] in TIMEZONE_AREAS
+    ]
+    return {zone.casefold(): zone for zone in names}
+
+
+def canonical_timezone(name: str) -> str | None:
+    """The IANA name (`Area/City`, or `UTC`) a community may use, spelled canonically
+    whatever the case it was typed in; None when it is not one."""
+    return _community_timezones().get(name.strip().casefold())
+
+
+def timezone_loads(name: str) -> bool:
+    """Whether a stored timezone can still be used (tzdata may have dropped it)."""
+    try:
+        ZoneInfo(name)
+    except (ValueError, LookupError, OSError):
+        return False
+    return True
+
+
+def checkin_day_after_move(last_day: date, checked_in_at: datetime, new_timezone: str) -> date:
+    """A member's last check-in day once the community moved to another timezone: the day
+    that check-in's instant falls on there, when that is later than the stored day.
+
+    "The same real day" is the day of the check-in's instant in the new zone, so a move east
+    never opens a second check-in for a check-in made minutes ago; a move west keeps the
+    stored day (that day's key is already taken), so nobody gains a day either way.
+    """
+    return max(last_day, local_day(checked_in_at, new_timezone))
 
 
 def next_streak(previous_streak: int, last_day: date | None, today: date) -> int:

@@ -29,6 +29,7 @@ CRON_WEEKDAY_NAMES = (
     "sun",
 )  # cron: 0 and 7 = Sunday
 MIN_YEAR, MAX_YEAR = 2000, 2100
+MIN_GRACE_MINUTES, MAX_GRACE_MINUTES = 1, 7 * 24 * 60
 MONTHS_SCANNED = 48
 FIRE_ATTEMPTS = 5
 _TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
@@ -164,6 +165,12 @@ def _trigger(schedule: Schedule, words: list[str], zone: ZoneInfo) -> CronTrigge
     if schedule.kind == "daily":
         return CronTrigger(hour=hour, minute=minute, timezone=zone)
     return CronTrigger(day_of_week=words[1], hour=hour, minute=minute, timezone=zone)
+
+
+def effective_grace(minutes: int) -> int:
+    """A campaign's grace in minutes as used: a stored value out of range (written before it
+    was checked, or by hand) is brought within 1 minute to 7 days instead of breaking runs."""
+    return min(max(minutes, MIN_GRACE_MINUTES), MAX_GRACE_MINUTES)
 
 
 def require_future(schedule: Schedule, now: datetime, timezone: str) -> datetime:

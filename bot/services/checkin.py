@@ -1,15 +1,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.domain.errors import NotEligible
 from bot.domain.models import Community, LedgerEntry, LedgerKind, PointsChange, UserInfo
-from bot.domain.rules import checkin_points, local_day, next_streak
+from bot.domain.rules import checkin_day_after_move, checkin_points, local_day, next_streak
 from bot.ports import UnitOfWork
 from bot.services.membership import member_seen
 from bot.services.points import apply_points
-from bot.services.referrals import QualifiedReferral, try_qualify
+from bot.services.referrals import note_checkin
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,10 @@ class CheckinOutcome:
     points: int
     balance: int
     change: PointsChange | None = None
-    referral: QualifiedReferral | None = None
+
+
+# Check-ins older than this cannot fall on today or yesterday in any other timezone.
+CHECKINS_CARRIED = timedelta(days=7)
 
 
 def is_checkin_keyword(community: Community, text: str) -> bool:
@@ -57,8 +60,24 @@ async def check_in(
         ),
         member,
     )
-    referral = await try_qualify(uow, community, user.id, at)
+    await note_checkin(uow, community, user.id, at)
     balance = change.balance if change else member.balance
-    if referral is not None and referral.welcome_bonus is not None:
-        balance = referral.welcome_bonus.balance
-    return CheckinOutcome(True, streak, points, balance, change, referral)
+    return CheckinOutcome(True, streak, points, balance, change)
+
+
+async def carry_checkins_to_timezone(
+    uow: UnitOfWork, community_id: int, new_timezone: str, now: datetime
+) -> int:
+    """Before a community moves to another timezone: each recent last check-in day is read
+    again in the new zone (`checkin_day_after_move`), so nobody checks in twice on the same
+    real day and streaks go on. Returns how many members' last day moved."""
+    since = now.date() - CHECKINS_CARRIED
+    moved = 0
+    for user_id, last_day, checked_in_at, streak in await uow.members.last_checkins_since(
+        community_id, since
+    ):
+        day = checkin_day_after_move(last_day, checked_in_at, new_timezone)
+        if day != last_day:
+            await uow.members.record_checkin_streak(community_id, user_id, streak, day)
+            moved += 1
+    return moved

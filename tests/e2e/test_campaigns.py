@@ -124,7 +124,7 @@ async def test_list_pause_resume_delete_test_and_buttons(harness: Harness) -> No
 async def test_missed_beyond_grace_is_recorded_not_posted(harness: Harness) -> None:
     await harness.say(CREATOR_ID, "/campaign add daily 10:00 Daily tip")
     await harness.say(CREATOR_ID, "/campaign grace 1 99999999")
-    assert "between 0 and 10080" in harness.last_reply()
+    assert "between 1 and 10080" in harness.last_reply()
     harness.clock.advance(hours=1, minutes=30)  # 10:30: within the hour of grace
     await harness.run_due_work()
     assert len(posts(harness, "Daily tip")) == 1
