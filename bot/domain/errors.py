@@ -11,10 +11,12 @@ def N_(msgid: str) -> str:  # noqa: N802 - the conventional gettext no-op marker
 class DomainError(Exception):
     """An expected refusal: rendered to the user as a translated message, changes nothing.
 
-    `message` is a gettext msgid with `{name}` placeholders filled from `params`.
+    `message` is a gettext msgid with `{name}` placeholders filled from `params`; the params
+    named in `translated_params` are msgids too, translated before they are filled in.
     """
 
     message: ClassVar[str] = N_("Something went wrong.")
+    translated_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **params: object) -> None:
         super().__init__(self.message.format(**params) if params else self.message)
@@ -23,6 +25,7 @@ class DomainError(Exception):
 
 class UsageError(DomainError):
     message = N_("Usage: {usage}")
+    translated_params = ("usage",)
 
 
 class InvalidAmount(DomainError):
@@ -114,3 +117,29 @@ class UnknownTimezone(DomainError):
 
 class OutOfRange(DomainError):
     message = N_("The number must be between {lowest} and {highest}.")
+
+
+class CannotAwardSelf(DomainError):
+    message = N_("Moderators cannot award points to themselves.")
+
+
+class AwardQuotaExceeded(DomainError):
+    message = N_(
+        "That is over your monthly award quota: {remaining} of {quota} points left this month."
+    )
+
+
+class UnknownLedgerEntry(DomainError):
+    message = N_("There is no award or deduction #{entry_id} in this group.")
+
+
+class AlreadyRevoked(DomainError):
+    message = N_("Entry #{entry_id} was already revoked.")
+
+
+class RevokeExceedsBalance(DomainError):
+    message = N_("{name} has only {balance} points left; the award of {amount} cannot be revoked.")
+
+
+class OwnersOnly(DomainError):
+    message = N_("Only the bot's owners can change this.")

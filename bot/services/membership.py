@@ -62,10 +62,14 @@ async def member_joined(
 
 
 async def member_left(uow: UnitOfWork, community: Community, user: UserInfo, now: datetime) -> None:
+    """Recorded for anyone, known or not: someone who was in the group before the bot and
+    never spoke leaves a trace, so that coming back is a rejoin, not a first join."""
     if not is_eligible(user):
         return
-    if await uow.members.get(community.id, user.id) is not None:
-        await uow.members.mark_left(community.id, user.id, now)
+    await uow.users.upsert(user)
+    if await uow.members.get(community.id, user.id) is None:
+        await uow.members.add(community.id, user.id, now, joined=False)
+    await uow.members.mark_left(community.id, user.id, now)
 
 
 async def member_seen(

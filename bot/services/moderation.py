@@ -1,24 +1,43 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot.domain.errors import (
+    AlreadyRevoked,
     AmountTooLarge,
+    AwardQuotaExceeded,
+    CannotAwardSelf,
+    InsufficientBalance,
     InvalidAmount,
     MissingTarget,
+    OutOfRange,
     ReasonTooLong,
+    RevokeExceedsBalance,
     UnknownBadge,
+    UnknownLedgerEntry,
     UnknownTarget,
 )
-from bot.domain.models import Badge, Community, LedgerEntry, LedgerKind, PointsChange, UserInfo
+from bot.domain.models import (
+    Badge,
+    Community,
+    LeaderboardPeriod,
+    LedgerEntry,
+    LedgerKind,
+    PointsChange,
+    QuotaUse,
+    UserInfo,
+)
+from bot.domain.rules import period_start
 from bot.ports import UnitOfWork
 from bot.services.membership import is_eligible
-from bot.services.points import apply_points
+from bot.services.points import apply_points, reverse_points
 
 MAX_POINTS_PER_ACTION = 10_000
 MAX_REASON_LENGTH = 200
+MAX_MONTHLY_QUOTA = 1_000_000
+REVOCABLE_KINDS = frozenset({LedgerKind.AWARD, LedgerKind.DEDUCT})
 
 
 @dataclass(frozen=True)
@@ -30,6 +49,18 @@ class TargetRef:
 
     def __str__(self) -> str:
         return f"@{self.username}" if self.username else str(self.user_id)
+
+
+@dataclass(frozen=True)
+class QuotaReport:
+    quota: int
+    uses: list[QuotaUse]
+
+
+@dataclass(frozen=True)
+class Revocation:
+    original: LedgerEntry
+    change: PointsChange
 
 
 @dataclass(frozen=True)
@@ -95,16 +126,27 @@ async def change_points(
     reason: str | None,
     operation_key: str,
     now: datetime,
+    quota_exempt: bool = False,
 ) -> PointsChange | None:
     """A moderator's award (amount > 0) or deduction (amount < 0), ledgered and audited.
 
     `operation_key` identifies the request (e.g. the command message) so that a repeat
-    changes nothing; None is returned for such a repeat.
+    changes nothing; None is returned for such a repeat. Awards count against the
+    moderator's monthly quota unless `quota_exempt` (the bot's owners); nobody awards
+    themselves. Deductions use no quota.
     """
     if reason is not None and len(reason) > MAX_REASON_LENGTH:
         raise ReasonTooLong(maximum=MAX_REASON_LENGTH)
     user = await resolve_target(uow, community, target)
     kind = LedgerKind.AWARD if amount > 0 else LedgerKind.DEDUCT
+    if kind == LedgerKind.AWARD:
+        if actor_id == user.id:
+            raise CannotAwardSelf()
+        if not quota_exempt:
+            quota = community.moderation.monthly_award_quota
+            remaining = max(quota - await quota_used(uow, community, actor_id, now), 0)
+            if amount > remaining:
+                raise AwardQuotaExceeded(remaining=remaining, quota=quota)
     change = await apply_points(
         uow,
         community,
@@ -124,6 +166,97 @@ async def change_points(
             community.id, actor_id, str(kind), user.id, f"{amount:+d} {reason or ''}".strip(), now
         )
     return change
+
+
+async def quota_used(
+    uow: UnitOfWork, community: Community, actor_id: int | None, now: datetime
+) -> int:
+    """Points the moderator (None: anonymous admins, together) awarded this calendar month
+    in the community's timezone, revoked awards excluded."""
+    uses = await _uses_this_month(uow, community, now)
+    return sum(use.used for use in uses if use.actor_id == actor_id)
+
+
+async def quota_report(uow: UnitOfWork, community: Community, now: datetime) -> QuotaReport:
+    """The monthly quota and each moderator's use of it this month."""
+    uses = await _uses_this_month(uow, community, now)
+    return QuotaReport(quota=community.moderation.monthly_award_quota, uses=list(uses))
+
+
+async def _uses_this_month(uow: UnitOfWork, community: Community, now: datetime) -> list[QuotaUse]:
+    since = period_start(now, community.timezone, LeaderboardPeriod.MONTH)
+    assert since is not None
+    return list(await uow.ledger.awards_since(community.id, since))
+
+
+def parse_quota(text: str | None) -> int:
+    if text is None or not AMOUNT_PATTERN.fullmatch(text) or int(text) > MAX_MONTHLY_QUOTA:
+        raise OutOfRange(lowest=0, highest=MAX_MONTHLY_QUOTA)
+    return int(text)
+
+
+async def set_quota(
+    uow: UnitOfWork, community: Community, *, actor_id: int | None, quota: int, now: datetime
+) -> None:
+    """Changes the monthly award quota per moderator (the caller checked the actor may)."""
+    updated = replace(
+        community, moderation=replace(community.moderation, monthly_award_quota=quota)
+    )
+    await uow.communities.save_settings(updated)
+    await uow.audit.add(community.id, actor_id, "quota", None, str(quota), now)
+
+
+async def revoke(
+    uow: UnitOfWork,
+    community: Community,
+    *,
+    actor_id: int | None,
+    entry_id: int,
+    now: datetime,
+) -> Revocation:
+    """Reverses a moderator's award or deduction exactly once; both rows stay in the ledger.
+
+    An award whose points the member already spent is refused (balances never go below 0).
+    """
+    original = await uow.ledger.get(entry_id)
+    if (
+        original is None
+        or original.community_id != community.id
+        or original.kind not in REVOCABLE_KINDS
+    ):
+        raise UnknownLedgerEntry(entry_id=entry_id)
+    key = f"{LedgerKind.REVOKE}:{entry_id}"
+    if await uow.ledger.has_key(key):
+        raise AlreadyRevoked(entry_id=entry_id)
+    reversal = LedgerEntry(
+        community_id=community.id,
+        user_id=original.user_id,
+        amount=-original.amount,
+        kind=LedgerKind.REVOKE,
+        idempotency_key=key,
+        created_at=now,
+        reason=f"revokes #{entry_id}",
+        actor_id=actor_id,
+    )
+    try:
+        change = await reverse_points(uow, community, original, reversal)
+    except InsufficientBalance as refused:
+        raise RevokeExceedsBalance(
+            name=refused.params["name"],
+            balance=refused.params["balance"],
+            amount=original.amount,
+        ) from None
+    if change is None:
+        raise AlreadyRevoked(entry_id=entry_id)
+    await uow.audit.add(
+        community.id,
+        actor_id,
+        "revoke",
+        original.user_id,
+        f"#{entry_id} {-original.amount:+d}",
+        now,
+    )
+    return Revocation(original=original, change=change)
 
 
 async def set_badge(

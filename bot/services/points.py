@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.domain.errors import InsufficientBalance
-from bot.domain.models import Community, LedgerEntry, Member, PointsChange
+from bot.domain.models import Community, LedgerEntry, Member, PointsChange, Tier
 from bot.domain.rules import tier_for
 from bot.ports import UnitOfWork
+
+RECENT_MODERATION_ENTRIES = 3
 
 
 async def apply_points(
@@ -12,32 +16,68 @@ async def apply_points(
     """The only way a balance changes: one ledger row and the matching balance update.
 
     Returns None when the entry's idempotency key was already used (nothing changes).
-    Positive amounts also count toward lifetime points, which set the tier; a tier
-    is never lowered. `member` may be passed when the caller read it in this same
-    unit of work, saving a round trip.
+    Positive amounts also count toward lifetime points, which set the tier; a tier is never
+    lowered here. The balance and lifetime points are changed relative to the stored row in
+    one statement and the tier is derived from what it returns, so concurrent changes
+    neither lose points nor lower a tier. `member` may be passed when the caller read it
+    in this same unit of work, saving a round trip for unknown members.
     """
+    earned = max(entry.amount, 0)
+    return await _change(uow, community, entry, earned, member)
+
+
+async def reverse_points(
+    uow: UnitOfWork, community: Community, original: LedgerEntry, reversal: LedgerEntry
+) -> PointsChange | None:
+    """Books `reversal` (the opposite of `original`); a reversed award also takes back its
+    lifetime points, and the tier follows them down: the one path that lowers a tier."""
+    lifetime_change = -max(original.amount, 0)
+    return await _change(uow, community, reversal, lifetime_change, None)
+
+
+async def _change(
+    uow: UnitOfWork,
+    community: Community,
+    entry: LedgerEntry,
+    lifetime_change: int,
+    member: Member | None,
+) -> PointsChange | None:
     if member is None:
         member = await uow.members.get(entry.community_id, entry.user_id)
     if member is None:
         raise LookupError(f"no member {entry.user_id} in community {entry.community_id}")
-    if member.balance + entry.amount < 0:
-        raise InsufficientBalance(
-            name=member.display_name, balance=member.balance, amount=-entry.amount
-        )
-    if not await uow.ledger.add(entry):
+    entry_id = await uow.ledger.add(entry)
+    if entry_id is None:
         return None
-    earned = max(entry.amount, 0)
-    lifetime = member.lifetime_earned + earned
-    tier_after = max(member.tier, tier_for(lifetime, community.tier_thresholds))
-    await uow.members.apply_points(
-        entry.community_id, entry.user_id, entry.amount, earned, tier_after
+    totals = await uow.members.apply_points(
+        entry.community_id, entry.user_id, entry.amount, lifetime_change
     )
+    if totals is None:
+        current = await uow.members.get(entry.community_id, entry.user_id)
+        balance = current.balance if current is not None else member.balance
+        raise InsufficientBalance(name=member.display_name, balance=balance, amount=-entry.amount)
+    reached = tier_for(totals.lifetime_earned, community.tier_thresholds)
+    tier_after: Tier = totals.tier
+    if lifetime_change > 0 and reached > totals.tier:
+        await uow.members.raise_tier(entry.community_id, entry.user_id, reached)
+        tier_after = reached
+    elif lifetime_change < 0 and reached < totals.tier:
+        await uow.members.lower_tier(entry.community_id, entry.user_id, reached)
+        tier_after = reached
     return PointsChange(
-        user_id=member.user_id,
+        user_id=entry.user_id,
         display_name=member.display_name,
         amount=entry.amount,
-        balance=member.balance + entry.amount,
-        lifetime_earned=lifetime,
-        tier_before=member.tier,
+        balance=totals.balance,
+        lifetime_earned=totals.lifetime_earned,
+        tier_before=totals.tier,
         tier_after=tier_after,
+        entry_id=entry_id,
     )
+
+
+async def recent_moderation(
+    uow: UnitOfWork, community: Community, user_id: int
+) -> Sequence[LedgerEntry]:
+    """The member's latest awards and deductions (what /revoke takes), newest first."""
+    return await uow.ledger.recent_moderation(community.id, user_id, RECENT_MODERATION_ENTRIES)

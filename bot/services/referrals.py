@@ -39,6 +39,7 @@ from bot.services.points import apply_points
 REMEMBER_REFERRAL_FOR = timedelta(days=7)
 INVITE_LINK_PREFIX = "ref_"
 DUE_BATCH = 200
+ASK_AGAIN_AFTER = timedelta(minutes=10)  # when Telegram could not say if a newcomer stayed
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,12 @@ class QualifiedReferral:
     invitee_name: str
     inviter_reward: PointsChange | None
     welcome_bonus: PointsChange | None
+
+
+@dataclass(frozen=True)
+class ReferralToConfirm:
+    community: Community
+    invitee_id: int
 
 
 @dataclass(frozen=True)
@@ -241,6 +248,80 @@ async def record_join_request(
     return community.growth.join_requests == JoinRequestPolicy.APPROVE and is_eligible(user)
 
 
+async def note_checkin(
+    uow: UnitOfWork, community: Community, invitee_id: int, at: datetime
+) -> None:
+    """The newcomer checked in: a pending referral becomes due as soon as its qualifying
+    period is over. It is paid by the timed work, after Telegram confirmed the newcomer is
+    still in the group (see `referrals_to_confirm`)."""
+    referral = await uow.referrals.get(community.id, invitee_id)
+    if referral is None or referral.status != ReferralStatus.PENDING or referral.inviter_id is None:
+        return
+    ends = referral.joined_at + timedelta(hours=community.growth.qualifying_hours)
+    await uow.referrals.set_due(community.id, invitee_id, max(at, ends))
+
+
+async def referrals_to_confirm(
+    uow: UnitOfWork, now: datetime, community_id: int | None = None
+) -> list[ReferralToConfirm]:
+    """Paying a referral, step one (in a transaction): the pending referrals due now that pass
+    every check the database can answer. A newcomer known to have left is rejected; one who
+    has not checked in yet waits for the check-in. Step two asks Telegram, outside any
+    transaction, whether each newcomer is still a member; step three is `settle_confirmed`."""
+    ready = []
+    communities: dict[int, Community | None] = {}
+    for referral in await uow.referrals.due(now, DUE_BATCH, community_id):
+        if referral.community_id not in communities:
+            communities[referral.community_id] = await uow.communities.get(referral.community_id)
+        community = communities[referral.community_id]
+        if community is not None and await _ready(uow, community, referral, now):
+            ready.append(ReferralToConfirm(community, referral.invitee_id))
+    return ready
+
+
+async def _ready(uow: UnitOfWork, community: Community, referral: Referral, now: datetime) -> bool:
+    growth = community.growth
+    ends = referral.joined_at + timedelta(hours=growth.qualifying_hours)
+    if referral.inviter_id is None:
+        return False
+    if now < ends:
+        await uow.referrals.set_due(community.id, referral.invitee_id, ends)
+        return False
+    invitee = await uow.members.get(community.id, referral.invitee_id)
+    if invitee is None or not invitee.is_member:
+        await _reject_as_left(uow, community, referral.invitee_id, now)
+        return False
+    if growth.requires_checkin and invitee.last_checkin_day is None:
+        await uow.referrals.set_due(community.id, referral.invitee_id, None)  # see note_checkin
+        return False
+    return True
+
+
+async def settle_confirmed(
+    uow: UnitOfWork,
+    candidate: ReferralToConfirm,
+    still_member: bool | None,
+    now: datetime,
+) -> QualifiedReferral | None:
+    """Paying a referral, step three (a new transaction): what Telegram said about the
+    newcomer. Gone: the leave the bot never saw is recorded and the referral rejected.
+    Unknown (Telegram did not answer): asked again later. Still there: paid, once, if it
+    still qualifies."""
+    community, invitee_id = candidate.community, candidate.invitee_id
+    if still_member is None:
+        referral = await uow.referrals.get(community.id, invitee_id)
+        if referral is not None and referral.status == ReferralStatus.PENDING:
+            await uow.referrals.set_due(community.id, invitee_id, now + ASK_AGAIN_AFTER)
+        return None
+    if not still_member:
+        invitee = await uow.members.get(community.id, invitee_id)
+        if invitee is not None and invitee.is_member:
+            await uow.members.mark_left(community.id, invitee_id, now)
+        await _reject_as_left(uow, community, invitee_id, now)
+        return None
+    return await try_qualify(uow, community, invitee_id, now)
+
+
 async def try_qualify(
     uow: UnitOfWork, community: Community, invitee_id: int, now: datetime
 ) -> QualifiedReferral | None:
@@ -248,22 +329,19 @@ async def try_qualify(
 
     The inviter's reward and the newcomer's welcome bonus are each paid exactly once
     (ledger idempotency keys); past the inviter's daily cap the referral is recorded as
-    rejected and pays nothing.
+    rejected and pays nothing. The inviter's member row is locked while the cap is counted,
+    so two referrals of one inviter settled at the same time cannot both pass it.
     """
     referral = await uow.referrals.get(community.id, invitee_id)
     if referral is None or referral.status != ReferralStatus.PENDING or referral.inviter_id is None:
         return None
-    growth = community.growth
-    if now < referral.joined_at + timedelta(hours=growth.qualifying_hours):
+    if not await _ready(uow, community, referral, now):
         return None
     invitee = await uow.members.get(community.id, invitee_id)
-    if invitee is None or not invitee.is_member:
-        await _reject_as_left(uow, community, invitee_id, now)
-        return None
-    if growth.requires_checkin and invitee.last_checkin_day is None:
-        await uow.referrals.set_due(community.id, invitee_id, None)  # the check-in re-checks it
-        return None
+    assert invitee is not None
+    growth = community.growth
     inviter_id = referral.inviter_id
+    await uow.members.lock(community.id, inviter_id)
     rewarded_today = await uow.referrals.qualified_since(
         community.id, inviter_id, day_start(now, community.timezone)
     )
@@ -316,22 +394,6 @@ async def _pay(
             reason=f"referral of {invitee_id}",
         ),
     )
-
-
-async def qualify_due(uow: UnitOfWork, now: datetime) -> list[QualifiedReferral]:
-    """The periodic re-check: pending referrals whose qualifying period has passed."""
-    results = []
-    communities: dict[int, Community | None] = {}
-    for referral in await uow.referrals.due(now, DUE_BATCH):
-        if referral.community_id not in communities:
-            communities[referral.community_id] = await uow.communities.get(referral.community_id)
-        community = communities[referral.community_id]
-        if community is None:
-            continue
-        qualified = await try_qualify(uow, community, referral.invitee_id, now)
-        if qualified is not None:
-            results.append(qualified)
-    return results
 
 
 async def counts(

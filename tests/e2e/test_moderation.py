@@ -182,11 +182,12 @@ async def test_joins_leaves_and_new_administrators(harness: Harness) -> None:
         ).scalar_one()
         assert joined.is_member and joined.joined_at is not None
 
-    await harness.say(1001, "/award @mia 5")
+    await harness.say(ADMIN_ID, "hello")
+    await harness.say(1001, "/award @admin 5")
     assert "Only moderators" in harness.last_reply()
     # Promotion reaches the bot as a chat_member update, so the cached admin list is refreshed.
     await harness.handled(harness.api.promote(GROUP_ID, 1001))
-    await harness.say(1001, "/award @mia 5")
+    await harness.say(1001, "/award @admin 5")
     assert "+5 points" in harness.last_reply()
 
     await harness.handled(harness.api.leave(GROUP_ID, 1001))
