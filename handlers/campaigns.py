@@ -10,13 +10,14 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.domain.errors import N_, PrivateChatNeeded, UsageError
+from bot.domain.errors import N_, PrivateChatNeeded, UnknownCampaign, UsageError
 from bot.domain.models import (
     Campaign,
     CampaignKind,
     CampaignRun,
     CampaignStatus,
     Community,
+    RunOutcome,
     UserInfo,
 )
 from bot.i18n import Translator
@@ -27,13 +28,16 @@ from handlers.filters.moderator import IsModerator
 from handlers.jobs import queue_campaign_run
 from handlers.outbox import Outbox
 from handlers.render import actor_of
+from handlers.sender import BLOCKED_CHAT
+from storage.campaigns import INTERRUPTED
 
-USAGE = (
+USAGE = N_(
     "/campaign add <schedule> <text> | list | show <id> | pause <id> | resume <id> | "
     "delete <id> | test <id> | grace <id> <minutes> | "
     "enable checkin|leaderboard|reminder [schedule] | disable checkin|leaderboard|reminder"
 )
 PREVIEW_LENGTH = 600
+LARGEST_ID = 2**31 - 1  # campaign ids are 32-bit integers in PostgreSQL
 LISTED = 40
 BUILTIN_WORDS = {
     "checkin": CampaignKind.CHECKIN_POST,
@@ -46,6 +50,26 @@ KIND_NAMES = {
     CampaignKind.WEEKLY_LEADERBOARD: N_("weekly leaderboard"),
     CampaignKind.STREAK_REMINDER: N_("streak reminder"),
 }
+STATUS_NAMES = {
+    CampaignStatus.ACTIVE: N_("active"),
+    CampaignStatus.PAUSED: N_("paused"),
+    CampaignStatus.DONE: N_("done"),
+    CampaignStatus.DELETED: N_("deleted"),
+}
+OUTCOME_NAMES = {
+    RunOutcome.QUEUED: N_("queued"),
+    RunOutcome.POSTED: N_("posted"),
+    RunOutcome.FAILED: N_("failed"),
+    RunOutcome.UNCERTAIN: N_("uncertain (not sent again)"),
+    RunOutcome.MISSED: N_("missed"),
+    RunOutcome.TEST: N_("test"),
+}
+RUN_DETAILS = {  # what the bot itself records; Telegram's own error texts are shown as they are
+    INTERRUPTED: N_("the sender stopped while sending"),
+    BLOCKED_CHAT: N_("chat is blocked"),
+    "the text could not be filled in": N_("the text could not be filled in"),
+}
+REASON_SHOWN = 200
 STATUS_WORDS = {
     "pause": CampaignStatus.PAUSED,
     "resume": CampaignStatus.ACTIVE,
@@ -70,19 +94,26 @@ def describe(_: Translator, community: Community, campaign: Campaign) -> str:
         id=campaign.id,
         schedule=campaign.schedule,
         next=local_time(community, campaign.next_run_at),
-        status=campaign.status.value,
+        status=_(STATUS_NAMES[campaign.status]),
         summary=summary,
     )
 
 
-def describe_run(community: Community, run: CampaignRun) -> str:
-    return f"• {local_time(community, run.scheduled_at)} — {run.outcome.value}"
+def describe_run(_: Translator, community: Community, run: CampaignRun) -> str:
+    line = f"• {local_time(community, run.scheduled_at)} — {_(OUTCOME_NAMES[run.outcome])}"
+    if run.detail and run.outcome in (RunOutcome.FAILED, RunOutcome.UNCERTAIN):
+        detail = _(RUN_DETAILS[run.detail]) if run.detail in RUN_DETAILS else run.detail
+        line += f": {escape(detail[:REASON_SHOWN])}"
+    return line
 
 
 def parse_id(words: list[str]) -> int:
     if len(words) != 1 or not words[0].lstrip("#").isdecimal() or len(words[0]) > 12:
         raise UsageError(usage=USAGE)
-    return int(words[0].lstrip("#"))
+    campaign_id = int(words[0].lstrip("#"))
+    if campaign_id > LARGEST_ID:
+        raise UnknownCampaign(campaign_id=campaign_id)
+    return campaign_id
 
 
 def setup() -> Router:  # noqa: PLR0915
@@ -137,7 +168,7 @@ def setup() -> Router:  # noqa: PLR0915
                 ellipsis = "…" if len(campaign.text) > PREVIEW_LENGTH else ""
                 lines.append(f"<code>{escape(preview)}</code>{ellipsis}")
             lines.append(_("Recent runs:"))
-            lines.extend(describe_run(community, run) for run in runs)
+            lines.extend(describe_run(_, community, run) for run in runs)
             if not runs:
                 lines.append(_("None yet."))
             outbox.reply(message, "\n".join(lines))

@@ -16,7 +16,7 @@ from bot.services.checkin import CheckinOutcome, check_in, is_checkin_keyword
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.outbox import Outbox
-from handlers.render import announce_promotion, announce_referral, name
+from handlers.render import announce_promotion, name
 
 
 class CheckinButton(CallbackData, prefix="v1ci"):
@@ -60,9 +60,6 @@ def setup() -> Router:
         outcome = await check_in(uow, community, user, message.date)
         outbox.reply(message, _describe(_, user, outcome))
         announce_promotion(outbox, _, community, outcome.change)
-        if outcome.referral is not None:
-            reachable = await uow.users.can_message(outcome.referral.inviter_id)
-            announce_referral(outbox, outcome.referral, reachable)
 
     @router.callback_query(CheckinButton.filter())
     async def checkin_by_button(
@@ -86,9 +83,6 @@ def setup() -> Router:
             text = _("You already checked in today. Streak: {streak} days.", streak=outcome.streak)
         outbox.toast(callback, text)
         announce_promotion(outbox, _, community, outcome.change)
-        if outcome.referral is not None:
-            reachable = await uow.users.can_message(outcome.referral.inviter_id)
-            announce_referral(outbox, outcome.referral, reachable)
 
     @router.message(Command("checkinpost"), IsModerator())
     async def post_checkin_button(
@@ -105,17 +99,13 @@ def setup() -> Router:
 
 def _describe(_: Translator, user: UserInfo, outcome: CheckinOutcome) -> str:
     if outcome.checked_in:
-        text = _(
+        return _(
             "✅ {name} checked in: +{points} points. Total: {balance}. Streak: {streak} days.",
             name=name(user.display_name),
             points=outcome.points,
             balance=outcome.balance,
             streak=outcome.streak,
         )
-        bonus = outcome.referral.welcome_bonus if outcome.referral else None
-        if bonus is not None:
-            text += "\n" + _("🎁 Welcome bonus: +{points} points.", points=bonus.amount)
-        return text
     return _(
         "{name}, you already checked in today. Streak: {streak} days.",
         name=name(user.display_name),

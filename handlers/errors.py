@@ -14,6 +14,21 @@ from bot.i18n import Translator, translator
 logger = logging.getLogger(__name__)
 
 
+def refusal_text(error: DomainError, translate: Translator) -> str:
+    """The refusal's message in the chat's language, its params escaped for HTML."""
+    translated = type(error).translated_params
+    plain = {key: value for key, value in error.params.items() if key not in translated}
+    params = {
+        key: escape(
+            translate(value, **plain)
+            if key in translated and isinstance(value, str)
+            else str(value)
+        )
+        for key, value in error.params.items()
+    }
+    return translate(type(error).message, **params)
+
+
 def setup() -> Router:
     router = Router(name="errors")
 
@@ -21,9 +36,7 @@ def setup() -> Router:
     async def explain_refusal(event: ErrorEvent, bot: Bot, _: Translator | None = None) -> None:
         """A domain refusal rolled the update back; tell the user why, in their chat's language."""
         assert isinstance(event.exception, DomainError)
-        translate = _ or translator("en")
-        params = {key: escape(str(value)) for key, value in event.exception.params.items()}
-        text = translate(type(event.exception).message, **params)
+        text = refusal_text(event.exception, _ or translator("en"))
         update = event.update
         try:
             if update.callback_query is not None:

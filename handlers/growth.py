@@ -142,7 +142,7 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
     ) -> None:
         word = (command.args or "").strip().lower()
         if word and word not in PERIODS:
-            raise UsageError(usage="/topinviters [week|month|all]")
+            raise UsageError(usage=N_("/topinviters [week|month|all]"))
         periods = [PERIODS[word]] if word else list(PERIODS.values())
         titles = {
             LeaderboardPeriod.WEEK: _("🌱 Top inviters this week"),
@@ -178,7 +178,7 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
     ) -> None:
         target, rest = split_target_and_rest(message, command.args)
         if target is None or rest:
-            raise UsageError(usage="/referrals <@username|id>")
+            raise UsageError(usage=N_("/referrals <@username|id>"))
         inviter = await moderation.resolve_target(uow, community, target)
         rows = await referrals.referrals_of(uow, community, inviter)
         lines = [_("Referrals by {name}:", name=name(inviter.display_name))]
@@ -203,7 +203,9 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
             outbox.reply(message, _("The welcome message is back to the default."))
             return
         if not text:
-            raise UsageError(usage="/setwelcome <text with {names}, {group}, {rules}> | default")
+            raise UsageError(
+                usage=N_("/setwelcome <text with {names}, {group}, {rules}> | default")
+            )
         await onboarding.set_welcome_text(uow, community, text, actor_of(message), now)
         outbox.reply(message, _("Welcome message saved."))
 
@@ -219,7 +221,7 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
     ) -> None:
         link = (command.args or "").strip()
         if not link:
-            raise UsageError(usage="/setrules <link> | none")
+            raise UsageError(usage=N_("/setrules <link> | none"))
         value = None if link.lower() == "none" else link
         await onboarding.set_rules_link(uow, community, value, actor_of(message), now)
         outbox.reply(message, _("Rules link saved."))
@@ -236,7 +238,7 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
     ) -> None:
         word = (command.args or "").strip().lower()
         if word not in {policy.value for policy in JoinRequestPolicy}:
-            raise UsageError(usage="/joinrequests approve|manual")
+            raise UsageError(usage=N_("/joinrequests approve|manual"))
         policy = JoinRequestPolicy(word)
         await onboarding.set_join_request_policy(uow, community, policy, actor_of(message), now)
         if policy == JoinRequestPolicy.APPROVE:

@@ -34,6 +34,8 @@ MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
 MODERATOR_COMMAND_HELP: tuple[tuple[str, str], ...] = (
     ("award", N_("Give points: /award <@user|id> <points> [reason]")),
     ("deduct", N_("Take points: /deduct <@user|id> <points> [reason]")),
+    ("revoke", N_("Undo an award or deduction: /revoke <entry id>")),
+    ("quota", N_("Monthly award quota and its use: /quota, /quota set <points>")),
     ("badge", N_("Grant a badge: /badge <@user|id> expert|star")),
     ("unbadge", N_("Remove a badge: /unbadge <@user|id> expert|star")),
     ("checkinpost", N_("Post the check-in button")),

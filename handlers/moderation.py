@@ -1,4 +1,5 @@
-"""Moderator commands: points awards and deductions, badges, the community's language."""
+"""Moderator commands: points awards, deductions and their revocation, the monthly award
+quota, badges, the community's language."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.domain.errors import N_, UsageError
+from bot.domain.errors import N_, OwnersOnly, UsageError
 from bot.domain.models import Community
 from bot.i18n import LANGUAGES, Translator, translator
 from bot.ports import UnitOfWork
 from bot.services import moderation
 from bot.services.moderation import TargetRef
 from handlers.filters.chat import InGroup
-from handlers.filters.moderator import IsModerator
+from handlers.filters.moderator import IsModerator, ModeratorDirectory
 from handlers.outbox import Outbox
 from handlers.render import actor_of, announce_promotion, badge_name, name
 
@@ -37,14 +38,23 @@ MODERATOR_COMMANDS = (
     "campaign",
     "timezone",
     "growth",
+    "revoke",
+    "quota",
 )
 
-AWARD_USAGE = (
+AWARD_USAGE = N_(
     "/award <@username|id> <points> [reason] — or reply to a message: /award <points> [reason]"
 )
-DEDUCT_USAGE = (
+DEDUCT_USAGE = N_(
     "/deduct <@username|id> <points> [reason] — or reply to a message: /deduct <points> [reason]"
 )
+REVOKE_USAGE = N_("/revoke <entry id>")
+QUOTA_USAGE = N_("/quota | /quota set <points>")
+BADGE_USAGE = {
+    "badge": N_("/badge <@username|id> expert|star"),
+    "unbadge": N_("/unbadge <@username|id> expert|star"),
+}
+ENTRY_ID_PATTERN = re.compile(r"#?([0-9]{1,18})")
 
 
 def parse_target_word(word: str) -> TargetRef | None:
@@ -88,11 +98,82 @@ def setup() -> Router:
         community: Community,
         now: datetime,
         outbox: Outbox,
+        moderators: ModeratorDirectory,
         _: Translator,
     ) -> None:
         awarding = command.command == "award"
         sign, usage = (+1, AWARD_USAGE) if awarding else (-1, DEDUCT_USAGE)
-        await _change_points(message, command, sign, usage, uow, community, now, outbox, _)
+        actor = actor_of(message)
+        exempt = actor is not None and moderators.is_owner(actor)
+        await _change_points(
+            message, command, sign, usage, uow, community, now, outbox, _, quota_exempt=exempt
+        )
+
+    @router.message(Command("revoke"), IsModerator())
+    async def revoke(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        found = ENTRY_ID_PATTERN.fullmatch((command.args or "").strip())
+        if found is None:
+            raise UsageError(usage=REVOKE_USAGE)
+        result = await moderation.revoke(
+            uow, community, actor_id=actor_of(message), entry_id=int(found.group(1)), now=now
+        )
+        change = result.change
+        outbox.reply(
+            message,
+            _(
+                "↩️ #{entry_id} revoked: {name} {amount} points. Balance: {balance}. (#{id})",
+                entry_id=result.original.id,
+                name=name(change.display_name),
+                amount=f"{change.amount:+d}",
+                balance=change.balance,
+                id=change.entry_id,
+            ),
+        )
+
+    @router.message(Command("quota"), IsModerator())
+    async def quota(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        now: datetime,
+        outbox: Outbox,
+        moderators: ModeratorDirectory,
+        _: Translator,
+    ) -> None:
+        words = (command.args or "").split()
+        if words and words[0].lower() == "set" and len(words) == 2:
+            actor = actor_of(message)
+            if actor is None or not moderators.is_owner(actor):
+                raise OwnersOnly()
+            points = moderation.parse_quota(words[1])
+            await moderation.set_quota(uow, community, actor_id=actor, quota=points, now=now)
+            outbox.reply(
+                message,
+                _("Monthly award quota per moderator: {quota} points.", quota=points),
+            )
+            return
+        if words:
+            raise UsageError(usage=QUOTA_USAGE)
+        report = await moderation.quota_report(uow, community, now)
+        lines = [
+            _("Monthly award quota per moderator: {quota} points.", quota=report.quota),
+            _("The bot's owners are exempt. Used this month:"),
+        ]
+        for use in report.uses:
+            who = name(use.display_name) if use.actor_id is not None else _("anonymous admins")
+            lines.append(f"{who}: {use.used}")
+        if not report.uses:
+            lines.append(_("No awards this month."))
+        outbox.reply(message, "\n".join(lines))
 
     @router.message(Command("badge", "unbadge"), IsModerator())
     async def change_badge(
@@ -118,7 +199,7 @@ def setup() -> Router:
     ) -> None:
         language = (command.args or "").strip().lower()
         if language not in LANGUAGES:
-            raise UsageError(usage="/lang zh|en")
+            raise UsageError(usage=N_("/lang zh|en"))
         await moderation.set_language(
             uow,
             community,
@@ -145,6 +226,8 @@ async def _change_points(
     now: datetime,
     outbox: Outbox,
     _: Translator,
+    *,
+    quota_exempt: bool,
 ) -> None:
     target, rest = split_target_and_rest(message, command.args)
     if target is None or not rest:
@@ -160,15 +243,22 @@ async def _change_points(
         reason=reason,
         operation_key=f"{community.id}:{message.message_id}",
         now=now,
+        quota_exempt=quota_exempt,
     )
     if change is None:
         return
     template = (
-        N_("✅ {name}: +{amount} points. Balance: {balance}.")
+        N_("✅ {name}: +{amount} points. Balance: {balance}. (#{id})")
         if sign > 0
-        else N_("➖ {name}: −{amount} points. Balance: {balance}.")
+        else N_("➖ {name}: −{amount} points. Balance: {balance}. (#{id})")
     )
-    text = _(template, name=name(change.display_name), amount=amount, balance=change.balance)
+    text = _(
+        template,
+        name=name(change.display_name),
+        amount=amount,
+        balance=change.balance,
+        id=change.entry_id,
+    )
     if reason:
         text += "\n" + _("Reason: {reason}", reason=escape(reason))
     outbox.reply(message, text)
@@ -185,7 +275,7 @@ async def _change_badge(
     outbox: Outbox,
     _: Translator,
 ) -> None:
-    usage = f"/{command.command} <@username|id> expert|star"
+    usage = BADGE_USAGE["badge" if granted else "unbadge"]
     target, rest = split_target_and_rest(message, command.args)
     if target is None or len(rest) != 1:
         raise UsageError(usage=usage)

@@ -9,11 +9,11 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.domain.errors import UsageError
+from bot.domain.errors import N_, UsageError
 from bot.domain.models import Badge, Community, LeaderboardPeriod, LeaderboardRow, Tier, UserInfo
 from bot.i18n import Translator
 from bot.ports import UnitOfWork
-from bot.services import standings
+from bot.services import points, standings
 from handlers.filters.chat import InGroup
 from handlers.outbox import Outbox
 from handlers.render import badge_name, name, tier_name
@@ -64,6 +64,10 @@ def setup() -> Router:
             )
         else:
             lines.append(_("You are at the top tier."))
+        entries = await points.recent_moderation(uow, community, user.id)
+        if entries:
+            listed = ", ".join(f"#{entry.id} {entry.amount:+d}" for entry in entries)
+            lines.append(_("Recent awards and deductions: {entries}", entries=listed))
         outbox.reply(message, "\n".join(lines))
 
     @router.message(Command("top"))
@@ -78,7 +82,7 @@ def setup() -> Router:
     ) -> None:
         word = (command.args or "").strip().lower()
         if word not in PERIOD_WORDS:
-            raise UsageError(usage="/top [week|month]")
+            raise UsageError(usage=N_("/top [week|month]"))
         period = PERIOD_WORDS[word]
         rows = await standings.leaderboard(uow, community, period, now)
         outbox.reply(message, _render_leaderboard(_, period, rows))

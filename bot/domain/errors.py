@@ -101,6 +101,7 @@ class PastSchedule(DomainError):
 
 class InvalidMarkup(DomainError):
     message = N_("The text's HTML formatting is not valid: {problem}")
+    translated_params = ("problem",)
 
 
 class UnknownCampaign(DomainError):

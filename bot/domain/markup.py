@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 
-from bot.domain.errors import InvalidMarkup, InvalidTemplate, TextTooLong
+from bot.domain.errors import N_, InvalidMarkup, InvalidTemplate, TextTooLong
 
 TELEGRAM_TAGS = "b|strong|i|em|u|ins|s|strike|del|a|code|pre|tg-spoiler|span|blockquote|tg-emoji"
 _TAG = re.compile(rf"</?({TELEGRAM_TAGS})(\s[^<>]*)?>")
@@ -21,20 +21,20 @@ def check_html(text: str) -> None:
         if char == "<":
             tag = _TAG.match(text, position)
             if tag is None:
-                raise InvalidMarkup(problem="use &lt; for a < that is not a tag")
+                raise InvalidMarkup(problem=N_("use &lt; for a < that is not a tag"))
             name = tag.group(1)
             if tag.group(0).startswith("</"):
                 if not open_tags or open_tags.pop() != name:
-                    raise InvalidMarkup(problem=f"</{name}> does not close an open tag")
+                    raise InvalidMarkup(problem=N_("</{tag}> does not close an open tag"), tag=name)
             else:
                 open_tags.append(name)
             position = tag.end()
             continue
         if char == "&" and _ENTITY.match(text, position) is None:
-            raise InvalidMarkup(problem="use &amp; for a & on its own")
+            raise InvalidMarkup(problem=N_("use &amp; for a & on its own"))
         position += 1
     if open_tags:
-        raise InvalidMarkup(problem=f"<{open_tags[-1]}> is never closed")
+        raise InvalidMarkup(problem=N_("<{tag}> is never closed"), tag=open_tags[-1])
 
 
 def check_template(text: str, allowed: tuple[str, ...], maximum: int) -> None:

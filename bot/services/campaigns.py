@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain.errors import (
+    N_,
     InvalidSchedule,
     OutOfRange,
     TextTooLong,
@@ -26,9 +27,20 @@ from bot.domain.models import (
     LeaderboardRow,
     RunOutcome,
 )
-from bot.domain.rules import local_day, period_start
-from bot.domain.schedules import Schedule, next_fire, parse_schedule, require_future
+from bot.domain.rules import canonical_timezone, local_day, period_start, timezone_loads
+from bot.domain.schedules import (
+    MAX_GRACE_MINUTES,
+    MIN_GRACE_MINUTES,
+    Schedule,
+    effective_grace,
+    next_fire,
+    parse_schedule,
+    require_future,
+)
 from bot.ports import UnitOfWork
+from bot.services.checkin import carry_checkins_to_timezone
+
+logger = logging.getLogger(__name__)
 
 PLACEHOLDERS = ("community", "date", "top_member", "member_count")
 MAX_TEXT = 4096
@@ -40,6 +52,7 @@ MISSED_RUNS_RECORDED = 10
 FIRE_TIMES_SCANNED = 500
 DUE_BATCH = 50
 REMINDER_MIN_STREAK = 3
+MAX_TIMEZONE_SHOWN = 64
 
 BUILTIN_SCHEDULES = {
     CampaignKind.CHECKIN_POST: "daily 09:00",
@@ -80,6 +93,7 @@ class DueRun:
     community: Community
     scheduled_at: datetime
     context: RunContext
+    run_id: int | None = None  # the recorded run its queued messages report to
 
 
 def parse_draft(text: str, photo: str | None) -> CampaignDraft:
@@ -92,7 +106,7 @@ def parse_draft(text: str, photo: str | None) -> CampaignDraft:
         button = _parse_button(lines.pop().strip()[len(BUTTON_PREFIX) :].strip())
     body = "\n".join(lines).strip()
     if not body and photo is None:
-        raise UsageError(usage="/campaign add daily 09:00 <text>")
+        raise UsageError(usage=N_("/campaign add daily 09:00 <text>"))
     check_html(body)
     check_template(body, PLACEHOLDERS, MAX_CAPTION if photo else MAX_TEXT)
     return CampaignDraft(schedule=schedule, text=body, photo=photo, button=button)
@@ -103,7 +117,7 @@ def _parse_button(spec: str) -> CampaignButton:
         return CampaignButton(text="", action=CHECKIN_ACTION)
     label, _, url = (part.strip() for part in spec.partition("|"))
     if not label or not url.startswith(("https://", "http://", "tg://")):
-        raise UsageError(usage="button: <label> | https://… — or — button: checkin")
+        raise UsageError(usage=N_("button: <label> | https://… — or — button: checkin"))
     if len(label) > MAX_BUTTON_LABEL:
         raise TextTooLong(maximum=MAX_BUTTON_LABEL)
     return CampaignButton(text=label, url=url)
@@ -168,9 +182,6 @@ async def change_status(
     return replace(campaign, status=status, next_run_at=next_run)
 
 
-MAX_GRACE_MINUTES = 7 * 24 * 60
-
-
 async def set_grace(
     uow: UnitOfWork,
     community: Community,
@@ -180,8 +191,8 @@ async def set_grace(
     now: datetime,
 ) -> Campaign:
     """How late a run may still be posted after downtime; later ones are recorded as missed."""
-    if not 0 <= minutes <= MAX_GRACE_MINUTES:
-        raise OutOfRange(lowest=0, highest=MAX_GRACE_MINUTES)
+    if not MIN_GRACE_MINUTES <= minutes <= MAX_GRACE_MINUTES:
+        raise OutOfRange(lowest=MIN_GRACE_MINUTES, highest=MAX_GRACE_MINUTES)
     campaign = await get(uow, community, campaign_id)
     await uow.campaigns.set_grace(campaign.id, minutes)
     await uow.audit.add(
@@ -241,24 +252,51 @@ def _schedule(campaign: Campaign) -> Schedule:
     return schedule
 
 
-async def claim_due_runs(uow: UnitOfWork, now: datetime) -> list[DueRun]:
-    """Runs whose time has come, each claimed by its key (campaign + scheduled time) in this
-    transaction. A run later than the campaign's grace period is recorded as missed instead;
-    of several passed runs only the newest may post, so there is never a backlog."""
+def _fire_times(
+    campaign: Campaign, next_run_at: datetime, timezone: str, now: datetime
+) -> tuple[list[datetime], datetime | None]:
+    """The run times that have passed (oldest first) and the next one after now."""
+    schedule = _schedule(campaign)
+    passed: list[datetime] = []
+    fire: datetime | None = next_run_at
+    while fire is not None and fire <= now and len(passed) < FIRE_TIMES_SCANNED:
+        passed.append(fire)
+        fire = next_fire(schedule, fire, timezone)
+    if fire is not None and fire <= now:
+        fire = next_fire(schedule, now, timezone)
+    return passed, fire
+
+
+async def claim_due_runs(
+    uow: UnitOfWork, now: datetime, community_id: int | None = None
+) -> list[DueRun]:
+    """Runs whose time has come (in one community, or all), each claimed by its key
+    (campaign + scheduled time) in this transaction. A run later than the campaign's grace
+    period is recorded as missed instead; of several passed runs only the newest may post, so
+    there is never a backlog. A campaign whose stored schedule cannot be read is paused."""
     due_runs = []
-    for campaign in await uow.campaigns.due(now, DUE_BATCH):
+    for campaign in await uow.campaigns.due(now, DUE_BATCH, community_id):
         community = await uow.communities.get(campaign.community_id)
         if community is None or campaign.next_run_at is None:
             continue
-        schedule = _schedule(campaign)
-        passed: list[datetime] = []
-        fire: datetime | None = campaign.next_run_at
-        while fire is not None and fire <= now and len(passed) < FIRE_TIMES_SCANNED:
-            passed.append(fire)
-            fire = next_fire(schedule, fire, community.timezone)
-        if fire is not None and fire <= now:
-            fire = next_fire(schedule, now, community.timezone)
-        grace = timedelta(minutes=campaign.grace_minutes)
+        if not timezone_loads(community.timezone):
+            logger.warning(
+                "Community %d has an unknown timezone %r; campaign %d waits until it is set",
+                community.id,
+                community.timezone,
+                campaign.id,
+            )
+            continue
+        try:
+            passed, fire = _fire_times(campaign, campaign.next_run_at, community.timezone, now)
+        except Exception:
+            logger.exception("Campaign %d has a schedule I cannot read; paused", campaign.id)
+            await uow.campaigns.set_state(campaign.id, CampaignStatus.PAUSED, None)
+            await uow.audit.add(
+                community.id, None, "campaign_unreadable", None, f"#{campaign.id}", now
+            )
+            continue
+        grace = timedelta(minutes=effective_grace(campaign.grace_minutes))
         newest = passed[-1]
         postable = now - newest <= grace
         missed = passed[:-1] if postable else passed
@@ -266,11 +304,16 @@ async def claim_due_runs(uow: UnitOfWork, now: datetime) -> list[DueRun]:
             await uow.campaigns.record_run(campaign.id, moment, RunOutcome.MISSED, None, now)
         status = CampaignStatus.ACTIVE if fire is not None else CampaignStatus.DONE
         await uow.campaigns.set_state(campaign.id, status, fire)
-        if postable and await uow.campaigns.record_run(
-            campaign.id, newest, RunOutcome.POSTED, None, now
-        ):
-            context = await run_context(uow, community, campaign.kind, now)
-            due_runs.append(DueRun(campaign, community, newest, context))
+        run_id = None
+        if postable:
+            run_id = await uow.campaigns.record_run(
+                campaign.id, newest, RunOutcome.QUEUED, None, now
+            )
+        if run_id is not None:
+            context = await run_context(uow, community, campaign.kind, newest, ran_at=now)
+            if campaign.kind == CampaignKind.STREAK_REMINDER and not context.reminder_recipients:
+                await uow.campaigns.settle_run(run_id, RunOutcome.POSTED, None, now)
+            due_runs.append(DueRun(campaign, community, newest, context, run_id))
     return due_runs
 
 
@@ -284,10 +327,18 @@ async def test_run(
 
 
 async def run_context(
-    uow: UnitOfWork, community: Community, kind: CampaignKind, now: datetime
+    uow: UnitOfWork,
+    community: Community,
+    kind: CampaignKind,
+    at: datetime,
+    *,
+    ran_at: datetime | None = None,
 ) -> RunContext:
-    today = local_day(now, community.timezone)
-    week_start = period_start(now, community.timezone, LeaderboardPeriod.WEEK)
+    """What a run scheduled `at` speaks of: its day and week, whenever it actually runs
+    (`ran_at`). A streak reminder that runs after its day ended reminds no one: those
+    streaks are over."""
+    today = local_day(at, community.timezone)
+    week_start = period_start(at, community.timezone, LeaderboardPeriod.WEEK)
     assert week_start is not None
     leaders = await uow.ledger.top_earners_since(community.id, week_start, 1)
     context = RunContext(
@@ -299,7 +350,8 @@ async def run_context(
         last_week = week_start - timedelta(days=7)
         board = await uow.ledger.top_earners_since(community.id, last_week, 10, until=week_start)
         context = replace(context, leaderboard=list(board))
-    if kind == CampaignKind.STREAK_REMINDER:
+    still_today = local_day(ran_at or at, community.timezone) == today
+    if kind == CampaignKind.STREAK_REMINDER and still_today:
         candidates = await uow.members.reminder_candidates(
             community.id, today - timedelta(days=1), REMINDER_MIN_STREAK
         )
@@ -313,17 +365,21 @@ async def run_context(
 async def set_timezone(
     uow: UnitOfWork, community: Community, timezone: str, actor_id: int | None, now: datetime
 ) -> Community:
-    """Moves the community to another timezone; scheduled campaigns keep their local times."""
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UnknownTimezone(timezone=timezone) from None
+    """Moves the community to another IANA timezone (`Area/City` or UTC); scheduled
+    campaigns keep their local times, and recent check-ins count for their real day there."""
+    canonical = canonical_timezone(timezone)
+    if canonical is None:
+        raise UnknownTimezone(timezone=timezone[:MAX_TIMEZONE_SHOWN])
+    timezone = canonical
+    await carry_checkins_to_timezone(uow, community.id, timezone, now)
     await uow.communities.set_timezone(community.id, timezone)
     moved = replace(community, timezone=timezone)
     for campaign in await uow.campaigns.of_community(community.id):
         if campaign.status == CampaignStatus.ACTIVE:
-            await uow.campaigns.set_state(
-                campaign.id, campaign.status, next_fire(_schedule(campaign), now, timezone)
-            )
+            try:
+                next_run = next_fire(_schedule(campaign), now, timezone)
+            except InvalidSchedule:
+                continue  # an unreadable stored schedule: paused by the next due-work run
+            await uow.campaigns.set_state(campaign.id, campaign.status, next_run)
     await uow.audit.add(community.id, actor_id, "timezone", None, timezone, now)
     return moved

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.domain.errors import OutOfRange, TextTooLong, UsageError
+from bot.domain.errors import N_, OutOfRange, TextTooLong, UsageError
 from bot.domain.markup import check_template
 from bot.domain.models import Community, JoinRequestPolicy
 from bot.ports import UnitOfWork
@@ -22,16 +22,26 @@ class WelcomeBatch:
     newcomers: list[tuple[int, str]]
 
 
-async def take_due_welcomes(uow: UnitOfWork, now: datetime) -> list[WelcomeBatch]:
-    """Groups whose first waiting newcomer joined a minute ago or more, with everyone waiting.
+async def communities_with_welcomes_due(uow: UnitOfWork, now: datetime) -> list[int]:
+    return list(await uow.members.communities_with_welcomes_due(now - WELCOME_WINDOW))
+
+
+async def take_due_welcomes(
+    uow: UnitOfWork, now: datetime, community_id: int | None = None
+) -> list[WelcomeBatch]:
+    """Groups (or the one group) whose first waiting newcomer joined a minute ago or more,
+    with everyone waiting.
 
     A group is greeted in one message per window, so a wave of joins never exceeds one
     welcome message a minute.
     """
     batches = []
-    for community_id in await uow.members.communities_with_welcomes_due(now - WELCOME_WINDOW):
-        community = await uow.communities.get(community_id)
-        newcomers = list(await uow.members.take_pending_welcomes(community_id))
+    due = await communities_with_welcomes_due(uow, now)
+    if community_id is not None:
+        due = [community_id] if community_id in due else []
+    for due_id in due:
+        community = await uow.communities.get(due_id)
+        newcomers = list(await uow.members.take_pending_welcomes(due_id))
         if community is not None and newcomers:
             batches.append(WelcomeBatch(community, newcomers))
     return batches
@@ -102,4 +112,4 @@ async def set_growth_rule(
     return changed
 
 
-GROWTH_USAGE = "/growth hours|reward|bonus|cap <number> — /growth checkin on|off"
+GROWTH_USAGE = N_("/growth hours|reward|bonus|cap <number> — /growth checkin on|off")

@@ -1,0 +1,148 @@
+"""A Chinese group sees Chinese: every message the bot sends there, on happy and refused
+paths alike, is checked for English left untranslated."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+
+from tests.e2e.conftest import ADMIN_ID, CREATOR_ID, GROUP_ID, Harness
+from tests.e2e.helpers import add_members
+
+# What members and moderators type (command syntax, schedules, choices) stays as typed, and
+# proper names stay as they are; everything else must be translated.
+SYNTAX_WORDS = {
+    "daily", "weekly", "monthly", "at", "cron", "mon", "tue", "wed", "thu", "fri", "sat",
+    "sun", "week", "month", "all", "zh", "en", "on", "off", "approve", "manual", "checkin",
+    "leaderboard", "reminder", "expert", "star", "none", "default", "hours", "reward", "bonus",
+    "cap", "button", "add", "list", "show", "pause", "resume", "delete", "grace", "test",
+    "enable", "disable", "new", "set", "id", "username", "names", "group", "rules", "nps",
+    "csat", "quota", "revoke", "check", "in", "ref", "inv", "Asia", "Shanghai", "America",
+    "New_York", "UTC", "Area", "City", "HTML", "https", "http", "label", "text", "ID",
+}  # fmt: skip
+PROPER_NAMES = ("Seed Users", "User 1001", "User 1002", "Creator", "Admin", "Owner", "Hello")
+ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
+
+
+def english_left_in(text: str) -> list[str]:
+    text = unescape(re.sub(r"<[^>]+>", " ", text))
+    text = re.sub(r"\{\w+\}", " ", text)  # template placeholders are syntax
+    text = re.sub(r"https?://\S+", " ", text)
+    text = re.sub(r"&\w+;", " ", text)  # HTML entities shown as what to type
+    text = re.sub(r"\b[A-Z][a-z]+/[A-Za-z_/]+", " ", text)  # time zone names
+    text = re.sub(r"/[a-z_]+", " ", text)
+    text = re.sub(r"@\w+", " ", text)
+    for proper in PROPER_NAMES:
+        text = text.replace(proper, " ")
+    return [word for word in ENGLISH_WORD.findall(text) if word not in SYNTAX_WORDS]
+
+
+COMMANDS = [
+    (1001, "/checkin"),
+    (1001, "签到"),
+    (1001, "/me"),
+    (1001, "/top"),
+    (1001, "/top forever"),
+    (1001, "/tiers"),
+    (1001, "/invites"),
+    (1001, "/topinviters"),
+    (1001, "/topinviters x"),
+    (1001, "/award @user1002 5"),
+    (1001, "/help"),
+    (CREATOR_ID, "/help"),
+    (CREATOR_ID, "/award"),
+    (CREATOR_ID, "/award @user1002"),
+    (CREATOR_ID, "/award @user1002 -3"),
+    (CREATOR_ID, "/award @nobody 3"),
+    (CREATOR_ID, "/award @user1002 5 很有帮助"),
+    (CREATOR_ID, "/deduct"),
+    (CREATOR_ID, "/deduct @user1002 500"),
+    (CREATOR_ID, "/badge"),
+    (CREATOR_ID, "/badge @user1002 wizard"),
+    (CREATOR_ID, "/badge @user1002 expert"),
+    (CREATOR_ID, "/lang"),
+    (CREATOR_ID, "/campaign"),
+    (CREATOR_ID, "/campaign add"),
+    (CREATOR_ID, "/campaign add daily 25:00 Hello"),
+    (CREATOR_ID, "/campaign add daily 09:00 Hello {nope}"),
+    (CREATOR_ID, "/campaign add daily 09:00 Hello"),
+    (CREATOR_ID, "/campaign list"),
+    (CREATOR_ID, "/campaign show 1"),
+    (CREATOR_ID, "/campaign pause 1"),
+    (CREATOR_ID, "/campaign list"),
+    (CREATOR_ID, "/campaign grace 1 0"),
+    (CREATOR_ID, "/campaign show 99"),
+    (CREATOR_ID, "/campaign enable reminder"),
+    (CREATOR_ID, "/campaign list"),
+    (CREATOR_ID, "/timezone"),
+    (CREATOR_ID, "/timezone Mars/Olympus"),
+    (CREATOR_ID, "/growth"),
+    (CREATOR_ID, "/growth hours x"),
+    (CREATOR_ID, "/setwelcome"),
+    (CREATOR_ID, "/setrules"),
+    (CREATOR_ID, "/joinrequests"),
+    (CREATOR_ID, "/referrals"),
+    (CREATOR_ID, "/referrals @user1002"),
+    (ADMIN_ID, "/quota"),
+    (CREATOR_ID, "/revoke"),
+    (CREATOR_ID, "/revoke 999999"),
+    (CREATOR_ID, "/badge @user1002"),
+    (CREATOR_ID, "/unbadge"),
+    (CREATOR_ID, "/quota x"),
+    (CREATOR_ID, "/lang xx"),
+    (CREATOR_ID, "/joinrequests x"),
+    (CREATOR_ID, "/campaign add daily 09:00"),
+    (CREATOR_ID, "/campaign add daily 09:00 Hello\nbutton: x"),
+    (CREATOR_ID, "/campaign add daily 09:00 <b>Hello"),
+    (CREATOR_ID, "/campaign add daily 09:00 Hello</i>"),
+    (CREATOR_ID, "/campaign add daily 09:00 Hello & bye"),
+    (CREATOR_ID, "/checkinpost"),
+]
+PRIVATE_COMMANDS = ["/start", "/start ref_nope", "/start inv_nope", "/help", "/invite", "/top"]
+
+
+async def test_a_chinese_group_sees_no_untranslated_english(harness: Harness) -> None:
+    add_members(harness, [1001, 1002])
+    await harness.say(1002, "hello")
+    await harness.say(CREATOR_ID, "/lang zh")
+    before = len(harness.replies())
+    for user_id, text in COMMANDS:
+        await harness.say(user_id, text)
+    sent = harness.replies()[before:]
+    assert len(sent) >= len(COMMANDS) - 3
+    leaks = {
+        message.text: words for message in sent if (words := english_left_in(message.text or ""))
+    }
+    assert leaks == {}, "\n".join(f"{words}: {text!r}" for text, words in leaks.items())
+    # Pop-ups (callback answers) too: a check-in, a repeated one, a button from an old version.
+    post = sent[-1]
+    assert post.reply_markup is not None
+    data = post.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    for presser, button_data in ((1002, data), (1002, data), (1002, "v0old:1")):
+        await harness.handled(
+            harness.api.press_button(GROUP_ID, post.message_id, presser, button_data)
+        )
+    answers = [str(call.get("text") or "") for call in harness.api.calls("answerCallbackQuery")]
+    assert len(answers) == 3
+    assert [english_left_in(text) for text in answers] == [[], [], []]
+
+
+async def test_a_chinese_speaker_in_a_private_chat_sees_no_english(harness: Harness) -> None:
+    add_members(harness, [1001])
+    harness.api.add_user(1001, "User 1001", username="user1001", language_code="zh-hans")
+    await harness.say(1001, "/checkin")
+    for text in PRIVATE_COMMANDS:
+        await harness.say(1001, text, chat_id=1001)
+    sent = harness.replies(1001)
+    assert len(sent) >= len(PRIVATE_COMMANDS)
+    leaks = {m.text: words for m in sent if (words := english_left_in(m.text or ""))}
+    assert leaks == {}, "\n".join(f"{words}: {text!r}" for text, words in leaks.items())
+
+
+def test_the_detector_finds_english() -> None:
+    sent_usage = (
+        "用法：/award &lt;@username|id&gt; &lt;points&gt; [reason]"  # as sent: HTML-escaped
+    )
+    assert english_left_in(sent_usage) == ["points", "reason"]
+    assert english_left_in("状态：active") == ["active"]
+    assert english_left_in("<b>User 1001</b>：+5 积分 /checkin @user1001") == []
