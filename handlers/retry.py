@@ -13,6 +13,8 @@ from aiogram.methods.base import TelegramType
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from storage.transient import sqlite_failure_is_transient
+
 if TYPE_CHECKING:
     from aiogram import Bot
 
@@ -57,12 +59,11 @@ TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "53300", "57P01", "57P02", "5
 
 def is_transient(error: BaseException) -> bool:
     """A failure that goes away by itself: the database is locked, unreachable or failing over,
-    or Telegram is unreachable or busy. Anything else is a bug or a refusal."""
+    or Telegram is unreachable or busy. Anything else is a bug or a refusal, including SQL
+    that SQLite rejects ("no such column"), which it reports as an OperationalError too."""
     if isinstance(
         error,
         (
-            OperationalError,
-            InterfaceError,
             DisconnectionError,
             PoolTimeoutError,
             OSError,
@@ -74,7 +75,14 @@ def is_transient(error: BaseException) -> bool:
         return True
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    return any(_transient_sqlstate(_sqlstate(cause)) for cause in _causes(error))
+    causes = _causes(error)
+    for cause in causes:
+        verdict = sqlite_failure_is_transient(cause)
+        if verdict is not None:
+            return verdict
+    if isinstance(error, OperationalError | InterfaceError):
+        return True
+    return any(_transient_sqlstate(_sqlstate(cause)) for cause in causes)
 
 
 def _causes(error: BaseException) -> list[BaseException]:

@@ -144,3 +144,14 @@ class RevokeExceedsBalance(DomainError):
 
 class OwnersOnly(DomainError):
     message = N_("Only the bot's owners can change this.")
+
+
+class AnonymousModerator(DomainError):
+    message = N_(
+        "Anonymous admins cannot award points or revoke entries: every award counts against "
+        "one moderator's quota. Turn off “Remain anonymous” and send the command again."
+    )
+
+
+class CannotRevokeOwnEntry(DomainError):
+    message = N_("Moderators cannot revoke an award or deduction made to themselves.")

@@ -7,8 +7,10 @@ from datetime import datetime
 from bot.domain.errors import (
     AlreadyRevoked,
     AmountTooLarge,
+    AnonymousModerator,
     AwardQuotaExceeded,
     CannotAwardSelf,
+    CannotRevokeOwnEntry,
     InsufficientBalance,
     InvalidAmount,
     MissingTarget,
@@ -133,8 +135,11 @@ async def change_points(
     `operation_key` identifies the request (e.g. the command message) so that a repeat
     changes nothing; None is returned for such a repeat. Awards count against the
     moderator's monthly quota unless `quota_exempt` (the bot's owners); nobody awards
-    themselves. Deductions use no quota.
+    themselves, and an anonymous actor (None) cannot award, as neither rule could hold.
+    Deductions use no quota and may be anonymous.
     """
+    if amount > 0 and actor_id is None:
+        raise AnonymousModerator()
     if reason is not None and len(reason) > MAX_REASON_LENGTH:
         raise ReasonTooLong(maximum=MAX_REASON_LENGTH)
     user = await resolve_target(uow, community, target)
@@ -171,8 +176,8 @@ async def change_points(
 async def quota_used(
     uow: UnitOfWork, community: Community, actor_id: int | None, now: datetime
 ) -> int:
-    """Points the moderator (None: anonymous admins, together) awarded this calendar month
-    in the community's timezone, revoked awards excluded."""
+    """Points the moderator awarded this calendar month in the community's timezone,
+    revoked awards excluded."""
     uses = await _uses_this_month(uow, community, now)
     return sum(use.used for use in uses if use.actor_id == actor_id)
 
@@ -217,7 +222,10 @@ async def revoke(
     """Reverses a moderator's award or deduction exactly once; both rows stay in the ledger.
 
     An award whose points the member already spent is refused (balances never go below 0).
+    The actor must be known (not an anonymous admin) and not the entry's member.
     """
+    if actor_id is None:
+        raise AnonymousModerator()
     original = await uow.ledger.get(entry_id)
     if (
         original is None
@@ -225,6 +233,8 @@ async def revoke(
         or original.kind not in REVOCABLE_KINDS
     ):
         raise UnknownLedgerEntry(entry_id=entry_id)
+    if original.user_id == actor_id:
+        raise CannotRevokeOwnEntry()
     key = f"{LedgerKind.REVOKE}:{entry_id}"
     if await uow.ledger.has_key(key):
         raise AlreadyRevoked(entry_id=entry_id)

@@ -122,6 +122,8 @@ class UnitOfWorkMiddleware(BaseMiddleware):
         return result
 
     async def _store_dead_letter(self, bot: Bot, update: Update, error: Exception) -> None:
+        """Never raises: an update is confirmed after this, so when its payload cannot be
+        stored, a row with just its id and both errors is, and the payload goes to the log."""
         logger.error(
             "Update %d failed (%s: %s); kept as a dead letter (see `seedbot deadletters`)",
             update.update_id,
@@ -129,15 +131,40 @@ class UnitOfWorkMiddleware(BaseMiddleware):
             error,
             exc_info=error,
         )
-        payload = update.model_dump(mode="json", exclude_none=True, by_alias=True)
         text = describe_error(error, bot.token)
+        try:
+            payload = update.model_dump(mode="json", exclude_none=True, by_alias=True)
+            await self._add_dead_letter(bot, update.update_id, payload, text)
+            return
+        except Exception as store_error:
+            store_text = describe_error(store_error, bot.token)
+        logger.error(
+            "The dead letter of update %d could not be stored (%s); storing its id only. "
+            "Its payload: %s",
+            update.update_id,
+            store_text,
+            _raw_payload(update),
+        )
+        minimal = {"update_id": update.update_id}
+        both = f"{text}\n(payload not stored: {store_text})"[:MAX_ERROR_LENGTH]
+        try:
+            await self._add_dead_letter(bot, update.update_id, minimal, both)
+        except Exception as minimal_error:
+            logger.error(
+                "Not even the id of update %d could be stored as a dead letter (%s)",
+                update.update_id,
+                describe_error(minimal_error, bot.token),
+            )
+
+    async def _add_dead_letter(
+        self, bot: Bot, update_id: int, payload: dict[str, Any], error: str
+    ) -> None:
+        """Stores it, waiting out transient failures; raises any other failure."""
         delays = self._backoff.delays()
         while True:
             try:
                 async with unit_of_work(self._session_factory) as uow:
-                    await uow.dead_letters.add(
-                        bot.id, update.update_id, payload, text, self._clock.now()
-                    )
+                    await uow.dead_letters.add(bot.id, update_id, payload, error, self._clock.now())
                 return
             except Exception as store_error:
                 if not is_transient(store_error):
@@ -145,7 +172,7 @@ class UnitOfWorkMiddleware(BaseMiddleware):
                 delay = next(delays)
                 logger.warning(
                     "Dead letter of update %d could not be stored (%s); trying again in %s s",
-                    update.update_id,
+                    update_id,
                     type(store_error).__name__,
                     delay,
                 )
@@ -165,6 +192,13 @@ def describe_error(error: BaseException, secret: str) -> str:
     """The exception's type and message, without the token, for operators."""
     text = f"{type(error).__name__}: {error}".replace(secret, "<BOT_TOKEN>")
     return text[:MAX_ERROR_LENGTH]
+
+
+def _raw_payload(update: Update) -> str:
+    try:
+        return update.model_dump_json(exclude_none=True, by_alias=True)
+    except Exception:
+        return repr(update)
 
 
 def _callback_thread(update: Update) -> int | None:

@@ -27,9 +27,14 @@ async def test_non_moderator_award_is_refused_and_moderators_apply(harness: Harn
     await harness.say(ADMIN_ID, "/award 1002 10")
     await harness.say(OWNER_ID, "/deduct @user1002 11 spam")
     assert "−11 points. Balance: 100." in harness.last_reply()
-    # An anonymous administrator posts as the group itself.
+    # An anonymous administrator posts as the group itself: nobody's quota, so no award;
+    # a deduction uses no quota and still works.
     await harness.posted(harness.api.send_anonymous_admin_message(GROUP_ID, "/award @user1002 5"))
-    assert "Balance: 105." in harness.last_reply()
+    assert "Anonymous admins cannot award points" in harness.last_reply()
+    assert "Remain anonymous" in harness.last_reply()
+    assert await balance_of(harness, 1002) == 100
+    await harness.posted(harness.api.send_anonymous_admin_message(GROUP_ID, "/deduct @user1002 5"))
+    assert "Balance: 95." in harness.last_reply()
 
     async with stored(harness) as session:
         audit = (await session.execute(select(AuditRow.action, AuditRow.actor_id))).all()
@@ -38,9 +43,9 @@ async def test_non_moderator_award_is_refused_and_moderators_apply(harness: Harn
             .scalars()
             .all()
         )
-    assert [a for a, _ in audit] == ["award", "award", "deduct", "award"]
-    assert [actor for _, actor in audit][:3] == [CREATOR_ID, ADMIN_ID, OWNER_ID]
-    assert kinds == ["activity", "award", "award", "deduct", "award"]
+    assert [a for a, _ in audit] == ["award", "award", "deduct", "deduct"]
+    assert [actor for _, actor in audit] == [CREATOR_ID, ADMIN_ID, OWNER_ID, None]
+    assert kinds == ["activity", "award", "award", "deduct", "deduct"]
     await ledger_matches_balances(harness)
 
 

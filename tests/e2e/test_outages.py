@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.__main__ import _list_dead_letters, _replay
 from bot.app import build_app
 from bot.domain.models import UserInfo
 from bot.services.checkin import check_in
+from storage.dead_letters import SqlDeadLetters
 from storage.models import CheckinRow, DeadLetterRow, ProcessedUpdateRow
 from tests.e2e.conftest import (
     CREATOR_ID,
@@ -209,6 +210,64 @@ async def test_a_bug_sets_the_update_aside_and_a_replay_after_the_fix_applies_it
     assert len(replies_with(harness, "+10 points")) == 2
     await _list_dead_letters(settings)
     assert capsys.readouterr().out.strip() == "No dead letters."
+
+
+async def test_a_handler_with_a_sql_bug_makes_a_dead_letter_and_the_next_update_goes_on(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_members(harness, [1001, 1002])
+
+    async def check_in_with_a_typo(uow: Any, community: Any, user: UserInfo, *rest: Any) -> Any:
+        if user.id == 1001:  # SQLite reports this as an OperationalError, like a locked database
+            await uow.session.execute(text("SELECT no_such_column FROM members"))
+        return await check_in(uow, community, user, *rest)
+
+    monkeypatch.setattr("handlers.checkin.check_in", check_in_with_a_typo)
+    failed = await harness.say(1001, "/checkin")
+    await harness.say(1002, "/checkin")
+    assert "+10 points" in harness.last_reply()
+    assert harness.sleeps == []  # not waited out as an outage
+    assert await checkins(harness, 1001) == 0
+    async with stored(harness) as session:
+        letter = await session.get(DeadLetterRow, (harness.api.bot_id, failed))
+    assert letter is not None
+    assert letter.error.startswith("OperationalError: ")
+    assert "no such column: no_such_column" in letter.error
+
+
+async def test_a_dead_letter_whose_payload_cannot_be_stored_keeps_its_id_and_both_errors(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_members(harness, [1001, 1002])
+    add = SqlDeadLetters.add
+
+    async def add_refusing_payloads(
+        self: SqlDeadLetters, bot_id: int, update_id: int, payload: dict[str, Any], *rest: Any
+    ) -> None:
+        if payload != {"update_id": update_id}:
+            raise TypeError("Object of type Unserialisable is not JSON serializable")
+        await add(self, bot_id, update_id, payload, *rest)
+
+    async def broken_check_in(*_: Any) -> Any:
+        raise RuntimeError("check-in is broken")
+
+    monkeypatch.setattr(SqlDeadLetters, "add", add_refusing_payloads)
+    monkeypatch.setattr("handlers.checkin.check_in", broken_check_in)
+    failed = await harness.say(1001, "/checkin keep me")
+    monkeypatch.undo()
+    await harness.say(1002, "/checkin")
+    assert "+10 points" in harness.last_reply()
+
+    async with stored(harness) as session:
+        letter = await session.get(DeadLetterRow, (harness.api.bot_id, failed))
+    assert letter is not None
+    assert letter.payload == {"update_id": failed}
+    assert letter.error.startswith("RuntimeError: check-in is broken")
+    assert "TypeError: Object of type Unserialisable is not JSON serializable" in letter.error
+    logged = [
+        r for r in caplog.records if r.levelno == logging.ERROR and str(failed) in r.getMessage()
+    ]
+    assert any("/checkin keep me" in r.getMessage() for r in logged)
 
 
 async def test_replay_of_an_unknown_update_exits_2(api: FakeBotAPI, sqlite_url: str) -> None:

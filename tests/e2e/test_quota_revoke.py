@@ -129,3 +129,35 @@ async def test_only_this_groups_entries_can_be_revoked(harness: Harness) -> None
     elsewhere = entry_id_in(harness.last_reply(chat_id=other))
     await harness.say(CREATOR_ID, f"/revoke {elsewhere}")
     assert f"no award or deduction #{elsewhere}" in harness.last_reply()
+
+
+async def test_anonymous_admins_cannot_award_or_revoke(harness: Harness) -> None:
+    add_members(harness, [1001])
+    await harness.say(1001, "hi")
+    await harness.say(CREATOR_ID, "/award @user1001 30")
+    award = entry_id_in(harness.last_reply())
+    for command in ("/award @user1001 2000", f"/revoke {award}"):
+        await harness.posted(harness.api.send_anonymous_admin_message(GROUP_ID, command))
+        assert "Anonymous admins cannot award points or revoke entries" in harness.last_reply()
+    await harness.posted(harness.api.send_anonymous_admin_message(GROUP_ID, "/quota set 1"))
+    assert "Only the bot's owners" in harness.last_reply()
+    assert await member_row(harness, 1001) == (31, 31, 0)
+    async with stored(harness) as session:
+        kinds = (await session.execute(select(LedgerRow.kind))).scalars().all()
+    assert sorted(kinds) == ["activity", "award"]
+
+
+async def test_moderators_cannot_revoke_entries_made_to_themselves(harness: Harness) -> None:
+    await harness.say(ADMIN_ID, "hello")
+    await harness.say(CREATOR_ID, "/award @admin 50")
+    award = entry_id_in(harness.last_reply())
+    await harness.say(CREATOR_ID, "/deduct @admin 40 spam")
+    deduction = entry_id_in(harness.last_reply())
+    for entry in (deduction, award):
+        await harness.say(ADMIN_ID, f"/revoke {entry}")
+        assert "cannot revoke an award or deduction made to themselves" in harness.last_reply()
+    assert await member_row(harness, ADMIN_ID) == (11, 51, 1)
+
+    await harness.say(CREATOR_ID, f"/revoke {deduction}")  # another moderator may
+    assert "+40 points. Balance: 51." in harness.last_reply()
+    await ledger_matches_balances(harness)
