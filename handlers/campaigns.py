@@ -26,9 +26,9 @@ from bot.services import campaigns
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.jobs import queue_campaign_run
-from handlers.outbox import Outbox
+from handlers.outbox import BLOCKED_CHAT, Outbox
 from handlers.render import actor_of
-from handlers.sender import BLOCKED_CHAT
+from handlers.sender import UNREADABLE
 from storage.campaigns import INTERRUPTED
 
 USAGE = N_(
@@ -67,6 +67,7 @@ OUTCOME_NAMES = {
 RUN_DETAILS = {  # what the bot itself records; Telegram's own error texts are shown as they are
     INTERRUPTED: N_("the sender stopped while sending"),
     BLOCKED_CHAT: N_("chat is blocked"),
+    UNREADABLE: N_("the stored message could not be read"),
     "the text could not be filled in": N_("the text could not be filled in"),
 }
 REASON_SHOWN = 200

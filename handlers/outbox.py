@@ -15,8 +15,17 @@ from bot.ports import OutgoingQueue
 logger = logging.getLogger(__name__)
 
 
+BLOCKED_CHAT = "chat is blocked"
+
+
 class SentLog(Protocol):
     def note(self, chat_id: int) -> None: ...
+
+
+class AnnouncementQueue(OutgoingQueue, Protocol):
+    async def settle_run_by_messages(
+        self, run_id: int, detail: str | None, now: datetime
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -75,10 +84,16 @@ class Outbox:
             Announcement(chat_id, key, kind, payload, not_before, campaign_run_id)
         )
 
-    async def queue_announcements(self, queue: OutgoingQueue, now: datetime) -> None:
+    async def queue_announcements(self, queue: AnnouncementQueue, now: datetime) -> None:
+        """Queues the announcements, leaving out blocked chats. A campaign run left without
+        a message to send (its group removed the bot, or every reminder's member blocked it)
+        is settled failed here, as the sender would have."""
         announcements, self._announcements = self._announcements, []
+        skipped_runs: set[int] = set()
         for item in announcements:
             if await queue.is_blocked(item.chat_id):
+                if item.campaign_run_id is not None:
+                    skipped_runs.add(item.campaign_run_id)
                 continue
             await queue.enqueue(
                 item.chat_id,
@@ -89,6 +104,8 @@ class Outbox:
                 now,
                 campaign_run_id=item.campaign_run_id,
             )
+        for run_id in sorted(skipped_runs):
+            await queue.settle_run_by_messages(run_id, BLOCKED_CHAT, now)
 
     def use_thread(self, chat_id: int, thread_id: int) -> None:
         """Messages to that chat go to this forum topic (the one the update came from)."""

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import aiohttp
 from aiogram import Bot
+from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramEntityTooLarge,
@@ -25,32 +28,30 @@ from aiogram.methods import SendMessage, SendPhoto, TelegramMethod
 from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.domain.models import OutgoingMessage, RunOutcome
+from bot.domain.models import OutgoingMessage
 from bot.ports import Clock
 from bot.services import chat_moves
-from handlers.retry import Sleeper
+from handlers.outbox import BLOCKED_CHAT
+from handlers.retry import Backoff, RetryAfterMiddleware, Sleeper, is_transient
 from storage.campaigns import BLOCKED, FAILED, SENT, UNCERTAIN
 from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
 
 MAX_MOVES = 5
-BLOCKED_CHAT = "chat is blocked"
+UNREADABLE = "the stored message could not be read"
 BATCH = 100
 FIRST_BACKOFF = timedelta(seconds=5)
 MAX_BACKOFF = timedelta(minutes=5)
-RUN_OUTCOMES = {
-    SENT: RunOutcome.POSTED,
-    FAILED: RunOutcome.FAILED,
-    BLOCKED: RunOutcome.FAILED,
-    UNCERTAIN: RunOutcome.UNCERTAIN,
-}
+WRITE_BACKOFF = Backoff(first=0.5, cap=30.0)  # the database locked or failing over
 # Failures to open the connection: the request was never written, so sending again is safe.
 NOT_SENT_ERRORS: tuple[type[BaseException], ...] = (
     aiohttp.ClientConnectorError,
     aiohttp.ConnectionTimeoutError,
 )
 NOT_SENT_MODULES = ("python_socks",)  # a SOCKS proxy that refused or failed the handshake
+# A stored payload that cannot become a Bot API call (pydantic's errors are ValueErrors).
+UNREADABLE_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
 
 
 @dataclass(frozen=True)
@@ -173,11 +174,15 @@ class Sender:
         *,
         windows: RateWindows | None = None,
         sleep: Sleeper = asyncio.sleep,
+        poll_seconds: float = 1.0,
+        write_backoff: Backoff = WRITE_BACKOFF,
     ) -> None:
         self._bot = bot
         self._session_factory = session_factory
         self._clock = clock
         self._sleep = sleep
+        self._poll_seconds = poll_seconds
+        self._write_backoff = write_backoff
         self.windows = windows or RateWindows(SendLimits(), clock)
 
     async def recover(self) -> None:
@@ -203,7 +208,9 @@ class Sender:
             if not batch:
                 if not waiting:
                     return sent
-                await self._sleep(min(self.windows.chat_wait(chat, now) for chat in waiting))
+                # Never longer than a poll: a message for an idle chat may become due meanwhile.
+                window = min(self.windows.chat_wait(chat, now) for chat in waiting)
+                await self._sleep(min(window, self._poll_seconds))
                 continue
             for message in batch:
                 overall = self.windows.overall_wait(self._clock.now())
@@ -215,14 +222,23 @@ class Sender:
                 if await self._send(message, now):
                     sent += 1
 
-    async def run(self, poll_seconds: float = 1.0) -> None:
-        await self.recover()
+    async def run(self, poll_seconds: float | None = None) -> None:
+        """Recovers, then drains every poll; while the database fails, waits that grow."""
+        recovered = False
+        failures = self._write_backoff.delays()
         while True:
             try:
+                if not recovered:
+                    await self.recover()
+                    recovered = True
                 await self.drain()
             except Exception:
-                logger.exception("The sender failed; trying again shortly")
-            await self._sleep(poll_seconds)
+                delay = next(failures)
+                logger.exception("The sender failed; trying again in %s s", delay)
+                await self._sleep(delay)
+                continue
+            failures = self._write_backoff.delays()
+            await self._sleep(poll_seconds if poll_seconds is not None else self._poll_seconds)
 
     async def _claim(self, message: OutgoingMessage, now: datetime) -> bool:
         """Takes the message for sending; False if another sender took it or the chat is
@@ -234,48 +250,82 @@ class Sender:
                 return True
             await uow.outgoing.finish(message.id, BLOCKED, now, BLOCKED_CHAT)
             if message.campaign_run_id is not None:
-                await uow.campaigns.settle_run(
-                    message.campaign_run_id, RunOutcome.FAILED, BLOCKED_CHAT, now
+                await uow.outgoing.settle_run_by_messages(
+                    message.campaign_run_id, BLOCKED_CHAT, now
                 )
             return False
 
     async def _send(self, message: OutgoingMessage, now: datetime) -> bool:
+        try:
+            method = method_for(message)
+        except UNREADABLE_ERRORS:
+            logger.exception("Queued message %d cannot be read; it is dropped", message.id)
+            if await self._claim(message, now):
+                await self._recorded(partial(self._finish, message, FAILED, now, UNREADABLE))
+            return False
         if not await self._claim(message, now):
             return False
         self.windows.record(message.chat_id, now)
         try:
-            await self._bot(method_for(message))
-        except TelegramRetryAfter as error:
+            await self._call(method)
+        except Exception as error:
+            await self._recorded(partial(self._settle_error, message, error, now))
+            return False
+        await self._recorded(partial(self._finish, message, SENT, self._clock.now(), None))
+        return True
+
+    async def _call(self, method: TelegramMethod[Any]) -> Any:
+        """The request through the session's middlewares except RetryAfterMiddleware: a 429
+        puts back only that chat's message (retry_later) while the other chats go on."""
+        session = self._bot.session
+        request: NextRequestMiddlewareType[Any] = session.make_request
+        for middleware in reversed(session.middleware):
+            if not isinstance(middleware, RetryAfterMiddleware):
+                request = partial(middleware, request)
+        return await request(self._bot, method)
+
+    async def _recorded(self, write: Callable[[], Awaitable[None]]) -> None:
+        """Records what Telegram made of a claimed message. The message is out of our hands
+        by now, so a database that is locked or failing over is waited for, not given up on
+        (which would leave the message `sending` until the next start)."""
+        delays = self._write_backoff.delays()
+        while True:
+            try:
+                await write()
+                return
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                delay = next(delays)
+                logger.warning("Recording a sent message failed (%s); again in %s s", error, delay)
+                await self._sleep(delay)
+
+    async def _settle_error(
+        self, message: OutgoingMessage, error: Exception, now: datetime
+    ) -> None:
+        if isinstance(error, TelegramRetryAfter):
             await self._retry(message, now + timedelta(seconds=error.retry_after), error.message)
-            return False
-        except TelegramMigrateToChat as error:
+        elif isinstance(error, TelegramMigrateToChat):
             await self._follow_move(message, error.migrate_to_chat_id, now)
-            return False
-        except TelegramForbiddenError as error:
+        elif isinstance(error, TelegramForbiddenError):
             await self._block(message, now, error.message)
-            return False
-        except TelegramEntityTooLarge as error:
+        elif isinstance(error, TelegramEntityTooLarge):
             await self._finish(message, FAILED, now, error.message)
-            return False
-        except TelegramNetworkError as error:
+        elif isinstance(error, TelegramNetworkError):
             if never_reached_telegram(error):
                 await self._retry(message, now + backoff(message.attempts), error.message)
             else:
                 await self._finish(message, UNCERTAIN, now, error.message)
-            return False
-        except TelegramServerError as error:
+        elif isinstance(error, TelegramServerError):
             await self._finish(message, UNCERTAIN, now, error.message)
-            return False
-        except TelegramAPIError as error:
+        elif isinstance(error, TelegramAPIError):
             logger.error("Queued message %d was refused: %s", message.id, error.message)
             await self._finish(message, FAILED, now, error.message)
-            return False
-        except Exception as error:
-            logger.exception("Sending queued message %d failed unexpectedly", message.id)
+        else:
+            logger.error(
+                "Sending queued message %d failed unexpectedly", message.id, exc_info=error
+            )
             await self._finish(message, UNCERTAIN, now, f"{type(error).__name__}: {error}")
-            return False
-        await self._finish(message, SENT, self._clock.now(), None)
-        return True
 
     async def _finish(
         self, message: OutgoingMessage, status: str, now: datetime, error: str | None
@@ -291,9 +341,7 @@ class Sender:
         async with unit_of_work(self._session_factory) as uow:
             await uow.outgoing.finish(message.id, status, now, error)
             if message.campaign_run_id is not None:
-                await uow.campaigns.settle_run(
-                    message.campaign_run_id, RUN_OUTCOMES[status], error, now
-                )
+                await uow.outgoing.settle_run_by_messages(message.campaign_run_id, error, now)
 
     async def _retry(self, message: OutgoingMessage, not_before: datetime, error: str) -> None:
         async with unit_of_work(self._session_factory) as uow:
@@ -318,8 +366,6 @@ class Sender:
             await uow.outgoing.block(message.chat_id, reason, now)
             await uow.outgoing.finish(message.id, BLOCKED, now, reason)
             if message.campaign_run_id is not None:
-                await uow.campaigns.settle_run(
-                    message.campaign_run_id, RunOutcome.FAILED, reason, now
-                )
+                await uow.outgoing.settle_run_by_messages(message.campaign_run_id, reason, now)
             if message.chat_id > 0:
                 await uow.users.set_can_message(message.chat_id, False)

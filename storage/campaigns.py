@@ -377,6 +377,30 @@ class SqlOutgoingQueue:
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
+    async def settle_run_by_messages(self, run_id: int, detail: str | None, now: datetime) -> None:
+        """A campaign run by what became of its messages (a run of reminders has one per
+        member): posted as soon as one was sent; otherwise, once none is left to send,
+        uncertain if one may have gone out, else failed with `detail`. A run none of whose
+        messages was queued (every chat blocked) fails with `detail`."""
+        rows = (
+            await self._session.execute(
+                select(OutgoingMessageRow.status, OutgoingMessageRow.last_error)
+                .where(OutgoingMessageRow.campaign_run_id == run_id)
+                .order_by(OutgoingMessageRow.id)
+            )
+        ).all()
+        statuses = {row.status for row in rows}
+        campaigns = SqlCampaignRepository(self._session)
+        if SENT in statuses:
+            await campaigns.settle_run(run_id, RunOutcome.POSTED, None, now)
+        elif statuses & {PENDING, SENDING}:
+            return
+        elif UNCERTAIN in statuses:
+            reason = next(row.last_error for row in rows if row.status == UNCERTAIN)
+            await campaigns.settle_run(run_id, RunOutcome.UNCERTAIN, reason, now)
+        else:
+            await campaigns.settle_run(run_id, RunOutcome.FAILED, detail, now)
+
     async def count(self, status: str) -> int:
         value = await self._session.scalar(
             select(func.count())

@@ -4,11 +4,18 @@ a defined state. Through the fake Bot API over HTTP, with the fake clock."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import build_app
+from handlers.sender import UNREADABLE, Sender
+from storage.engine import build_engine, build_session_factory
 from storage.models import (
     CampaignRow,
     CampaignRunRow,
@@ -117,7 +124,7 @@ async def test_an_idle_chat_is_served_within_seconds_while_a_group_is_busy(
     start = clock.now()
     for index in range(300):
         await queue(harness, GROUP_ID, f"Bulk {index}", f"bulk:{index}", start)
-    arrival = start + timedelta(minutes=2)  # queued while the group's backlog drains
+    arrival = start + timedelta(seconds=90)  # while the group's backlog drains, off its windows
     await queue(harness, PRIVATE_USER_ID, "Your reward", "private", arrival)
     await queue(harness, OTHER_GROUP_ID, "Other news", "other", arrival)
     api.enforce_rate_limits = True
@@ -244,3 +251,120 @@ async def test_chat_not_found_fails_with_the_reason(harness: Harness) -> None:
     await harness.app.sender.drain()
     row = await outgoing(harness, "stranger")
     assert row.status == "failed" and row.last_error == "Bad Request: chat not found"
+
+
+@contextmanager
+def database_failing(
+    engine: AsyncEngine, words: tuple[str, ...], times: int = 1
+) -> Iterator[list[str]]:
+    """The next `times` statements holding all these words fail as a locked database does."""
+    failed: list[str] = []
+    dbapi = engine.dialect.dbapi
+    assert dbapi is not None
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if len(failed) < times and all(word in statement for word in words):
+            failed.append(statement)
+            raise dbapi.OperationalError("database is locked")
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    try:
+        yield failed
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", before)
+
+
+class Stopped(BaseException):
+    pass
+
+
+def own_sender(harness: Harness, engine: AsyncEngine, stop_when: Any = None) -> Sender:
+    """A sender with an engine of its own (so that its database can fail), sleeping on the
+    fake clock; its run() ends at a sleep once `stop_when()` is true."""
+
+    async def sleep(seconds: float) -> None:
+        harness.sleeps.append(seconds)
+        harness.clock.advance(seconds=seconds)
+        if stop_when is not None and stop_when():
+            raise Stopped
+
+    return Sender(harness.app.bot, build_session_factory(engine), harness.clock, sleep=sleep)
+
+
+async def test_a_failed_write_after_sending_is_retried_not_left_sending(harness: Harness) -> None:
+    await queue(harness, GROUP_ID, "Locked news", "locked", harness.clock.now())
+    engine = build_engine(harness.app.settings.database_url)
+    try:
+        sender = own_sender(harness, engine)
+        with database_failing(engine, ("UPDATE outgoing_messages", "sent_at"), times=2) as failed:
+            assert await sender.drain() == 1
+    finally:
+        await engine.dispose()
+    assert len(failed) == 2
+    assert copies(harness, GROUP_ID, "Locked news") == 1
+    row = await outgoing(harness, "locked")
+    assert row.status == "sent" and row.attempts == 1 and row.sent_at is not None
+
+
+async def test_the_sender_starts_even_when_the_database_is_briefly_unavailable(
+    harness: Harness,
+) -> None:
+    await queue(harness, GROUP_ID, "Morning news", "morning", harness.clock.now())
+    engine = build_engine(harness.app.settings.database_url)
+    try:
+        sender = own_sender(
+            harness, engine, stop_when=lambda: copies(harness, GROUP_ID, "Morning news") > 0
+        )
+        down = ("UPDATE campaign_runs", "outgoing_messages")  # recover()'s first statement
+        with database_failing(engine, down, times=3) as failed, pytest.raises(Stopped):
+            await sender.run()
+    finally:
+        await engine.dispose()
+    assert len(failed) == 3  # recover() met the database down three times, then went on
+    assert copies(harness, GROUP_ID, "Morning news") == 1
+    assert (await outgoing(harness, "morning")).status == "sent"
+
+
+async def test_a_429_for_one_chat_does_not_hold_up_the_others(harness: Harness) -> None:
+    api, start = harness.api, harness.clock.now()
+    api.add_user(PRIVATE_USER_ID, "Pat")
+    api.open_private_chat(PRIVATE_USER_ID)
+    await queue(harness, PRIVATE_USER_ID, "Slow down", "limited", start)
+    await queue(harness, GROUP_ID, "Go on", "free", start)
+    api.fail_next("sendMessage", error_code=429, retry_after=30)
+    await harness.app.sender.drain()
+
+    (free,) = [m for m in api.messages_to(GROUP_ID) if m.text == "Go on"]
+    assert free.date - start <= timedelta(seconds=2)
+    assert not any(seconds >= 30 for seconds in harness.sleeps)
+    limited = await outgoing(harness, "limited")
+    assert limited.status == "pending" and copies(harness, PRIVATE_USER_ID, "Slow down") == 0
+    harness.clock.advance(seconds=30)
+    await harness.app.sender.drain()
+    assert copies(harness, PRIVATE_USER_ID, "Slow down") == 1
+    assert (await outgoing(harness, "limited")).status == "sent"
+
+
+async def test_an_unreadable_queued_message_fails_and_is_never_sent(harness: Harness) -> None:
+    at = harness.clock.now()
+    async with unit_of_work(harness.app.session_factory) as uow:
+        await uow.outgoing.enqueue(GROUP_ID, "announcement", {"caption": "no text"}, "bad", at, at)
+    await queue(harness, GROUP_ID, "Readable", "good", at)
+    await harness.app.sender.drain()
+    row = await outgoing(harness, "bad")
+    assert row.status == "failed" and row.last_error == UNREADABLE
+    assert [m.text for m in harness.api.messages_to(GROUP_ID)][-1] == "Readable"
+
+
+async def test_a_campaign_run_for_a_group_that_removed_the_bot_fails(harness: Harness) -> None:
+    await harness.say(CREATOR_ID, "/campaign add at 2026-03-02 12:00 Launch day")
+    async with unit_of_work(harness.app.session_factory) as uow:
+        await uow.outgoing.block(GROUP_ID, "Forbidden: bot was kicked", harness.clock.now())
+    harness.clock.advance(hours=3, minutes=1)
+    await harness.run_due_work()
+    assert copies(harness, GROUP_ID, "Launch day") == 0
+    async with stored(harness) as session:
+        run = await session.scalar(select(CampaignRunRow))
+    assert run is not None and (run.outcome, run.detail) == ("failed", "chat is blocked")
+    await harness.say(CREATOR_ID, "/campaign show 1")
+    assert "failed: chat is blocked" in harness.last_reply()

@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.domain.models import RunOutcome
 from bot.services import campaigns
 from bot.services.membership import CommunityDefaults, ensure_community
+from handlers.outbox import Outbox
 from storage.models import CampaignRunRow
-from storage.uow import unit_of_work
+from storage.uow import SqlUnitOfWork, unit_of_work
 
 BUSY, QUIET, PERSON = -100111, -100222, 333
 START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
@@ -65,3 +66,56 @@ async def test_a_run_outcome_settles_forward_only(session_factory: Factory) -> N
     async with session_factory() as session:
         run = await session.scalar(select(CampaignRunRow))
         assert run is not None and run.outcome == "posted"
+
+
+async def reminder_run(uow: SqlUnitOfWork, community_id: int, at: datetime) -> int:
+    draft = campaigns.parse_draft("daily 20:00 Keep your streak", None)
+    community, _ = await ensure_community(
+        uow, community_id, "Seeds", START, CommunityDefaults("Asia/Shanghai", "en")
+    )
+    campaign = await campaigns.create(uow, community, draft, 1, START)
+    run_id = await uow.campaigns.record_run(campaign.id, at, RunOutcome.QUEUED, None, START)
+    assert run_id is not None
+    return run_id
+
+
+async def run_state(factory: Factory, run_id: int) -> tuple[str, str | None]:
+    async with factory() as session:
+        run = await session.get(CampaignRunRow, run_id)
+        assert run is not None
+        return run.outcome, run.detail
+
+
+async def remind(uow: SqlUnitOfWork, run_id: int, members: list[int]) -> None:
+    outbox = Outbox()
+    for member in members:
+        outbox.announce(member, "Keep your streak", f"r:{run_id}:{member}", campaign_run_id=run_id)
+    await outbox.queue_announcements(uow.outgoing, START)
+
+
+async def test_a_reminder_run_settles_by_all_its_messages(session_factory: Factory) -> None:
+    async with unit_of_work(session_factory) as uow:
+        for member in (401, 402, 403):
+            await uow.outgoing.block(member, "Forbidden: bot was blocked by the user", START)
+        everyone_blocked = await reminder_run(uow, BUSY, START)
+        await remind(uow, everyone_blocked, [401, 402, 403])
+        some_blocked = await reminder_run(uow, QUIET, START)
+        await remind(uow, some_blocked, [401, 404, 405])
+        one_sent = await reminder_run(uow, -100333, START)
+        await remind(uow, one_sent, [406, 407])
+    assert await run_state(session_factory, everyone_blocked) == ("failed", "chat is blocked")
+    assert await run_state(session_factory, some_blocked) == ("queued", None)
+
+    async def end(member: int, status: str, error: str | None, run_id: int) -> None:
+        async with unit_of_work(session_factory) as uow:
+            (message,) = [m for m in await uow.outgoing.due(START, 10) if m.chat_id == member]
+            await uow.outgoing.finish(message.id, status, START, error)
+            await uow.outgoing.settle_run_by_messages(run_id, error, START)
+
+    await end(404, "failed", "Bad Request: chat not found", some_blocked)
+    assert await run_state(session_factory, some_blocked) == ("queued", None)  # 405 to go
+    await end(405, "uncertain", "Bad Gateway", some_blocked)
+    assert await run_state(session_factory, some_blocked) == ("uncertain", "Bad Gateway")
+    await end(406, "failed", "Bad Request: chat not found", one_sent)
+    await end(407, "sent", None, one_sent)
+    assert await run_state(session_factory, one_sent) == ("posted", None)
