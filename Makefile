@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3.11
 BIN := $(VENV)/bin
 
-.PHONY: install run migrate test lint typecheck check bench catalogs clean
+.PHONY: install run migrate test lint typecheck check bench bench-size catalogs clean
 
 $(BIN)/seedbot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,4 +37,8 @@ clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 bench: install
-	$(BIN)/python -m bench.checkin_throughput
+	$(BIN)/python -m bench.burst
+	$(BIN)/python -m bench.size
+
+bench-size: install
+	$(BIN)/python -m bench.size

@@ -141,6 +141,7 @@ class SentMessage:
     method: str = "sendMessage"
     message_thread_id: int | None = None
     deleted: bool = False
+    sent_at: float = field(default=0.0, compare=False)  # time.perf_counter(), for benchmarks
 
 
 @dataclass
@@ -333,6 +334,11 @@ class FakeBotAPI:
         self.internal_errors: list[str] = []
         self.allowed_updates: list[str] | None = None
         self.webhook_url: str | None = None
+        # time.perf_counter() stamps, for benchmarks: when an update was queued for the bot,
+        # when a callback query was first answered.
+        self.update_queued_at: dict[int, float] = {}
+        self.callback_answered_at: dict[str, float] = {}
+        self.confirmed_at: list[tuple[int, float]] = []  # (getUpdates offset, when it came)
 
         self._users: dict[int, User] = {u.id: u for u in (self.bot_user, *_SERVICE_USERS)}
         self._chats: dict[int, Chat] = {}
@@ -353,6 +359,7 @@ class FakeBotAPI:
         self._migrated: dict[int, int] = {}
         self._global_sends: deque[float] = deque()
         self._chat_sends: dict[int, deque[float]] = {}
+        self._chat_failures: dict[int, deque[_Failure]] = {}
 
         self._next_update_id = 1
         self._history: dict[int, JSONDict] = {}
@@ -734,6 +741,11 @@ class FakeBotAPI:
         failure = _Failure(error_code, description, retry_after if error_code == 429 else None)
         self._failures.setdefault(method.lower(), deque()).extend([failure] * times)
 
+    def fail_next_send_to(self, chat_id: int, *, retry_after: int = 1, times: int = 1) -> None:
+        """The next messages sent to that chat get a 429 (a flood limit of that chat only)."""
+        failure = _Failure(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+        self._chat_failures.setdefault(chat_id, deque()).extend([failure] * times)
+
     # ------------------------------------------------------------------ user actions -> updates
 
     def send_message(
@@ -841,6 +853,67 @@ class FakeBotAPI:
             data=data,
         )
         return self._emit("callback_query", query, deliverable=in_chat)
+
+    def press_buttons(
+        self, chat_id: int, message_id: int, user_ids: list[int], data: str
+    ) -> list[int]:
+        """Many users press the same button at once (for benchmarks): like `press_button` for
+        each, but built from one validated update, so that thousands are queued cheaply."""
+        if not user_ids:
+            return []
+        first = self.press_button(chat_id, message_id, user_ids[0], data)
+        template = self._history[first]["callback_query"]
+        deliverable = first not in self._dropped
+        update_ids = [first]
+        for user_id in user_ids[1:]:
+            self._callback_counter += 1
+            query_id = f"{secrets.randbelow(10**9)}{self._callback_counter:06d}"
+            self._open_callbacks.add(query_id)
+            query = {**template, "id": query_id, "from": _dump(self._user(user_id))}
+            update_ids.append(self._emit_raw("callback_query", query, deliverable=deliverable))
+        return self._stamp_queued(update_ids)
+
+    def send_messages(self, chat_id: int, user_ids: list[int], text: str) -> list[int]:
+        """Many users send the same text to a group at once (for benchmarks): like
+        `send_message` for each, but built from one validated message."""
+        if not user_ids:
+            return []
+        first = self.send_message(chat_id, user_ids[0], text)
+        template = self._messages[chat_id][self.message_id_of(first)]
+        deliverable = first not in self._dropped
+        update_ids = [first]
+        for user_id in user_ids[1:]:
+            message = template.model_copy(
+                update={
+                    "message_id": self._alloc_message_id(chat_id),
+                    "from_user": self._user(user_id),
+                }
+            )
+            self._messages[chat_id][message.message_id] = message
+            update_ids.append(self._emit_raw("message", _dump(message), deliverable=deliverable))
+        return self._stamp_queued(update_ids)
+
+    def callback_query_id(self, update_id: int) -> str:
+        return str(self._history[update_id]["callback_query"]["id"])
+
+    def _emit_raw(self, kind: str, payload: JSONDict, *, deliverable: bool) -> int:
+        update_id = self._next_update_id
+        self._next_update_id += 1
+        self._history[update_id] = {"update_id": update_id, kind: payload}
+        self._update_kinds[update_id] = kind
+        if deliverable:
+            self._pending.append(update_id)
+        else:
+            self._dropped.add(update_id)
+        return update_id
+
+    def _stamp_queued(self, update_ids: list[int]) -> list[int]:
+        now = time.perf_counter()
+        for update_id in update_ids:
+            self.update_queued_at[update_id] = now
+        self._updates_pulse.fire()
+        self._state_pulse.fire()
+        return update_ids
 
     def redeliver(self, update_id: int) -> None:
         if update_id not in self._history:
@@ -1184,6 +1257,7 @@ class FakeBotAPI:
         update = Update.model_validate({"update_id": update_id, kind: payload})
         self._history[update_id] = _dump(update)
         self._update_kinds[update_id] = kind
+        self.update_queued_at[update_id] = time.perf_counter()
         if deliverable:
             self._pending.append(update_id)
         else:
@@ -1219,6 +1293,8 @@ class FakeBotAPI:
                 self._redelivered_sent.discard(update_id)
                 self._unconfirmed_redelivered.discard(update_id)
         self._pending = [u for u in self._pending if u >= cutoff]
+        if cutoff > self._confirmed_offset:
+            self.confirmed_at.append((cutoff, time.perf_counter()))
         self._confirmed_offset = max(self._confirmed_offset, cutoff)
         self._state_pulse.fire()
 
@@ -1252,6 +1328,10 @@ class FakeBotAPI:
 
     def _check_rate_limit(self, chat_id: int) -> None:
         now = self.time_source()
+        chat_failures = self._chat_failures.get(chat_id)
+        if chat_failures:
+            failure = chat_failures.popleft()
+            raise TelegramAPIError(failure.error_code, failure.description, failure.retry_after)
         glob = self._global_sends
         per_chat = self._chat_sends.setdefault(chat_id, deque())
         while glob and glob[0] <= now - 1.0:
@@ -1421,6 +1501,7 @@ class FakeBotAPI:
             date=message.date,
             method=method,
             message_thread_id=message.message_thread_id,
+            sent_at=time.perf_counter(),
         )
         self._records[(chat_id, message.message_id)] = record
         self.sent_messages.append(record)
@@ -1657,6 +1738,7 @@ class FakeBotAPI:
         if query_id not in self._open_callbacks:
             raise TelegramAPIError(400, _QUERY_INVALID)
         self._open_callbacks.discard(query_id)
+        self.callback_answered_at.setdefault(query_id, time.perf_counter())
         self.callback_answers.append(
             {"callback_query_id": query_id, "text": text, "show_alert": _flag(params, "show_alert")}
         )

@@ -1,0 +1,22 @@
+"""The benchmark runs end to end on a small burst (no timing is asserted: figures vary by
+machine; `make bench` reports them)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import burst
+
+
+async def test_a_small_burst_runs_and_every_press_is_answered_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    options = burst.parse(["--members", "40", "--known", "0", "--no-steady"])
+
+    exit_code = await burst.main(options)
+
+    output = capsys.readouterr().out
+    assert exit_code == 0, output
+    assert "ratio seedbot / bare" in output
+    assert "SQL statements/update" in output
+    assert "correctness: every press answered once" in output
