@@ -57,9 +57,23 @@ class UserRepository(Protocol):
 
 class MemberRepository(Protocol):
     async def get(self, community_id: int, user_id: int) -> Member | None: ...
+    async def get_for_checkin(self, community_id: int, user_id: int) -> tuple[Member, bool] | None:
+        """The member, and whether a referral of theirs (as the invitee) is pending."""
+        ...
+
     async def add(
-        self, community_id: int, user_id: int, now: datetime, *, joined: bool
-    ) -> Member: ...
+        self,
+        community_id: int,
+        user_id: int,
+        now: datetime,
+        *,
+        joined: bool,
+        display_name: str | None = None,
+    ) -> Member:
+        """Adds the member unless present; the stored member either way (`display_name`, the
+        user's stored first name, saves reading it back)."""
+        ...
+
     async def mark_joined(self, community_id: int, user_id: int, now: datetime) -> None: ...
     async def mark_left(self, community_id: int, user_id: int, now: datetime) -> None: ...
     async def touch(self, community_id: int, user_id: int, now: datetime) -> None: ...
@@ -80,6 +94,12 @@ class MemberRepository(Protocol):
 
     async def lock(self, community_id: int, user_id: int) -> None:
         """Holds the member's row until the transaction ends (SELECT ... FOR UPDATE)."""
+        ...
+
+    async def record_checkin(
+        self, community_id: int, user_id: int, streak: int, day: date, at: datetime
+    ) -> None:
+        """The streak, the check-in day and the activity of a check-in, in one statement."""
         ...
 
     async def record_checkin_streak(

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -12,7 +13,26 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage import sqlite_inloop
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Which driver serves `sqlite+aiosqlite://` URLs: "inloop" (default, see storage/sqlite_inloop.py)
+# or "aiosqlite". A URL naming `sqlite+inloop://` always gets the in-loop driver.
+SQLITE_DRIVER_VARIABLE = "SQLITE_DRIVER"
+# Execution option for transactions that only read: a deferred BEGIN, no write lock.
+READ_ONLY = sqlite_inloop.READ_ONLY_OPTION
+
+
+def engine_url(database_url: str) -> URL:
+    """The URL the engine is built with: SQLite over aiosqlite takes the in-loop driver
+    unless SQLITE_DRIVER=aiosqlite."""
+    url = make_url(database_url)
+    if (
+        url.drivername == "sqlite+aiosqlite"
+        and os.environ.get(SQLITE_DRIVER_VARIABLE) != "aiosqlite"
+    ):
+        return url.set(drivername="sqlite+inloop")
+    return url
 
 
 def ensure_sqlite_folder(database_url: str) -> None:
@@ -25,13 +45,18 @@ def build_engine(database_url: str, *, foreign_keys: bool = True, **kwargs: Any)
     """An async engine; SQLite gets WAL, foreign keys (unless turned off, as migrations need),
     a busy timeout and write-locking transactions."""
     ensure_sqlite_folder(database_url)
-    engine = create_async_engine(database_url, **kwargs)
+    engine = create_async_engine(engine_url(database_url), **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, foreign_keys=foreign_keys)
     return engine
 
 
 def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
+    dialect = engine.dialect
+    in_loop = dialect if isinstance(dialect, sqlite_inloop.SQLiteDialect_inloop) else None
+    # In the loop thread a busy wait blocks every coroutine: waits happen between short tries.
+    busy_timeout_ms = sqlite_inloop.BUSY_TIMEOUT_MS if in_loop else SQLITE_BUSY_TIMEOUT_MS
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, emit BEGIN so that it can be BEGIN IMMEDIATE.
@@ -41,14 +66,18 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         # Only outside a transaction does this take effect, hence here, before any BEGIN.
         cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         # A deferred transaction that reads and then writes can fail with SQLITE_BUSY when
         # another writer commits in between; taking the write lock up front avoids that.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = bool(connection.get_execution_options().get(READ_ONLY))
+        if in_loop is not None:
+            in_loop.begin_transaction(connection.connection.dbapi_connection, read_only=read_only)
+        else:
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def build_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

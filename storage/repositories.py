@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import String, cast, delete, exists, func, literal, select, update
+from sqlalchemy import String, bindparam, cast, delete, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -35,6 +35,7 @@ from bot.domain.models import (
     Tier,
     UserInfo,
 )
+from storage.caches import caches_of, community_changed_here, user_written
 from storage.models import (
     AuditRow,
     BadgeRow,
@@ -61,6 +62,11 @@ async def insert_ignoring_conflict(
     statement = insert.values(**values).on_conflict_do_nothing()
     result = await session.execute(statement)
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def _dialect_insert(session: AsyncSession, model: type[Base]) -> Any:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
 
 
 def _community_settings(community: Community) -> dict[str, Any]:
@@ -110,8 +116,18 @@ class SqlCommunityRepository:
         self._session = session
 
     async def get(self, community_id: int) -> Community | None:
+        """Served from the process cache (see storage/caches.py) when it can be."""
+        caches = None if community_changed_here(self._session) else caches_of(self._session)
+        if caches is not None:
+            cached = caches.community(community_id)
+            if cached is not None:
+                return cached
+            generation = caches.community_generation
         row = await self._session.get(CommunityRow, community_id)
-        return _community_from_row(row) if row else None
+        community = _community_from_row(row) if row else None
+        if caches is not None and community is not None:
+            caches.remember_community(community, generation)
+        return community
 
     async def add(self, community: Community, now: datetime) -> None:
         await insert_ignoring_conflict(
@@ -178,22 +194,41 @@ class SqlUserRepository:
         self._session = session
 
     async def upsert(self, user: UserInfo) -> None:
+        """Writes the user's details unless this process last wrote the very same ones."""
         username = user.username.lower() if user.username else None
-        row = await self._session.get(UserRow, user.id)
-        if row is None:
-            if username:
-                await self._release_username(username, keep_user_id=user.id)
-            self._session.add(
-                UserRow(
-                    id=user.id,
-                    first_name=user.first_name[:255],
-                    username=username,
-                    language_code=user.language_code,
-                    is_bot=user.is_bot,
-                )
-            )
-            await self._session.flush()
+        details = (user.first_name[:255], username, user.language_code)
+        caches = caches_of(self._session)
+        if caches is not None and caches.user_unchanged(user.id, details):
             return
+        loaded = self._session.identity_map.get(self._session.identity_key(UserRow, user.id))
+        if isinstance(loaded, UserRow):
+            await self._update_loaded(loaded, user, username)
+        else:
+            await self._write(user, username)
+        user_written(self._session, user.id, details)
+
+    async def _write(self, user: UserInfo, username: str | None) -> None:
+        if username:
+            await self._release_username(username, keep_user_id=user.id)
+        insert = _dialect_insert(self._session, UserRow).values(
+            id=user.id,
+            first_name=user.first_name[:255],
+            username=username,
+            language_code=user.language_code,
+            is_bot=user.is_bot,
+        )
+        await self._session.execute(
+            insert.on_conflict_do_update(
+                index_elements=[UserRow.id],
+                set_={
+                    "first_name": insert.excluded.first_name,
+                    "username": insert.excluded.username,
+                    "language_code": insert.excluded.language_code,
+                },
+            )
+        )
+
+    async def _update_loaded(self, row: UserRow, user: UserInfo, username: str | None) -> None:
         if (row.first_name, row.username, row.language_code) != (
             user.first_name[:255],
             username,
@@ -236,7 +271,7 @@ class SqlUserRepository:
         return _user_from_row(row) if row else None
 
 
-def _member_from_row(row: MemberRow, display_name: str) -> Member:
+def _member_from_row(row: MemberRow | Any, display_name: str) -> Member:
     return Member(
         id=row.id,
         community_id=row.community_id,
@@ -260,6 +295,41 @@ def _member_key(community_id: int, user_id: int) -> Any:
     return (MemberRow.community_id == community_id) & (MemberRow.user_id == user_id)
 
 
+# Built once: constructing a statement costs more than running it on SQLite. Plain columns,
+# not ORM entities, so nothing in the session goes stale.
+_MEMBER_FOR_CHECKIN = (
+    select(
+        *MemberRow.__table__.c,
+        UserRow.first_name,
+        exists()
+        .where(
+            ReferralRow.community_id == bindparam("community_id"),
+            ReferralRow.invitee_id == bindparam("user_id"),
+            ReferralRow.status == str(ReferralStatus.PENDING),
+        )
+        .label("pending_referral"),
+    )
+    .join(UserRow, UserRow.id == MemberRow.user_id)
+    .where(
+        MemberRow.community_id == bindparam("community_id"),
+        MemberRow.user_id == bindparam("user_id"),
+    )
+)
+_CHECKIN_INSERTS = {
+    name: dialect.insert(CheckinRow.__table__)
+    .values(
+        community_id=bindparam("community_id"),
+        user_id=bindparam("user_id"),
+        day=bindparam("day"),
+        streak=bindparam("streak"),
+        points=bindparam("points"),
+        created_at=bindparam("created_at"),
+    )
+    .on_conflict_do_nothing()
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
+
+
 class SqlMemberRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -273,23 +343,50 @@ class SqlMemberRepository:
         found = result.one_or_none()
         return _member_from_row(found[0], found[1]) if found else None
 
-    async def add(self, community_id: int, user_id: int, now: datetime, *, joined: bool) -> Member:
-        await insert_ignoring_conflict(
-            self._session,
-            MemberRow,
-            {
-                "community_id": community_id,
-                "user_id": user_id,
-                "is_member": True,
-                "joined_at": now if joined else None,
-                "balance": 0,
-                "lifetime_earned": 0,
-                "streak": 0,
-                "tier": int(Tier.NEWCOMER),
-                "activity_points_today": 0,
-                "last_active_at": None,
-            },
+    async def get_for_checkin(self, community_id: int, user_id: int) -> tuple[Member, bool] | None:
+        found = (
+            await self._session.execute(
+                _MEMBER_FOR_CHECKIN, {"community_id": community_id, "user_id": user_id}
+            )
+        ).one_or_none()
+        return (
+            (_member_from_row(found, found.first_name), bool(found.pending_referral))
+            if found
+            else None
         )
+
+    async def add(
+        self,
+        community_id: int,
+        user_id: int,
+        now: datetime,
+        *,
+        joined: bool,
+        display_name: str | None = None,
+    ) -> Member:
+        values: dict[str, Any] = {
+            "community_id": community_id,
+            "user_id": user_id,
+            "is_member": True,
+            "joined_at": now if joined else None,
+            "balance": 0,
+            "lifetime_earned": 0,
+            "streak": 0,
+            "tier": int(Tier.NEWCOMER),
+            "activity_points_today": 0,
+            "last_active_at": None,
+        }
+        if display_name is not None:
+            insert = _dialect_insert(self._session, MemberRow).values(**values)
+            added = (
+                await self._session.execute(
+                    insert.on_conflict_do_nothing().returning(*MemberRow.__table__.c)
+                )
+            ).one_or_none()
+            if added is not None:
+                return _member_from_row(added, display_name)
+        else:
+            await insert_ignoring_conflict(self._session, MemberRow, values)
         member = await self.get(community_id, user_id)
         assert member is not None
         return member
@@ -348,6 +445,15 @@ class SqlMemberRepository:
     async def lock(self, community_id: int, user_id: int) -> None:
         await self._session.execute(
             select(MemberRow.id).where(_member_key(community_id, user_id)).with_for_update()
+        )
+
+    async def record_checkin(
+        self, community_id: int, user_id: int, streak: int, day: date, at: datetime
+    ) -> None:
+        await self._session.execute(
+            update(MemberRow)
+            .where(_member_key(community_id, user_id))
+            .values(streak=streak, last_checkin_day=day, last_active_at=at)
         )
 
     async def record_checkin_streak(
@@ -511,9 +617,9 @@ class SqlCheckinRepository:
     async def add(
         self, community_id: int, user_id: int, day: date, streak: int, points: int, at: datetime
     ) -> bool:
-        return await insert_ignoring_conflict(
-            self._session,
-            CheckinRow,
+        dialect = self._session.bind.dialect.name if self._session.bind is not None else "sqlite"
+        result = await self._session.execute(
+            _CHECKIN_INSERTS[dialect],
             {
                 "community_id": community_id,
                 "user_id": user_id,
@@ -523,6 +629,7 @@ class SqlCheckinRepository:
                 "created_at": at,
             },
         )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def _ledger_entry_from_row(row: LedgerRow) -> LedgerEntry:
@@ -750,6 +857,31 @@ class SqlProcessedUpdates:
             self._session,
             ProcessedUpdateRow,
             {"bot_id": bot_id, "update_id": update_id, "processed_at": now},
+        )
+
+    async def claim_many(self, bot_id: int, update_ids: Iterable[int], now: datetime) -> set[int]:
+        """Claims a batch's updates in one multi-row statement; returns the ids newly claimed
+        (those not handled before)."""
+        rows = [
+            {"bot_id": bot_id, "update_id": update_id, "processed_at": now}
+            for update_id in sorted(set(update_ids))
+        ]
+        if not rows:
+            return set()
+        statement = (
+            _dialect_insert(self._session, ProcessedUpdateRow)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(ProcessedUpdateRow.update_id)
+        )
+        return set((await self._session.scalars(statement)).all())
+
+    async def release(self, bot_id: int, update_id: int) -> None:
+        """Forgets a claim, so that the update can be handled again (by a replay)."""
+        await self._session.execute(
+            delete(ProcessedUpdateRow).where(
+                ProcessedUpdateRow.bot_id == bot_id, ProcessedUpdateRow.update_id == update_id
+            )
         )
 
     async def forget_before(self, cutoff: datetime) -> None:

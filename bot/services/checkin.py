@@ -7,7 +7,7 @@ from bot.domain.errors import NotEligible
 from bot.domain.models import Community, LedgerEntry, LedgerKind, PointsChange, UserInfo
 from bot.domain.rules import checkin_day_after_move, checkin_points, local_day, next_streak
 from bot.ports import UnitOfWork
-from bot.services.membership import member_seen
+from bot.services.membership import member_checking_in
 from bot.services.points import apply_points
 from bot.services.referrals import note_checkin
 
@@ -34,18 +34,21 @@ async def check_in(
     uow: UnitOfWork, community: Community, user: UserInfo, at: datetime
 ) -> CheckinOutcome:
     """One check-in per member per local day; the streak grows after yesterday's check-in."""
-    member = await member_seen(uow, community, user, at)
-    if member is None:
+    found = await member_checking_in(uow, community, user, at)
+    if found is None:
         raise NotEligible()
+    member, pending_referral = found
     today = local_day(at, community.timezone)
     last_day = member.last_checkin_day
     if last_day is not None and last_day >= today:
+        await uow.members.touch(community.id, user.id, at)
         return CheckinOutcome(False, member.streak, 0, member.balance)
     streak = next_streak(member.streak, last_day, today)
     points = checkin_points(streak, community.checkin_rules)
     if not await uow.checkins.add(community.id, user.id, today, streak, points, at):
+        await uow.members.touch(community.id, user.id, at)
         return CheckinOutcome(False, member.streak, 0, member.balance)
-    await uow.members.record_checkin_streak(community.id, user.id, streak, today)
+    await uow.members.record_checkin(community.id, user.id, streak, today, at)
     change = await apply_points(
         uow,
         community,
@@ -60,7 +63,8 @@ async def check_in(
         ),
         member,
     )
-    await note_checkin(uow, community, user.id, at)
+    if pending_referral:
+        await note_checkin(uow, community, user.id, at)
     balance = change.balance if change else member.balance
     return CheckinOutcome(True, streak, points, balance, change)
 

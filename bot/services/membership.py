@@ -48,11 +48,38 @@ async def ensure_member(
     await uow.users.upsert(user)
     member = await uow.members.get(community.id, user.id)
     if member is None:
-        return await uow.members.add(community.id, user.id, now, joined=joined)
+        return await _add_member(uow, community, user, now, joined=joined)
     if joined and not member.is_member:
         await uow.members.mark_joined(community.id, user.id, now)
         return await uow.members.get(community.id, user.id)
     return member
+
+
+async def _add_member(
+    uow: UnitOfWork, community: Community, user: UserInfo, now: datetime, *, joined: bool
+) -> Member:
+    return await uow.members.add(
+        community.id, user.id, now, joined=joined, display_name=user.first_name[:255]
+    )
+
+
+async def member_checking_in(
+    uow: UnitOfWork, community: Community, user: UserInfo, now: datetime
+) -> tuple[Member, bool] | None:
+    """Like `member_seen`, but the activity is left for the check-in to write with its own
+    update; also tells whether the member has a pending referral. A member registered just
+    now has none: referrals are recorded when a member joins, together with the member."""
+    if not is_eligible(user):
+        return None
+    await uow.users.upsert(user)
+    found = await uow.members.get_for_checkin(community.id, user.id)
+    if found is None:
+        member = await _add_member(uow, community, user, now, joined=False)
+        return replace(member, is_member=True), False
+    member, pending_referral = found
+    if not member.is_member:
+        await uow.members.mark_joined(community.id, user.id, now)
+    return replace(member, is_member=True), pending_referral
 
 
 async def member_joined(
