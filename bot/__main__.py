@@ -76,6 +76,7 @@ async def _run(settings: Settings) -> None:
     from bot.app import build_app
 
     app = build_app(settings)
+    app.freeze_gc_after_start = True
     try:
         await app.start_polling()
     except TelegramUnauthorizedError:
@@ -117,7 +118,7 @@ async def _replay(settings: Settings, update_id: int) -> int:
     """Runs a dead letter again through the real dispatcher; 0 when it worked, 1 when it
     failed again (the dead letter stays), 2 when there is no such dead letter."""
     from bot.app import build_app
-    from handlers.middlewares.unit_of_work import Replay, describe_error
+    from handlers.middlewares.unit_of_work import describe_error
     from storage.uow import unit_of_work
 
     app = build_app(settings)
@@ -134,9 +135,8 @@ async def _replay(settings: Settings, update_id: int) -> int:
             when = f"{letter.replayed_at:%Y-%m-%d %H:%M} UTC"
             print(f"Update {update_id} was already replayed at {when}.")
             return 0
-        outcome = Replay()
         try:
-            await app.dispatcher.feed_raw_update(app.bot, letter.payload, replay=outcome)
+            outcome = await app.replay(letter.payload)
         except Exception as error:
             text = describe_error(error, app.bot.token)
             if not is_transient(error):

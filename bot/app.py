@@ -5,6 +5,7 @@ Nothing runs at import time."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import ssl
@@ -20,6 +21,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.types import Update
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -33,10 +35,15 @@ from handlers.help import register_command_menus
 from handlers.jobs import DUE_WORK_JOB, JobRuntime, scheduled_campaigns, sync_campaign_jobs
 from handlers.membership_checker import BotMembershipChecker
 from handlers.middlewares.context import CommunityContextMiddleware
-from handlers.middlewares.unit_of_work import UnitOfWorkMiddleware
-from handlers.outbox import SentLog
+from handlers.middlewares.unit_of_work import SavepointMiddleware
 from handlers.retry import Backoff, RetryAfterMiddleware, Sleeper
 from handlers.sender import RateWindows, Sender, SendLimits
+from runtime.intake import (
+    BatchIntake,
+    ReplayOutcome,
+    quiet_per_update_logs,
+)
+from runtime.replies import ReplySender
 from storage.engine import build_engine, build_session_factory
 
 logger = logging.getLogger(__name__)
@@ -59,8 +66,11 @@ class App:
     dispatcher: Dispatcher
     clock: Clock
     sender: Sender
+    intake: BatchIntake
+    replies: ReplySender
     scheduler: Any = field(default=None)
     sleep: Sleeper = asyncio.sleep
+    freeze_gc_after_start: bool = False
     _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     async def run_due_work(self) -> None:
@@ -92,14 +102,16 @@ class App:
         sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.session_factory))
 
     async def start_polling(self, *, handle_signals: bool = True) -> None:
-        """Polls until stopped. Updates are handled one after another and confirmed (by the
-        next getUpdates offset) only after their transaction committed, so a crash loses
-        nothing; a redelivered update is recognised by its id and changes nothing.
+        """Polls until stopped. Updates are handled a getUpdates page at a time, in one
+        transaction per page (runtime/intake.py), and confirmed (by the next getUpdates
+        offset) only after it committed, so a crash loses nothing; a redelivered update is
+        recognised by its id and changes nothing.
 
         Until the Bot API answers (network not up yet, or blocked) it keeps trying with
         growing waits; a token Telegram rejects raises TelegramUnauthorizedError."""
         self._stop_requested.clear()
         if not await self._until_stopped(self._reach_bot_api(), handle_signals):
+            logger.info("Stopped before the Bot API answered")
             return
         try:
             await register_command_menus(self.bot, self.settings.default_language)
@@ -109,6 +121,10 @@ class App:
         sender_task = None
         if self.settings.background_sender:
             sender_task = asyncio.create_task(self.sender.run())
+        quiet_per_update_logs()
+        if self.freeze_gc_after_start:
+            gc.collect()
+            gc.freeze()  # start-up objects leave the collector's view: no long full collections
         try:
             if not self._stop_requested.is_set():
                 await self._poll(handle_signals)
@@ -156,27 +172,30 @@ class App:
                     with suppress(asyncio.CancelledError):
                         await pending
         if task.cancelled():
-            logger.info("Stopped before the Bot API answered")
             return False
         task.result()
         return True
 
     async def _poll(self, handle_signals: bool) -> None:
-        await self.dispatcher.start_polling(
-            self.bot,
-            allowed_updates=ALLOWED_UPDATES,
-            handle_as_tasks=False,
-            polling_timeout=self.settings.polling_timeout,
-            handle_signals=handle_signals,
-            close_bot_session=False,
+        logger.info("Polling for updates")
+        polling = self.intake.poll(
+            allowed_updates=ALLOWED_UPDATES, polling_timeout=self.settings.polling_timeout
         )
+        await self._until_stopped(polling, handle_signals)
+        logger.info("Polling stopped")
 
     async def stop_polling(self) -> None:
         self._stop_requested.set()
-        with suppress(RuntimeError):  # polling has not started: still waiting for the Bot API
-            await self.dispatcher.stop_polling()
+
+    async def replay(self, payload: dict[str, Any]) -> ReplayOutcome:
+        """Runs a dead letter's update again, as a batch of one; any failure is raised."""
+        update = Update.model_validate(payload, context={"bot": self.bot})
+        outcome = await self.intake.replay(update)
+        await self.replies.idle()
+        return outcome
 
     async def close(self) -> None:
+        await self.replies.close()
         await self.bot.session.close()
         await self.engine.dispose()
 
@@ -211,22 +230,12 @@ def build_bot(settings: Settings, sleep: Sleeper | None = None) -> Bot:
     )
 
 
-def build_dispatcher(
-    settings: Settings,
-    session_factory: async_sessionmaker[AsyncSession],
-    clock: Clock,
-    sleep: Sleeper | None = None,
-    sent_log: SentLog | None = None,
-) -> Dispatcher:
+def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
     dispatcher = Dispatcher(
         moderators=ModeratorDirectory(settings.owner_ids, clock, settings.admin_cache_seconds),
         clock=clock,
     )
-    dispatcher.update.outer_middleware(
-        UnitOfWorkMiddleware(
-            session_factory, clock, sleep=sleep or asyncio.sleep, sent_log=sent_log
-        )
-    )
+    dispatcher.update.outer_middleware(SavepointMiddleware(clock))
     dispatcher.update.outer_middleware(
         CommunityContextMiddleware(
             CommunityDefaults(timezone=settings.timezone, language=settings.default_language), clock
@@ -246,13 +255,25 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
         per_group_per_minute=settings.send_per_group_per_minute,
     )
     windows = RateWindows(limits, clock)
+    dispatcher = build_dispatcher(settings, clock)
+    replies = ReplySender(bot, windows, clock, sleep or asyncio.sleep)
+    intake = BatchIntake(
+        dispatcher,
+        bot,
+        session_factory,
+        clock,
+        replies.deliver,
+        sleep=sleep or asyncio.sleep,
+    )
     return App(
         settings=settings,
         engine=engine,
         session_factory=session_factory,
         bot=bot,
-        dispatcher=build_dispatcher(settings, session_factory, clock, sleep, windows),
+        dispatcher=dispatcher,
         clock=clock,
         sender=Sender(bot, session_factory, clock, windows=windows, sleep=sleep or asyncio.sleep),
+        intake=intake,
+        replies=replies,
         sleep=sleep or asyncio.sleep,
     )

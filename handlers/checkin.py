@@ -15,7 +15,7 @@ from bot.ports import UnitOfWork
 from bot.services.checkin import CheckinOutcome, check_in, is_checkin_keyword
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
-from handlers.outbox import Outbox
+from handlers.outbox import CheckinLine, Outbox
 from handlers.render import announce_promotion, name
 
 
@@ -58,7 +58,10 @@ def setup() -> Router:
         if user is None or message.sender_chat is not None:
             return
         outcome = await check_in(uow, community, user, message.date)
-        outbox.reply(message, _describe(_, user, outcome))
+        line = CheckinLine(
+            user.display_name, outcome.points, outcome.streak, _.language, outcome.checked_in
+        )
+        outbox.reply(message, _describe(_, user, outcome), merge=line)
         announce_promotion(outbox, _, community, outcome.change)
 
     @router.callback_query(CheckinButton.filter())

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from html import escape
 from typing import Any, Protocol
 
 from aiogram import Bot
@@ -10,12 +12,18 @@ from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters
 
+from bot.domain.errors import N_
+from bot.i18n import translator
 from bot.ports import OutgoingQueue
 
 logger = logging.getLogger(__name__)
 
 
 BLOCKED_CHAT = "chat is blocked"
+MAX_MESSAGE_LENGTH = 4096
+CHECKED_IN = N_("✅ {count} members checked in: {names}")
+CHECKED_IN_ENTRY = N_("{name} +{points} (streak {streak})")
+ALREADY_CHECKED_IN = N_("Already checked in today: {names}")
 
 
 class SentLog(Protocol):
@@ -36,6 +44,67 @@ class Announcement:
     payload: dict[str, Any]
     not_before: datetime | None
     campaign_run_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CheckinLine:
+    """What a check-in reply says, so that a group over its message budget can get the
+    check-ins waiting for it as one message instead of many."""
+
+    name: str
+    points: int
+    streak: int
+    language: str
+    checked_in: bool = True
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A planned Bot API call; `checkin` marks a check-in reply that may be merged."""
+
+    method: TelegramMethod[Any]
+    checkin: CheckinLine | None = None
+
+
+def merged_checkins(lines: Sequence[CheckinLine]) -> list[str]:
+    """The check-ins as few messages as fit Telegram's length limit, in their language."""
+    if not lines:
+        return []
+    _ = translator(lines[0].language)
+    checked_in = [
+        _(CHECKED_IN_ENTRY, name=escape(line.name), points=line.points, streak=line.streak)
+        for line in lines
+        if line.checked_in
+    ]
+    already = [escape(line.name) for line in lines if not line.checked_in]
+    sections = [
+        *_chunks(checked_in, lambda names, count: _(CHECKED_IN, count=count, names=names)),
+        *_chunks(already, lambda names, _count: _(ALREADY_CHECKED_IN, names=names)),
+    ]
+    messages: list[str] = []
+    for section in sections:
+        if messages and len(messages[-1]) + 1 + len(section) <= MAX_MESSAGE_LENGTH:
+            messages[-1] = f"{messages[-1]}\n{section}"
+        else:
+            messages.append(section)
+    return messages
+
+
+def _chunks(entries: list[str], render: Callable[[str, int], str]) -> list[str]:
+    """`render(names, count)` over runs of entries, each run short enough for one message."""
+    room = MAX_MESSAGE_LENGTH - len(render("", 10**6))
+    chunks: list[str] = []
+    run: list[str] = []
+    size = 0
+    for entry in entries:
+        if run and size + len(entry) + 2 > room:
+            chunks.append(render(", ".join(run), len(run)))
+            run, size = [], 0
+        run.append(entry)
+        size += len(entry) + 2
+    if run:
+        chunks.append(render(", ".join(run), len(run)))
+    return chunks
 
 
 def message_payload(
@@ -61,7 +130,7 @@ class Outbox:
     announcements join the paced outgoing queue inside that same transaction, once per key."""
 
     def __init__(self) -> None:
-        self._methods: list[TelegramMethod[Any]] = []
+        self._methods: list[Reply] = []
         self._threads: dict[int, int] = {}
         self._announcements: list[Announcement] = []
 
@@ -112,22 +181,28 @@ class Outbox:
         self._threads[chat_id] = thread_id
 
     def reply(
-        self, message: Message, text: str, markup: InlineKeyboardMarkup | None = None
+        self,
+        message: Message,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+        *,
+        merge: CheckinLine | None = None,
     ) -> None:
-        self._methods.append(
-            SendMessage(
-                chat_id=message.chat.id,
-                message_thread_id=message.message_thread_id if message.is_topic_message else None,
-                text=text,
-                reply_markup=markup,
-                reply_parameters=ReplyParameters(
-                    message_id=message.message_id, allow_sending_without_reply=True
-                ),
-            )
+        """A reply to `message`; with `merge`, one that may go out merged with the other
+        check-ins to that group when the group is over its message budget."""
+        method = SendMessage(
+            chat_id=message.chat.id,
+            message_thread_id=message.message_thread_id if message.is_topic_message else None,
+            text=text,
+            reply_markup=markup,
+            reply_parameters=ReplyParameters(
+                message_id=message.message_id, allow_sending_without_reply=True
+            ),
         )
+        self._methods.append(Reply(method, merge))
 
     def send(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-        self._methods.append(
+        self.call(
             SendMessage(
                 chat_id=chat_id,
                 message_thread_id=self._threads.get(chat_id),
@@ -137,12 +212,15 @@ class Outbox:
         )
 
     def toast(self, callback: CallbackQuery, text: str, *, alert: bool = False) -> None:
-        self._methods.append(
-            AnswerCallbackQuery(callback_query_id=callback.id, text=text, show_alert=alert)
-        )
+        self.call(AnswerCallbackQuery(callback_query_id=callback.id, text=text, show_alert=alert))
 
     def call(self, method: TelegramMethod[Any]) -> None:
-        self._methods.append(method)
+        self._methods.append(Reply(method))
+
+    def take(self) -> list[Reply]:
+        """The planned calls, in order, leaving the outbox empty (for the reply path)."""
+        replies, self._methods = self._methods, []
+        return replies
 
     def __len__(self) -> int:
         return len(self._methods)
@@ -150,8 +228,8 @@ class Outbox:
     async def flush(self, bot: Bot, sent: SentLog | None = None) -> None:
         """Sends the replies; each one sent is noted in `sent`, so that the paced sender
         counts it against the chat's limit too."""
-        methods, self._methods = self._methods, []
-        for method in methods:
+        for reply in self.take():
+            method = reply.method
             try:
                 await bot(method)
                 chat_id = getattr(method, "chat_id", None)

@@ -87,6 +87,15 @@ class RateWindows:
             return 0.0
         return self._wait_in(sent, *self._chat_limit(chat_id), now)
 
+    def room(self, chat_id: int, now: datetime) -> int:
+        """How many more messages the chat may get in its window right now."""
+        limit, window = self._chat_limit(chat_id)
+        sent = self._per_chat.get(chat_id)
+        if not sent:
+            return limit
+        self._wait_in(sent, limit, window, now)
+        return max(limit - len(sent), 0)
+
     def busy_chats(self, now: datetime) -> list[int]:
         """Chats at their own limit right now (forgetting chats with nothing recent)."""
         busy = []

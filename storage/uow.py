@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,6 +21,10 @@ from storage.repositories import (
     SqlReferralRepository,
     SqlUserRepository,
 )
+
+transaction_open: ContextVar[bool] = ContextVar("transaction_open", default=False)
+"""True while this task holds a database transaction open: no Bot API call may be made then
+(the test suite fails any that is)."""
 
 
 class SqlUnitOfWork:
@@ -42,9 +47,20 @@ class SqlUnitOfWork:
         self.processed_updates = SqlProcessedUpdates(session)
         self.dead_letters = SqlDeadLetters(session)
 
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A SAVEPOINT inside the transaction: an exception in the block undoes only the
+        block's work (one update of a batch), and the transaction goes on."""
+        async with self.session.begin_nested():
+            yield
+
 
 @asynccontextmanager
 async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[SqlUnitOfWork]:
     """One transaction: committed when the block ends normally, rolled back on an exception."""
-    async with factory() as session, session.begin():
-        yield SqlUnitOfWork(session)
+    token = transaction_open.set(True)
+    try:
+        async with factory() as session, session.begin():
+            yield SqlUnitOfWork(session)
+    finally:
+        transaction_open.reset(token)

@@ -50,6 +50,7 @@ class Harness:
     async def handled(self, update_id: int) -> int:
         """Waits until the update is handled and what it queued has been sent."""
         await self.api.wait_until_handled(update_id)
+        await self.app.replies.idle()
         await self.app.sender.drain()
         return update_id
 

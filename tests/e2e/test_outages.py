@@ -272,7 +272,7 @@ async def test_a_dead_letter_whose_payload_cannot_be_stored_keeps_its_id_and_bot
 
 async def test_replay_of_an_unknown_update_exits_2(api: FakeBotAPI, sqlite_url: str) -> None:
     status, output = await run_seedbot(api, sqlite_url, "replay", "424242")
-    assert status == 2
+    assert status == 2, output
     assert "No dead letter for update 424242" in output
     assert "Traceback" not in output
 

@@ -915,10 +915,12 @@ class FakeBotAPI:
         self._state_pulse.fire()
         return update_ids
 
-    def redeliver(self, update_id: int) -> None:
+    def redeliver(self, update_id: int, *, even_if_pending: bool = False) -> None:
+        """Delivers the update again; `even_if_pending`: also when it is still waiting, so
+        that the next page carries it twice."""
         if update_id not in self._history:
             raise KeyError(f"unknown update_id {update_id}")
-        if update_id in self._pending or update_id in self._redeliveries:
+        if update_id in self._redeliveries or (update_id in self._pending and not even_if_pending):
             return
         self._redeliveries.append(update_id)
         self._unconfirmed_redelivered.add(update_id)

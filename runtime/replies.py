@@ -1,0 +1,320 @@
+"""The reply path: what updates want to say goes out after their transaction committed,
+without holding up the next batch and inside Telegram's limits.
+
+Callback answers (toasts) go out at once. Everything else waits in a queue of its chat,
+drained by that chat's own task: messages are paced by the RateWindows the paced sender
+uses too, a 429 holds back only that chat, and a group with more check-in replies waiting
+than its budget allows gets them merged into one message."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Coroutine, Iterator, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
+
+from bot.ports import Clock
+from handlers.outbox import Outbox, Reply, merged_checkins
+from handlers.retry import Backoff, RetryAfterMiddleware, Sleeper
+from handlers.sender import RateWindows, never_reached_telegram
+
+logger = logging.getLogger(__name__)
+
+ANSWER_WORKERS = 8
+ANSWER_ATTEMPTS = 3
+CLOSE_GRACE_SECONDS = 5.0
+RATE_LIMITED_ATTEMPTS = 3  # as RetryAfterMiddleware: three attempts in all, then given up
+NETWORK_BACKOFF = Backoff(first=0.5, cap=30.0)
+
+
+@dataclass
+class _ChatQueue:
+    replies: deque[Reply] = field(default_factory=deque)
+    not_before: datetime | None = None
+    over_budget: bool = False
+    rate_limited: int = 0
+    failures: Iterator[float] | None = None
+    task: asyncio.Task[None] | None = None
+
+
+def _paced(method: TelegramMethod[Any]) -> bool:
+    """Calls Telegram counts against a chat's message limits."""
+    return method.__api_method__.startswith(("send", "copy", "forward"))
+
+
+def _merge_key(reply: Reply) -> tuple[int | None, str] | None:
+    if reply.checkin is None or not isinstance(reply.method, SendMessage):
+        return None
+    return reply.method.message_thread_id, reply.checkin.language
+
+
+class ReplySender:
+    """Sends outboxes handed over by `submit` in the background (see the module docstring).
+    A reply is never sent twice: after a network failure it is sent again only when the
+    request surely never reached Telegram, as the paced sender does."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        windows: RateWindows,
+        clock: Clock,
+        sleep: Sleeper = asyncio.sleep,
+        *,
+        answer_workers: int = ANSWER_WORKERS,
+        network_backoff: Backoff = NETWORK_BACKOFF,
+    ) -> None:
+        self._bot = bot
+        self._windows = windows
+        self._clock = clock
+        self._sleep = sleep
+        self._answer_workers = answer_workers
+        self._network_backoff = network_backoff
+        self._chats: dict[int, _ChatQueue] = {}
+        self._answers: deque[TelegramMethod[Any]] = deque()
+        self._answering = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def submit(self, outbox: Outbox) -> None:
+        """Takes the outbox's replies for sending; returns at once."""
+        for reply in outbox.take():
+            self._pending += 1
+            self._idle.clear()
+            self._enqueue(reply)
+
+    async def deliver(self, outboxes: Sequence[Outbox]) -> None:
+        """The intake's reply hook (runtime.intake.Deliver): submits the batch's outboxes."""
+        for outbox in outboxes:
+            self.submit(outbox)
+
+    async def idle(self) -> None:
+        """Returns once every reply submitted so far was sent or given up."""
+        while self._pending:
+            await self._idle.wait()
+
+    async def close(self, grace_seconds: float = CLOSE_GRACE_SECONDS) -> None:
+        """Lets the replies under way go out for a few seconds, then stops; replies still
+        waiting (a group waiting for its budget) are dropped and counted in the log."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.idle(), grace_seconds)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._pending:
+            logger.warning("%d replies were still waiting at the stop; not sent", self._pending)
+        self._chats.clear()
+        self._answers.clear()
+        self._pending = 0
+        self._idle.set()
+
+    def _enqueue(self, reply: Reply) -> None:
+        chat_id = getattr(reply.method, "chat_id", None)
+        if isinstance(reply.method, AnswerCallbackQuery) or not isinstance(chat_id, int):
+            self._answers.append(reply.method)
+            if self._answering < self._answer_workers:
+                self._answering += 1
+                self._spawn(self._answer_all())
+            return
+        queue = self._chats.setdefault(chat_id, _ChatQueue())
+        queue.replies.append(reply)
+        if queue.task is None:
+            queue.task = self._spawn(self._drain_chat(chat_id, queue))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _done(self, count: int = 1) -> None:
+        self._pending -= count
+        if self._pending <= 0:
+            self._pending = 0
+            self._idle.set()
+
+    async def _answer_all(self) -> None:
+        try:
+            while self._answers:
+                method = self._answers.popleft()
+                try:
+                    await self._answer(method)
+                finally:
+                    self._done()
+        finally:
+            self._answering -= 1
+
+    async def _answer(self, method: TelegramMethod[Any]) -> None:
+        name = type(method).__name__
+        delays = self._network_backoff.delays()
+        for attempt in range(1, ANSWER_ATTEMPTS + 1):
+            try:
+                await self._call(method)
+                return
+            except TelegramRetryAfter as error:
+                delay = float(error.retry_after)
+            except TelegramNetworkError as error:
+                if not never_reached_telegram(error):
+                    logger.warning("%s may or may not have reached Telegram (%s)", name, error)
+                    return
+                delay = next(delays)
+            except TelegramForbiddenError as error:
+                logger.warning("Cannot send %s: %s", name, error.message)
+                return
+            except TelegramAPIError as error:
+                logger.error("Sending %s failed: %s", name, error.message)
+                return
+            except Exception:
+                logger.exception("Sending %s failed unexpectedly", name)
+                return
+            if attempt < ANSWER_ATTEMPTS:
+                await self._sleep(delay)
+        logger.warning("%s not sent after %d attempts", name, ANSWER_ATTEMPTS)
+
+    async def _drain_chat(self, chat_id: int, queue: _ChatQueue) -> None:
+        try:
+            while queue.replies:
+                wait = self._wait(chat_id, queue)
+                if wait > 0:
+                    await self._sleep(wait)
+                    continue
+                await self._deliver(chat_id, queue, self._next(chat_id, queue))
+        finally:
+            queue.task = None
+            if not queue.replies and self._chats.get(chat_id) is queue:
+                del self._chats[chat_id]
+
+    def _wait(self, chat_id: int, queue: _ChatQueue) -> float:
+        now = self._clock.now()
+        wait = 0.0
+        if queue.not_before is not None:
+            wait = (queue.not_before - now).total_seconds()
+        if _paced(queue.replies[0].method):
+            budget = self._windows.chat_wait(chat_id, now)
+            queue.over_budget = queue.over_budget or budget > 0
+            wait = max(wait, budget, self._windows.overall_wait(now))
+        return wait
+
+    def _next(self, chat_id: int, queue: _ChatQueue) -> Reply:
+        """The next reply. When the chat had to wait for its budget, or more replies wait
+        than its budget has room for, the check-ins waiting are merged into as few messages
+        as fit, sent in the first one's place."""
+        head = queue.replies.popleft()
+        key = _merge_key(head)
+        if key is None or head.checkin is None:
+            return head
+        over_budget, queue.over_budget = queue.over_budget, False
+        room = self._windows.room(chat_id, self._clock.now())
+        if not over_budget and len(queue.replies) + 1 <= room:
+            return head
+        lines = [head.checkin]
+        others: deque[Reply] = deque()
+        for reply in queue.replies:
+            if reply.checkin is not None and _merge_key(reply) == key:
+                lines.append(reply.checkin)
+            else:
+                others.append(reply)
+        if len(lines) == 1:
+            return head
+        thread_id = key[0]
+        merged = [
+            Reply(SendMessage(chat_id=chat_id, message_thread_id=thread_id, text=text))
+            for text in merged_checkins(lines)
+        ]
+        queue.replies = deque(merged[1:]) + others
+        self._done(len(lines) - len(merged))
+        logger.info(
+            "Chat %d is over its budget: %d check-in replies merged into %d messages",
+            chat_id,
+            len(lines),
+            len(merged),
+        )
+        return merged[0]
+
+    async def _deliver(self, chat_id: int, queue: _ChatQueue, reply: Reply) -> None:
+        method = reply.method
+        name = type(method).__name__
+        now = self._clock.now()
+        if _paced(method):
+            self._windows.record(chat_id, now)
+        try:
+            await self._call(method)
+        except TelegramRetryAfter as error:
+            queue.rate_limited += 1
+            if queue.rate_limited < RATE_LIMITED_ATTEMPTS:
+                logger.warning("Chat %d is rate limited for %s s", chat_id, error.retry_after)
+                self._later(queue, reply, now + timedelta(seconds=error.retry_after))
+                return
+            logger.warning(
+                "%s to chat %d was refused %d times for the rate limit; given up",
+                name,
+                chat_id,
+                queue.rate_limited,
+            )
+        except TelegramMigrateToChat as error:
+            self._move(reply, chat_id, error.migrate_to_chat_id)
+        except TelegramForbiddenError as error:
+            logger.warning("Chat %d refuses %s: %s; dropped", chat_id, name, error.message)
+        except TelegramNetworkError as error:
+            if never_reached_telegram(error):
+                queue.failures = queue.failures or self._network_backoff.delays()
+                self._later(queue, reply, now + timedelta(seconds=next(queue.failures)))
+                return
+            logger.warning(
+                "%s may or may not have reached chat %d (%s); not resent", name, chat_id, error
+            )
+        except TelegramServerError as error:
+            logger.warning(
+                "%s may or may not have reached chat %d (%s); not resent", name, chat_id, error
+            )
+        except TelegramAPIError as error:
+            logger.error("Sending %s to chat %d failed: %s", name, chat_id, error.message)
+        except Exception:
+            logger.exception("Sending %s to chat %d failed unexpectedly", name, chat_id)
+        else:
+            queue.failures = None
+        queue.rate_limited = 0
+        self._done()
+
+    @staticmethod
+    def _later(queue: _ChatQueue, reply: Reply, not_before: datetime) -> None:
+        queue.replies.appendleft(reply)
+        queue.not_before = not_before
+
+    def _move(self, reply: Reply, chat_id: int, new_chat_id: int) -> None:
+        """The group became a supergroup: the reply goes to its new chat id."""
+        if new_chat_id == chat_id:
+            return
+        logger.info("Chat %d moved to %d; its reply follows", chat_id, new_chat_id)
+        moved = reply.method.model_copy(update={"chat_id": new_chat_id})
+        self._pending += 1
+        self._enqueue(Reply(moved, reply.checkin))
+
+    async def _call(self, method: TelegramMethod[Any]) -> Any:
+        """The request through the session's middlewares except RetryAfterMiddleware, whose
+        waiting would hold up the other replies: a 429 holds back only its chat here."""
+        session = self._bot.session
+        request: NextRequestMiddlewareType[Any] = session.make_request
+        for middleware in reversed(session.middleware):
+            if not isinstance(middleware, RetryAfterMiddleware):
+                request = partial(middleware, request)
+        return await request(self._bot, method)
