@@ -18,8 +18,6 @@ from handlers.filters.moderator import ModeratorDirectory
 from handlers.middlewares.context import user_info
 from handlers.outbox import Outbox
 
-ADMIN_STATUSES = frozenset({"creator", "administrator"})
-
 
 def setup() -> Router:
     router = Router(name="community")
@@ -52,7 +50,7 @@ def setup() -> Router:
         community: Community,
         moderators: ModeratorDirectory,
     ) -> None:
-        _forget_admins_if_changed(event, moderators)
+        _note_admin_change(event, moderators)
         link = event.invite_link
         await referrals.record_join(
             uow,
@@ -70,7 +68,7 @@ def setup() -> Router:
         community: Community,
         moderators: ModeratorDirectory,
     ) -> None:
-        _forget_admins_if_changed(event, moderators)
+        _note_admin_change(event, moderators)
         await referrals.record_leave(
             uow, community, user_info(event.new_chat_member.user), event.date
         )
@@ -101,12 +99,13 @@ def setup() -> Router:
 
     @router.chat_member()
     async def member_changed(event: ChatMemberUpdated, moderators: ModeratorDirectory) -> None:
-        _forget_admins_if_changed(event, moderators)
+        _note_admin_change(event, moderators)
 
     return router
 
 
-def _forget_admins_if_changed(event: ChatMemberUpdated, moderators: ModeratorDirectory) -> None:
-    statuses = {event.old_chat_member.status, event.new_chat_member.status}
-    if statuses & ADMIN_STATUSES:
-        moderators.forget(event.chat.id)
+def _note_admin_change(event: ChatMemberUpdated, moderators: ModeratorDirectory) -> None:
+    """Keeps the cached administrators current without asking Telegram."""
+    moderators.note_member(
+        event.chat.id, event.new_chat_member.user.id, event.new_chat_member.status
+    )

@@ -10,6 +10,8 @@ from aiogram.types import ErrorEvent, ReplyParameters
 
 from bot.domain.errors import DomainError
 from bot.i18n import Translator, translator
+from handlers.outbox import Outbox
+from storage.uow import transaction_open
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +35,25 @@ def setup() -> Router:
     router = Router(name="errors")
 
     @router.errors(ExceptionTypeFilter(DomainError))
-    async def explain_refusal(event: ErrorEvent, bot: Bot, _: Translator | None = None) -> None:
-        """A domain refusal rolled the update back; tell the user why, in their chat's language."""
+    async def explain_refusal(
+        event: ErrorEvent,
+        bot: Bot,
+        _: Translator | None = None,
+        outbox: Outbox | None = None,
+    ) -> None:
+        """A domain refusal rolled the update back; tell the user why, in their chat's language.
+
+        Inside the intake's transaction the explanation is only planned into the update's
+        outbox, sent after the commit; with no transaction open it is sent right away."""
         assert isinstance(event.exception, DomainError)
         text = refusal_text(event.exception, _ or translator("en"))
         update = event.update
+        if outbox is not None and transaction_open.get():
+            if update.callback_query is not None:
+                outbox.toast(update.callback_query, text[:200])
+            elif update.message is not None:
+                outbox.reply(update.message, text)
+            return
         try:
             if update.callback_query is not None:
                 await bot.answer_callback_query(update.callback_query.id, text=text[:200])

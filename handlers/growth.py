@@ -25,7 +25,7 @@ from bot.ports import UnitOfWork
 from bot.services import moderation, onboarding, referrals
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
-from handlers.invite_links import BotInviteLinkIssuer
+from handlers.invite_links import PlannedIssuer, PreparedInviteLinks
 from handlers.moderation import split_target_and_rest
 from handlers.outbox import Outbox
 from handlers.render import actor_of, name
@@ -82,13 +82,15 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
         user: UserInfo | None,
         now: datetime,
         outbox: Outbox,
+        invite_links: PreparedInviteLinks,
         _: Translator,
     ) -> None:
         if user is None or message.sender_chat is not None:
             return
         renew = (command.args or "").strip().lower() == "new"
+        issuer = PlannedIssuer(invite_links, outbox, community.id, user.id)
         link = await referrals.personal_link(
-            uow, BotInviteLinkIssuer(bot), community, user, now, renew=renew
+            uow, issuer, community, user, now, renew=renew, make_code=issuer.new_code
         )
         me = await bot.me()
         if await uow.users.can_message(user.id):

@@ -17,12 +17,11 @@ from bot.services import membership, referrals
 from handlers.filters.chat import InPrivate
 from handlers.growth import link_message
 from handlers.help import MEMBER_COMMANDS, MODERATOR_COMMAND_HELP, help_text
-from handlers.invite_links import BotInviteLinkIssuer
+from handlers.invite_links import OWN_LINK_PAYLOAD, PlannedIssuer, PreparedInviteLinks
 from handlers.outbox import Outbox
 from handlers.render import name
 
 REFERRAL_PAYLOAD = "ref_"
-OWN_LINK_PAYLOAD = "inv_"
 
 
 def setup() -> Router:
@@ -45,6 +44,7 @@ def setup() -> Router:
         user: UserInfo,
         now: datetime,
         outbox: Outbox,
+        invite_links: PreparedInviteLinks,
         _: Translator,
     ) -> None:
         payload = command.args or ""
@@ -72,9 +72,8 @@ def setup() -> Router:
             )
             return
         if payload.startswith(OWN_LINK_PAYLOAD):
-            await send_own_links(
-                message, bot, uow, user, now, outbox, _, payload.removeprefix(OWN_LINK_PAYLOAD)
-            )
+            code = payload.removeprefix(OWN_LINK_PAYLOAD)
+            await send_own_links(message, bot, uow, user, now, outbox, invite_links, _, code)
             return
         outbox.reply(
             message,
@@ -94,9 +93,10 @@ def setup() -> Router:
         user: UserInfo,
         now: datetime,
         outbox: Outbox,
+        invite_links: PreparedInviteLinks,
         _: Translator,
     ) -> None:
-        await send_own_links(message, bot, uow, user, now, outbox, _, None)
+        await send_own_links(message, bot, uow, user, now, outbox, invite_links, _, None)
 
     @router.message(Command("help"))
     async def show_help(message: Message, outbox: Outbox, _: Translator) -> None:
@@ -120,6 +120,7 @@ async def send_own_links(
     user: UserInfo,
     now: datetime,
     outbox: Outbox,
+    invite_links: PreparedInviteLinks,
     _: Translator,
     community_code: str | None,
 ) -> None:
@@ -134,8 +135,10 @@ async def send_own_links(
     if not communities:
         outbox.reply(message, _("I don't know your group yet: send /invite in the group first."))
         return
-    issuer = BotInviteLinkIssuer(bot)
     me = await bot.me()
     for community in communities:
-        link = await referrals.personal_link(uow, issuer, community, user, now, from_group=False)
+        issuer = PlannedIssuer(invite_links, outbox, community.id, user.id)
+        link = await referrals.personal_link(
+            uow, issuer, community, user, now, from_group=False, make_code=issuer.new_code
+        )
         outbox.reply(message, link_message(_, community, link, me.username or ""))

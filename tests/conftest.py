@@ -4,14 +4,49 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiogram import Bot
+from aiogram.client.session.base import BaseSession
+from aiogram.methods import TelegramMethod
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.engine import build_engine, build_session_factory
 from storage.migrate import downgrade_to_base, upgrade_to_head
+from storage.uow import transaction_open
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+class BotApiCallInTransaction(AssertionError):
+    """A Bot API request was issued while this task held a database transaction open."""
+
+
+@pytest.fixture(autouse=True)
+def no_bot_api_call_in_transaction(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Fails the test when any Bot API request is made inside a transaction: the request
+    raises, and since a handler may swallow that, the test fails at teardown as well."""
+    offending: list[str] = []
+    send = BaseSession.__call__
+
+    async def guarded(
+        self: BaseSession,
+        bot: Bot,
+        method: TelegramMethod[Any],
+        timeout: int | None = None,  # noqa: ASYNC109
+    ) -> Any:
+        if transaction_open.get():
+            offending.append(method.__api_method__)
+            raise BotApiCallInTransaction(
+                f"{method.__api_method__} requested while a database transaction is open"
+            )
+        return await send(self, bot, method, timeout)
+
+    monkeypatch.setattr(BaseSession, "__call__", guarded)
+    yield offending
+    if offending:
+        pytest.fail(f"Bot API requests made inside a database transaction: {offending}")
 
 
 @pytest.fixture(scope="session")

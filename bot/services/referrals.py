@@ -4,6 +4,7 @@ farmed."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -86,10 +87,12 @@ async def personal_link(
     *,
     renew: bool = False,
     from_group: bool = True,
+    make_code: Callable[[], str] = new_code,
 ) -> InviteLink:
     """The member's own invite link: created once and reused, or replaced when `renew`.
 
     Asked in the group, the asker is a member; asked privately, they must already be one.
+    `make_code` names the new link (the code of a link the issuer made beforehand).
     """
     if from_group:
         await member_seen(uow, community, user, now)
@@ -100,7 +103,7 @@ async def personal_link(
     existing = await uow.invite_links.active_for(community.id, user.id)
     if existing is not None and not renew:
         return existing
-    code = new_code()
+    code = make_code()
     url = await issuer.create(community.id, f"{INVITE_LINK_PREFIX}{code}")
     if existing is not None:
         await issuer.revoke(community.id, existing.url)

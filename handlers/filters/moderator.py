@@ -1,17 +1,45 @@
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Filter
-from aiogram.types import CallbackQuery, ChatMemberAdministrator, ChatMemberOwner, Message
+from aiogram.types import (
+    CallbackQuery,
+    ChatMemberAdministrator,
+    ChatMemberOwner,
+    Message,
+    Update,
+)
 
 from bot.ports import Clock
+from storage.uow import transaction_open
+
+logger = logging.getLogger(__name__)
+
+GROUP_TYPES = frozenset({"group", "supergroup"})
+ADMIN_STATUSES = frozenset({"creator", "administrator"})
+
+
+class RightsUnknown(ConnectionError):
+    """A chat's administrators are not cached and Telegram may not be asked while a transaction
+    is open: the attempt is rolled back and tried again after the intake's prefetch (a
+    transient failure, like Telegram being unreachable)."""
+
+    def __init__(self, chat_id: int) -> None:
+        super().__init__(f"the administrators of chat {chat_id} are not known yet")
+        self.chat_id = chat_id
 
 
 class ModeratorDirectory:
     """Who moderates which chat: the owners from settings, and each chat's creator and
-    administrators as the Bot API reports them, cached for a short time per chat."""
+    administrators as the Bot API reports them. The lists are fetched by `prefetch`, before
+    the intake opens its transaction, refreshed after `ttl_seconds`, and kept current by
+    `chat_member` updates; inside a transaction they are only read."""
 
     def __init__(self, owner_ids: frozenset[int], clock: Clock, ttl_seconds: int = 60) -> None:
         self._owner_ids = owner_ids
@@ -22,27 +50,82 @@ class ModeratorDirectory:
     def is_owner(self, user_id: int) -> bool:
         return user_id in self._owner_ids
 
+    async def prefetch(self, bot: Bot, updates: Iterable[Update]) -> None:
+        """Fetches the stale or unknown administrator lists of the chats where these updates
+        may need a rights check (group commands and button presses). Called with no
+        transaction open; a list Telegram could not give stays as it was."""
+        now = self._clock.now()
+        chats = {
+            chat_id
+            for chat_id in (self._chat_to_check(update) for update in updates)
+            if chat_id is not None and self._is_stale(chat_id, now)
+        }
+        if chats:
+            await asyncio.gather(*(self._refresh(bot, chat_id) for chat_id in sorted(chats)))
+
     async def is_moderator(self, bot: Bot, chat_id: int, user_id: int) -> bool:
         if user_id in self._owner_ids:
             return True
-        return user_id in await self._administrators(bot, chat_id)
+        cached = self._admins.get(chat_id)
+        if cached is None:
+            if transaction_open.get():
+                raise RightsUnknown(chat_id)
+            await self._refresh(bot, chat_id)
+            cached = self._admins.get(chat_id)
+            if cached is None:
+                raise RightsUnknown(chat_id)
+        return user_id in cached[1]
+
+    def note_member(self, chat_id: int, user_id: int, status: str) -> None:
+        """A `chat_member` update: someone became or stopped being an administrator."""
+        cached = self._admins.get(chat_id)
+        if cached is None:
+            return
+        admins = cached[1] | {user_id} if status in ADMIN_STATUSES else cached[1] - {user_id}
+        self._admins[chat_id] = (cached[0], admins)
 
     def forget(self, chat_id: int) -> None:
         self._admins.pop(chat_id, None)
 
-    async def _administrators(self, bot: Bot, chat_id: int) -> frozenset[int]:
-        now = self._clock.now()
+    def _is_stale(self, chat_id: int, now: datetime) -> bool:
         cached = self._admins.get(chat_id)
-        if cached is not None and now - cached[0] < self._ttl:
-            return cached[1]
-        members = await bot.get_chat_administrators(chat_id)
-        admins = frozenset(
-            member.user.id
-            for member in members
-            if isinstance(member, ChatMemberOwner | ChatMemberAdministrator)
+        return cached is None or now - cached[0] >= self._ttl
+
+    def _chat_to_check(self, update: Update) -> int | None:
+        message: Message | None = None
+        user_id: int | None = None
+        if update.message is not None:
+            text = update.message.text or update.message.caption or ""
+            if text.startswith("/") and update.message.sender_chat is None:
+                message = update.message
+                user_id = message.from_user.id if message.from_user else None
+        elif update.callback_query is not None and isinstance(
+            update.callback_query.message, Message
+        ):
+            message = update.callback_query.message
+            user_id = update.callback_query.from_user.id
+        if message is None or user_id is None or user_id in self._owner_ids:
+            return None
+        return message.chat.id if message.chat.type in GROUP_TYPES else None
+
+    async def _refresh(self, bot: Bot, chat_id: int) -> None:
+        try:
+            members = await bot.get_chat_administrators(chat_id)
+        except (TelegramBadRequest, TelegramForbiddenError) as error:
+            logger.warning("Cannot list the administrators of %d: %s", chat_id, error.message)
+            self._admins[chat_id] = (self._clock.now(), frozenset())
+            return
+        except Exception as error:
+            logger.warning("Could not list the administrators of %d: %s", chat_id, error)
+            return
+        self._admins[chat_id] = (
+            self._clock.now(),
+            frozenset(
+                member.user.id
+                for member in members
+                if isinstance(member, ChatMemberOwner | ChatMemberAdministrator)
+            ),
         )
-        self._admins[chat_id] = (now, admins)
-        return admins
 
 
 async def is_moderator_message(message: Message, bot: Bot, moderators: ModeratorDirectory) -> bool:
