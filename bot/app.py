@@ -32,18 +32,18 @@ from bot.services.membership import CommunityDefaults
 from handlers import setup_routers
 from handlers.filters.moderator import ModeratorDirectory
 from handlers.help import register_command_menus
-from handlers.jobs import DUE_WORK_JOB, JobRuntime, scheduled_campaigns, sync_campaign_jobs
-from handlers.membership_checker import BotMembershipChecker
 from handlers.middlewares.context import CommunityContextMiddleware
 from handlers.middlewares.unit_of_work import SavepointMiddleware
 from handlers.retry import Backoff, RetryAfterMiddleware, Sleeper
-from handlers.sender import RateWindows, Sender, SendLimits
 from runtime.intake import (
     BatchIntake,
     ReplayOutcome,
     quiet_per_update_logs,
 )
+from runtime.jobs import DUE_WORK_JOB, JobRuntime, scheduled_campaigns, sync_campaign_jobs
+from runtime.membership_checker import BotMembershipChecker
 from runtime.replies import ReplySender
+from runtime.sender import RateWindows, Sender, SendLimits
 from storage.engine import build_engine, build_session_factory
 
 logger = logging.getLogger(__name__)
@@ -254,7 +254,7 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
         per_second=settings.send_per_second,
         per_group_per_minute=settings.send_per_group_per_minute,
     )
-    windows = RateWindows(limits, clock)
+    windows = RateWindows(limits)
     dispatcher = build_dispatcher(settings, clock)
     replies = ReplySender(bot, windows, clock, sleep or asyncio.sleep)
     intake = BatchIntake(

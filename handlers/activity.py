@@ -12,8 +12,8 @@ from bot.ports import UnitOfWork
 from bot.services.activity import record_message
 from bot.services.membership import member_seen
 from handlers.filters.chat import InGroup
-from handlers.outbox import Outbox
 from handlers.render import announce_promotion
+from runtime.outbox import Outbox
 
 CONVERSATION_CONTENT = frozenset(
     {

@@ -25,10 +25,10 @@ from bot.ports import UnitOfWork
 from bot.services import campaigns
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
-from handlers.jobs import queue_campaign_run
-from handlers.outbox import BLOCKED_CHAT, Outbox
 from handlers.render import actor_of
-from handlers.sender import UNREADABLE
+from runtime.jobs import queue_campaign_run
+from runtime.outbox import BLOCKED_CHAT, Outbox
+from runtime.sender import UNREADABLE
 from storage.campaigns import INTERRUPTED
 
 USAGE = N_(

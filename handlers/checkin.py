@@ -15,8 +15,8 @@ from bot.ports import UnitOfWork
 from bot.services.checkin import CheckinOutcome, check_in, is_checkin_keyword
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
-from handlers.outbox import CheckinLine, Outbox
 from handlers.render import announce_promotion, name
+from runtime.outbox import CheckinLine, Outbox
 
 
 class CheckinButton(CallbackData, prefix="v1ci"):

@@ -16,7 +16,7 @@ from bot.services import membership, referrals
 from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import ModeratorDirectory
 from handlers.middlewares.context import user_info
-from handlers.outbox import Outbox
+from runtime.outbox import Outbox
 
 
 def setup() -> Router:

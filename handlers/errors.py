@@ -10,7 +10,7 @@ from aiogram.types import ErrorEvent, ReplyParameters
 
 from bot.domain.errors import DomainError
 from bot.i18n import Translator, translator
-from handlers.outbox import Outbox
+from runtime.outbox import Outbox
 from storage.uow import transaction_open
 
 logger = logging.getLogger(__name__)

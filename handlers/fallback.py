@@ -6,7 +6,7 @@ from aiogram import Router
 from aiogram.types import CallbackQuery
 
 from bot.i18n import Translator
-from handlers.outbox import Outbox
+from runtime.outbox import Outbox
 
 
 def setup() -> Router:

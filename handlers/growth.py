@@ -27,8 +27,8 @@ from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.invite_links import PlannedIssuer, PreparedInviteLinks
 from handlers.moderation import split_target_and_rest
-from handlers.outbox import Outbox
 from handlers.render import actor_of, name
+from runtime.outbox import Outbox
 
 REJECTION_NAMES = {
     "self_invite": N_("self-invite"),

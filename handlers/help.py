@@ -18,7 +18,7 @@ from bot.domain.errors import N_
 from bot.i18n import LANGUAGES, Translator, translator
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import ModeratorDirectory, is_moderator_message
-from handlers.outbox import Outbox
+from runtime.outbox import Outbox
 
 MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("checkin", N_("Check in for today")),

@@ -23,7 +23,7 @@ from aiogram.types import Update
 from bot.domain.errors import MissingInviteRight
 from bot.ports import UnitOfWork
 from bot.services.referrals import INVITE_LINK_PREFIX, new_code
-from handlers.outbox import Outbox
+from runtime.outbox import Outbox
 
 logger = logging.getLogger(__name__)
 

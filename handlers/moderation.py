@@ -19,8 +19,8 @@ from bot.services import moderation
 from bot.services.moderation import TargetRef
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator, ModeratorDirectory
-from handlers.outbox import Outbox
 from handlers.render import actor_of, announce_promotion, badge_name, name
+from runtime.outbox import Outbox
 
 USER_ID_PATTERN = re.compile(r"[0-9]{1,40}")
 

@@ -15,8 +15,8 @@ from bot.i18n import Translator
 from bot.ports import UnitOfWork
 from bot.services import points, standings
 from handlers.filters.chat import InGroup
-from handlers.outbox import Outbox
 from handlers.render import badge_name, name, tier_name
+from runtime.outbox import Outbox
 
 PERIOD_WORDS = {
     "": LeaderboardPeriod.ALL,

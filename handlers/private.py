@@ -18,8 +18,8 @@ from handlers.filters.chat import InPrivate
 from handlers.growth import link_message
 from handlers.help import MEMBER_COMMANDS, MODERATOR_COMMAND_HELP, help_text
 from handlers.invite_links import OWN_LINK_PAYLOAD, PlannedIssuer, PreparedInviteLinks
-from handlers.outbox import Outbox
 from handlers.render import name
+from runtime.outbox import Outbox
 
 REFERRAL_PAYLOAD = "ref_"
 

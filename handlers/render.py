@@ -10,7 +10,7 @@ from bot.domain.errors import N_
 from bot.domain.models import Badge, Community, PointsChange, Tier
 from bot.i18n import Translator, translator
 from bot.services.referrals import QualifiedReferral
-from handlers.outbox import Outbox
+from runtime.outbox import Outbox
 
 TIER_NAMES = {
     Tier.NEWCOMER: N_("Newcomer"),

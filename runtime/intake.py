@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.ports import Clock
 from handlers.invite_links import PreparedInviteLinks
 from handlers.middlewares.unit_of_work import UpdateOutcome, describe_error, raw_payload
-from handlers.outbox import Outbox
 from handlers.retry import Backoff, Sleeper, is_transient
+from runtime.outbox import Outbox
 from storage.uow import SqlUnitOfWork, unit_of_work
 
 logger = logging.getLogger(__name__)

@@ -31,9 +31,9 @@ from aiogram.exceptions import (
 from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
 
 from bot.ports import Clock
-from handlers.outbox import Outbox, Reply, merged_checkins
 from handlers.retry import Backoff, RetryAfterMiddleware, Sleeper
-from handlers.sender import RateWindows, never_reached_telegram
+from runtime.outbox import Outbox, Reply, merged_checkins
+from runtime.sender import RateWindows, never_reached_telegram
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Refreshes the gettext catalogs from the source: `python scripts/catalogs.py`.
 
-Extracts every `_()` / `N_()` message from bot/ and handlers/, keeps the translations the
+Extracts every `_()` / `N_()` message from bot/, handlers/ and runtime/, keeps the translations the
 catalogs already have, and reports messages that still lack a Chinese translation.
 """
 
@@ -36,6 +36,7 @@ def main() -> int:
             str(TEMPLATE),
             "bot",
             "handlers",
+            "runtime",
         ],
         cwd=ROOT,
         check=True,

@@ -13,7 +13,7 @@ from aiogram.types import Chat, Message, TelegramObject, Update
 
 from bot.domain.errors import DomainError
 from bot.ports import Clock
-from handlers.outbox import Outbox
+from runtime.outbox import Outbox
 from storage.uow import SqlUnitOfWork
 
 MAX_ERROR_LENGTH = 2000

@@ -14,7 +14,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import build_app
-from handlers.sender import UNREADABLE, Sender
+from runtime.sender import UNREADABLE, Sender
 from storage.engine import build_engine, build_session_factory
 from storage.models import (
     CampaignRow,

@@ -13,7 +13,7 @@ from bot.app import build_app
 from bot.domain.models import Community, UserInfo
 from bot.services import campaigns
 from bot.services.membership import member_joined, set_private_chat
-from handlers.jobs import JobRuntime
+from runtime.jobs import JobRuntime
 from storage.models import CampaignRow, CommunityRow
 from storage.uow import unit_of_work
 from tests.e2e.conftest import CREATOR_ID, GROUP_ID, Harness, make_settings

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.domain.models import RunOutcome
 from bot.services import campaigns
 from bot.services.membership import CommunityDefaults, ensure_community
-from handlers.outbox import Outbox
+from runtime.outbox import Outbox
 from storage.models import CampaignRunRow
 from storage.uow import SqlUnitOfWork, unit_of_work
 

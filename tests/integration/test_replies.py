@@ -12,9 +12,9 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.app import build_bot
 from bot.config import Settings
-from handlers.outbox import MAX_MESSAGE_LENGTH, CheckinLine, Outbox, merged_checkins
-from handlers.sender import RateWindows, SendLimits
+from runtime.outbox import MAX_MESSAGE_LENGTH, CheckinLine, Outbox, merged_checkins
 from runtime.replies import ReplySender
+from runtime.sender import RateWindows, SendLimits
 from tests.fakes.bot_api import FakeBotAPI, SentMessage
 from tests.fakes.clock import FakeClock
 
@@ -101,7 +101,7 @@ async def bot(api: FakeBotAPI, time: ManualTime) -> AsyncIterator[Bot]:
 async def replies(
     bot: Bot, clock: FakeClock, time: ManualTime
 ) -> AsyncIterator[tuple[ReplySender, RateWindows]]:
-    windows = RateWindows(SendLimits(), clock)
+    windows = RateWindows(SendLimits())
     sender = ReplySender(bot, windows, clock, time.sleep)
     yield sender, windows
     await sender.close()

@@ -7,7 +7,7 @@ import aiohttp
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import SendMessage
 
-from handlers.sender import never_reached_telegram
+from runtime.sender import never_reached_telegram
 
 METHOD = SendMessage(chat_id=1, text="hi")
 

@@ -24,16 +24,16 @@ from bot.services import campaigns, onboarding, referrals
 from bot.services.campaigns import DueRun
 from bot.services.onboarding import WelcomeBatch
 from handlers.checkin import checkin_keyboard
-from handlers.outbox import Outbox
 from handlers.render import announce_referral, name
+from runtime.outbox import Outbox
 from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
 
 NAMES_IN_ONE_WELCOME = 30
 KEEP_PROCESSED_UPDATES = timedelta(days=7)  # far longer than Telegram keeps an update
-CAMPAIGN_JOB = "handlers.jobs:run_campaign_job"
-DUE_WORK_JOB = "handlers.jobs:run_due_work_job"
+CAMPAIGN_JOB = "runtime.jobs:run_campaign_job"
+DUE_WORK_JOB = "runtime.jobs:run_due_work_job"
 # Private reminders are spread out (20 a second at most), leaving room for replies.
 REMINDER_SPACING = timedelta(milliseconds=50)
 

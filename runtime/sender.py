@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.domain.models import OutgoingMessage
 from bot.ports import Clock
 from bot.services import chat_moves
-from handlers.outbox import BLOCKED_CHAT
 from handlers.retry import Backoff, RetryAfterMiddleware, Sleeper, is_transient
+from runtime.outbox import BLOCKED_CHAT
 from storage.campaigns import BLOCKED, FAILED, SENT, UNCERTAIN
 from storage.uow import unit_of_work
 
@@ -63,11 +63,10 @@ class SendLimits:
 
 class RateWindows:
     """Rolling windows: how long until one more message to a chat stays inside the limits.
-    Replies sent directly by handlers are noted here too, since Telegram counts them."""
+    Replies sent after each batch's commit are recorded here too, since Telegram counts them."""
 
-    def __init__(self, limits: SendLimits, clock: Clock) -> None:
+    def __init__(self, limits: SendLimits) -> None:
         self._limits = limits
-        self._clock = clock
         self._overall: deque[datetime] = deque()
         self._per_chat: dict[int, deque[datetime]] = defaultdict(deque)
 
@@ -114,9 +113,6 @@ class RateWindows:
     def record(self, chat_id: int, now: datetime) -> None:
         self._overall.append(now)
         self._per_chat[chat_id].append(now)
-
-    def note(self, chat_id: int) -> None:
-        self.record(chat_id, self._clock.now())
 
     @staticmethod
     def _wait_in(sent: deque[datetime], limit: int, window: timedelta, now: datetime) -> float:
@@ -192,7 +188,7 @@ class Sender:
         self._sleep = sleep
         self._poll_seconds = poll_seconds
         self._write_backoff = write_backoff
-        self.windows = windows or RateWindows(SendLimits(), clock)
+        self.windows = windows or RateWindows(SendLimits())
 
     async def recover(self) -> None:
         """At start: messages a stopped sender was sending may have gone out; drop them."""

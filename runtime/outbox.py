@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from typing import Any, Protocol
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters
 
@@ -16,18 +13,11 @@ from bot.domain.errors import N_
 from bot.i18n import translator
 from bot.ports import OutgoingQueue
 
-logger = logging.getLogger(__name__)
-
-
 BLOCKED_CHAT = "chat is blocked"
 MAX_MESSAGE_LENGTH = 4096
 CHECKED_IN = N_("✅ {count} members checked in: {names}")
 CHECKED_IN_ENTRY = N_("{name} +{points} (streak {streak})")
 ALREADY_CHECKED_IN = N_("Already checked in today: {names}")
-
-
-class SentLog(Protocol):
-    def note(self, chat_id: int) -> None: ...
 
 
 class AnnouncementQueue(OutgoingQueue, Protocol):
@@ -224,18 +214,3 @@ class Outbox:
 
     def __len__(self) -> int:
         return len(self._methods)
-
-    async def flush(self, bot: Bot, sent: SentLog | None = None) -> None:
-        """Sends the replies; each one sent is noted in `sent`, so that the paced sender
-        counts it against the chat's limit too."""
-        for reply in self.take():
-            method = reply.method
-            try:
-                await bot(method)
-                chat_id = getattr(method, "chat_id", None)
-                if sent is not None and isinstance(chat_id, int):
-                    sent.note(chat_id)
-            except TelegramForbiddenError as error:
-                logger.warning("Cannot send %s: %s", type(method).__name__, error.message)
-            except TelegramAPIError as error:
-                logger.error("Sending %s failed: %s", type(method).__name__, error.message)
