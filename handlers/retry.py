@@ -4,7 +4,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
@@ -118,3 +119,14 @@ class Backoff:
         while True:
             yield delay
             delay = min(delay * 2, self.cap)
+
+
+async def call_without_waiting(bot: Bot, method: TelegramMethod[Any]) -> Any:
+    """The request through the session's middlewares except RetryAfterMiddleware, for callers
+    that pace many chats at once: a 429 is raised to them, so that only its chat waits."""
+    session = bot.session
+    request: NextRequestMiddlewareType[Any] = session.make_request
+    for middleware in reversed(session.middleware):
+        if not isinstance(middleware, RetryAfterMiddleware):
+            request = partial(middleware, request)
+    return await request(bot, method)

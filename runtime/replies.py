@@ -15,11 +15,9 @@ from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from aiogram import Bot
-from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramForbiddenError,
@@ -31,7 +29,7 @@ from aiogram.exceptions import (
 from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
 
 from bot.ports import Clock
-from handlers.retry import Backoff, RetryAfterMiddleware, Sleeper
+from handlers.retry import Backoff, Sleeper, call_without_waiting
 from runtime.outbox import Outbox, Reply, merged_checkins
 from runtime.sender import RateWindows, never_reached_telegram
 
@@ -312,9 +310,4 @@ class ReplySender:
     async def _call(self, method: TelegramMethod[Any]) -> Any:
         """The request through the session's middlewares except RetryAfterMiddleware, whose
         waiting would hold up the other replies: a 429 holds back only its chat here."""
-        session = self._bot.session
-        request: NextRequestMiddlewareType[Any] = session.make_request
-        for middleware in reversed(session.middleware):
-            if not isinstance(middleware, RetryAfterMiddleware):
-                request = partial(middleware, request)
-        return await request(self._bot, method)
+        return await call_without_waiting(self._bot, method)

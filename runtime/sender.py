@@ -14,7 +14,6 @@ from typing import Any
 
 import aiohttp
 from aiogram import Bot
-from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramEntityTooLarge,
@@ -31,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.domain.models import OutgoingMessage
 from bot.ports import Clock
 from bot.services import chat_moves
-from handlers.retry import Backoff, RetryAfterMiddleware, Sleeper, is_transient
+from handlers.retry import Backoff, Sleeper, call_without_waiting, is_transient
 from runtime.outbox import BLOCKED_CHAT
 from storage.campaigns import BLOCKED, FAILED, SENT, UNCERTAIN
 from storage.uow import unit_of_work
@@ -282,12 +281,7 @@ class Sender:
     async def _call(self, method: TelegramMethod[Any]) -> Any:
         """The request through the session's middlewares except RetryAfterMiddleware: a 429
         puts back only that chat's message (retry_later) while the other chats go on."""
-        session = self._bot.session
-        request: NextRequestMiddlewareType[Any] = session.make_request
-        for middleware in reversed(session.middleware):
-            if not isinstance(middleware, RetryAfterMiddleware):
-                request = partial(middleware, request)
-        return await request(self._bot, method)
+        return await call_without_waiting(self._bot, method)
 
     async def _recorded(self, write: Callable[[], Awaitable[None]]) -> None:
         """Records what Telegram made of a claimed message. The message is out of our hands

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aiogram import Bot
-from aiogram.client.session.base import BaseSession
+from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.methods import TelegramMethod
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,10 +28,10 @@ def no_bot_api_call_in_transaction(monkeypatch: pytest.MonkeyPatch) -> Iterator[
     """Fails the test when any Bot API request is made inside a transaction: the request
     raises, and since a handler may swallow that, the test fails at teardown as well."""
     offending: list[str] = []
-    send = BaseSession.__call__
+    send = AiohttpSession.make_request
 
     async def guarded(
-        self: BaseSession,
+        self: AiohttpSession,
         bot: Bot,
         method: TelegramMethod[Any],
         timeout: int | None = None,  # noqa: ASYNC109
@@ -43,7 +43,7 @@ def no_bot_api_call_in_transaction(monkeypatch: pytest.MonkeyPatch) -> Iterator[
             )
         return await send(self, bot, method, timeout)
 
-    monkeypatch.setattr(BaseSession, "__call__", guarded)
+    monkeypatch.setattr(AiohttpSession, "make_request", guarded)
     yield offending
     if offending:
         pytest.fail(f"Bot API requests made inside a database transaction: {offending}")
