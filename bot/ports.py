@@ -12,6 +12,7 @@ from bot.domain.models import (
     CampaignKind,
     CampaignRun,
     CampaignStatus,
+    CheckinMark,
     Community,
     InviteLink,
     LeaderboardRow,
@@ -78,10 +79,16 @@ class MemberRepository(Protocol):
     async def mark_left(self, community_id: int, user_id: int, now: datetime) -> None: ...
     async def touch(self, community_id: int, user_id: int, now: datetime) -> None: ...
     async def apply_points(
-        self, community_id: int, user_id: int, amount: int, lifetime_change: int
+        self,
+        community_id: int,
+        user_id: int,
+        amount: int,
+        lifetime_change: int,
+        checkin: CheckinMark | None = None,
     ) -> PointsTotals | None:
-        """Adds to the balance and lifetime points in one statement; None (and no change)
-        when the member is unknown or the balance would go below 0."""
+        """Adds to the balance and lifetime points in one statement (with `checkin`, also
+        the check-in's streak, day and activity); None (and no change) when the member is
+        unknown or the balance would go below 0."""
         ...
 
     async def raise_tier(self, community_id: int, user_id: int, tier: Tier) -> None:
@@ -94,12 +101,6 @@ class MemberRepository(Protocol):
 
     async def lock(self, community_id: int, user_id: int) -> None:
         """Holds the member's row until the transaction ends (SELECT ... FOR UPDATE)."""
-        ...
-
-    async def record_checkin(
-        self, community_id: int, user_id: int, streak: int, day: date, at: datetime
-    ) -> None:
-        """The streak, the check-in day and the activity of a check-in, in one statement."""
         ...
 
     async def record_checkin_streak(

@@ -35,7 +35,10 @@ from runtime.sender import RateWindows, never_reached_telegram
 
 logger = logging.getLogger(__name__)
 
-ANSWER_WORKERS = 8
+ANSWER_WORKERS = 32
+# Callback answers waiting before the intake takes the next batch: a burst's toasts go out
+# while it lasts instead of piling up behind the batches.
+ANSWER_BACKLOG = 100
 ANSWER_ATTEMPTS = 3
 CLOSE_GRACE_SECONDS = 5.0
 RATE_LIMITED_ATTEMPTS = 3  # as RetryAfterMiddleware: three attempts in all, then given up
@@ -76,6 +79,7 @@ class ReplySender:
         sleep: Sleeper = asyncio.sleep,
         *,
         answer_workers: int = ANSWER_WORKERS,
+        answer_backlog: int = ANSWER_BACKLOG,
         network_backoff: Backoff = NETWORK_BACKOFF,
     ) -> None:
         self._bot = bot
@@ -83,6 +87,9 @@ class ReplySender:
         self._clock = clock
         self._sleep = sleep
         self._answer_workers = answer_workers
+        self._answer_backlog = answer_backlog
+        self._answers_room = asyncio.Event()
+        self._answers_room.set()
         self._network_backoff = network_backoff
         self._chats: dict[int, _ChatQueue] = {}
         self._answers: deque[TelegramMethod[Any]] = deque()
@@ -100,9 +107,14 @@ class ReplySender:
             self._enqueue(reply)
 
     async def deliver(self, outboxes: Sequence[Outbox]) -> None:
-        """The intake's reply hook (runtime.intake.Deliver): submits the batch's outboxes."""
+        """The intake's reply hook (runtime.intake.Deliver): submits the batch's outboxes,
+        then waits while more callback answers wait than `answer_backlog`, which bounds the
+        updates in flight and keeps toasts flowing during a burst."""
         for outbox in outboxes:
             self.submit(outbox)
+        while len(self._answers) > self._answer_backlog:
+            self._answers_room.clear()
+            await self._answers_room.wait()
 
     async def idle(self) -> None:
         """Returns once every reply submitted so far was sent or given up."""
@@ -122,6 +134,7 @@ class ReplySender:
             logger.warning("%d replies were still waiting at the stop; not sent", self._pending)
         self._chats.clear()
         self._answers.clear()
+        self._answers_room.set()
         self._pending = 0
         self._idle.set()
 
@@ -154,6 +167,8 @@ class ReplySender:
         try:
             while self._answers:
                 method = self._answers.popleft()
+                if len(self._answers) <= self._answer_backlog:
+                    self._answers_room.set()
                 try:
                     await self._answer(method)
                 finally:

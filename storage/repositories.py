@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, delete, exists, func, literal, select, update
+from sqlalchemy import String, Table, bindparam, cast, delete, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased
 from bot.domain.models import (
     ActivityRules,
     Badge,
+    CheckinMark,
     CheckinRules,
     Community,
     GrowthRules,
@@ -51,6 +52,7 @@ from storage.models import (
     RememberedReferralRow,
     UserRow,
 )
+from storage.prepared import PerDialect, Prepared
 
 
 async def insert_ignoring_conflict(
@@ -179,7 +181,41 @@ class SqlCommunityRepository:
         return _community_from_row(row) if row else None
 
 
-def _user_from_row(row: UserRow) -> UserInfo:
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _upsert_user(dialect: Any) -> Any:
+    insert = dialect.insert(_USERS).values(
+        id=bindparam("id"),
+        first_name=bindparam("first_name"),
+        username=bindparam("username"),
+        language_code=bindparam("language_code"),
+        is_bot=bindparam("is_bot"),
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[_USERS.c.id],
+        set_={
+            "first_name": insert.excluded.first_name,
+            "username": insert.excluded.username,
+            "language_code": insert.excluded.language_code,
+        },
+    )
+
+
+_USERS = _table(UserRow)
+_UPSERT_USER = PerDialect(_upsert_user)
+_RELEASE_USERNAME = Prepared(
+    update(_USERS)
+    .where(_USERS.c.username == bindparam("taken"), _USERS.c.id != bindparam("keep"))
+    .values(username=None)
+)
+_USER_BY_ID = select(*_USERS.c).where(_USERS.c.id == bindparam("id"))
+
+
+def _user_from_row(row: Any) -> UserInfo:
     return UserInfo(
         id=row.id,
         first_name=row.first_name,
@@ -200,56 +236,23 @@ class SqlUserRepository:
         caches = caches_of(self._session)
         if caches is not None and caches.user_unchanged(user.id, details):
             return
-        loaded = self._session.identity_map.get(self._session.identity_key(UserRow, user.id))
-        if isinstance(loaded, UserRow):
-            await self._update_loaded(loaded, user, username)
-        else:
-            await self._write(user, username)
+        if username:
+            # A username belongs to one account at a time; whoever had it before moved on.
+            await _RELEASE_USERNAME.run(self._session, {"taken": username, "keep": user.id})
+        await _UPSERT_USER.run(
+            self._session,
+            {
+                "id": user.id,
+                "first_name": details[0],
+                "username": username,
+                "language_code": user.language_code,
+                "is_bot": user.is_bot,
+            },
+        )
         user_written(self._session, user.id, details)
 
-    async def _write(self, user: UserInfo, username: str | None) -> None:
-        if username:
-            await self._release_username(username, keep_user_id=user.id)
-        insert = _dialect_insert(self._session, UserRow).values(
-            id=user.id,
-            first_name=user.first_name[:255],
-            username=username,
-            language_code=user.language_code,
-            is_bot=user.is_bot,
-        )
-        await self._session.execute(
-            insert.on_conflict_do_update(
-                index_elements=[UserRow.id],
-                set_={
-                    "first_name": insert.excluded.first_name,
-                    "username": insert.excluded.username,
-                    "language_code": insert.excluded.language_code,
-                },
-            )
-        )
-
-    async def _update_loaded(self, row: UserRow, user: UserInfo, username: str | None) -> None:
-        if (row.first_name, row.username, row.language_code) != (
-            user.first_name[:255],
-            username,
-            user.language_code,
-        ):
-            if username and username != row.username:
-                await self._release_username(username, keep_user_id=user.id)
-            row.first_name = user.first_name[:255]
-            row.username = username
-            row.language_code = user.language_code
-
-    async def _release_username(self, username: str, keep_user_id: int) -> None:
-        # A username belongs to one account at a time; whoever had it before has moved on.
-        await self._session.execute(
-            update(UserRow)
-            .where(UserRow.username == username, UserRow.id != keep_user_id)
-            .values(username=None)
-        )
-
     async def get(self, user_id: int) -> UserInfo | None:
-        row = await self._session.get(UserRow, user_id)
+        row = (await self._session.execute(_USER_BY_ID, {"id": user_id})).one_or_none()
         return _user_from_row(row) if row else None
 
     async def set_can_message(self, user_id: int, can_message: bool) -> None:
@@ -265,9 +268,9 @@ class SqlUserRepository:
     async def find_by_username(self, username: str) -> UserInfo | None:
         row = (
             await self._session.execute(
-                select(UserRow).where(UserRow.username == username.lower().lstrip("@")).limit(1)
+                select(*_USERS.c).where(_USERS.c.username == username.lower().lstrip("@")).limit(1)
             )
-        ).scalar_one_or_none()
+        ).one_or_none()
         return _user_from_row(row) if row else None
 
 
@@ -315,19 +318,72 @@ _MEMBER_FOR_CHECKIN = (
         MemberRow.user_id == bindparam("user_id"),
     )
 )
-_CHECKIN_INSERTS = {
-    name: dialect.insert(CheckinRow.__table__)
-    .values(
-        community_id=bindparam("community_id"),
-        user_id=bindparam("user_id"),
-        day=bindparam("day"),
-        streak=bindparam("streak"),
-        points=bindparam("points"),
-        created_at=bindparam("created_at"),
+_MEMBERS = _table(MemberRow)
+_MEMBER_KEY = (_MEMBERS.c.community_id == bindparam("community_id")) & (
+    _MEMBERS.c.user_id == bindparam("user_id")
+)
+_MEMBER = (
+    select(*_MEMBERS.c, UserRow.first_name)
+    .join(UserRow, UserRow.id == _MEMBERS.c.user_id)
+    .where(_MEMBER_KEY)
+)
+_ADD_CHECKIN = PerDialect(
+    lambda dialect: (
+        dialect.insert(CheckinRow.__table__)
+        .values(
+            community_id=bindparam("community_id"),
+            user_id=bindparam("user_id"),
+            day=bindparam("day"),
+            streak=bindparam("streak"),
+            points=bindparam("points"),
+            created_at=bindparam("created_at"),
+        )
+        .on_conflict_do_nothing()
     )
-    .on_conflict_do_nothing()
-    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
-}
+)
+_ADD_MEMBER = PerDialect(
+    lambda dialect: (
+        dialect.insert(_MEMBERS)
+        .values(
+            community_id=bindparam("community_id"),
+            user_id=bindparam("user_id"),
+            is_member=True,
+            joined_at=bindparam("joined_at"),
+            balance=0,
+            lifetime_earned=0,
+            streak=0,
+            tier=int(Tier.NEWCOMER),
+            activity_points_today=0,
+            last_active_at=None,
+        )
+        .on_conflict_do_nothing()
+        .returning(*_MEMBERS.c)
+    )
+)
+_TOTALS = (_MEMBERS.c.balance, _MEMBERS.c.lifetime_earned, _MEMBERS.c.tier)
+_APPLY_POINTS = Prepared(
+    update(_MEMBERS)
+    .where(_MEMBER_KEY, _MEMBERS.c.balance + bindparam("amount") >= 0)
+    .values(
+        balance=_MEMBERS.c.balance + bindparam("amount"),
+        lifetime_earned=_MEMBERS.c.lifetime_earned + bindparam("lifetime_change"),
+    )
+    .returning(*_TOTALS)
+)
+_APPLY_CHECKIN_POINTS = Prepared(
+    update(_MEMBERS)
+    .where(_MEMBER_KEY, _MEMBERS.c.balance + bindparam("amount") >= 0)
+    .values(
+        balance=_MEMBERS.c.balance + bindparam("amount"),
+        lifetime_earned=_MEMBERS.c.lifetime_earned + bindparam("lifetime_change"),
+        streak=bindparam("streak"),
+        last_checkin_day=bindparam("day"),
+        last_active_at=bindparam("at"),
+    )
+    .returning(*_TOTALS)
+)
+_TOUCH = Prepared(update(_MEMBERS).where(_MEMBER_KEY).values(last_active_at=bindparam("at")))
+_MEMBER_FOR_CHECKIN_PREPARED = Prepared(_MEMBER_FOR_CHECKIN)
 
 
 class SqlMemberRepository:
@@ -335,18 +391,15 @@ class SqlMemberRepository:
         self._session = session
 
     async def get(self, community_id: int, user_id: int) -> Member | None:
-        result = await self._session.execute(
-            select(MemberRow, UserRow.first_name)
-            .join(UserRow, UserRow.id == MemberRow.user_id)
-            .where(_member_key(community_id, user_id))
-        )
-        found = result.one_or_none()
-        return _member_from_row(found[0], found[1]) if found else None
+        found = (
+            await self._session.execute(_MEMBER, {"community_id": community_id, "user_id": user_id})
+        ).one_or_none()
+        return _member_from_row(found, found.first_name) if found else None
 
     async def get_for_checkin(self, community_id: int, user_id: int) -> tuple[Member, bool] | None:
         found = (
-            await self._session.execute(
-                _MEMBER_FOR_CHECKIN, {"community_id": community_id, "user_id": user_id}
+            await _MEMBER_FOR_CHECKIN_PREPARED.run(
+                self._session, {"community_id": community_id, "user_id": user_id}
             )
         ).one_or_none()
         return (
@@ -377,10 +430,14 @@ class SqlMemberRepository:
             "last_active_at": None,
         }
         if display_name is not None:
-            insert = _dialect_insert(self._session, MemberRow).values(**values)
             added = (
-                await self._session.execute(
-                    insert.on_conflict_do_nothing().returning(*MemberRow.__table__.c)
+                await _ADD_MEMBER.run(
+                    self._session,
+                    {
+                        "community_id": community_id,
+                        "user_id": user_id,
+                        "joined_at": values["joined_at"],
+                    },
                 )
             ).one_or_none()
             if added is not None:
@@ -406,24 +463,32 @@ class SqlMemberRepository:
         )
 
     async def touch(self, community_id: int, user_id: int, now: datetime) -> None:
-        await self._session.execute(
-            update(MemberRow).where(_member_key(community_id, user_id)).values(last_active_at=now)
+        await _TOUCH.run(
+            self._session, {"community_id": community_id, "user_id": user_id, "at": now}
         )
 
     async def apply_points(
-        self, community_id: int, user_id: int, amount: int, lifetime_change: int
+        self,
+        community_id: int,
+        user_id: int,
+        amount: int,
+        lifetime_change: int,
+        checkin: CheckinMark | None = None,
     ) -> PointsTotals | None:
-        found = (
-            await self._session.execute(
-                update(MemberRow)
-                .where(_member_key(community_id, user_id), MemberRow.balance + amount >= 0)
-                .values(
-                    balance=MemberRow.balance + amount,
-                    lifetime_earned=MemberRow.lifetime_earned + lifetime_change,
-                )
-                .returning(MemberRow.balance, MemberRow.lifetime_earned, MemberRow.tier)
-            )
-        ).one_or_none()
+        """Changes the balance and lifetime points relative to the stored row (never below
+        zero: None then); with `checkin`, records the check-in's streak and day in the same
+        statement."""
+        parameters: dict[str, Any] = {
+            "community_id": community_id,
+            "user_id": user_id,
+            "amount": amount,
+            "lifetime_change": lifetime_change,
+        }
+        statement = _APPLY_POINTS
+        if checkin is not None:
+            statement = _APPLY_CHECKIN_POINTS
+            parameters.update(streak=checkin.streak, day=checkin.day, at=checkin.at)
+        found = (await statement.run(self._session, parameters)).one_or_none()
         if found is None:
             return None
         return PointsTotals(balance=found[0], lifetime_earned=found[1], tier=Tier(found[2]))
@@ -445,15 +510,6 @@ class SqlMemberRepository:
     async def lock(self, community_id: int, user_id: int) -> None:
         await self._session.execute(
             select(MemberRow.id).where(_member_key(community_id, user_id)).with_for_update()
-        )
-
-    async def record_checkin(
-        self, community_id: int, user_id: int, streak: int, day: date, at: datetime
-    ) -> None:
-        await self._session.execute(
-            update(MemberRow)
-            .where(_member_key(community_id, user_id))
-            .values(streak=streak, last_checkin_day=day, last_active_at=at)
         )
 
     async def record_checkin_streak(
@@ -617,9 +673,8 @@ class SqlCheckinRepository:
     async def add(
         self, community_id: int, user_id: int, day: date, streak: int, points: int, at: datetime
     ) -> bool:
-        dialect = self._session.bind.dialect.name if self._session.bind is not None else "sqlite"
-        result = await self._session.execute(
-            _CHECKIN_INSERTS[dialect],
+        result = await _ADD_CHECKIN.run(
+            self._session,
             {
                 "community_id": community_id,
                 "user_id": user_id,
@@ -629,7 +684,7 @@ class SqlCheckinRepository:
                 "created_at": at,
             },
         )
-        return bool(getattr(result, "rowcount", 0) == 1)
+        return result.rowcount == 1
 
 
 def _ledger_entry_from_row(row: LedgerRow) -> LedgerEntry:
@@ -646,31 +701,51 @@ def _ledger_entry_from_row(row: LedgerRow) -> LedgerEntry:
     )
 
 
+_ADD_LEDGER_ENTRY = PerDialect(
+    lambda dialect: (
+        dialect.insert(LedgerRow.__table__)
+        .values(
+            {
+                name: bindparam(name)
+                for name in (
+                    "community_id",
+                    "user_id",
+                    "amount",
+                    "kind",
+                    "reason",
+                    "actor_id",
+                    "idempotency_key",
+                    "created_at",
+                )
+            }
+        )
+        .on_conflict_do_nothing()
+        .returning(LedgerRow.__table__.c.id)
+    )
+)
+
+
 class SqlLedgerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
     async def add(self, entry: LedgerEntry) -> int | None:
-        dialect = self._session.bind.dialect.name if self._session.bind is not None else "sqlite"
-        insert = (
-            postgresql.insert(LedgerRow) if dialect == "postgresql" else sqlite.insert(LedgerRow)
-        )
-        statement = (
-            insert.values(
-                community_id=entry.community_id,
-                user_id=entry.user_id,
-                amount=entry.amount,
-                kind=str(entry.kind),
-                reason=entry.reason,
-                actor_id=entry.actor_id,
-                idempotency_key=entry.idempotency_key,
-                created_at=entry.created_at,
+        added = (
+            await _ADD_LEDGER_ENTRY.run(
+                self._session,
+                {
+                    "community_id": entry.community_id,
+                    "user_id": entry.user_id,
+                    "amount": entry.amount,
+                    "kind": str(entry.kind),
+                    "reason": entry.reason,
+                    "actor_id": entry.actor_id,
+                    "idempotency_key": entry.idempotency_key,
+                    "created_at": entry.created_at,
+                },
             )
-            .on_conflict_do_nothing()
-            .returning(LedgerRow.id)
-        )
-        entry_id = (await self._session.execute(statement)).scalar_one_or_none()
-        return int(entry_id) if entry_id is not None else None
+        ).one_or_none()
+        return int(added[0]) if added is not None else None
 
     async def get(self, entry_id: int) -> LedgerEntry | None:
         row = await self._session.get(LedgerRow, entry_id)

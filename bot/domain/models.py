@@ -184,6 +184,15 @@ class PointsChange:
 
 
 @dataclass(frozen=True)
+class CheckinMark:
+    """What a check-in records on the member beside its points."""
+
+    streak: int
+    day: date
+    at: datetime
+
+
+@dataclass(frozen=True)
 class PointsTotals:
     """A member's balance, lifetime points and tier right after a change."""
 

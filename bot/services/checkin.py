@@ -4,7 +4,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.domain.errors import NotEligible
-from bot.domain.models import Community, LedgerEntry, LedgerKind, PointsChange, UserInfo
+from bot.domain.models import (
+    CheckinMark,
+    Community,
+    LedgerEntry,
+    LedgerKind,
+    PointsChange,
+    UserInfo,
+)
 from bot.domain.rules import checkin_day_after_move, checkin_points, local_day, next_streak
 from bot.ports import UnitOfWork
 from bot.services.membership import member_checking_in
@@ -48,7 +55,6 @@ async def check_in(
     if not await uow.checkins.add(community.id, user.id, today, streak, points, at):
         await uow.members.touch(community.id, user.id, at)
         return CheckinOutcome(False, member.streak, 0, member.balance)
-    await uow.members.record_checkin(community.id, user.id, streak, today, at)
     change = await apply_points(
         uow,
         community,
@@ -62,6 +68,7 @@ async def check_in(
             reason=f"streak {streak}",
         ),
         member,
+        CheckinMark(streak, today, at),
     )
     if pending_referral:
         await note_checkin(uow, community, user.id, at)

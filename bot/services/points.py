@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.domain.errors import InsufficientBalance
-from bot.domain.models import Community, LedgerEntry, Member, PointsChange, Tier
+from bot.domain.models import CheckinMark, Community, LedgerEntry, Member, PointsChange, Tier
 from bot.domain.rules import tier_for
 from bot.ports import UnitOfWork
 
@@ -11,7 +11,11 @@ RECENT_MODERATION_ENTRIES = 3
 
 
 async def apply_points(
-    uow: UnitOfWork, community: Community, entry: LedgerEntry, member: Member | None = None
+    uow: UnitOfWork,
+    community: Community,
+    entry: LedgerEntry,
+    member: Member | None = None,
+    checkin: CheckinMark | None = None,
 ) -> PointsChange | None:
     """The only way a balance changes: one ledger row and the matching balance update.
 
@@ -20,10 +24,11 @@ async def apply_points(
     lowered here. The balance and lifetime points are changed relative to the stored row in
     one statement and the tier is derived from what it returns, so concurrent changes
     neither lose points nor lower a tier. `member` may be passed when the caller read it
-    in this same unit of work, saving a round trip for unknown members.
+    in this same unit of work, saving a round trip for unknown members; a check-in passes
+    its `checkin` mark, written by the same statement.
     """
     earned = max(entry.amount, 0)
-    return await _change(uow, community, entry, earned, member)
+    return await _change(uow, community, entry, earned, member, checkin)
 
 
 async def reverse_points(
@@ -32,7 +37,7 @@ async def reverse_points(
     """Books `reversal` (the opposite of `original`); a reversed award also takes back its
     lifetime points, and the tier follows them down: the one path that lowers a tier."""
     lifetime_change = -max(original.amount, 0)
-    return await _change(uow, community, reversal, lifetime_change, None)
+    return await _change(uow, community, reversal, lifetime_change, None, None)
 
 
 async def _change(
@@ -41,6 +46,7 @@ async def _change(
     entry: LedgerEntry,
     lifetime_change: int,
     member: Member | None,
+    checkin: CheckinMark | None,
 ) -> PointsChange | None:
     if member is None:
         member = await uow.members.get(entry.community_id, entry.user_id)
@@ -50,7 +56,7 @@ async def _change(
     if entry_id is None:
         return None
     totals = await uow.members.apply_points(
-        entry.community_id, entry.user_id, entry.amount, lifetime_change
+        entry.community_id, entry.user_id, entry.amount, lifetime_change, checkin
     )
     if totals is None:
         current = await uow.members.get(entry.community_id, entry.user_id)
