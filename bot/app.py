@@ -232,6 +232,7 @@ def build_bot(settings: Settings, sleep: Sleeper | None = None) -> Bot:
 
 def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
     dispatcher = Dispatcher(
+        disable_fsm=True,  # no handler keeps conversation state in aiogram's FSM
         moderators=ModeratorDirectory(settings.owner_ids, clock, settings.admin_cache_seconds),
         clock=clock,
     )

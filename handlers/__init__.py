@@ -21,16 +21,17 @@ from handlers import (
 
 
 def setup_routers() -> list[Router]:
-    """Routers in the order they are tried: the conversation catch-all comes last."""
+    """Routers in the order they are tried: the check-in, a morning burst's bulk, right after
+    the membership events; the conversation catch-all last."""
     return [
         errors.setup(),
         community.setup(),
+        checkin.setup(),
         chat_migration.setup(),
         private.setup(),
         help.setup(),
         growth.setup(),
         campaigns.setup(),
-        checkin.setup(),
         points.setup(),
         moderation.setup(),
         activity.setup(),

@@ -69,7 +69,7 @@ class Prepared:
         if isinstance(dialect, SQLiteDialect_inloop):
             return await self._run_on_driver(session, dialect, parameters)
         result = await session.execute(cast(Executable, self.statement), dict(parameters))
-        rows = result.all() if getattr(result, "returns_rows", False) else []
+        rows = result.all() if getattr(result, "returns_rows", True) else []
         return Outcome(rows, int(getattr(result, "rowcount", 0) or 0))
 
     async def _run_on_driver(

@@ -319,8 +319,9 @@ _MEMBER_FOR_CHECKIN = (
     )
 )
 _MEMBERS = _table(MemberRow)
-_MEMBER_KEY = (_MEMBERS.c.community_id == bindparam("community_id")) & (
-    _MEMBERS.c.user_id == bindparam("user_id")
+# Named apart from the columns: SQLAlchemy reserves column names for the SET clause.
+_MEMBER_KEY = (_MEMBERS.c.community_id == bindparam("key_community")) & (
+    _MEMBERS.c.user_id == bindparam("key_user")
 )
 _MEMBER = (
     select(*_MEMBERS.c, UserRow.first_name)
@@ -376,13 +377,13 @@ _APPLY_CHECKIN_POINTS = Prepared(
     .values(
         balance=_MEMBERS.c.balance + bindparam("amount"),
         lifetime_earned=_MEMBERS.c.lifetime_earned + bindparam("lifetime_change"),
-        streak=bindparam("streak"),
-        last_checkin_day=bindparam("day"),
-        last_active_at=bindparam("at"),
+        streak=bindparam("new_streak"),
+        last_checkin_day=bindparam("new_day"),
+        last_active_at=bindparam("active_at"),
     )
     .returning(*_TOTALS)
 )
-_TOUCH = Prepared(update(_MEMBERS).where(_MEMBER_KEY).values(last_active_at=bindparam("at")))
+_TOUCH = Prepared(update(_MEMBERS).where(_MEMBER_KEY).values(last_active_at=bindparam("active_at")))
 _MEMBER_FOR_CHECKIN_PREPARED = Prepared(_MEMBER_FOR_CHECKIN)
 
 
@@ -392,7 +393,9 @@ class SqlMemberRepository:
 
     async def get(self, community_id: int, user_id: int) -> Member | None:
         found = (
-            await self._session.execute(_MEMBER, {"community_id": community_id, "user_id": user_id})
+            await self._session.execute(
+                _MEMBER, {"key_community": community_id, "key_user": user_id}
+            )
         ).one_or_none()
         return _member_from_row(found, found.first_name) if found else None
 
@@ -464,7 +467,7 @@ class SqlMemberRepository:
 
     async def touch(self, community_id: int, user_id: int, now: datetime) -> None:
         await _TOUCH.run(
-            self._session, {"community_id": community_id, "user_id": user_id, "at": now}
+            self._session, {"key_community": community_id, "key_user": user_id, "active_at": now}
         )
 
     async def apply_points(
@@ -479,15 +482,15 @@ class SqlMemberRepository:
         zero: None then); with `checkin`, records the check-in's streak and day in the same
         statement."""
         parameters: dict[str, Any] = {
-            "community_id": community_id,
-            "user_id": user_id,
+            "key_community": community_id,
+            "key_user": user_id,
             "amount": amount,
             "lifetime_change": lifetime_change,
         }
         statement = _APPLY_POINTS
         if checkin is not None:
             statement = _APPLY_CHECKIN_POINTS
-            parameters.update(streak=checkin.streak, day=checkin.day, at=checkin.at)
+            parameters.update(new_streak=checkin.streak, new_day=checkin.day, active_at=checkin.at)
         found = (await statement.run(self._session, parameters)).one_or_none()
         if found is None:
             return None

@@ -261,3 +261,33 @@ async def test_a_reply_that_may_have_reached_telegram_is_not_sent_again(
     await sender.idle()
     assert len(api.messages_to(GROUP)) == 1
     assert len(api.calls("sendMessage")) == 1
+
+
+async def test_the_intake_waits_while_more_toasts_wait_than_the_backlog_allows(
+    api: FakeBotAPI, bot: Bot, clock: FakeClock, time: ManualTime
+) -> None:
+    sender = ReplySender(
+        bot, RateWindows(SendLimits()), clock, time.sleep, answer_workers=1, answer_backlog=3
+    )
+    post = Outbox()
+    post.send(GROUP, "Press to check in")
+    sender.submit(post)
+    await sender.idle()
+    [posted] = api.messages_to(GROUP)
+    toasts = []
+    for user_id in MEMBERS[:10]:
+        update = api.update_of(api.press_button(GROUP, posted.message_id, user_id, "v1ci"))
+        assert isinstance(update.callback_query, CallbackQuery)
+        toast = Outbox()
+        toast.toast(update.callback_query, f"✅ {user_id}")
+        toasts.append(toast)
+
+    delivering = asyncio.create_task(sender.deliver(toasts))
+    await asyncio.sleep(0)
+    assert not delivering.done()
+    await until(delivering.done, "the backlog to shrink")
+    # answered, plus one under way and at most three waiting: all ten
+    assert len(api.callback_answers) >= 6
+    await sender.idle()
+    assert len(api.callback_answers) == 10
+    await sender.close()
