@@ -34,6 +34,7 @@ from handlers.filters.moderator import ModeratorDirectory
 from handlers.help import register_command_menus
 from handlers.middlewares.context import CommunityContextMiddleware
 from handlers.middlewares.unit_of_work import SavepointMiddleware
+from handlers.points import reads_only
 from handlers.retry import Backoff, RetryAfterMiddleware, Sleeper
 from runtime.intake import (
     BatchIntake,
@@ -265,6 +266,7 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
         clock,
         replies.deliver,
         sleep=sleep or asyncio.sleep,
+        reads_only=reads_only,
     )
     return App(
         settings=settings,

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
+from aiogram.types import Message, Update
 
 from bot.domain.errors import N_, UsageError
 from bot.domain.models import Badge, Community, LeaderboardPeriod, LeaderboardRow, Tier, UserInfo
@@ -24,6 +24,22 @@ PERIOD_WORDS = {
     "week": LeaderboardPeriod.WEEK,
     "month": LeaderboardPeriod.MONTH,
 }
+
+
+READ_ONLY_COMMANDS = frozenset({"me", "top", "tiers"})
+
+
+def reads_only(update: Update) -> bool:
+    """Whether the update is one of the commands that only look (runtime.intake answers them
+    in a read-only transaction, falling back to the write path when one needs to write)."""
+    message = update.message
+    if message is None or message.chat.type == "private" or message.sender_chat is not None:
+        return False
+    text = message.text or ""
+    if not text.startswith("/"):
+        return False
+    command = text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower() if len(text) > 1 else ""
+    return command in READ_ONLY_COMMANDS
 
 
 def setup() -> Router:

@@ -38,6 +38,11 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 100
 
 Deliver = Callable[[Sequence[Outbox]], Awaitable[None]]
+ReadsOnly = Callable[[Update], bool]
+
+
+def nothing_reads_only(_update: Update) -> bool:
+    return False
 
 
 @dataclass
@@ -57,6 +62,7 @@ class BatchIntake:
         *,
         sleep: Sleeper,
         backoff: Backoff | None = None,
+        reads_only: ReadsOnly = nothing_reads_only,
     ) -> None:
         self._dispatcher = dispatcher
         self._bot = bot
@@ -65,6 +71,7 @@ class BatchIntake:
         self._deliver = deliver
         self._sleep = sleep
         self._backoff = backoff or Backoff()
+        self._reads_only = reads_only
         self._invite_links = PreparedInviteLinks(partial(unit_of_work, session_factory))
         dispatcher["invite_links"] = self._invite_links
 
@@ -101,7 +108,38 @@ class BatchIntake:
 
     async def handle_batch(self, updates: Sequence[Update]) -> None:
         """Applies the batch exactly once, waiting out transient failures for as long as they
-        last, then hands its replies on. Returns when the batch may be confirmed."""
+        last, then hands its replies on; then answers its read-only commands. Returns when
+        the batch may be confirmed."""
+        reads = [update for update in updates if self._reads_only(update)]
+        writes = [update for update in updates if not self._reads_only(update)]
+        if writes:
+            await self._handle_writes(writes)
+        if reads:
+            await self._handle_reads(reads)
+
+    async def _handle_reads(self, updates: Sequence[Update]) -> None:
+        """Commands that only look (/top, /tiers, /me of a known member), after the batch's
+        writes committed, in a read-only transaction: no claim and, on SQLite, no write lock.
+        One that turns out to need a write, or fails, goes the write path, exactly once."""
+        outboxes: list[Outbox] = []
+        again: list[Update] = []
+        try:
+            async with unit_of_work(self._session_factory, read_only=True) as uow:
+                for update in updates:
+                    outcome = await self._feed(uow, update)
+                    if outcome.failure is None:
+                        outboxes.append(outcome.outbox)
+                    else:
+                        again.append(update)
+        except Exception as error:
+            logger.info("Read-only commands %s go the write path (%s)", _ids(updates), error)
+            outboxes, again = [], list(updates)
+        if outboxes:
+            await self._deliver(outboxes)
+        if again:
+            await self._handle_writes(again)
+
+    async def _handle_writes(self, updates: Sequence[Update]) -> None:
         delays = self._backoff.delays()
         waited = 0.0
         while True:

@@ -19,8 +19,10 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Which driver serves `sqlite+aiosqlite://` URLs: "inloop" (default, see storage/sqlite_inloop.py)
 # or "aiosqlite". A URL naming `sqlite+inloop://` always gets the in-loop driver.
 SQLITE_DRIVER_VARIABLE = "SQLITE_DRIVER"
-# Execution option for transactions that only read: a deferred BEGIN, no write lock.
+# Execution option for transactions that only read: a deferred BEGIN, no write lock, and
+# any write refused (SQLite's query_only; PostgreSQL's READ ONLY transaction).
 READ_ONLY = sqlite_inloop.READ_ONLY_OPTION
+_QUERY_ONLY = "seedbot.query_only"
 
 
 def engine_url(database_url: str) -> URL:
@@ -78,6 +80,23 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
             in_loop.begin_transaction(connection.connection.dbapi_connection, read_only=read_only)
         else:
             connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if read_only:
+            # A write attempted in a read-only transaction fails instead of taking the lock.
+            _pragma(connection.connection.dbapi_connection, "PRAGMA query_only=1")
+            connection.connection.info[_QUERY_ONLY] = True
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None and record.info.pop(_QUERY_ONLY, False):
+            _pragma(dbapi_connection, "PRAGMA query_only=0")
+
+
+def _pragma(dbapi_connection: Any, statement: str) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
 
 
 def build_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.campaigns import SqlCampaignRepository, SqlOutgoingQueue
 from storage.chat_moves import SqlChatMoves
 from storage.dead_letters import SqlDeadLetters
+from storage.engine import READ_ONLY
 from storage.repositories import (
     SqlAuditRepository,
     SqlBadgeRepository,
@@ -56,11 +57,28 @@ class SqlUnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[SqlUnitOfWork]:
-    """One transaction: committed when the block ends normally, rolled back on an exception."""
+async def unit_of_work(
+    factory: async_sessionmaker[AsyncSession], *, read_only: bool = False
+) -> AsyncIterator[SqlUnitOfWork]:
+    """One transaction: committed when the block ends normally, rolled back on an exception.
+    A read-only one takes no write lock (SQLite) and refuses every write."""
     token = transaction_open.set(True)
     try:
         async with factory() as session, session.begin():
+            if read_only:
+                await _begin_read_only(session)
             yield SqlUnitOfWork(session)
     finally:
         transaction_open.reset(token)
+
+
+async def _begin_read_only(session: AsyncSession) -> None:
+    connection = await session.connection(execution_options={READ_ONLY: True})
+    if connection.dialect.name == "postgresql":
+        await connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+
+def write_refused(error: BaseException) -> bool:
+    """Whether the error is a read-only transaction refusing a write."""
+    text = str(getattr(error, "orig", error)).lower()
+    return "readonly database" in text or "read-only transaction" in text

@@ -15,7 +15,7 @@ from bot.domain.models import (
 )
 from bot.domain.rules import current_streak, local_day, period_start, points_to_next_tier
 from bot.ports import UnitOfWork
-from bot.services.membership import member_seen
+from bot.services.membership import is_eligible, member_seen
 
 LEADERBOARD_SIZE = 10
 
@@ -41,8 +41,15 @@ class Pyramid:
 
 
 async def profile(uow: UnitOfWork, community: Community, user: UserInfo, now: datetime) -> Profile:
-    """A member's balance, lifetime points, streak as of today, tier, rank and the way up."""
-    member = await member_seen(uow, community, user, now)
+    """A member's balance, lifetime points, streak as of today, tier, rank and the way up.
+    Looking writes nothing for a known member whose details are unchanged; anyone else is
+    registered first."""
+    if not is_eligible(user):
+        raise NotEligible()
+    await uow.users.upsert(user)
+    member = await uow.members.get(community.id, user.id)
+    if member is None or not member.is_member:
+        member = await member_seen(uow, community, user, now)
     if member is None:
         raise NotEligible()
     today = local_day(now, community.timezone)

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.statement_count import count_statements
 from bot.domain.errors import InsufficientBalance
 from bot.domain.models import UserInfo
 from bot.services.checkin import check_in
@@ -312,3 +313,42 @@ async def test_a_sigkill_mid_page_keeps_the_page_whole_and_redelivery_applies_it
                 assert balance == ledger == 10
     finally:
         await engine.dispose()
+
+
+async def test_read_only_commands_look_after_the_page_commits_without_a_claim_or_write_lock(
+    harness: Harness, database_url: str
+) -> None:
+    add_members(harness, [*MEMBERS, 1005])
+    await harness.say(1001, "hello")  # known to the bot; 1005 is not
+    begins: list[str] = []
+    stop = count_statements(
+        harness.app.engine.sync_engine,
+        lambda statement: begins.append(statement) if statement.startswith("BEGIN") else None,
+    )
+    try:
+        updates = [
+            harness.api.send_message(GROUP_ID, 1001, "/checkin", date=harness.clock.now()),
+            harness.api.send_message(GROUP_ID, 1001, "/me", date=harness.clock.now()),
+            harness.api.send_message(GROUP_ID, 1002, "/top", date=harness.clock.now()),
+            harness.api.send_message(GROUP_ID, 1005, "/me", date=harness.clock.now()),
+        ]
+        await until_handled(harness, updates)
+    finally:
+        stop()
+    checkin, look, top, newcomer = updates
+    assert replied_to(harness, checkin, "+10 points")
+    assert replied_to(harness, look, "Balance: 11 points")  # hello +1, and the page's check-in
+    assert replied_to(harness, top, "User 1001")
+    assert replied_to(harness, newcomer, "Balance: 0 points")
+    async with stored(harness) as session:
+        claimed = set(await session.scalars(select(ProcessedUpdateRow.update_id)))
+        registered = await session.scalar(
+            select(func.count()).select_from(MemberRow).where(MemberRow.user_id == 1005)
+        )
+    assert checkin in claimed and newcomer in claimed  # /me of a newcomer registers them
+    assert look not in claimed and top not in claimed
+    assert registered == 1
+    if database_url.startswith("sqlite"):
+        # the page, its looks (a deferred BEGIN takes no write lock), the newcomer's /me
+        assert begins == ["BEGIN IMMEDIATE", "BEGIN", "BEGIN IMMEDIATE"]
+    await ledger_matches_balances(harness)
