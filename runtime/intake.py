@@ -31,7 +31,7 @@ from handlers.invite_links import PreparedInviteLinks
 from handlers.middlewares.unit_of_work import UpdateOutcome, describe_error, raw_payload
 from handlers.retry import Backoff, Sleeper, is_transient
 from runtime.outbox import Outbox
-from storage.uow import SqlUnitOfWork, unit_of_work
+from storage.uow import SavepointsUnavailable, SqlUnitOfWork, unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -142,11 +142,17 @@ class BatchIntake:
     async def _handle_writes(self, updates: Sequence[Update]) -> None:
         delays = self._backoff.delays()
         waited = 0.0
+        driver_savepoints = True
         while True:
             try:
                 await self._prefetch(updates)
-                outboxes = await self._apply(updates)
+                outboxes = await self._apply(updates, driver_savepoints)
                 break
+            except SavepointsUnavailable as error:
+                logger.warning(
+                    "Updates %s run again with SQLAlchemy's savepoints (%s)", _ids(updates), error
+                )
+                driver_savepoints = False
             except Exception as error:
                 if not is_transient(error):
                     raise
@@ -169,7 +175,7 @@ class BatchIntake:
     async def replay(self, update: Update) -> ReplayOutcome:
         """A dead letter run again as a batch of one: one attempt, any failure raised."""
         await self._prefetch([update])
-        async with unit_of_work(self._session_factory) as uow:
+        async with unit_of_work(self._session_factory, driver_savepoints=False) as uow:
             if not await self._claim(uow, [update]):
                 return ReplayOutcome(already_handled=True)
             outcome = await self._feed(uow, update)
@@ -187,9 +193,9 @@ class BatchIntake:
             await prefetch(self._bot, updates)
         await self._invite_links.prefetch(self._bot, updates)
 
-    async def _apply(self, updates: Sequence[Update]) -> list[Outbox]:
+    async def _apply(self, updates: Sequence[Update], driver_savepoints: bool) -> list[Outbox]:
         outboxes: list[Outbox] = []
-        async with unit_of_work(self._session_factory) as uow:
+        async with unit_of_work(self._session_factory, driver_savepoints=driver_savepoints) as uow:
             fresh = await self._claim(uow, updates)
             for update in updates:
                 if update.update_id not in fresh:
@@ -199,7 +205,9 @@ class BatchIntake:
                 outcome = await self._feed(uow, update)
                 if outcome.failure is None:
                     outboxes.append(outcome.outbox)
-                elif is_transient(outcome.failure):
+                elif is_transient(outcome.failure) or isinstance(
+                    outcome.failure, SavepointsUnavailable
+                ):
                     raise outcome.failure
                 else:
                     await self._set_aside(uow, update, outcome.failure)
@@ -237,7 +245,7 @@ class BatchIntake:
             await self._add_dead_letter(uow, update.update_id, payload, text)
             return
         except Exception as store_error:
-            if is_transient(store_error):
+            if is_transient(store_error) or isinstance(store_error, SavepointsUnavailable):
                 raise
             store_text = describe_error(store_error, self._bot.token)
         logger.error(
@@ -253,7 +261,7 @@ class BatchIntake:
                 uow, update.update_id, {"update_id": update.update_id}, both
             )
         except Exception as minimal_error:
-            if is_transient(minimal_error):
+            if is_transient(minimal_error) or isinstance(minimal_error, SavepointsUnavailable):
                 raise
             logger.error(
                 "Not even the id of update %d could be stored as a dead letter (%s)",

@@ -127,10 +127,19 @@ def _on_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _on_rollback(session: Session, _previous: Any) -> None:
-    session.info.pop(_USERS_WRITTEN, None)
     if not session.in_transaction():
+        session.info.pop(_USERS_WRITTEN, None)
         _transaction_over(session)
-    elif session.info.get(_CHANGED_COMMUNITIES):
+    else:
+        savepoint_undone(session)
+
+
+def savepoint_undone(session: Session) -> None:
+    """What the caches do when a savepoint is rolled back (SQLAlchemy's or one issued on the
+    driver connection): users written in the transaction are written again next time, and
+    communities are read afresh."""
+    session.info.pop(_USERS_WRITTEN, None)
+    if session.info.get(_CHANGED_COMMUNITIES):
         caches = caches_of(session)
         if caches is not None:
             caches.forget_communities()

@@ -219,12 +219,6 @@ class LeaderboardRow:
 
 
 @dataclass(frozen=True)
-class TierCount:
-    tier: Tier
-    members: int
-
-
-@dataclass(frozen=True)
 class InviteLink:
     community_id: int
     user_id: int

@@ -92,12 +92,6 @@ def parse_schedule(text: str) -> tuple[Schedule, str]:
     return Schedule(kind=kind, spec=spec), rest[used] if len(rest) > used else ""
 
 
-def schedule_from_spec(spec: str) -> Schedule:
-    schedule, rest = parse_schedule(spec)
-    assert not rest
-    return schedule
-
-
 def next_fire(schedule: Schedule, after: datetime, timezone: str) -> datetime | None:
     """The first fire time strictly after `after` (UTC), or None when there is none."""
     zone = ZoneInfo(timezone)

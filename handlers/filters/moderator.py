@@ -84,9 +84,6 @@ class ModeratorDirectory:
         admins = cached[1] | {user_id} if status in ADMIN_STATUSES else cached[1] - {user_id}
         self._admins[chat_id] = (cached[0], admins)
 
-    def forget(self, chat_id: int) -> None:
-        self._admins.pop(chat_id, None)
-
     def _is_stale(self, chat_id: int, now: datetime) -> bool:
         cached = self._admins.get(chat_id)
         return cached is None or now - cached[0] >= self._ttl

@@ -21,7 +21,14 @@ from bot.domain.errors import InsufficientBalance
 from bot.domain.models import UserInfo
 from bot.services.checkin import check_in
 from storage.engine import build_engine
-from storage.models import CheckinRow, DeadLetterRow, LedgerRow, MemberRow, ProcessedUpdateRow
+from storage.models import (
+    CheckinRow,
+    DeadLetterRow,
+    LedgerRow,
+    MemberRow,
+    ProcessedUpdateRow,
+    UserRow,
+)
 from tests.e2e.conftest import (
     ADMIN_ID,
     CREATOR_ID,
@@ -351,4 +358,34 @@ async def test_read_only_commands_look_after_the_page_commits_without_a_claim_or
     if database_url.startswith("sqlite"):
         # the page, its looks (a deferred BEGIN takes no write lock), the newcomer's /me
         assert begins == ["BEGIN IMMEDIATE", "BEGIN", "BEGIN IMMEDIATE"]
+    await ledger_matches_balances(harness)
+
+
+async def test_an_orm_flush_failing_in_one_update_still_undoes_only_that_update(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the in-loop driver savepoints are issued on the connection; a failed ORM flush makes
+    SQLAlchemy roll back the whole transaction, so the page runs again with SQLAlchemy's own
+    savepoints, and still only the failing update is set aside."""
+    add_members(harness, MEMBERS)
+
+    async def flush_fails_for_1002(uow: Any, community: Any, user: UserInfo, *rest: Any) -> Any:
+        outcome = await check_in(uow, community, user, *rest)
+        if user.id == 1002:
+            uow.session.add(UserRow(id=user.id, first_name="twice", is_bot=False))
+            await uow.session.flush()  # the user exists: IntegrityError inside the flush
+        return outcome
+
+    monkeypatch.setattr("handlers.checkin.check_in", flush_fails_for_1002)
+    updates = await page_of_checkins(harness, MEMBERS)
+    await until_handled(harness, updates)
+    failed = updates[1]
+    assert await checkins_of(harness, 1002) == 0
+    for update, user_id in zip(updates, MEMBERS, strict=True):
+        if update != failed:
+            assert replied_to(harness, update, "+10 points")
+            assert await checkins_of(harness, user_id) == 1
+    async with stored(harness) as session:
+        letter = await session.get(DeadLetterRow, (harness.api.bot_id, failed))
+        assert letter is not None and letter.error.startswith("IntegrityError")
     await ledger_matches_balances(harness)
