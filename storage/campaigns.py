@@ -21,7 +21,7 @@ from bot.domain.models import (
     RunOutcome,
 )
 from storage.models import BlockedChatRow, CampaignRow, CampaignRunRow, OutgoingMessageRow
-from storage.repositories import insert_ignoring_conflict
+from storage.sql import insert_ignoring_conflict
 
 logger = logging.getLogger(__name__)
 

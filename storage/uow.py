@@ -6,21 +6,18 @@ from contextvars import ContextVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.audit import SqlAuditRepository
+from storage.badges import SqlBadgeRepository
 from storage.campaigns import SqlCampaignRepository, SqlOutgoingQueue
 from storage.chat_moves import SqlChatMoves
+from storage.communities import SqlCommunityRepository
 from storage.dead_letters import SqlDeadLetters
-from storage.repositories import (
-    SqlAuditRepository,
-    SqlBadgeRepository,
-    SqlCheckinRepository,
-    SqlCommunityRepository,
-    SqlInviteLinkRepository,
-    SqlLedgerRepository,
-    SqlMemberRepository,
-    SqlProcessedUpdates,
-    SqlReferralRepository,
-    SqlUserRepository,
-)
+from storage.invite_links import SqlInviteLinkRepository
+from storage.ledger import SqlLedgerRepository
+from storage.members import SqlCheckinRepository, SqlMemberRepository
+from storage.processed_updates import SqlProcessedUpdates
+from storage.referrals import SqlReferralRepository
+from storage.users import SqlUserRepository
 
 transaction_open: ContextVar[bool] = ContextVar("transaction_open", default=False)
 """True while this task holds a database transaction open: no Bot API call may be made then
