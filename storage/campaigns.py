@@ -20,6 +20,7 @@ from bot.domain.models import (
     OutgoingMessage,
     RunOutcome,
 )
+from bot.ports import INTERRUPTED, PENDING, SENDING, SENT, UNCERTAIN
 from storage.models import BlockedChatRow, CampaignRow, CampaignRunRow, OutgoingMessageRow
 from storage.sql import insert_ignoring_conflict
 
@@ -31,14 +32,6 @@ SETTLED_OVER: dict[RunOutcome, tuple[RunOutcome, ...]] = {
     RunOutcome.UNCERTAIN: (RunOutcome.QUEUED, RunOutcome.FAILED),
     RunOutcome.FAILED: (RunOutcome.QUEUED,),
 }
-
-PENDING = "pending"
-SENDING = "sending"
-SENT = "sent"
-FAILED = "failed"
-BLOCKED = "blocked"
-UNCERTAIN = "uncertain"
-INTERRUPTED = "the sender stopped while sending"
 
 
 def _campaign(row: CampaignRow) -> Campaign:
