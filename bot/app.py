@@ -12,6 +12,7 @@ import ssl
 from collections.abc import Coroutine
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import certifi
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import SystemClock
 from bot.config import Settings, redacted_proxy
-from bot.ports import Clock
+from bot.ports import Clock, UnitOfWorkFactory
 from bot.services.membership import CommunityDefaults
 from handlers import setup_routers
 from handlers.filters.moderator import ModeratorDirectory
@@ -46,6 +47,7 @@ from runtime.membership_checker import BotMembershipChecker
 from runtime.replies import ReplySender
 from runtime.sender import RateWindows, Sender, SendLimits
 from storage.engine import build_engine, build_session_factory
+from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class App:
     settings: Settings
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
+    open_uow: UnitOfWorkFactory
     bot: Bot
     dispatcher: Dispatcher
     clock: Clock
@@ -79,7 +82,7 @@ class App:
         scheduler's campaign jobs brought in line with the campaigns table (what the
         scheduler's jobs do)."""
         await JobRuntime(
-            self.session_factory, self.clock, self.scheduler, BotMembershipChecker(self.bot)
+            self.open_uow, self.clock, self.scheduler, BotMembershipChecker(self.bot)
         ).run()
 
     async def start_scheduler(self) -> None:
@@ -89,7 +92,7 @@ class App:
             return  # timed work is off (tests drive it by hand)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         JobRuntime.current = JobRuntime(
-            self.session_factory, self.clock, self.scheduler, BotMembershipChecker(self.bot)
+            self.open_uow, self.clock, self.scheduler, BotMembershipChecker(self.bot)
         )
         self.scheduler.add_job(
             DUE_WORK_JOB,
@@ -100,7 +103,7 @@ class App:
             coalesce=True,
         )
         self.scheduler.start()
-        sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.session_factory))
+        sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.open_uow))
 
     async def start_polling(self, *, handle_signals: bool = True) -> None:
         """Polls until stopped. Updates are handled a getUpdates page at a time, in one
@@ -251,6 +254,7 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
     clock = clock or SystemClock()
     engine = build_engine(settings.database_url)
     session_factory = build_session_factory(engine)
+    open_uow = partial(unit_of_work, session_factory)
     bot = build_bot(settings, sleep)
     limits = SendLimits(
         per_second=settings.send_per_second,
@@ -262,7 +266,7 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
     intake = BatchIntake(
         dispatcher,
         bot,
-        session_factory,
+        open_uow,
         clock,
         replies.deliver,
         sleep=sleep or asyncio.sleep,
@@ -272,10 +276,11 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
         settings=settings,
         engine=engine,
         session_factory=session_factory,
+        open_uow=open_uow,
         bot=bot,
         dispatcher=dispatcher,
         clock=clock,
-        sender=Sender(bot, session_factory, clock, windows=windows, sleep=sleep or asyncio.sleep),
+        sender=Sender(bot, open_uow, clock, windows=windows, sleep=sleep or asyncio.sleep),
         intake=intake,
         replies=replies,
         sleep=sleep or asyncio.sleep,

@@ -1,8 +1,11 @@
-"""The few Protocols the services need; storage/ and bot/app.py provide the implementations."""
+"""The few Protocols the services, handlers and runtime need; storage/ and bot/app.py provide
+the implementations."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -18,6 +21,7 @@ from bot.domain.models import (
     LeaderboardRow,
     LedgerEntry,
     Member,
+    OutgoingMessage,
     PointsTotals,
     QuotaUse,
     Referral,
@@ -159,7 +163,6 @@ class LedgerRepository(Protocol):
         """The member's latest awards and deductions, newest first."""
         ...
 
-    async def sum_for_member(self, community_id: int, user_id: int) -> int: ...
     async def top_earners_since(
         self, community_id: int, since: datetime, limit: int, until: datetime | None = None
     ) -> Sequence[LeaderboardRow]: ...
@@ -261,6 +264,17 @@ class CampaignRepository(Protocol):
     async def recent_runs(self, campaign_id: int, limit: int) -> Sequence[CampaignRun]: ...
 
 
+# A queued message's status (OutgoingQueue.finish), and the error recorded for the messages
+# a stopped sender was sending.
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+BLOCKED = "blocked"
+UNCERTAIN = "uncertain"
+INTERRUPTED = "the sender stopped while sending"
+
+
 class OutgoingQueue(Protocol):
     """Messages the bot sends on its own; sent later, paced, each at most once."""
 
@@ -278,6 +292,27 @@ class OutgoingQueue(Protocol):
     async def is_blocked(self, chat_id: int) -> bool: ...
     async def unblock(self, chat_id: int) -> None: ...
 
+    # The sender's side (runtime/sender.py).
+    async def due(
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        skip_chats: Collection[int] = (),
+        per_chat: int = 1,
+    ) -> Sequence[OutgoingMessage]: ...
+    async def chats_with_due(self, now: datetime, among: Collection[int]) -> Sequence[int]: ...
+    async def claim(self, message_id: int) -> bool: ...
+    async def finish(
+        self, message_id: int, status: str, now: datetime, error: str | None = None
+    ) -> None: ...
+    async def retry_later(self, message_id: int, not_before: datetime, error: str) -> None: ...
+    async def abandon_interrupted(self) -> int: ...
+    async def settle_run_by_messages(
+        self, run_id: int, detail: str | None, now: datetime
+    ) -> None: ...
+    async def block(self, chat_id: int, reason: str, now: datetime) -> None: ...
+
 
 class ChatMoveRepository(Protocol):
     async def move_community(self, old_id: int, new_id: int) -> bool:
@@ -291,6 +326,18 @@ class MembershipChecker(Protocol):
     async def is_member(self, community_id: int, user_id: int) -> bool | None:
         """True or False; None when Telegram could not tell (try again later)."""
         ...
+
+
+class ProcessedUpdateRepository(Protocol):
+    """Which updates took effect, claimed in the same transaction as their effects."""
+
+    async def claim(self, bot_id: int, update_id: int, now: datetime) -> bool: ...
+    async def claim_many(self, bot_id: int, update_ids: Iterable[int], now: datetime) -> set[int]:
+        """The ids newly claimed (those not handled before)."""
+        ...
+
+    async def release(self, bot_id: int, update_id: int) -> None: ...
+    async def forget_before(self, cutoff: datetime) -> None: ...
 
 
 class DeadLetterRepository(Protocol):
@@ -349,4 +396,35 @@ class UnitOfWork(Protocol):
     def chat_moves(self) -> ChatMoveRepository: ...
 
     @property
+    def processed_updates(self) -> ProcessedUpdateRepository: ...
+
+    @property
     def dead_letters(self) -> DeadLetterRepository: ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """A SAVEPOINT inside the transaction: an exception in the block undoes only the
+        block's work, and the transaction goes on."""
+        ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Opens a unit of work: one transaction, committed when the block ends normally and
+    rolled back on an exception (storage.uow.unit_of_work, bound by bot/app.py)."""
+
+    def __call__(
+        self, *, read_only: bool = False, driver_savepoints: bool = True
+    ) -> AbstractAsyncContextManager[UnitOfWork]:
+        """`read_only`: no write lock (SQLite), and every write refused. `driver_savepoints`
+        off: SQLAlchemy's own savepoints (see SavepointsUnavailable)."""
+        ...
+
+
+transaction_open: ContextVar[bool] = ContextVar("transaction_open", default=False)
+"""True while this task holds a database transaction open: no Bot API call may be made then
+(the test suite fails any that is)."""
+
+
+class SavepointsUnavailable(Exception):
+    """An ORM flush failed inside a savepoint issued on the driver connection, and SQLAlchemy
+    rolled the whole transaction back: the batch must run again with SQLAlchemy's own
+    savepoints, which contain such a failure."""

@@ -21,7 +21,7 @@ from bot.domain.models import (
     UserInfo,
 )
 from bot.i18n import Translator
-from bot.ports import UnitOfWork
+from bot.ports import INTERRUPTED, UnitOfWork
 from bot.services import campaigns
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
@@ -29,7 +29,6 @@ from handlers.render import actor_of
 from runtime.jobs import queue_campaign_run
 from runtime.outbox import BLOCKED_CHAT, Outbox
 from runtime.sender import UNREADABLE
-from storage.campaigns import INTERRUPTED
 
 USAGE = N_(
     "/campaign add <schedule> <text> | list | show <id> | pause <id> | resume <id> | "

@@ -10,8 +10,8 @@ from aiogram.types import ErrorEvent, ReplyParameters
 
 from bot.domain.errors import DomainError
 from bot.i18n import Translator, translator
+from bot.ports import transaction_open
 from runtime.outbox import Outbox
-from storage.uow import transaction_open
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiogram import Bot
@@ -21,7 +20,7 @@ from aiogram.methods import RevokeChatInviteLink
 from aiogram.types import Update
 
 from bot.domain.errors import MissingInviteRight
-from bot.ports import UnitOfWork
+from bot.ports import UnitOfWork, UnitOfWorkFactory
 from bot.services.referrals import INVITE_LINK_PREFIX, new_code
 from runtime.outbox import Outbox
 
@@ -32,7 +31,6 @@ GROUP_TYPES = frozenset({"group", "supergroup"})
 OWN_LINK_PAYLOAD = "inv_"
 
 Key = tuple[int, int]  # community id, user id
-OpenUnitOfWork = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
 
 
 class InviteLinkNotReady(ConnectionError):
@@ -86,7 +84,7 @@ class PreparedInviteLinks:
     """The personal links a batch's handlers will hand out, made before its transaction (see
     the module docstring). Kept until `settle`, so that a batch tried again reuses them."""
 
-    def __init__(self, open_uow: OpenUnitOfWork) -> None:
+    def __init__(self, open_uow: UnitOfWorkFactory) -> None:
         self._open_uow = open_uow
         self._links: dict[Key, list[PreparedLink]] = {}
         self._failures: dict[Key, Exception] = {}

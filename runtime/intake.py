@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -24,14 +23,12 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import GetUpdates
 from aiogram.types import Update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.ports import Clock
+from bot.ports import Clock, SavepointsUnavailable, UnitOfWork, UnitOfWorkFactory
 from handlers.invite_links import PreparedInviteLinks
 from handlers.middlewares.unit_of_work import UpdateOutcome, describe_error, raw_payload
 from handlers.retry import Backoff, Sleeper, is_transient
 from runtime.outbox import Outbox
-from storage.uow import SavepointsUnavailable, SqlUnitOfWork, unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +53,7 @@ class BatchIntake:
         self,
         dispatcher: Dispatcher,
         bot: Bot,
-        session_factory: async_sessionmaker[AsyncSession],
+        open_uow: UnitOfWorkFactory,
         clock: Clock,
         deliver: Deliver,
         *,
@@ -66,13 +63,13 @@ class BatchIntake:
     ) -> None:
         self._dispatcher = dispatcher
         self._bot = bot
-        self._session_factory = session_factory
+        self._open_uow = open_uow
         self._clock = clock
         self._deliver = deliver
         self._sleep = sleep
         self._backoff = backoff or Backoff()
         self._reads_only = reads_only
-        self._invite_links = PreparedInviteLinks(partial(unit_of_work, session_factory))
+        self._invite_links = PreparedInviteLinks(open_uow)
         dispatcher["invite_links"] = self._invite_links
 
     async def poll(self, *, allowed_updates: list[str], polling_timeout: int) -> None:
@@ -124,7 +121,7 @@ class BatchIntake:
         outboxes: list[Outbox] = []
         again: list[Update] = []
         try:
-            async with unit_of_work(self._session_factory, read_only=True) as uow:
+            async with self._open_uow(read_only=True) as uow:
                 for update in updates:
                     outcome = await self._feed(uow, update)
                     if outcome.failure is None:
@@ -175,7 +172,7 @@ class BatchIntake:
     async def replay(self, update: Update) -> ReplayOutcome:
         """A dead letter run again as a batch of one: one attempt, any failure raised."""
         await self._prefetch([update])
-        async with unit_of_work(self._session_factory, driver_savepoints=False) as uow:
+        async with self._open_uow(driver_savepoints=False) as uow:
             if not await self._claim(uow, [update]):
                 return ReplayOutcome(already_handled=True)
             outcome = await self._feed(uow, update)
@@ -195,7 +192,7 @@ class BatchIntake:
 
     async def _apply(self, updates: Sequence[Update], driver_savepoints: bool) -> list[Outbox]:
         outboxes: list[Outbox] = []
-        async with unit_of_work(self._session_factory, driver_savepoints=driver_savepoints) as uow:
+        async with self._open_uow(driver_savepoints=driver_savepoints) as uow:
             fresh = await self._claim(uow, updates)
             for update in updates:
                 if update.update_id not in fresh:
@@ -213,12 +210,12 @@ class BatchIntake:
                     await self._set_aside(uow, update, outcome.failure)
         return outboxes
 
-    async def _claim(self, uow: SqlUnitOfWork, updates: Sequence[Update]) -> set[int]:
+    async def _claim(self, uow: UnitOfWork, updates: Sequence[Update]) -> set[int]:
         return await uow.processed_updates.claim_many(
             self._bot.id, [update.update_id for update in updates], self._clock.now()
         )
 
-    async def _feed(self, uow: SqlUnitOfWork, update: Update) -> UpdateOutcome:
+    async def _feed(self, uow: UnitOfWork, update: Update) -> UpdateOutcome:
         outcome = UpdateOutcome()
         try:
             await self._dispatcher.feed_update(self._bot, update, uow=uow, outcome=outcome)
@@ -227,7 +224,7 @@ class BatchIntake:
                 outcome.failure = error
         return outcome
 
-    async def _set_aside(self, uow: SqlUnitOfWork, update: Update, error: BaseException) -> None:
+    async def _set_aside(self, uow: UnitOfWork, update: Update, error: BaseException) -> None:
         """The update becomes a dead letter in the batch's transaction and its claim is
         released for `seedbot replay`. When its payload cannot be stored, a row with just its
         id and both errors is, and the payload goes to the log."""
@@ -270,7 +267,7 @@ class BatchIntake:
             )
 
     async def _add_dead_letter(
-        self, uow: SqlUnitOfWork, update_id: int, payload: dict[str, Any], error: str
+        self, uow: UnitOfWork, update_id: int, payload: dict[str, Any], error: str
     ) -> None:
         async with uow.savepoint():
             await uow.dead_letters.add(self._bot.id, update_id, payload, error, self._clock.now())

@@ -14,19 +14,17 @@ from html import escape
 from typing import Any, ClassVar
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.models import Campaign, CampaignKind, RunOutcome
 from bot.domain.schedules import effective_grace
 from bot.i18n import Translator, translator
-from bot.ports import Clock, MembershipChecker
+from bot.ports import Clock, MembershipChecker, UnitOfWorkFactory
 from bot.services import campaigns, onboarding, referrals
 from bot.services.campaigns import DueRun
 from bot.services.onboarding import WelcomeBatch
 from handlers.checkin import checkin_keyboard
 from handlers.render import announce_referral, name
 from runtime.outbox import Outbox
-from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +147,7 @@ def queue_campaign_run(outbox: Outbox, run: DueRun, *, to_chat: int | None = Non
 
 
 async def run_due_work(
-    session_factory: async_sessionmaker[AsyncSession],
+    open_uow: UnitOfWorkFactory,
     clock: Clock,
     members: MembershipChecker | None = None,
 ) -> None:
@@ -159,20 +157,20 @@ async def run_due_work(
     a bug) is logged and undoes only that group's step, and the other groups go on.
     """
     now = clock.now()
-    async with unit_of_work(session_factory) as uow:
+    async with open_uow() as uow:
         posting = set(await uow.campaigns.communities_due(now))
         posting.update(await onboarding.communities_with_welcomes_due(uow, now))
         referring = set(await uow.referrals.communities_due(now))
     for community_id in sorted(posting | referring):
         if community_id in posting:
-            await _isolated("posts", community_id, post_due(session_factory, community_id, now))
+            await _isolated("posts", community_id, post_due(open_uow, community_id, now))
         if community_id in referring:
             await _isolated(
                 "referrals",
                 community_id,
-                qualify_referrals(session_factory, members, now, community_id),
+                qualify_referrals(open_uow, members, now, community_id),
             )
-    await _isolated("housekeeping", None, forget_processed_updates(session_factory, now))
+    await _isolated("housekeeping", None, forget_processed_updates(open_uow, now))
 
 
 async def _isolated(step: str, community_id: int | None, work: Awaitable[None]) -> None:
@@ -182,12 +180,10 @@ async def _isolated(step: str, community_id: int | None, work: Awaitable[None]) 
         logger.exception("Timed work (%s) failed for community %s; skipped", step, community_id)
 
 
-async def post_due(
-    session_factory: async_sessionmaker[AsyncSession], community_id: int, now: datetime
-) -> None:
+async def post_due(open_uow: UnitOfWorkFactory, community_id: int, now: datetime) -> None:
     """One community's due campaign runs and newcomers' welcome, queued in one transaction."""
     outbox = Outbox()
-    async with unit_of_work(session_factory) as uow:
+    async with open_uow() as uow:
         for run in await campaigns.claim_due_runs(uow, now, community_id):
             try:
                 queue_campaign_run(outbox, run)
@@ -203,15 +199,13 @@ async def post_due(
         await outbox.queue_announcements(uow.outgoing, now)
 
 
-async def forget_processed_updates(
-    session_factory: async_sessionmaker[AsyncSession], now: datetime
-) -> None:
-    async with unit_of_work(session_factory) as uow:
+async def forget_processed_updates(open_uow: UnitOfWorkFactory, now: datetime) -> None:
+    async with open_uow() as uow:
         await uow.processed_updates.forget_before(now - KEEP_PROCESSED_UPDATES)
 
 
 async def qualify_referrals(
-    session_factory: async_sessionmaker[AsyncSession],
+    open_uow: UnitOfWorkFactory,
     members: MembershipChecker | None,
     now: datetime,
     community_id: int | None = None,
@@ -219,7 +213,7 @@ async def qualify_referrals(
     """Pays the referrals that are due, in three steps: pick them (a transaction), ask
     Telegram whether each newcomer is still in the group (no transaction open), settle them
     and queue the inviters' news (a transaction). Without a way to ask, nothing is paid."""
-    async with unit_of_work(session_factory) as uow:
+    async with open_uow() as uow:
         candidates = await referrals.referrals_to_confirm(uow, now, community_id)
     if not candidates:
         return
@@ -230,7 +224,7 @@ async def qualify_referrals(
             still_member = await members.is_member(candidate.community.id, candidate.invitee_id)
         verdicts.append((candidate, still_member))
     outbox = Outbox()
-    async with unit_of_work(session_factory) as uow:
+    async with open_uow() as uow:
         for candidate, still_member in verdicts:
             result = await referrals.settle_confirmed(uow, candidate, still_member, now)
             if result is not None:
@@ -243,7 +237,7 @@ async def qualify_referrals(
 class JobRuntime:
     """What scheduler jobs, referenced by "module:function" with primitive arguments, run with."""
 
-    session_factory: async_sessionmaker[AsyncSession]
+    open_uow: UnitOfWorkFactory
     clock: Clock
     scheduler: Any
     members: MembershipChecker | None = None
@@ -251,9 +245,9 @@ class JobRuntime:
 
     async def run(self) -> None:
         """Due work, then the campaign jobs brought in line with the campaigns table."""
-        await run_due_work(self.session_factory, self.clock, self.members)
+        await run_due_work(self.open_uow, self.clock, self.members)
         if self.scheduler is not None and self.scheduler.running:
-            sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.session_factory))
+            sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.open_uow))
 
 
 async def run_due_work_job() -> None:
@@ -272,9 +266,9 @@ async def run_campaign_job(campaign_id: int) -> None:
 
 
 async def scheduled_campaigns(
-    session_factory: async_sessionmaker[AsyncSession],
+    open_uow: UnitOfWorkFactory,
 ) -> Sequence[Campaign]:
-    async with unit_of_work(session_factory) as uow:
+    async with open_uow() as uow:
         return await uow.campaigns.scheduled()
 
 

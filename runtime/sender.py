@@ -25,15 +25,12 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import SendMessage, SendPhoto, TelegramMethod
 from aiogram.types import InlineKeyboardMarkup
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.models import OutgoingMessage
-from bot.ports import Clock
+from bot.ports import BLOCKED, FAILED, SENT, UNCERTAIN, Clock, UnitOfWorkFactory
 from bot.services import chat_moves
 from handlers.retry import Backoff, Sleeper, call_without_waiting, is_transient
 from runtime.outbox import BLOCKED_CHAT
-from storage.campaigns import BLOCKED, FAILED, SENT, UNCERTAIN
-from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +170,7 @@ class Sender:
     def __init__(
         self,
         bot: Bot,
-        session_factory: async_sessionmaker[AsyncSession],
+        open_uow: UnitOfWorkFactory,
         clock: Clock,
         *,
         windows: RateWindows | None = None,
@@ -182,7 +179,7 @@ class Sender:
         write_backoff: Backoff = WRITE_BACKOFF,
     ) -> None:
         self._bot = bot
-        self._session_factory = session_factory
+        self._open_uow = open_uow
         self._clock = clock
         self._sleep = sleep
         self._poll_seconds = poll_seconds
@@ -191,7 +188,7 @@ class Sender:
 
     async def recover(self) -> None:
         """At start: messages a stopped sender was sending may have gone out; drop them."""
-        async with unit_of_work(self._session_factory) as uow:
+        async with self._open_uow() as uow:
             dropped = await uow.outgoing.abandon_interrupted()
         if dropped:
             logger.warning(
@@ -206,7 +203,7 @@ class Sender:
         while True:
             now = self._clock.now()
             busy = self.windows.busy_chats(now)
-            async with unit_of_work(self._session_factory) as uow:
+            async with self._open_uow() as uow:
                 batch = await uow.outgoing.due(now, BATCH, skip_chats=busy, per_chat=per_chat)
                 waiting = [] if batch else await uow.outgoing.chats_with_due(now, busy)
             if not batch:
@@ -247,7 +244,7 @@ class Sender:
     async def _claim(self, message: OutgoingMessage, now: datetime) -> bool:
         """Takes the message for sending; False if another sender took it or the chat is
         blocked (then it ends here)."""
-        async with unit_of_work(self._session_factory) as uow:
+        async with self._open_uow() as uow:
             if not await uow.outgoing.claim(message.id):
                 return False
             if not await uow.outgoing.is_blocked(message.chat_id):
@@ -337,13 +334,13 @@ class Sender:
                 message.chat_id,
                 error,
             )
-        async with unit_of_work(self._session_factory) as uow:
+        async with self._open_uow() as uow:
             await uow.outgoing.finish(message.id, status, now, error)
             if message.campaign_run_id is not None:
                 await uow.outgoing.settle_run_by_messages(message.campaign_run_id, error, now)
 
     async def _retry(self, message: OutgoingMessage, not_before: datetime, error: str) -> None:
-        async with unit_of_work(self._session_factory) as uow:
+        async with self._open_uow() as uow:
             await uow.outgoing.retry_later(message.id, not_before, error)
 
     async def _follow_move(self, message: OutgoingMessage, new_chat_id: int, now: datetime) -> None:
@@ -352,7 +349,7 @@ class Sender:
         if new_chat_id == message.chat_id or message.attempts + 1 >= MAX_MOVES:
             await self._finish(message, FAILED, now, f"the group moved to {new_chat_id}")
             return
-        async with unit_of_work(self._session_factory) as uow:
+        async with self._open_uow() as uow:
             await chat_moves.move_community(uow, message.chat_id, new_chat_id, now)
             await uow.outgoing.retry_later(message.id, now, f"moved to chat {new_chat_id}")
 
@@ -361,7 +358,7 @@ class Sender:
         logger.warning(
             "Chat %d refuses messages (%s); skipping it from now on", message.chat_id, reason
         )
-        async with unit_of_work(self._session_factory) as uow:
+        async with self._open_uow() as uow:
             await uow.outgoing.block(message.chat_id, reason, now)
             await uow.outgoing.finish(message.id, BLOCKED, now, reason)
             if message.campaign_run_id is not None:

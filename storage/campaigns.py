@@ -20,8 +20,9 @@ from bot.domain.models import (
     OutgoingMessage,
     RunOutcome,
 )
+from bot.ports import INTERRUPTED, PENDING, SENDING, SENT, UNCERTAIN
 from storage.models import BlockedChatRow, CampaignRow, CampaignRunRow, OutgoingMessageRow
-from storage.repositories import insert_ignoring_conflict
+from storage.sql import insert_ignoring_conflict
 
 logger = logging.getLogger(__name__)
 
@@ -31,14 +32,6 @@ SETTLED_OVER: dict[RunOutcome, tuple[RunOutcome, ...]] = {
     RunOutcome.UNCERTAIN: (RunOutcome.QUEUED, RunOutcome.FAILED),
     RunOutcome.FAILED: (RunOutcome.QUEUED,),
 }
-
-PENDING = "pending"
-SENDING = "sending"
-SENT = "sent"
-FAILED = "failed"
-BLOCKED = "blocked"
-UNCERTAIN = "uncertain"
-INTERRUPTED = "the sender stopped while sending"
 
 
 def _campaign(row: CampaignRow) -> Campaign:
@@ -324,13 +317,6 @@ class SqlOutgoingQueue:
             .distinct()
         )
         return list(rows)
-
-    async def next_due_at(self) -> datetime | None:
-        return await self._session.scalar(
-            select(func.min(OutgoingMessageRow.not_before)).where(
-                OutgoingMessageRow.status == PENDING
-            )
-        )
 
     async def claim(self, message_id: int) -> bool:
         """Takes a pending message for sending; False if another sender took it."""

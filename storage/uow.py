@@ -2,42 +2,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from itertools import count
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.ports import SavepointsUnavailable, transaction_open
+from storage.audit import SqlAuditRepository
+from storage.badges import SqlBadgeRepository
 from storage.caches import savepoint_undone
 from storage.campaigns import SqlCampaignRepository, SqlOutgoingQueue
 from storage.chat_moves import SqlChatMoves
+from storage.communities import SqlCommunityRepository
 from storage.dead_letters import SqlDeadLetters
 from storage.engine import READ_ONLY
+from storage.invite_links import SqlInviteLinkRepository
+from storage.ledger import SqlLedgerRepository
+from storage.members import SqlCheckinRepository, SqlMemberRepository
 from storage.prepared import driver_connection
-from storage.repositories import (
-    SqlAuditRepository,
-    SqlBadgeRepository,
-    SqlCheckinRepository,
-    SqlCommunityRepository,
-    SqlInviteLinkRepository,
-    SqlLedgerRepository,
-    SqlMemberRepository,
-    SqlProcessedUpdates,
-    SqlReferralRepository,
-    SqlUserRepository,
-)
+from storage.processed_updates import SqlProcessedUpdates
+from storage.referrals import SqlReferralRepository
 from storage.sqlite_inloop import SQLiteDialect_inloop
+from storage.users import SqlUserRepository
 
 _savepoint_numbers = count(1)
-
-transaction_open: ContextVar[bool] = ContextVar("transaction_open", default=False)
-"""True while this task holds a database transaction open: no Bot API call may be made then
-(the test suite fails any that is)."""
-
-
-class SavepointsUnavailable(Exception):
-    """An ORM flush failed inside a savepoint issued on the driver connection, and SQLAlchemy
-    rolled the whole transaction back: the batch must run again with SQLAlchemy's own
-    savepoints, which contain such a failure."""
 
 
 class SqlUnitOfWork:

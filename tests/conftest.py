@@ -12,9 +12,9 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.methods import TelegramMethod
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.ports import transaction_open
 from storage.engine import build_engine, build_session_factory
 from storage.migrate import downgrade_to_base, upgrade_to_head
-from storage.uow import transaction_open
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 

@@ -16,8 +16,7 @@ from aiogram.types import (
     Update,
 )
 
-from bot.ports import Clock
-from storage.uow import transaction_open
+from bot.ports import Clock, transaction_open
 
 logger = logging.getLogger(__name__)
 

@@ -8,10 +8,9 @@ from aiogram.types import Chat, TelegramObject, User
 
 from bot.domain.models import UserInfo
 from bot.i18n import language_of_user, translator
-from bot.ports import Clock
+from bot.ports import Clock, UnitOfWork
 from bot.services.membership import CommunityDefaults, ensure_community
 from handlers.filters.chat import GROUP_CHAT_TYPES
-from storage.uow import SqlUnitOfWork
 
 
 def user_info(user: User) -> UserInfo:
@@ -40,7 +39,7 @@ class CommunityContextMiddleware(BaseMiddleware):
     ) -> Any:
         chat: Chat | None = data.get("event_chat")
         user: User | None = data.get("event_from_user")
-        uow: SqlUnitOfWork = data["uow"]
+        uow: UnitOfWork = data["uow"]
         data["now"] = self._clock.now()
         data["user"] = user_info(user) if user else None
         data["community"] = None

@@ -12,9 +12,8 @@ from aiogram.methods import TelegramMethod
 from aiogram.types import Chat, Message, TelegramObject, Update
 
 from bot.domain.errors import DomainError
-from bot.ports import Clock
+from bot.ports import Clock, UnitOfWork
 from runtime.outbox import Outbox
-from storage.uow import SqlUnitOfWork
 
 MAX_ERROR_LENGTH = 2000
 
@@ -46,7 +45,7 @@ class SavepointMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         assert isinstance(event, Update)
-        uow: SqlUnitOfWork = data["uow"]
+        uow: UnitOfWork = data["uow"]
         outcome: UpdateOutcome = data["outcome"]
         outcome.outbox = data["outbox"] = self._outbox_for(event, data)
         try:

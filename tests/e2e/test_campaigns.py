@@ -181,7 +181,7 @@ async def test_scheduler_jobs_are_rebuilt_from_the_campaigns_table(harness: Harn
             id="campaign:77",
             kwargs={"campaign_id": 77},
         )
-        sync_campaign_jobs(scheduler, await scheduled_campaigns(harness.app.session_factory))
+        sync_campaign_jobs(scheduler, await scheduled_campaigns(harness.app.open_uow))
         jobs = {job.id: job for job in scheduler.get_jobs()}
         assert set(jobs) == {"campaign:2"}
         assert jobs["campaign:2"].func_ref == CAMPAIGN_JOB

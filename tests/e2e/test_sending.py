@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -288,7 +289,12 @@ def own_sender(harness: Harness, engine: AsyncEngine, stop_when: Any = None) -> 
         if stop_when is not None and stop_when():
             raise Stopped
 
-    return Sender(harness.app.bot, build_session_factory(engine), harness.clock, sleep=sleep)
+    return Sender(
+        harness.app.bot,
+        partial(unit_of_work, build_session_factory(engine)),
+        harness.clock,
+        sleep=sleep,
+    )
 
 
 async def test_a_failed_write_after_sending_is_retried_not_left_sending(harness: Harness) -> None:
