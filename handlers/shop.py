@@ -32,9 +32,9 @@ MANAGEMENT_WORDS = frozenset({"add", "edit", "remove"})
 FULFIL_WORDS = frozenset({"fulfil", "fulfill", "done"})
 BUTTONS_SHOWN = 30
 ORDER_STATUS_NAMES = {
-    OrderStatus.PENDING: N_("pending"),
+    OrderStatus.PENDING: N_("waiting"),
     OrderStatus.FULFILLED: N_("fulfilled"),
-    OrderStatus.REJECTED: N_("rejected"),
+    OrderStatus.REJECTED: N_("rejected, refunded"),
 }
 MODERATORS_ONLY = N_("Only moderators of this group can use this command.")
 

@@ -188,3 +188,4 @@ class OrderAlreadySettled(DomainError):
 
 class UnknownTier(DomainError):
     message = N_("Unknown tier. Use one of: {choices}.")
+    translated_params = ("choices",)

@@ -73,6 +73,7 @@ TIER_MSGIDS = {
     Tier.CONTRIBUTOR: N_("Contributor"),
     Tier.CORE: N_("Core"),
 }
+TIER_CHOICES = N_("newcomer, member, active, contributor, core")
 NO_LIMIT_WORDS = frozenset({"none", "0", "off"})
 
 
@@ -127,7 +128,7 @@ def parse_id(word: str, usage: str) -> int:
 def parse_tier(word: str) -> Tier:
     tier = TIER_WORDS.get(word.lower())
     if tier is None:
-        raise UnknownTier(choices=", ".join(list(TIER_WORDS)[:5]))
+        raise UnknownTier(choices=TIER_CHOICES)
     return tier
 
 
