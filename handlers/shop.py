@@ -170,8 +170,8 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
         outbox: Outbox,
         _: Translator,
     ) -> None:
-        word, _space, rest = (command.args or "").strip().partition(" ")
-        word, rest = word.lower(), rest.strip()
+        word, *others = (command.args or "").split(maxsplit=1)
+        word, rest = word.lower(), (others[0].strip() if others else "")
         actor = actor_of(message)
         if word == "add":
             item = await shop.add_item(uow, community, shop.parse_new_item(rest), actor, now)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.domain.errors import DomainError, ItemSoldOut
+from bot.domain.errors import DomainError, ItemSoldOut, MemberLimitReached
 from bot.domain.models import Community, LedgerEntry, LedgerKind, UserInfo
 from bot.services import shop
 from bot.services.membership import CommunityDefaults, ensure_community, member_joined
@@ -102,3 +103,52 @@ async def test_a_press_handled_again_later_finds_its_order(session_factory: Fact
             select(MemberRow.balance).where(MemberRow.user_id == buyer.id)
         )
     assert balance == 5
+
+
+async def test_the_per_member_limit_holds_for_concurrent_redemptions(
+    session_factory: Factory, database_url: str
+) -> None:
+    """Two presses of one member, far enough apart not to be one double tap, in transactions
+    that overlap: the member's row is locked while their orders are counted, so the second
+    sees the first and the limit of 1 holds. (SQLite serialises writers anyway.)"""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("overlapping write transactions exist only on PostgreSQL")
+    community, _ = await stocked_shop(session_factory, 10)
+    async with unit_of_work(session_factory) as uow:
+        limited = await shop.add_item(
+            uow, community, shop.parse_new_item("5 10 Pin limit=1"), None, START
+        )
+    buyer = MEMBERS[0]
+
+    async def second_press() -> str:
+        try:
+            async with unit_of_work(session_factory) as uow:
+                later = START + timedelta(seconds=30)
+                await shop.redeem(uow, community, buyer, limited.id, "press:second", later)
+        except MemberLimitReached:
+            return "limit"
+        return "ordered"
+
+    async with unit_of_work(session_factory) as first:
+        await shop.redeem(first, community, buyer, limited.id, "press:first", START)
+        second = asyncio.create_task(second_press())
+        await wait_until_someone_waits_for_a_lock(session_factory)
+    assert await second == "limit"
+    async with session_factory() as session:
+        count = select(func.count()).select_from(ShopOrderRow)
+        assert await session.scalar(count.where(ShopOrderRow.item_id == limited.id)) == 1
+
+
+async def wait_until_someone_waits_for_a_lock(factory: Factory) -> None:
+    for _ in range(1000):
+        async with factory() as session:
+            waiting = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            )
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no transaction ever waited for a lock")
