@@ -17,6 +17,7 @@ from handlers import (
     moderation,
     points,
     private,
+    shop,
 )
 
 
@@ -34,6 +35,7 @@ def setup_routers() -> list[Router]:
         campaigns.setup(),
         points.setup(),
         moderation.setup(),
+        shop.setup(),
         activity.setup(),
         fallback.setup(),
     ]

@@ -28,6 +28,8 @@ MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("invite", N_("Your personal invite link")),
     ("invites", N_("How many friends you invited")),
     ("topinviters", N_("Top inviters: week, month, all time")),
+    ("shop", N_("The points shop: browse and redeem")),
+    ("myorders", N_("Your shop orders")),
     ("help", N_("What I can do")),
 )
 
@@ -47,6 +49,7 @@ MODERATOR_COMMAND_HELP: tuple[tuple[str, str], ...] = (
     ("growth", N_("Referral rules: /growth hours|reward|bonus|cap <n>, /growth checkin on|off")),
     ("timezone", N_("The group's timezone: /timezone Asia/Shanghai")),
     ("campaign", N_("Scheduled posts: /campaign add|list|show|pause|resume|delete|test|enable")),
+    ("orders", N_("Shop orders: /orders [all], /orders fulfil|reject <id>; /shop add|edit|remove")),
 )
 
 

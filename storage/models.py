@@ -314,3 +314,52 @@ class DeadLetterRow(Base):
     error: Mapped[str] = mapped_column(Text)
     failed_at: Mapped[datetime] = mapped_column(index=True)
     replayed_at: Mapped[datetime | None]
+
+
+class ShopItemRow(Base):
+    """An item of a community's points shop; removed items stay for their orders."""
+
+    __tablename__ = "shop_items"
+    __table_args__ = (CheckConstraint("stock >= 0", name="stock_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(100))
+    price: Mapped[int] = mapped_column(Integer)
+    stock: Mapped[int] = mapped_column(Integer)
+    min_tier: Mapped[int] = mapped_column(Integer, default=0)
+    member_limit: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class ShopOrderRow(Base):
+    """A redemption: created with the ledger debit and the stock decrement, settled once."""
+
+    __tablename__ = "shop_orders"
+    __table_args__ = (
+        Index("ix_shop_orders_community_status", "community_id", "status"),
+        Index("ix_shop_orders_buyer", "community_id", "user_id", "item_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE")
+    )
+    item_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("shop_items.id", ondelete="CASCADE"),
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(100))
+    price: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    request_key: Mapped[str] = mapped_column(String(200), unique=True)
+    ledger_entry_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]
+    settled_by: Mapped[int | None] = mapped_column(BigInteger)
+    note: Mapped[str | None] = mapped_column(Text)

@@ -155,3 +155,37 @@ class AnonymousModerator(DomainError):
 
 class CannotRevokeOwnEntry(DomainError):
     message = N_("Moderators cannot revoke an award or deduction made to themselves.")
+
+
+class UnknownShopItem(DomainError):
+    message = N_("There is no item #{item_id} in this group's shop.")
+
+
+class ItemSoldOut(DomainError):
+    message = N_("Sorry, {title} is sold out.")
+
+
+class NotEnoughPoints(DomainError):
+    message = N_("{title} costs {price} points; you have {balance}.")
+
+
+class TierTooLow(DomainError):
+    message = N_("{title} is for members of the {tier} tier and above.")
+    translated_params = ("tier",)
+
+
+class MemberLimitReached(DomainError):
+    message = N_("You can redeem {title} at most {limit} times.")
+
+
+class UnknownOrder(DomainError):
+    message = N_("There is no order #{order_id} in this group.")
+
+
+class OrderAlreadySettled(DomainError):
+    message = N_("Order #{order_id} was already settled.")
+
+
+class UnknownTier(DomainError):
+    message = N_("Unknown tier. Use one of: {choices}.")
+    translated_params = ("choices",)

@@ -31,6 +31,8 @@ class LedgerKind(enum.StrEnum):
     REFERRAL = "referral"
     WELCOME_BONUS = "welcome_bonus"
     REVOKE = "revoke"
+    SHOP = "shop"
+    SHOP_REFUND = "shop_refund"
 
 
 class ReferralStatus(enum.StrEnum):
@@ -311,3 +313,40 @@ class OutgoingMessage:
     dedup_key: str
     attempts: int
     campaign_run_id: int | None = None
+
+
+class OrderStatus(enum.StrEnum):
+    PENDING = "pending"
+    FULFILLED = "fulfilled"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class ShopItem:
+    """Something members can buy with points; `member_limit` None means no limit."""
+
+    id: int
+    community_id: int
+    title: str
+    price: int
+    stock: int
+    min_tier: Tier = Tier.NEWCOMER
+    member_limit: int | None = None
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class ShopOrder:
+    id: int
+    community_id: int
+    item_id: int
+    user_id: int
+    title: str
+    price: int
+    status: OrderStatus
+    created_at: datetime
+    buyer_name: str = ""
+    ledger_entry_id: int | None = None
+    settled_at: datetime | None = None
+    settled_by: int | None = None
+    note: str | None = None

@@ -19,6 +19,7 @@ SYNTAX_WORDS = {
     "enable", "disable", "new", "set", "id", "username", "names", "group", "rules", "nps",
     "csat", "quota", "revoke", "check", "in", "ref", "inv", "Asia", "Shanghai", "America",
     "New_York", "UTC", "Area", "City", "HTML", "https", "http", "label", "text", "ID",
+    "edit", "remove", "price", "stock", "title", "tier", "limit", "fulfil", "reject",
 }  # fmt: skip
 PROPER_NAMES = ("Seed Users", "User 1001", "User 1002", "Creator", "Admin", "Owner", "Hello")
 ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
@@ -96,6 +97,20 @@ COMMANDS = [
     (CREATOR_ID, "/campaign add daily 09:00 <b>Hello"),
     (CREATOR_ID, "/campaign add daily 09:00 Hello</i>"),
     (CREATOR_ID, "/campaign add daily 09:00 Hello & bye"),
+    (CREATOR_ID, "/shop add 10 5 贴纸 limit=1"),
+    (CREATOR_ID, "/shop add 10 5 贴纸 tier=王者"),
+    (CREATOR_ID, "/shop add x"),
+    (CREATOR_ID, "/shop edit 1 price 20"),
+    (CREATOR_ID, "/shop edit 1 tier 活跃"),
+    (CREATOR_ID, "/shop edit 1 colour red"),
+    (1001, "/shop"),
+    (1001, "/shop add 1 1 贴纸"),
+    (1001, "/myorders"),
+    (1001, "/orders"),
+    (CREATOR_ID, "/orders"),
+    (CREATOR_ID, "/orders all"),
+    (CREATOR_ID, "/orders fulfil 9"),
+    (CREATOR_ID, "/shop remove 9"),
     (CREATOR_ID, "/checkinpost"),
 ]
 PRIVATE_COMMANDS = ["/start", "/start ref_nope", "/start inv_nope", "/help", "/invite", "/top"]

@@ -1,0 +1,396 @@
+"""The points shop: moderators stock items, members redeem them with points, moderators
+fulfil or reject the orders (a rejection refunds the points, once).
+
+A redemption is one unit: the member's ledger debit, the conditional stock decrement
+(`stock > 0`) and the order are written in the same transaction, so stock never goes below
+zero however many members press at once, and a refused redemption leaves nothing behind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.domain.errors import (
+    N_,
+    InsufficientBalance,
+    ItemSoldOut,
+    MemberLimitReached,
+    NotEligible,
+    NotEnoughPoints,
+    OrderAlreadySettled,
+    OutOfRange,
+    TextTooLong,
+    TierTooLow,
+    UnknownOrder,
+    UnknownShopItem,
+    UnknownTier,
+    UsageError,
+)
+from bot.domain.models import (
+    Community,
+    LedgerEntry,
+    LedgerKind,
+    OrderStatus,
+    PointsChange,
+    ShopItem,
+    ShopOrder,
+    Tier,
+    UserInfo,
+)
+from bot.ports import UnitOfWork
+from bot.services.membership import ensure_member
+from bot.services.points import apply_points, reverse_points
+
+ADD_USAGE = N_("/shop add <price> <stock> <title> [tier=<tier>] [limit=<n>]")
+EDIT_USAGE = N_("/shop edit <id> price|stock|title|tier|limit <value>")
+REMOVE_USAGE = N_("/shop remove <id>")
+MAX_PRICE = 1_000_000
+MAX_STOCK = 1_000_000
+MAX_LIMIT = 1_000
+MAX_TITLE = 100
+MAX_NOTE = 200
+LARGEST_ID = 2**31 - 1
+LISTED_ORDERS = 20
+# A second press of the same item by the same member this soon after their last order is
+# the same press (a double tap, a laggy client), not a second purchase.
+DOUBLE_PRESS_WINDOW = timedelta(seconds=5)
+TIER_WORDS: dict[str, Tier] = {
+    "newcomer": Tier.NEWCOMER,
+    "member": Tier.MEMBER,
+    "active": Tier.ACTIVE,
+    "contributor": Tier.CONTRIBUTOR,
+    "core": Tier.CORE,
+    "新人": Tier.NEWCOMER,
+    "成员": Tier.MEMBER,
+    "活跃": Tier.ACTIVE,
+    "贡献者": Tier.CONTRIBUTOR,
+    "核心": Tier.CORE,
+}
+TIER_MSGIDS = {
+    Tier.NEWCOMER: N_("Newcomer"),
+    Tier.MEMBER: N_("Member"),
+    Tier.ACTIVE: N_("Active"),
+    Tier.CONTRIBUTOR: N_("Contributor"),
+    Tier.CORE: N_("Core"),
+}
+TIER_CHOICES = N_("newcomer, member, active, contributor, core")
+NO_LIMIT_WORDS = frozenset({"none", "0", "off"})
+
+
+@dataclass(frozen=True)
+class NewItem:
+    title: str
+    price: int
+    stock: int
+    min_tier: Tier = Tier.NEWCOMER
+    member_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Redemption:
+    """A redeem press: the new order, or `repeated` when the press was one already handled
+    (the same callback, or a double press) and nothing changed."""
+
+    item: ShopItem
+    order_id: int | None
+    balance: int
+    stock_left: int
+    repeated: bool = False
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """An order fulfilled or rejected; `refund` is the rejection's refund; `buyer` and
+    `reachable` say whom to tell privately, and whether the bot may."""
+
+    order: ShopOrder
+    refund: PointsChange | None
+    buyer: UserInfo | None
+    reachable: bool
+
+
+def _number(word: str, lowest: int, highest: int) -> int:
+    try:
+        value = int(word)
+    except ValueError:
+        raise OutOfRange(lowest=lowest, highest=highest) from None
+    if not lowest <= value <= highest:
+        raise OutOfRange(lowest=lowest, highest=highest)
+    return value
+
+
+def parse_id(word: str, usage: str) -> int:
+    if not word.lstrip("#").isdigit():
+        raise UsageError(usage=usage)
+    return _number(word.lstrip("#"), 1, LARGEST_ID)
+
+
+def parse_tier(word: str) -> Tier:
+    tier = TIER_WORDS.get(word.lower())
+    if tier is None:
+        raise UnknownTier(choices=TIER_CHOICES)
+    return tier
+
+
+def parse_limit(word: str) -> int | None:
+    if word.lower() in NO_LIMIT_WORDS:
+        return None
+    return _number(word, 1, MAX_LIMIT)
+
+
+def parse_title(text: str) -> str:
+    title = " ".join(text.split())
+    if not title:
+        raise UsageError(usage=ADD_USAGE)
+    if len(title) > MAX_TITLE:
+        raise TextTooLong(maximum=MAX_TITLE)
+    return title
+
+
+def parse_new_item(args: str) -> NewItem:
+    """`<price> <stock> <title>`, with optional `tier=<tier>` and `limit=<n>` words anywhere
+    after the numbers."""
+    words = args.split()
+    if len(words) < 3 or not words[0].isdigit() or not words[1].isdigit():
+        raise UsageError(usage=ADD_USAGE)
+    price = _number(words[0], 1, MAX_PRICE)
+    stock = _number(words[1], 0, MAX_STOCK)
+    tier, limit, title_words = Tier.NEWCOMER, None, []
+    for word in words[2:]:
+        key, _, value = word.partition("=")
+        if key.lower() == "tier" and value:
+            tier = parse_tier(value)
+        elif key.lower() == "limit" and value:
+            limit = parse_limit(value)
+        else:
+            title_words.append(word)
+    return NewItem(parse_title(" ".join(title_words)), price, stock, tier, limit)
+
+
+async def add_item(
+    uow: UnitOfWork, community: Community, new: NewItem, actor_id: int | None, now: datetime
+) -> ShopItem:
+    item = ShopItem(
+        id=0,
+        community_id=community.id,
+        title=new.title,
+        price=new.price,
+        stock=new.stock,
+        min_tier=new.min_tier,
+        member_limit=new.member_limit,
+    )
+    item_id = await uow.shop.add_item(item, actor_id, now)
+    await uow.audit.add(community.id, actor_id, "shop_add", None, f"#{item_id} {new}", now)
+    stored = await uow.shop.item(community.id, item_id)
+    assert stored is not None
+    return stored
+
+
+async def edit_item(
+    uow: UnitOfWork,
+    community: Community,
+    item_id: int,
+    field: str,
+    value: str,
+    actor_id: int | None,
+    now: datetime,
+) -> ShopItem:
+    """One field of an item on sale: price, stock, title, tier (minimum tier) or limit (per
+    member; `none` removes it)."""
+    field = field.lower()
+    changes: dict[str, object]
+    if field == "price":
+        changes = {"price": _number(value, 1, MAX_PRICE)}
+    elif field == "stock":
+        changes = {"stock": _number(value, 0, MAX_STOCK)}
+    elif field == "title":
+        changes = {"title": parse_title(value)}
+    elif field == "tier":
+        changes = {"min_tier": int(parse_tier(value))}
+    elif field == "limit":
+        changes = {"member_limit": parse_limit(value)}
+    else:
+        raise UsageError(usage=EDIT_USAGE)
+    if not await uow.shop.update_item(community.id, item_id, **changes):
+        raise UnknownShopItem(item_id=item_id)
+    await uow.audit.add(community.id, actor_id, "shop_edit", None, f"#{item_id} {changes}", now)
+    item = await uow.shop.item(community.id, item_id)
+    assert item is not None
+    return item
+
+
+async def remove_item(
+    uow: UnitOfWork, community: Community, item_id: int, actor_id: int | None, now: datetime
+) -> ShopItem:
+    """Takes the item off sale; its orders stay, and its old buttons stop working."""
+    item = await uow.shop.item(community.id, item_id)
+    if (
+        item is None
+        or not item.active
+        or not await uow.shop.update_item(community.id, item_id, active=False)
+    ):
+        raise UnknownShopItem(item_id=item_id)
+    await uow.audit.add(community.id, actor_id, "shop_remove", None, f"#{item_id}", now)
+    return item
+
+
+async def items(uow: UnitOfWork, community: Community) -> list[ShopItem]:
+    return list(await uow.shop.items(community.id))
+
+
+async def redeem(
+    uow: UnitOfWork,
+    community: Community,
+    user: UserInfo,
+    item_id: int,
+    request_key: str,
+    now: datetime,
+) -> Redemption:
+    """The member `user` redeems the item: the price is debited (ledger key
+    `shop:<request_key>`), one unit of stock is taken by a conditional UPDATE and the order
+    is recorded, all in this transaction. `request_key` names the press (the callback query
+    id), so a redelivered press finds its order and changes nothing; a second press within
+    DOUBLE_PRESS_WINDOW of the member's last order of this item is taken as the same press.
+    Refusals (unknown item, tier, per-member limit, points, sold out) raise DomainErrors."""
+    item = await uow.shop.item(community.id, item_id)
+    if item is None or not item.active:
+        raise UnknownShopItem(item_id=item_id)
+    member = await ensure_member(uow, community, user, now)
+    if member is None:
+        raise NotEligible()
+    if await uow.shop.order_by_key(request_key) is not None:
+        return Redemption(item, None, member.balance, item.stock, repeated=True)
+    if member.tier < item.min_tier:
+        raise TierTooLow(title=item.title, tier=TIER_MSGIDS[item.min_tier])
+    await uow.members.lock(community.id, user.id)  # one redemption of a member at a time
+    last = await uow.shop.last_order_at(community.id, item.id, user.id)
+    if last is not None and now - last < DOUBLE_PRESS_WINDOW:
+        return Redemption(item, None, member.balance, item.stock, repeated=True)
+    limit = item.member_limit
+    if limit is not None and await uow.shop.orders_of_item(community.id, item.id, user.id) >= limit:
+        raise MemberLimitReached(title=item.title, limit=limit)
+    if member.balance < item.price:
+        raise NotEnoughPoints(title=item.title, price=item.price, balance=member.balance)
+    stock_left = await uow.shop.take_one(community.id, item.id)
+    if stock_left is None:
+        raise ItemSoldOut(title=item.title)
+    try:
+        change = await apply_points(
+            uow,
+            community,
+            LedgerEntry(
+                community_id=community.id,
+                user_id=user.id,
+                amount=-item.price,
+                kind=LedgerKind.SHOP,
+                idempotency_key=f"{LedgerKind.SHOP}:{request_key}",
+                created_at=now,
+                reason=f"shop item #{item.id}: {item.title}"[:200],
+            ),
+            member,
+        )
+    except InsufficientBalance as refused:
+        balance = refused.params.get("balance", member.balance)
+        raise NotEnoughPoints(title=item.title, price=item.price, balance=balance) from None
+    if change is None:
+        raise RuntimeError(f"the ledger key of request {request_key} has no order")
+    order_id = await uow.shop.add_order(
+        ShopOrder(
+            id=0,
+            community_id=community.id,
+            item_id=item.id,
+            user_id=user.id,
+            title=item.title,
+            price=item.price,
+            status=OrderStatus.PENDING,
+            created_at=now,
+            ledger_entry_id=change.entry_id,
+        ),
+        request_key,
+    )
+    if order_id is None:
+        raise RuntimeError(f"request {request_key} already has an order")
+    return Redemption(item, order_id, change.balance, stock_left)
+
+
+async def _settle(
+    uow: UnitOfWork,
+    community: Community,
+    order_id: int,
+    status: OrderStatus,
+    actor_id: int | None,
+    note: str | None,
+    now: datetime,
+) -> ShopOrder:
+    order = await uow.shop.order(community.id, order_id)
+    if order is None:
+        raise UnknownOrder(order_id=order_id)
+    if not await uow.shop.settle_order(community.id, order_id, status, actor_id, note, now):
+        raise OrderAlreadySettled(order_id=order_id)
+    await uow.audit.add(
+        community.id, actor_id, f"shop_{status}", order.user_id, f"#{order_id}", now
+    )
+    settled = await uow.shop.order(community.id, order_id)
+    assert settled is not None
+    return settled
+
+
+async def _settlement(uow: UnitOfWork, order: ShopOrder, refund: PointsChange | None) -> Settlement:
+    buyer = await uow.users.get(order.user_id)
+    reachable = buyer is not None and await uow.users.can_message(order.user_id)
+    return Settlement(order, refund, buyer, reachable)
+
+
+async def fulfil_order(
+    uow: UnitOfWork, community: Community, order_id: int, actor_id: int | None, now: datetime
+) -> Settlement:
+    """A pending order becomes fulfilled (once: a settled order is refused)."""
+    order = await _settle(uow, community, order_id, OrderStatus.FULFILLED, actor_id, None, now)
+    return await _settlement(uow, order, None)
+
+
+async def reject_order(
+    uow: UnitOfWork,
+    community: Community,
+    order_id: int,
+    actor_id: int | None,
+    note: str | None,
+    now: datetime,
+) -> Settlement:
+    """A pending order becomes rejected: the price goes back to the buyer exactly once
+    (ledger key `shop_refund:<order id>`, without counting toward lifetime points) and the
+    unit goes back into stock."""
+    if note is not None and len(note) > MAX_NOTE:
+        raise TextTooLong(maximum=MAX_NOTE)
+    order = await _settle(uow, community, order_id, OrderStatus.REJECTED, actor_id, note, now)
+    purchase = await uow.ledger.get(order.ledger_entry_id) if order.ledger_entry_id else None
+    refund_entry = LedgerEntry(
+        community_id=community.id,
+        user_id=order.user_id,
+        amount=order.price,
+        kind=LedgerKind.SHOP_REFUND,
+        idempotency_key=f"{LedgerKind.SHOP_REFUND}:{order.id}",
+        created_at=now,
+        reason=f"order #{order.id} rejected",
+        actor_id=actor_id,
+    )
+    if purchase is None:
+        raise RuntimeError(f"order #{order.id} has no ledger entry")
+    refund = await reverse_points(uow, community, purchase, refund_entry)
+    await uow.shop.put_back(community.id, order.item_id)
+    return await _settlement(uow, order, refund)
+
+
+async def pending_orders(uow: UnitOfWork, community: Community) -> list[ShopOrder]:
+    return list(await uow.shop.orders(community.id, LISTED_ORDERS, status=OrderStatus.PENDING))
+
+
+async def recent_orders(uow: UnitOfWork, community: Community) -> list[ShopOrder]:
+    return list(await uow.shop.orders(community.id, LISTED_ORDERS))
+
+
+async def orders_of(
+    uow: UnitOfWork, community: Community, user: UserInfo, now: datetime
+) -> list[ShopOrder]:
+    await ensure_member(uow, community, user, now)
+    return list(await uow.shop.orders(community.id, LISTED_ORDERS, user_id=user.id))

@@ -1,0 +1,308 @@
+"""The points shop end to end: moderators stock items, members redeem them by button (never
+oversold, however many press at once), moderators fulfil or reject the orders."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+from storage.models import LedgerRow, MemberRow, ShopItemRow, ShopOrderRow
+from tests.e2e.conftest import (
+    ADMIN_ID,
+    CREATOR_ID,
+    GROUP_ID,
+    OWNER_ID,
+    Harness,
+    start_bot,
+    stop_bot,
+)
+from tests.e2e.helpers import add_members, ledger_matches_balances, stored
+from tests.fakes.bot_api import FakeBotAPI, SentMessage
+from tests.fakes.clock import FakeClock
+
+BUYER = 1001
+OTHER = 1002
+
+
+@pytest.fixture
+async def any_db_harness(
+    api: FakeBotAPI, database_url: str, clock: FakeClock
+) -> AsyncIterator[Harness]:
+    """As tests/e2e/conftest.py's harness, on SQLite and (when configured) PostgreSQL."""
+    api.add_user(CREATOR_ID, "Creator", username="creator")
+    api.add_user(ADMIN_ID, "Admin", username="admin")
+    api.add_user(OWNER_ID, "Owner", username="owner")
+    api.add_group(GROUP_ID, "Seed Users", creator_id=CREATOR_ID, admins=[ADMIN_ID], is_forum=True)
+    sleeps: list[float] = []
+    app, task = await start_bot(api, database_url, clock, sleeps)
+    h = Harness(api=api, app=app, clock=clock, sleeps=sleeps)
+    await h.handled(api.add_bot_to_group(GROUP_ID, by_user_id=CREATOR_ID))
+    yield h
+    await stop_bot(app, task)
+
+
+async def shop_post(harness: Harness, user_id: int = BUYER) -> SentMessage:
+    await harness.say(user_id, "/shop")
+    post = [m for m in harness.replies() if m.reply_to_message_id == harness.last_said[GROUP_ID]]
+    assert post, "no reply to /shop"
+    return post[-1]
+
+
+def buttons(message: SentMessage) -> list[dict[str, str]]:
+    assert message.reply_markup is not None, message.text
+    return [button for row in message.reply_markup["inline_keyboard"] for button in row]
+
+
+async def press(harness: Harness, message: SentMessage, user_id: int, index: int = 0) -> str:
+    """The user presses a button under the message; the toast they saw."""
+    data = buttons(message)[index]["callback_data"]
+    update = harness.api.press_button(GROUP_ID, message.message_id, user_id, data)
+    await harness.handled(update)
+    return toast_of(harness, update)
+
+
+def toast_of(harness: Harness, update: int) -> str:
+    query_id = harness.api.callback_query_id(update)
+    answers = [a for a in harness.api.callback_answers if a["callback_query_id"] == query_id]
+    assert len(answers) == 1, answers
+    return str(answers[0].get("text", ""))
+
+
+async def award(harness: Harness, user_id: int, points: int) -> None:
+    await harness.say(user_id, "/myorders")  # registers the member; commands earn nothing
+    await harness.say(OWNER_ID, f"/award {user_id} {points} seed points")
+    assert f"+{points}" in harness.last_reply(), harness.last_reply()
+
+
+async def orders(harness: Harness) -> list[tuple[int, str, int]]:
+    async with stored(harness) as session:
+        rows = await session.execute(
+            select(ShopOrderRow.user_id, ShopOrderRow.status, ShopOrderRow.price).order_by(
+                ShopOrderRow.id
+            )
+        )
+        return [(user, status, price) for user, status, price in rows]
+
+
+async def stock_of(harness: Harness, item_id: int) -> int:
+    async with stored(harness) as session:
+        return int(
+            await session.scalar(select(ShopItemRow.stock).where(ShopItemRow.id == item_id)) or 0
+        )
+
+
+async def balance_of(harness: Harness, user_id: int) -> int:
+    async with stored(harness) as session:
+        return int(
+            await session.scalar(select(MemberRow.balance).where(MemberRow.user_id == user_id)) or 0
+        )
+
+
+async def ledger_count(harness: Harness, kind: str) -> int:
+    async with stored(harness) as session:
+        query = select(func.count()).select_from(LedgerRow).where(LedgerRow.kind == kind)
+        return int(await session.scalar(query) or 0)
+
+
+async def test_100_members_press_at_once_for_10_items_and_exactly_10_get_one(
+    any_db_harness: Harness,
+) -> None:
+    harness, api = any_db_harness, any_db_harness.api
+    members = list(range(3001, 3101))
+    add_members(harness, members)
+    checkins = api.send_messages(GROUP_ID, members, "/checkin")  # 10 points each, one page
+    for update in checkins:
+        await api.wait_until_handled(update)
+    await harness.app.replies.idle()
+    await harness.say(CREATOR_ID, "/shop add 10 10 Sticker pack")
+    assert "Sticker pack" in harness.last_reply()
+    post = await shop_post(harness, members[0])
+    data = buttons(post)[0]["callback_data"]
+
+    presses = api.press_buttons(GROUP_ID, post.message_id, members, data)  # one page of 100
+    assert len(presses) == 100
+    for update in presses:
+        await api.wait_until_handled(update)
+    await harness.app.replies.idle()
+
+    placed = await orders(harness)
+    assert len(placed) == 10
+    assert len({user for user, _, _ in placed}) == 10
+    assert await stock_of(harness, 1) == 0
+    assert await ledger_count(harness, "shop") == 10
+    toasts = [toast_of(harness, update) for update in presses]
+    assert sum("You redeemed" in toast for toast in toasts) == 10
+    assert sum("sold out" in toast for toast in toasts) == 90
+    buyers = {user for user, _, _ in placed}
+    for user in members:
+        assert await balance_of(harness, user) == (0 if user in buyers else 10)
+    await ledger_matches_balances(harness)
+
+
+async def test_a_double_press_and_a_redelivered_press_place_one_order(harness: Harness) -> None:
+    add_members(harness, [BUYER])
+    await award(harness, BUYER, 500)
+    await harness.say(CREATOR_ID, "/shop add 100 5 T-shirt")
+    post = await shop_post(harness)
+    data = buttons(post)[0]["callback_data"]
+    first, second = (
+        harness.api.press_button(GROUP_ID, post.message_id, BUYER, data) for _ in range(2)
+    )
+    await harness.handled(first)
+    await harness.handled(second)
+    harness.api.redeliver(first, even_if_pending=True)
+    await harness.handled(first)
+    assert await orders(harness) == [(BUYER, "pending", 100)]
+    assert "You redeemed T-shirt for 100 points (order #1). Balance: 400." in toast_of(
+        harness, first
+    )
+    assert "You just redeemed T-shirt" in toast_of(harness, second)
+    assert await balance_of(harness, BUYER) == 400
+    assert await stock_of(harness, 1) == 4
+
+    # Pressing again later is a real second purchase.
+    harness.clock.advance(seconds=30)
+    assert "order #2" in await press(harness, post, BUYER)
+    assert await balance_of(harness, BUYER) == 300
+    await ledger_matches_balances(harness)
+
+
+async def test_limits_tiers_points_and_stock_refuse_and_change_nothing(harness: Harness) -> None:
+    add_members(harness, [BUYER, OTHER])
+    await award(harness, BUYER, 250)  # lifetime 250: the Member tier, not Active
+    await harness.say(CREATOR_ID, "/shop add 50 1 Mug limit=2")
+    await harness.say(CREATOR_ID, "/shop add 10 5 VIP badge tier=active")
+    await harness.say(CREATOR_ID, "/shop add 1000 5 Laptop")
+    await harness.say(CREATOR_ID, "/shop add 10 5 Pen limit=1")
+    post = await shop_post(harness)
+    assert "Mug" in (post.text or "") and "at most 2 per member" in (post.text or "")
+    assert "Active tier and above" in (post.text or "")
+
+    assert "order #1" in await press(harness, post, BUYER, 0)
+    harness.clock.advance(seconds=10)
+    assert "sold out" in await press(harness, post, BUYER, 0)
+    assert "for members of the Active tier" in await press(harness, post, BUYER, 1)
+    assert "Laptop costs 1000 points; you have 200" in await press(harness, post, BUYER, 2)
+    assert "order #2" in await press(harness, post, BUYER, 3)
+    harness.clock.advance(seconds=10)
+    assert "at most 1 times" in await press(harness, post, BUYER, 3)
+    assert "costs 10 points; you have 0" in await press(harness, post, OTHER, 3)
+    assert [user for user, _, _ in await orders(harness)] == [BUYER, BUYER]
+    assert await balance_of(harness, BUYER) == 190
+    assert await stock_of(harness, 1) == 0
+    assert await stock_of(harness, 4) == 4
+    await ledger_matches_balances(harness)
+
+
+async def test_moderators_manage_items_and_members_cannot(harness: Harness) -> None:
+    add_members(harness, [BUYER])
+    await harness.say(BUYER, "/shop add 10 10 Free stuff")
+    assert "Only moderators" in harness.last_reply()
+    await harness.say(BUYER, "/shop")
+    assert "empty" in harness.last_reply()
+
+    await harness.say(ADMIN_ID, "/shop add 100 10 T-shirt size L")
+    assert "#1 <b>T-shirt size L</b> — 100 points, 10 left" in harness.last_reply()
+    for bad, expected in (
+        ("/shop add 0 10 Nothing", "between 1 and 1000000"),
+        ("/shop add ten 10 Nothing", "Usage"),
+        ("/shop add 10 10", "Usage"),
+        ("/shop add 10 10 Thing tier=king", "Unknown tier"),
+        ("/shop edit 1 colour red", "Usage"),
+        ("/shop edit 9 price 5", "no item #9"),
+        ("/shop remove x", "Usage"),
+    ):
+        await harness.say(ADMIN_ID, bad)
+        assert expected in harness.last_reply(), (bad, harness.last_reply())
+    await harness.say(ADMIN_ID, "/shop edit 1 price 80")
+    assert "80 points" in harness.last_reply()
+    await harness.say(ADMIN_ID, "/shop edit 1 limit 3")
+    assert "at most 3 per member" in harness.last_reply()
+    await harness.say(ADMIN_ID, "/shop edit 1 tier core")
+    assert "Core tier and above" in harness.last_reply()
+    await harness.say(ADMIN_ID, "/shop edit 1 title Hoodie")
+    assert "Hoodie" in harness.last_reply()
+    await harness.say(ADMIN_ID, "/shop edit 1 stock 0")
+    assert "0 left" in harness.last_reply()
+    post = await shop_post(harness)
+    assert post.reply_markup is None  # nothing in stock: no button
+    await harness.say(ADMIN_ID, "/shop edit 1 stock 2")
+    await harness.say(ADMIN_ID, "/shop edit 1 tier newcomer")
+    post = await shop_post(harness)
+    await harness.say(ADMIN_ID, "/shop remove 1")
+    assert "Removed #1" in harness.last_reply()
+    assert "no item #1" in await press(harness, post, BUYER)
+    await harness.say(BUYER, "/shop")
+    assert "empty" in harness.last_reply()
+    assert await orders(harness) == []
+
+
+async def test_orders_are_fulfilled_or_rejected_once_and_the_buyer_is_told(
+    harness: Harness,
+) -> None:
+    add_members(harness, [BUYER, OTHER])
+    await harness.say(BUYER, "/start", chat_id=BUYER)  # the buyer can be told privately
+    await award(harness, BUYER, 300)
+    await award(harness, OTHER, 300)
+    await harness.say(CREATOR_ID, "/shop add 100 3 T-shirt")
+    post = await shop_post(harness)
+    for user in (BUYER, OTHER):
+        await press(harness, post, user)
+    harness.clock.advance(seconds=10)
+    await press(harness, post, BUYER)
+    assert await stock_of(harness, 1) == 0
+
+    await harness.say(BUYER, "/orders")
+    assert "Only moderators" in harness.last_reply()
+    await harness.say(CREATOR_ID, "/orders")
+    listing = harness.replies()[-1]
+    assert "#1 T-shirt" in (listing.text or "") and "User 1001" in (listing.text or "")
+    assert len(buttons(listing)) == 6
+
+    # A member presses a moderator's button: refused, nothing changes.
+    assert "Only moderators" in await press(harness, listing, BUYER, 1)
+    # Reject the newest order (#3, listed first) by button, twice: one refund, the unit back.
+    assert "rejected; 100 points refunded" in await press(harness, listing, CREATOR_ID, 1)
+    assert "already settled" in await press(harness, listing, ADMIN_ID, 1)
+    assert await ledger_count(harness, "shop_refund") == 1
+    assert await balance_of(harness, BUYER) == 200
+    assert await stock_of(harness, 1) == 1
+    private = harness.api.messages_to(BUYER)
+    assert "order #3" in (private[-1].text or "") and "refunded" in (private[-1].text or "")
+
+    # Fulfil #2 (the other member never started the bot: not told), reject #1 by command.
+    told_before = len(harness.api.messages_to(BUYER))
+    await harness.say(ADMIN_ID, "/orders fulfil 2")
+    assert "Order #2 is fulfilled" in harness.last_reply()
+    assert harness.api.messages_to(OTHER) == []
+    await harness.say(ADMIN_ID, "/orders reject 1 out of stock in your size")
+    assert "Order #1 is rejected" in harness.last_reply()
+    await harness.say(ADMIN_ID, "/orders reject 1")
+    assert "already settled" in harness.last_reply()
+    await harness.say(ADMIN_ID, "/orders fulfil 1")
+    assert "already settled" in harness.last_reply()
+    await harness.say(ADMIN_ID, "/orders fulfil 99")
+    assert "no order #99" in harness.last_reply()
+    told = harness.api.messages_to(BUYER)[told_before:]
+    assert len(told) == 1 and "Reason: out of stock in your size" in (told[0].text or "")
+    assert await ledger_count(harness, "shop_refund") == 2
+    assert await balance_of(harness, BUYER) == 300
+    assert await balance_of(harness, OTHER) == 200
+
+    await listings_after_settling(harness)
+    await ledger_matches_balances(harness)
+
+
+async def listings_after_settling(harness: Harness) -> None:
+    await harness.say(CREATOR_ID, "/orders")
+    assert "No orders waiting" in harness.last_reply()
+    await harness.say(CREATOR_ID, "/orders all")
+    assert "fulfilled" in harness.last_reply() and "out of stock" in harness.last_reply()
+    await harness.say(BUYER, "/myorders")
+    mine = harness.last_reply()
+    assert "#3 T-shirt" in mine and "#1 T-shirt" in mine and "#2" not in mine
+    assert "rejected" in mine
+    await harness.say(OTHER, "/myorders")
+    assert "fulfilled" in harness.last_reply()
