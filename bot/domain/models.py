@@ -31,6 +31,8 @@ class LedgerKind(enum.StrEnum):
     REFERRAL = "referral"
     WELCOME_BONUS = "welcome_bonus"
     REVOKE = "revoke"
+    LOTTERY_ENTRY = "lottery_entry"
+    LOTTERY_REFUND = "lottery_refund"
 
 
 class ReferralStatus(enum.StrEnum):

@@ -1,0 +1,435 @@
+"""Lotteries: entries paid in points, and a provably fair draw made exactly once.
+
+The draw's procedure is in bot/domain/lotteries.py; this module decides who may enter,
+charges and refunds each entry exactly once (ledger idempotency keys), and claims draws
+and cancels with conditional UPDATEs so that two workers never both do them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import islice
+
+from bot.domain.errors import (
+    N_,
+    EntryLimitReached,
+    LotteryClosed,
+    LotteryNotDrawn,
+    NoMoreEntrants,
+    NotAWinner,
+    NotEligible,
+    NotEligibleForLottery,
+    NotEnoughPointsToEnter,
+    OutOfRange,
+    TextTooLong,
+    UnknownBadge,
+    UnknownLottery,
+    UsageError,
+)
+from bot.domain.lotteries import (
+    Eligibility,
+    Lottery,
+    LotteryStatus,
+    LotteryWinner,
+    Ticket,
+    commitment_of,
+    entries_hash,
+    entries_text,
+    first_picks,
+    new_seed,
+    parse_entries,
+    picks,
+)
+from bot.domain.models import Badge, Community, LedgerEntry, LedgerKind, Member, Tier, UserInfo
+from bot.domain.schedules import parse_schedule, require_future
+from bot.ports import UnitOfWork
+from bot.services.membership import ensure_member
+from bot.services.points import apply_points, reverse_points
+
+NEW_USAGE = N_(
+    "/lottery new <title> | <prize> | <YYYY-MM-DD HH:MM> "
+    "[| winners=1 cost=0 max=1 tier=newcomer badge=expert|star days=0 late=yes|no]"
+)
+USAGE = N_(
+    "/lottery new … | list | show <id> | draw <id> | cancel <id> | reroll <id> <@username|id>"
+)
+MAX_TITLE = 200
+MAX_PRIZE = 1000
+MAX_WINNERS = 100
+MAX_COST = 100_000
+MAX_ENTRIES = 100
+MAX_DAYS = 3650
+LISTED = 20
+LARGEST_ID = 2**31 - 1
+TIER_WORDS = {tier.name.lower(): tier for tier in Tier}
+YES = {"yes", "y", "on", "true", "1"}
+NO = {"no", "n", "off", "false", "0"}
+
+TOO_LOW_TIER = N_("your tier is too low.")
+BADGE_NEEDED = N_("it is only for members with a badge it names.")
+TOO_RECENT = N_("you joined the group too recently.")
+JOINED_LATE = N_("it is only for members who were here when it was announced.")
+
+
+@dataclass(frozen=True)
+class LotteryDraft:
+    title: str
+    prize: str
+    draw_at: datetime
+    winners: int = 1
+    cost: int = 0
+    max_entries: int = 1
+    eligibility: Eligibility = field(default_factory=Eligibility)
+
+
+@dataclass(frozen=True)
+class LotteryView:
+    lottery: Lottery
+    entries: int
+    entrants: int
+    mine: int
+    winners: list[LotteryWinner]
+
+
+@dataclass(frozen=True)
+class EntryOutcome:
+    lottery: Lottery
+    number: int
+    balance: int
+
+
+@dataclass(frozen=True)
+class DrawResult:
+    community: Community
+    lottery: Lottery
+    winners: list[LotteryWinner]  # the current winners, in pick order
+    reachable: frozenset[int]  # winners the bot may tell privately
+    replaced: LotteryWinner | None = None  # for a reroll: who was replaced, and by whom
+    replacement: LotteryWinner | None = None
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    lottery: Lottery
+    refunded_entries: int
+    refunded_points: int
+
+
+def parse_id(word: str) -> int:
+    digits = word.lstrip("#")
+    if not digits.isdecimal() or len(digits) > 12:
+        raise UsageError(usage=USAGE)
+    if int(digits) > LARGEST_ID:
+        raise UnknownLottery(lottery_id=int(digits))
+    return int(digits)
+
+
+def _number(value: str, lowest: int, highest: int) -> int:
+    if not value.isdecimal() or len(value) > 12 or not lowest <= int(value) <= highest:
+        raise OutOfRange(lowest=lowest, highest=highest)
+    return int(value)
+
+
+def parse_new(text: str, now: datetime, timezone: str) -> LotteryDraft:
+    """The one-line form: `<title> | <prize> | <YYYY-MM-DD HH:MM> [| key=value ...]`."""
+    parts = [part.strip() for part in text.split("|")]
+    if len(parts) < 3 or not parts[0] or not parts[1]:
+        raise UsageError(usage=NEW_USAGE)
+    title, prize, when = parts[0], parts[1], parts[2]
+    if len(title) > MAX_TITLE:
+        raise TextTooLong(maximum=MAX_TITLE)
+    if len(prize) > MAX_PRIZE:
+        raise TextTooLong(maximum=MAX_PRIZE)
+    schedule, rest = parse_schedule(f"at {when}")
+    if rest.strip():
+        raise UsageError(usage=NEW_USAGE)
+    draw_at = require_future(schedule, now, timezone)
+    options: dict[str, str] = {}
+    for word in " ".join(parts[3:]).split():
+        key, sep, value = word.partition("=")
+        if not sep or key.lower() in options:
+            raise UsageError(usage=NEW_USAGE)
+        options[key.lower()] = value.strip().lower()
+    unknown = set(options) - {"winners", "cost", "max", "tier", "badge", "days", "late"}
+    if unknown:
+        raise UsageError(usage=NEW_USAGE)
+    tier = Tier.NEWCOMER
+    if "tier" in options:
+        if options["tier"] not in TIER_WORDS:
+            raise UsageError(usage=NEW_USAGE)
+        tier = TIER_WORDS[options["tier"]]
+    badge = None
+    if "badge" in options:
+        try:
+            badge = Badge(options["badge"])
+        except ValueError:
+            raise UnknownBadge(choices=", ".join(b.value for b in Badge)) from None
+    late = options.get("late", "yes")
+    if late not in YES | NO:
+        raise UsageError(usage=NEW_USAGE)
+    return LotteryDraft(
+        title=title,
+        prize=prize,
+        draw_at=draw_at,
+        winners=_number(options.get("winners", "1"), 1, MAX_WINNERS),
+        cost=_number(options.get("cost", "0"), 0, MAX_COST),
+        max_entries=_number(options.get("max", "1"), 1, MAX_ENTRIES),
+        eligibility=Eligibility(
+            min_tier=tier,
+            badge=badge,
+            min_days=_number(options.get("days", "0"), 0, MAX_DAYS),
+            late_joiners=late in YES,
+        ),
+    )
+
+
+async def create(
+    uow: UnitOfWork, community: Community, draft: LotteryDraft, actor_id: int | None, now: datetime
+) -> Lottery:
+    """Saves the lottery with a fresh secret seed; only its commitment is shown until the draw."""
+    seed = new_seed()
+    lottery = Lottery(
+        id=0,
+        community_id=community.id,
+        title=draft.title,
+        prize=draft.prize,
+        winners=draft.winners,
+        draw_at=draft.draw_at,
+        cost=draft.cost,
+        max_entries=draft.max_entries,
+        eligibility=draft.eligibility,
+        seed=seed,
+        commitment=commitment_of(seed),
+        status=LotteryStatus.OPEN,
+        created_at=now,
+        created_by=actor_id,
+    )
+    lottery_id = await uow.lotteries.add(lottery)
+    await uow.audit.add(community.id, actor_id, "lottery_new", None, f"#{lottery_id}", now)
+    stored = await uow.lotteries.get(community.id, lottery_id)
+    assert stored is not None
+    return stored
+
+
+async def get(uow: UnitOfWork, community: Community, lottery_id: int) -> Lottery:
+    lottery = await uow.lotteries.get(community.id, lottery_id)
+    if lottery is None:
+        raise UnknownLottery(lottery_id=lottery_id)
+    return lottery
+
+
+async def view(
+    uow: UnitOfWork, community: Community, lottery_id: int, user_id: int | None
+) -> LotteryView:
+    return await _view(uow, await get(uow, community, lottery_id), user_id)
+
+
+async def _view(uow: UnitOfWork, lottery: Lottery, user_id: int | None) -> LotteryView:
+    entries, entrants = await uow.lotteries.count_entries(lottery.id)
+    mine = await uow.lotteries.entries_of(lottery.id, user_id) if user_id is not None else 0
+    winners = list(await uow.lotteries.winners(lottery.id))
+    return LotteryView(lottery, entries, entrants, mine, winners)
+
+
+async def listing(uow: UnitOfWork, community: Community, user_id: int | None) -> list[LotteryView]:
+    lotteries = await uow.lotteries.of_community(community.id, LISTED)
+    return [await _view(uow, lottery, user_id) for lottery in lotteries]
+
+
+async def _ineligibility(
+    uow: UnitOfWork, community: Community, lottery: Lottery, member: Member, now: datetime
+) -> str | None:
+    rules = lottery.eligibility
+    if member.tier < rules.min_tier:
+        return TOO_LOW_TIER
+    if rules.badge is not None and rules.badge not in await uow.badges.of_member(
+        community.id, member.user_id
+    ):
+        return BADGE_NEEDED
+    # A member the bot never saw join was in the group before it: long-standing.
+    joined = member.joined_at
+    if joined is not None and now - joined < timedelta(days=rules.min_days):
+        return TOO_RECENT
+    if not rules.late_joiners and joined is not None and joined > lottery.created_at:
+        return JOINED_LATE
+    return None
+
+
+async def enter(
+    uow: UnitOfWork, community: Community, user: UserInfo, lottery_id: int, now: datetime
+) -> EntryOutcome:
+    """One more entry for the member, its cost charged in the same transaction (once: the
+    entry's number is unique and keys its ledger row), never below a zero balance."""
+    lottery = await get(uow, community, lottery_id)
+    if lottery.status != LotteryStatus.OPEN or now >= lottery.draw_at:
+        raise LotteryClosed(lottery_id=lottery.id)
+    if await ensure_member(uow, community, user, now) is None:
+        raise NotEligible()
+    await uow.members.lock(community.id, user.id)
+    member = await uow.members.get(community.id, user.id)
+    assert member is not None
+    reason = await _ineligibility(uow, community, lottery, member, now)
+    if reason is not None:
+        raise NotEligibleForLottery(reason=reason)
+    count = await uow.lotteries.entries_of(lottery.id, user.id)
+    if count >= lottery.max_entries:
+        raise EntryLimitReached(count=count, maximum=lottery.max_entries)
+    if member.balance < lottery.cost:
+        raise NotEnoughPointsToEnter(cost=lottery.cost, balance=member.balance)
+    number = count + 1
+    if not await uow.lotteries.add_entry(lottery.id, user.id, number, lottery.cost, now):
+        raise EntryLimitReached(count=count + 1, maximum=lottery.max_entries)
+    balance = member.balance
+    if lottery.cost > 0:
+        change = await apply_points(
+            uow, community, _entry_charge(lottery, user.id, number, lottery.cost, now), member
+        )
+        if change is not None:
+            balance = change.balance
+    return EntryOutcome(lottery, number, balance)
+
+
+def _entry_charge(
+    lottery: Lottery, user_id: int, number: int, cost: int, now: datetime
+) -> LedgerEntry:
+    return LedgerEntry(
+        community_id=lottery.community_id,
+        user_id=user_id,
+        amount=-cost,
+        kind=LedgerKind.LOTTERY_ENTRY,
+        idempotency_key=f"lottery_entry:{lottery.id}:{user_id}:{number}",
+        created_at=now,
+        reason=f"lottery #{lottery.id} entry {number}",
+    )
+
+
+async def draw_due(uow: UnitOfWork, now: datetime, community_id: int) -> list[DrawResult]:
+    """The community's lotteries whose draw time has come, drawn (each exactly once)."""
+    community = await uow.communities.get(community_id)
+    if community is None:
+        return []
+    results = []
+    for lottery in await uow.lotteries.due(now, community_id):
+        result = await draw(uow, community, lottery, now)
+        if result is not None:
+            results.append(result)
+    return results
+
+
+async def draw(
+    uow: UnitOfWork, community: Community, lottery: Lottery, now: datetime
+) -> DrawResult | None:
+    """Claims the draw (a conditional UPDATE: None if someone else drew or cancelled it),
+    leaves out entrants who are no longer members, and records the winners."""
+    if not await uow.lotteries.change_status(
+        lottery.id, LotteryStatus.OPEN, LotteryStatus.DRAWN, now
+    ):
+        return None
+    tickets = list(await uow.lotteries.tickets_of_members(lottery.id, community.id))
+    await uow.lotteries.record_draw(
+        lottery.id, len(tickets), entries_hash(tickets), entries_text(tickets)
+    )
+    for pick, ticket in enumerate(first_picks(lottery.seed, tickets, lottery.winners)):
+        await uow.lotteries.take_pick(lottery.id, pick)
+        await uow.lotteries.add_winner(lottery.id, pick, ticket)
+    return await _result(uow, community, lottery.id)
+
+
+async def draw_now(
+    uow: UnitOfWork, community: Community, lottery_id: int, actor_id: int | None, now: datetime
+) -> DrawResult:
+    lottery = await get(uow, community, lottery_id)
+    result = await draw(uow, community, lottery, now)
+    if result is None:
+        raise LotteryClosed(lottery_id=lottery.id)
+    await uow.audit.add(community.id, actor_id, "lottery_draw", None, f"#{lottery.id}", now)
+    return result
+
+
+async def _result(
+    uow: UnitOfWork,
+    community: Community,
+    lottery_id: int,
+    replaced: LotteryWinner | None = None,
+    replacement_pick: int | None = None,
+) -> DrawResult:
+    lottery = await get(uow, community, lottery_id)
+    every = list(await uow.lotteries.winners(lottery.id))
+    current = [winner for winner in every if not winner.replaced]
+    reachable = frozenset(
+        [winner.user_id for winner in current if await uow.users.can_message(winner.user_id)]
+    )
+    replacement = next((w for w in every if w.pick == replacement_pick), None)
+    return DrawResult(community, lottery, current, reachable, replaced, replacement)
+
+
+async def cancel(
+    uow: UnitOfWork, community: Community, lottery_id: int, actor_id: int | None, now: datetime
+) -> Cancellation:
+    """Cancels an open lottery and refunds every paid entry, each exactly once (the entry's
+    refund mark and the refund's own ledger key)."""
+    lottery = await get(uow, community, lottery_id)
+    if not await uow.lotteries.change_status(
+        lottery.id, LotteryStatus.OPEN, LotteryStatus.CANCELLED, now
+    ):
+        raise LotteryClosed(lottery_id=lottery.id)
+    refunded = points = 0
+    for entry in await uow.lotteries.entries(lottery.id):
+        if entry.cost <= 0 or entry.refunded:
+            continue
+        if not await uow.lotteries.mark_refunded(lottery.id, entry.user_id, entry.number, now):
+            continue
+        charge = _entry_charge(lottery, entry.user_id, entry.number, entry.cost, now)
+        refund = LedgerEntry(
+            community_id=community.id,
+            user_id=entry.user_id,
+            amount=entry.cost,
+            kind=LedgerKind.LOTTERY_REFUND,
+            idempotency_key=f"lottery_refund:{lottery.id}:{entry.user_id}:{entry.number}",
+            created_at=now,
+            reason=f"lottery #{lottery.id} cancelled",
+            actor_id=actor_id,
+        )
+        if await reverse_points(uow, community, charge, refund) is not None:
+            refunded += 1
+            points += entry.cost
+    await uow.audit.add(
+        community.id, actor_id, "lottery_cancel", None, f"#{lottery.id} refunds {points}", now
+    )
+    return Cancellation(lottery, refunded, points)
+
+
+async def reroll(
+    uow: UnitOfWork,
+    community: Community,
+    lottery_id: int,
+    winner: UserInfo,
+    actor_id: int | None,
+    now: datetime,
+) -> DrawResult:
+    """Replaces one current winner with the next pick of the same sequence. Every pick leaves
+    out all earlier picks' members, so nobody picked before (replaced or not) comes back."""
+    lottery = await get(uow, community, lottery_id)
+    if lottery.status != LotteryStatus.DRAWN:
+        raise LotteryNotDrawn(lottery_id=lottery.id)
+    current = [
+        w
+        for w in await uow.lotteries.winners(lottery.id)
+        if not w.replaced and w.user_id == winner.id
+    ]
+    if not current:
+        raise NotAWinner(name=winner.display_name, lottery_id=lottery.id)
+    tickets: list[Ticket] = parse_entries(lottery.drawn_entries or "")
+    taken = lottery.picks_taken
+    sequence = list(islice(picks(lottery.seed, tickets), taken + 1))
+    if len(sequence) <= taken:
+        raise NoMoreEntrants()
+    if not await uow.lotteries.take_pick(lottery.id, taken):
+        raise NoMoreEntrants()
+    await uow.lotteries.replace_winner(lottery.id, current[0].pick, now)
+    await uow.lotteries.add_winner(lottery.id, taken, sequence[taken])
+    await uow.audit.add(
+        community.id, actor_id, "lottery_reroll", winner.id, f"#{lottery.id} pick {taken}", now
+    )
+    return await _result(uow, community, lottery.id, current[0], taken)
