@@ -28,6 +28,7 @@ MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("invite", N_("Your personal invite link")),
     ("invites", N_("How many friends you invited")),
     ("topinviters", N_("Top inviters: week, month, all time")),
+    ("lottery", N_("Lotteries: /lottery list|show <id>, and more for moderators")),
     ("help", N_("What I can do")),
 )
 

@@ -67,7 +67,7 @@ YES = {"yes", "y", "on", "true", "1"}
 NO = {"no", "n", "off", "false", "0"}
 
 TOO_LOW_TIER = N_("your tier is too low.")
-BADGE_NEEDED = N_("it is only for members with a badge it names.")
+BADGE_NEEDED = N_("it needs a badge you do not have.")
 TOO_RECENT = N_("you joined the group too recently.")
 JOINED_LATE = N_("it is only for members who were here when it was announced.")
 
