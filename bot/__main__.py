@@ -1,6 +1,6 @@
 """Command line: `seedbot run` starts the bot (after migrating), `seedbot migrate` only migrates,
 `seedbot deadletters` lists the updates set aside after a bug, `seedbot replay <id>` runs one
-again."""
+again, `seedbot verify-draw` recomputes a lottery's winners from its revealed seed."""
 
 from __future__ import annotations
 

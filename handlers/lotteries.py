@@ -121,6 +121,14 @@ def details(_: Translator, community: Community, shown: LotteryView) -> str:
     lines = [describe(_, community, shown), _("Prize: {prize}", prize=escape(lottery.prize))]
     lines.extend(rules_lines(_, lottery))
     lines.append(_("Commitment: <code>{commitment}</code>", commitment=lottery.commitment))
+    if lottery.repeat_schedule and lottery.repeat_next_at:
+        lines.append(
+            _(
+                "Repeats: {schedule}; next copy announced {when}.",
+                schedule=lottery.repeat_schedule,
+                when=local_time(community, lottery.repeat_next_at),
+            )
+        )
     if lottery.status == LotteryStatus.DRAWN:
         lines.extend(_proof_lines(_, lottery))
         lines.append(winner_list(_, [w for w in shown.winners if not w.replaced]))
@@ -151,6 +159,18 @@ def _proof_lines(_: Translator, lottery: Lottery) -> list[str]:
             winners=lottery.winners,
         ),
     ]
+
+
+def queue_announcement(outbox: Outbox, community: Community, lottery: Lottery) -> None:
+    """A repeated lottery's announcement with its join button, through the outgoing queue."""
+    _ = translator(community.language)
+    outbox.announce(
+        community.id,
+        announcement(_, community, lottery),
+        f"lottery:{lottery.id}:announce",
+        kind="lottery",
+        markup=join_keyboard(_, lottery),
+    )
 
 
 def queue_draw_result(outbox: Outbox, result: DrawResult) -> None:
@@ -261,6 +281,22 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
                     points=cancelled.refunded_points,
                 ),
             )
+        elif action == "repeat" and words:
+            repeated = await lotteries.set_repeat(
+                uow, community, lotteries.parse_id(words[0]), " ".join(words[1:]), actor, now
+            )
+            if repeated.repeat_next_at is None:
+                outbox.reply(message, _("Lottery #{id} no longer repeats.", id=repeated.id))
+            else:
+                outbox.reply(
+                    message,
+                    _(
+                        "Lottery #{id} repeats: {schedule}; next copy announced {when}.",
+                        id=repeated.id,
+                        schedule=repeated.repeat_schedule,
+                        when=local_time(community, repeated.repeat_next_at),
+                    ),
+                )
         elif action == "reroll" and words:
             lottery_id = lotteries.parse_id(words[0])
             target, extra = split_target_and_rest(message, " ".join(words[1:]))

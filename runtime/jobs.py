@@ -23,7 +23,7 @@ from bot.services import campaigns, lotteries, onboarding, referrals
 from bot.services.campaigns import DueRun
 from bot.services.onboarding import WelcomeBatch
 from handlers.checkin import checkin_keyboard
-from handlers.lotteries import queue_draw_result
+from handlers.lotteries import queue_announcement, queue_draw_result
 from handlers.render import announce_referral, name
 from runtime.outbox import Outbox
 
@@ -204,10 +204,14 @@ async def post_due(open_uow: UnitOfWorkFactory, community_id: int, now: datetime
 
 
 async def draw_lotteries(open_uow: UnitOfWorkFactory, community_id: int, now: datetime) -> None:
-    """One community's lotteries due now, drawn (each claimed by a conditional UPDATE) and
-    their results queued, in one transaction."""
+    """One community's repeated lotteries announced and lotteries due drawn (each claimed by
+    a conditional UPDATE), queued for sending, in one transaction."""
     outbox = Outbox()
     async with open_uow() as uow:
+        for copy in await lotteries.run_repeats(uow, now, community_id):
+            community = await uow.communities.get(community_id)
+            if community is not None:
+                queue_announcement(outbox, community, copy)
         for result in await lotteries.draw_due(uow, now, community_id):
             queue_draw_result(outbox, result)
         await outbox.queue_announcements(uow.outgoing, now)

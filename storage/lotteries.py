@@ -47,6 +47,8 @@ def _lottery(row: LotteryRow) -> Lottery:
         entries_hash=row.entries_hash,
         drawn_entries=row.drawn_entries,
         picks_taken=row.picks_taken,
+        repeat_schedule=row.repeat_schedule,
+        repeat_next_at=row.repeat_next_at,
     )
 
 
@@ -109,12 +111,41 @@ class SqlLotteryRepository:
         return [_lottery(row) for row in rows]
 
     async def communities_due(self, now: datetime) -> Sequence[int]:
+        """Communities with a draw or a repeat due."""
         rows = await self._session.scalars(
             select(LotteryRow.community_id)
-            .where(LotteryRow.status == str(LotteryStatus.OPEN), LotteryRow.draw_at <= now)
+            .where(
+                ((LotteryRow.status == str(LotteryStatus.OPEN)) & (LotteryRow.draw_at <= now))
+                | (LotteryRow.repeat_next_at <= now)
+            )
             .distinct()
         )
         return list(rows)
+
+    async def repeats_due(self, now: datetime, community_id: int) -> Sequence[Lottery]:
+        rows = await self._session.scalars(
+            select(LotteryRow)
+            .where(LotteryRow.community_id == community_id, LotteryRow.repeat_next_at <= now)
+            .order_by(LotteryRow.repeat_next_at, LotteryRow.id)
+        )
+        return [_lottery(row) for row in rows]
+
+    async def set_repeat(
+        self,
+        lottery_id: int,
+        schedule: str | None,
+        next_at: datetime | None,
+        expected_next_at: datetime | None = None,
+    ) -> bool:
+        """Sets the repeat; with `expected_next_at`, only if the next time is still that one
+        (the conditional UPDATE that claims a repeat's run)."""
+        statement = update(LotteryRow).where(LotteryRow.id == lottery_id)
+        if expected_next_at is not None:
+            statement = statement.where(LotteryRow.repeat_next_at == expected_next_at)
+        result = await self._session.execute(
+            statement.values(repeat_schedule=schedule, repeat_next_at=next_at)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
     async def change_status(
         self, lottery_id: int, before: LotteryStatus, after: LotteryStatus, now: datetime

@@ -346,6 +346,8 @@ class LotteryRow(Base):
     entries_hash: Mapped[str | None] = mapped_column(String(64))
     drawn_entries: Mapped[str | None] = mapped_column(Text)
     picks_taken: Mapped[int] = mapped_column(Integer, default=0)
+    repeat_schedule: Mapped[str | None] = mapped_column(String(64))
+    repeat_next_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class LotteryEntryRow(Base):

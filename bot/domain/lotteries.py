@@ -74,6 +74,8 @@ class Lottery:
     entries_hash: str | None = None
     drawn_entries: str | None = None  # the published entry list, as hashed
     picks_taken: int = 0
+    repeat_schedule: str | None = None  # `/lottery repeat`: fresh copies on this schedule
+    repeat_next_at: datetime | None = None
 
 
 @dataclass(frozen=True)

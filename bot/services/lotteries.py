@@ -7,7 +7,7 @@ and cancels with conditional UPDATEs so that two workers never both do them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import islice
 
@@ -42,7 +42,7 @@ from bot.domain.lotteries import (
     picks,
 )
 from bot.domain.models import Badge, Community, LedgerEntry, LedgerKind, Member, Tier, UserInfo
-from bot.domain.schedules import parse_schedule, require_future
+from bot.domain.schedules import next_fire, parse_schedule, require_future
 from bot.ports import UnitOfWork
 from bot.services.membership import ensure_member
 from bot.services.points import apply_points, reverse_points
@@ -52,8 +52,11 @@ NEW_USAGE = N_(
     "[| winners=1 cost=0 max=1 tier=newcomer badge=expert|star days=0 late=yes|no]"
 )
 USAGE = N_(
-    "/lottery new … | list | show <id> | draw <id> | cancel <id> | reroll <id> <@username|id>"
+    "/lottery new … | list | show <id> | draw <id> | cancel <id> | reroll <id> <@username|id> | "
+    "repeat <id> <schedule>|off"
 )
+REPEAT_USAGE = N_("/lottery repeat <id> weekly mon 10:00 (schedules as in /campaign add) | off")
+REPEAT_GRACE = timedelta(hours=1)  # a repeat missed by longer (downtime) is skipped
 MAX_TITLE = 200
 MAX_PRIZE = 1000
 MAX_WINNERS = 100
@@ -433,3 +436,78 @@ async def reroll(
         community.id, actor_id, "lottery_reroll", winner.id, f"#{lottery.id} pick {taken}", now
     )
     return await _result(uow, community, lottery.id, current[0], taken)
+
+
+async def set_repeat(
+    uow: UnitOfWork,
+    community: Community,
+    lottery_id: int,
+    spec: str,
+    actor_id: int | None,
+    now: datetime,
+) -> Lottery:
+    """`/lottery repeat <id> <schedule>`: a fresh copy of the lottery (same prize, rules and
+    cost, its own seed) is announced at each time of the schedule; `off` stops it."""
+    lottery = await get(uow, community, lottery_id)
+    if spec.strip().lower() == "off":
+        await uow.lotteries.set_repeat(lottery.id, None, None)
+        await uow.audit.add(
+            community.id, actor_id, "lottery_repeat", None, f"#{lottery.id} off", now
+        )
+        return replace(lottery, repeat_schedule=None, repeat_next_at=None)
+    if not spec.strip():
+        raise UsageError(usage=REPEAT_USAGE)
+    schedule, rest = parse_schedule(spec)
+    if rest.strip():
+        raise UsageError(usage=REPEAT_USAGE)
+    first = require_future(schedule, now, community.timezone)
+    await uow.lotteries.set_repeat(lottery.id, schedule.spec, first)
+    await uow.audit.add(
+        community.id, actor_id, "lottery_repeat", None, f"#{lottery.id} {schedule.spec}", now
+    )
+    return replace(lottery, repeat_schedule=schedule.spec, repeat_next_at=first)
+
+
+async def run_repeats(uow: UnitOfWork, now: datetime, community_id: int) -> list[Lottery]:
+    """The copies due now, created once each: the template's next time is moved on by a
+    conditional UPDATE first. A copy draws as long after its announcement as the original
+    did; a time missed by more than REPEAT_GRACE (downtime) is skipped, never made up."""
+    community = await uow.communities.get(community_id)
+    if community is None:
+        return []
+    created = []
+    for template in await uow.lotteries.repeats_due(now, community_id):
+        due, spec = template.repeat_next_at, template.repeat_schedule
+        if due is None or spec is None:
+            continue
+        schedule, _rest = parse_schedule(spec)
+        following = next_fire(schedule, max(due, now), community.timezone)
+        if not await uow.lotteries.set_repeat(
+            template.id, spec if following else None, following, due
+        ):
+            continue
+        if now - due > REPEAT_GRACE:
+            continue
+        seed = new_seed()
+        copy = replace(
+            template,
+            id=0,
+            draw_at=due + max(template.draw_at - template.created_at, timedelta(minutes=1)),
+            seed=seed,
+            commitment=commitment_of(seed),
+            status=LotteryStatus.OPEN,
+            created_at=now,
+            drawn_at=None,
+            entries_count=None,
+            entries_hash=None,
+            drawn_entries=None,
+            picks_taken=0,
+            repeat_schedule=None,
+            repeat_next_at=None,
+        )
+        copy_id = await uow.lotteries.add(copy)
+        await uow.audit.add(
+            community.id, None, "lottery_new", None, f"#{copy_id} repeats #{template.id}", now
+        )
+        created.append(replace(copy, id=copy_id))
+    return created

@@ -49,6 +49,8 @@ def upgrade() -> None:
         sa.Column("entries_hash", sa.String(length=64), nullable=True),
         sa.Column("drawn_entries", sa.Text(), nullable=True),
         sa.Column("picks_taken", sa.Integer(), nullable=False),
+        sa.Column("repeat_schedule", sa.String(length=64), nullable=True),
+        sa.Column("repeat_next_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["community_id"],
             ["communities.id"],
@@ -62,6 +64,9 @@ def upgrade() -> None:
             batch_op.f("ix_lotteries_community_id"), ["community_id"], unique=False
         )
         batch_op.create_index("ix_lotteries_due", ["status", "draw_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_lotteries_repeat_next_at"), ["repeat_next_at"], unique=False
+        )
 
     op.create_table(
         "lottery_entries",
@@ -121,6 +126,7 @@ def downgrade() -> None:
     op.drop_table("lottery_winners")
     op.drop_table("lottery_entries")
     with op.batch_alter_table("lotteries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_lotteries_repeat_next_at"))
         batch_op.drop_index("ix_lotteries_due")
         batch_op.drop_index(batch_op.f("ix_lotteries_community_id"))
 

@@ -249,3 +249,46 @@ async def test_a_draw_is_claimed_by_one_worker_only(harness: Harness) -> None:
     assert first is not None and second is None and again == []
     assert first.lottery.status == LotteryStatus.DRAWN
     assert len(await winners(harness)) == 1
+
+
+async def test_a_weekly_lottery_runs_itself(harness: Harness) -> None:
+    clock = harness.clock
+    add_members(harness, [7001, 7002])
+    first_text, _id, _data = await announce(
+        harness, "Member day | Coffee | 2026-03-02 20:00 | winners=1"
+    )
+    await harness.say(CREATOR_ID, "/lottery repeat 1 weekly mon 08:00")
+    assert "next copy announced 2026-03-09 08:00" in harness.last_reply()
+    await harness.say(7001, "/lottery repeat 1 daily 10:00")
+    assert "Only moderators" in harness.last_reply()
+
+    clock.set(datetime(2026, 3, 9, 0, 0, tzinfo=UTC))  # Monday 08:00 in Shanghai
+    await harness.run_due_work()
+    await harness.run_due_work()  # a second round announces nothing more
+    copies = [m for m in harness.replies() if "Lottery #2" in (m.text or "")]
+    assert len(copies) == 1 and copies[0].reply_markup is not None
+    assert not any("Lottery #3" in (m.text or "") for m in harness.replies())
+    copy_commitment = COMMITMENT.search(copies[0].text or "")
+    first_commitment = COMMITMENT.search(first_text)
+    assert copy_commitment and first_commitment
+    assert copy_commitment.group(1) != first_commitment.group(1)  # its own seed
+    assert "Coffee" in (copies[0].text or "") and "2026-03-09 19:00" in (copies[0].text or "")
+
+    data = copies[0].reply_markup["inline_keyboard"][0][0]["callback_data"]
+    assert "lottery #2" in await press(harness, copies[0].message_id, 7001, data)
+    clock.set(datetime(2026, 3, 9, 11, 0, tzinfo=UTC))  # 19:00: the copy draws
+    await harness.run_due_work()
+    drawn = [
+        m.text or ""
+        for m in harness.replies()
+        if "#2" in (m.text or "") and "is drawn" in (m.text or "")
+    ]
+    assert len(drawn) == 1 and "User 7001" in drawn[0]
+
+    clock.set(datetime(2026, 3, 16, 3, 0, tzinfo=UTC))  # three hours late after downtime
+    await harness.run_due_work()
+    assert not any("Lottery #3" in (m.text or "") for m in harness.replies())
+    await harness.say(CREATOR_ID, "/lottery show 1")
+    assert "next copy announced 2026-03-23 08:00" in harness.last_reply()
+    await harness.say(CREATOR_ID, "/lottery repeat 1 off")
+    assert "no longer repeats" in harness.last_reply()
