@@ -11,7 +11,7 @@ from aiogram.filters import Command, CommandObject, Filter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.domain.errors import UsageError
+from bot.domain.errors import PrivateChatNeeded, UsageError
 from bot.domain.lotteries import Lottery, LotteryStatus, LotteryWinner
 from bot.domain.models import Community, UserInfo
 from bot.i18n import Translator, translator
@@ -24,7 +24,8 @@ from handlers.moderation import split_target_and_rest
 from handlers.render import actor_of, badge_name, name, tier_name
 from runtime.outbox import Outbox
 
-MEMBER_ACTIONS = frozenset({"list", "show"})
+MEMBER_ACTIONS = frozenset({"list", "show", "entries"})
+ENTRIES_PER_MESSAGE = 3500  # characters of the entry list in one private message
 
 
 class LotteryButton(CallbackData, prefix="v1lt"):
@@ -161,6 +162,26 @@ def _proof_lines(_: Translator, lottery: Lottery) -> list[str]:
     ]
 
 
+def entry_list_messages(_: Translator, lottery: Lottery) -> list[str]:
+    """The published entry list, split into private messages; joined with newlines, the
+    parts between <pre> tags are exactly the text that was hashed."""
+    chunks: list[list[str]] = [[]]
+    size = 0
+    for line in (lottery.drawn_entries or "").splitlines():
+        if size + len(line) + 1 > ENTRIES_PER_MESSAGE:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(line)
+        size += len(line) + 1
+    head = _(
+        "Entry list of lottery #{id}: {count} entries, SHA-256 <code>{digest}</code>",
+        id=lottery.id,
+        count=lottery.entries_count or 0,
+        digest=lottery.entries_hash or "",
+    )
+    return [head] + [f"<pre>{chr(10).join(chunk)}</pre>" for chunk in chunks if chunk]
+
+
 def queue_announcement(outbox: Outbox, community: Community, lottery: Lottery) -> None:
     """A repeated lottery's announcement with its join button, through the outgoing queue."""
     _ = translator(community.language)
@@ -239,6 +260,13 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
         elif words[0].lower() == "show" and len(words) == 2:
             item = await lotteries.view(uow, community, lotteries.parse_id(words[1]), user_id)
             outbox.reply(message, details(_, community, item))
+        elif words[0].lower() == "entries" and len(words) == 2:
+            lottery = await lotteries.drawn(uow, community, lotteries.parse_id(words[1]))
+            if user_id is None or not await uow.users.can_message(user_id):
+                raise PrivateChatNeeded()
+            for text in entry_list_messages(_, lottery):
+                outbox.send(user_id, text)
+            outbox.reply(message, _("📬 I sent you the entry list privately."))
         else:
             raise UsageError(usage=lotteries.USAGE)
 

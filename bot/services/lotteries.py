@@ -52,8 +52,8 @@ NEW_USAGE = N_(
     "[| winners=1 cost=0 max=1 tier=newcomer badge=expert|star days=0 late=yes|no]"
 )
 USAGE = N_(
-    "/lottery new … | list | show <id> | draw <id> | cancel <id> | reroll <id> <@username|id> | "
-    "repeat <id> <schedule>|off"
+    "/lottery new … | list | show <id> | entries <id> | draw <id> | cancel <id> | "
+    "reroll <id> <@username|id> | repeat <id> <schedule>|off"
 )
 REPEAT_USAGE = N_("/lottery repeat <id> weekly mon 10:00 (schedules as in /campaign add) | off")
 REPEAT_GRACE = timedelta(hours=1)  # a repeat missed by longer (downtime) is skipped
@@ -305,6 +305,14 @@ def _entry_charge(
         created_at=now,
         reason=f"lottery #{lottery.id} entry {number}",
     )
+
+
+async def drawn(uow: UnitOfWork, community: Community, lottery_id: int) -> Lottery:
+    """A drawn lottery, whose entry list (`drawn_entries`) anyone may check."""
+    lottery = await get(uow, community, lottery_id)
+    if lottery.status != LotteryStatus.DRAWN:
+        raise LotteryNotDrawn(lottery_id=lottery.id)
+    return lottery
 
 
 async def draw_due(uow: UnitOfWork, now: datetime, community_id: int) -> list[DrawResult]:

@@ -149,6 +149,14 @@ async def test_fifty_entrants_drawn_once_at_the_time_and_verifiable(  # noqa: PL
     hash_found = LIST_HASH.search(result)
     assert hash_found and hash_found.group(1) == hashlib.sha256(entries.encode()).hexdigest()
 
+    # Any member can fetch the entry list privately; it is exactly the text that was hashed.
+    await harness.say(ENTRANTS[7], "/start", chat_id=ENTRANTS[7])
+    await harness.say(ENTRANTS[7], "/lottery entries 1")
+    assert "privately" in harness.last_reply()
+    private = [m.text or "" for m in harness.replies(ENTRANTS[7]) if "<pre>" in (m.text or "")]
+    published = "\n".join(text.removeprefix("<pre>").removesuffix("</pre>") for text in private)
+    assert published == entries
+
     verified = verify_draw(tmp_path, seed, 3, entries, picks=6)
     sequence = picked_users(verified)
     assert len(sequence) == 6 and len(set(sequence)) == 6 and LEAVER not in sequence
