@@ -6,7 +6,8 @@ from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from aiogram import Router
+from aiogram import Bot, Router
+from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -42,6 +43,20 @@ class MemberAction(Filter):
 
 def local_time(community: Community, moment: datetime) -> str:
     return moment.astimezone(ZoneInfo(community.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+class RepliesToBot(Filter):
+    """A text (not a command) replying to one of the bot's messages: maybe a dialog answer."""
+
+    async def __call__(self, message: Message, bot: Bot) -> bool:
+        reply = message.reply_to_message
+        return (
+            reply is not None
+            and reply.from_user is not None
+            and reply.from_user.id == bot.id
+            and message.text is not None
+            and not message.text.startswith("/")
+        )
 
 
 def join_keyboard(_: Translator, lottery: Lottery) -> InlineKeyboardMarkup:
@@ -284,7 +299,11 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
         action = action.lower()
         words = rest.split()
         actor = actor_of(message)
-        if action == "new":
+        if action == "new" and not rest.strip():
+            if actor is None:
+                raise UsageError(usage=lotteries.NEW_USAGE)
+            outbox.reply(message, _(await lotteries.start_dialog(uow, community, actor, now)))
+        elif action == "new":
             draft = lotteries.parse_new(rest, now, community.timezone)
             created = await lotteries.create(uow, community, draft, actor, now)
             outbox.send(
@@ -335,6 +354,32 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
             queue_draw_result(outbox, result)
         else:
             raise UsageError(usage=lotteries.USAGE)
+
+    @router.message(RepliesToBot())
+    async def dialog_answer(
+        message: Message,
+        uow: UnitOfWork,
+        community: Community,
+        user: UserInfo | None,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        if user is None or message.sender_chat is not None:
+            raise SkipHandler()
+        reply = await lotteries.answer_dialog(
+            uow, community, user.id, message.text or "", user.id, now
+        )
+        if reply is None:
+            raise SkipHandler()  # not a dialog answer: ordinary conversation
+        if reply.question is not None:
+            outbox.reply(message, _(reply.question))
+        elif reply.created is not None:
+            outbox.send(
+                community.id,
+                announcement(_, community, reply.created),
+                join_keyboard(_, reply.created),
+            )
 
     @router.message(Command("lottery"))
     async def refuse(message: Message, outbox: Outbox, _: Translator) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.lotteries import (
@@ -17,7 +18,14 @@ from bot.domain.lotteries import (
     Ticket,
 )
 from bot.domain.models import Badge, Tier
-from storage.models import LotteryEntryRow, LotteryRow, LotteryWinnerRow, MemberRow, UserRow
+from storage.models import (
+    LotteryDraftRow,
+    LotteryEntryRow,
+    LotteryRow,
+    LotteryWinnerRow,
+    MemberRow,
+    UserRow,
+)
 from storage.sql import insert_ignoring_conflict
 
 
@@ -315,3 +323,33 @@ class SqlLotteryRepository:
             .values(replaced_at=now)
         )
         return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def draft(
+        self, community_id: int, user_id: int
+    ) -> tuple[dict[str, Any], datetime] | None:
+        row = (
+            await self._session.execute(
+                select(LotteryDraftRow.data, LotteryDraftRow.updated_at).where(
+                    LotteryDraftRow.community_id == community_id,
+                    LotteryDraftRow.user_id == user_id,
+                )
+            )
+        ).one_or_none()
+        return (dict(row[0]), row[1]) if row is not None else None
+
+    async def save_draft(
+        self, community_id: int, user_id: int, data: dict[str, Any], now: datetime
+    ) -> None:
+        await self.drop_draft(community_id, user_id)
+        await insert_ignoring_conflict(
+            self._session,
+            LotteryDraftRow,
+            {"community_id": community_id, "user_id": user_id, "data": data, "updated_at": now},
+        )
+
+    async def drop_draft(self, community_id: int, user_id: int) -> None:
+        await self._session.execute(
+            delete(LotteryDraftRow).where(
+                LotteryDraftRow.community_id == community_id, LotteryDraftRow.user_id == user_id
+            )
+        )

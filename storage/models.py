@@ -383,3 +383,19 @@ class LotteryWinnerRow(Base):
     user_id: Mapped[int] = mapped_column(BigInteger)
     number: Mapped[int] = mapped_column(Integer)
     replaced_at: Mapped[datetime | None]
+
+
+class LotteryDraftRow(Base):
+    """A moderator's `/lottery new` guided dialog in progress: the answers so far."""
+
+    __tablename__ = "lottery_drafts"
+
+    community_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("communities.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    data: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]

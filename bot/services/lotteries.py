@@ -519,3 +519,95 @@ async def run_repeats(uow: UnitOfWork, now: datetime, community_id: int) -> list
         )
         created.append(replace(copy, id=copy_id))
     return created
+
+
+# The guided dialog of `/lottery new`: one question at a time, answered by replying to it.
+DIALOG_STEPS: tuple[tuple[str, str], ...] = (
+    ("title", N_("🎁 New lottery. What is its title? (Reply to this message.)")),
+    ("prize", N_("What is the prize? Describe it.")),
+    ("when", N_("When is the draw? Local time, as YYYY-MM-DD HH:MM.")),
+    ("winners", N_("How many winners? (1 to 100)")),
+    ("cost", N_("What does an entry cost in points? (0 for free)")),
+    ("max", N_("How many entries may each member have? (- for 1)")),
+    (
+        "rules",
+        N_(
+            "Who may enter? Any of tier=member badge=expert|star days=7 late=no, or - for everyone."
+        ),
+    ),
+)
+DIALOG_EXPIRES = timedelta(minutes=30)
+NO_BAR = N_("a title and a prize without the | character")
+
+
+@dataclass(frozen=True)
+class DialogReply:
+    """The next question to ask, or the lottery the dialog created."""
+
+    question: str | None = None
+    created: Lottery | None = None
+
+
+async def start_dialog(uow: UnitOfWork, community: Community, user_id: int, now: datetime) -> str:
+    await uow.lotteries.save_draft(community.id, user_id, {"step": 0, "answers": {}}, now)
+    return DIALOG_STEPS[0][1]
+
+
+def _check_answer(step: str, answer: str, now: datetime, timezone: str) -> str:
+    if step in ("title", "prize"):
+        if not answer or "|" in answer:
+            raise UsageError(usage=NO_BAR)
+        maximum = MAX_TITLE if step == "title" else MAX_PRIZE
+        if len(answer) > maximum:
+            raise TextTooLong(maximum=maximum)
+    elif step == "when":
+        schedule, rest = parse_schedule(f"at {answer}")
+        if rest.strip():
+            raise UsageError(usage=NEW_USAGE)
+        require_future(schedule, now, timezone)
+    elif step == "winners":
+        _number(answer, 1, MAX_WINNERS)
+    elif step == "cost":
+        _number(answer, 0, MAX_COST)
+    elif step == "max" and answer != "-":
+        _number(answer, 1, MAX_ENTRIES)
+    elif step == "rules" and answer != "-":
+        parse_new(f"x | x | 2100-01-01 00:00 | {answer}", now, timezone)
+    return answer
+
+
+async def answer_dialog(
+    uow: UnitOfWork,
+    community: Community,
+    user_id: int,
+    answer: str,
+    actor_id: int | None,
+    now: datetime,
+) -> DialogReply | None:
+    """The moderator's answer to the dialog's current question; None when they have no
+    dialog open (or it expired). A bad answer is refused and the question stands."""
+    found = await uow.lotteries.draft(community.id, user_id)
+    if found is None:
+        return None
+    data, updated_at = found
+    if now - updated_at > DIALOG_EXPIRES:
+        await uow.lotteries.drop_draft(community.id, user_id)
+        return None
+    index = int(data.get("step", 0))
+    answers = dict(data.get("answers", {}))
+    name = DIALOG_STEPS[index][0]
+    answers[name] = _check_answer(name, answer.strip(), now, community.timezone)
+    if index + 1 < len(DIALOG_STEPS):
+        await uow.lotteries.save_draft(
+            community.id, user_id, {"step": index + 1, "answers": answers}, now
+        )
+        return DialogReply(question=DIALOG_STEPS[index + 1][1])
+    options = [f"winners={answers['winners']}", f"cost={answers['cost']}"]
+    if answers["max"] != "-":
+        options.append(f"max={answers['max']}")
+    if answers["rules"] != "-":
+        options.append(answers["rules"])
+    spec = f"{answers['title']} | {answers['prize']} | {answers['when']} | {' '.join(options)}"
+    draft = parse_new(spec, now, community.timezone)
+    await uow.lotteries.drop_draft(community.id, user_id)
+    return DialogReply(created=await create(uow, community, draft, actor_id, now))

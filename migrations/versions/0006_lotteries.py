@@ -120,8 +120,24 @@ def upgrade() -> None:
         sa.UniqueConstraint("lottery_id", "pick", name=op.f("uq_lottery_winners_lottery_id")),
     )
 
+    op.create_table(
+        "lottery_drafts",
+        sa.Column("community_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("user_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["community_id"],
+            ["communities.id"],
+            name=op.f("fk_lottery_drafts_community_id_communities"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("community_id", "user_id", name=op.f("pk_lottery_drafts")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("lottery_drafts")
 
     op.drop_table("lottery_winners")
     op.drop_table("lottery_entries")

@@ -300,3 +300,34 @@ async def test_a_weekly_lottery_runs_itself(harness: Harness) -> None:
     assert "next copy announced 2026-03-23 08:00" in harness.last_reply()
     await harness.say(CREATOR_ID, "/lottery repeat 1 off")
     assert "no longer repeats" in harness.last_reply()
+
+
+async def test_the_guided_dialog_asks_one_question_at_a_time(harness: Harness) -> None:
+    add_members(harness, [8001])
+
+    async def answer(text: str) -> str:
+        question = harness.replies()[-1]
+        await harness.say(CREATOR_ID, text, reply_to_message_id=question.message_id)
+        return harness.replies()[-1].text or ""
+
+    await harness.say(CREATOR_ID, "/lottery new")
+    assert "What is its title?" in harness.last_reply()
+    assert "What is the prize?" in await answer("Member day")
+    assert "When is the draw?" in await answer("A tote bag")
+    assert "already passed" in await answer("2020-01-01 10:00")  # refused; the question stands
+    await harness.say(
+        CREATOR_ID, "2026-03-04 20:00", reply_to_message_id=harness.replies()[-2].message_id
+    )
+    assert "How many winners?" in harness.last_reply()
+    assert "cost in points" in await answer("2")
+    assert "How many entries" in await answer("3")
+    assert "Who may enter?" in await answer("-")
+    post = await answer("days=7 late=no")
+    assert "Lottery #1" in post and "A tote bag" in post and "3 points" in post
+    assert "Only for members who were here when it was announced." in post
+    assert "At least 7 days in the group." in post
+    before = len(harness.replies())
+    await harness.say(8001, "nice", reply_to_message_id=harness.replies()[-1].message_id)
+    assert len(harness.replies()) == before  # a member's reply to the bot is conversation
+    await harness.say(CREATOR_ID, "thanks", reply_to_message_id=harness.replies()[-1].message_id)
+    assert len(harness.replies()) == before  # the dialog is over
