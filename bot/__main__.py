@@ -1,6 +1,6 @@
 """Command line: `seedbot run` starts the bot (after migrating), `seedbot migrate` only migrates,
 `seedbot deadletters` lists the updates set aside after a bug, `seedbot replay <id>` runs one
-again."""
+again, `seedbot verify-draw` recomputes a lottery's winners from its revealed seed."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from contextlib import suppress
+from itertools import islice
 
 from aiogram.exceptions import TelegramUnauthorizedError
 from aiogram.utils.token import extract_bot_id
 from pydantic import ValidationError
 
 from bot.config import DatabaseSettings, Settings, proxy_credentials
+from bot.domain.lotteries import commitment_of, entries_hash, parse_entries, picks
 from handlers.retry import is_transient
 from storage.dead_letters import DeadLetter
 from storage.engine import build_engine, build_session_factory
@@ -163,6 +165,36 @@ async def _replay(settings: Settings, update_id: int) -> int:
         await app.close()
 
 
+def verify_draw(seed: str, winners: int, entries: str, picks_shown: int | None = None) -> str:
+    """What `seedbot verify-draw` prints: the entry list's count and hash (compare them with
+    the result post), the seed's commitment (compare it with the announcement) and the
+    winners, recomputed by the documented procedure (bot/domain/lotteries.py)."""
+    tickets = parse_entries(entries)
+    sequence = list(islice(picks(seed, tickets), picks_shown or winners))
+    lines = [
+        f"commitment (SHA-256 of the seed): {commitment_of(seed)}",
+        f"entries: {len(tickets)}",
+        f"SHA-256 of the entry list: {entries_hash(tickets)}",
+    ]
+    for index, ticket in enumerate(sequence, start=1):
+        role = "winner" if index <= winners else "next pick (reroll)"
+        lines.append(f"{index}. user {ticket.user_id} (entry {ticket.number}) - {role}")
+    return "\n".join(lines)
+
+
+def _verify_draw_command(arguments: argparse.Namespace) -> None:
+    if arguments.entries_file is not None:
+        with open(arguments.entries_file, encoding="utf-8") as file:
+            entries = file.read()
+    else:
+        entries = arguments.entries or ""
+    try:
+        print(verify_draw(arguments.seed, arguments.winners, entries, arguments.picks))
+    except ValueError as error:
+        print(f"Cannot read the entry list: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="seedbot", description="seedbot: community operations bot"
@@ -173,7 +205,19 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("deadletters", help="list the updates set aside after a failure (a bug)")
     replay = commands.add_parser("replay", help="run a dead letter again, after a fix")
     replay.add_argument("update_id", type=int)
+    verify = commands.add_parser(
+        "verify-draw", help="recompute a lottery's winners from its revealed seed and entry list"
+    )
+    verify.add_argument("--seed", required=True, help="the seed revealed in the result post")
+    verify.add_argument("--winners", required=True, type=int, help="the number of winners")
+    source = verify.add_mutually_exclusive_group(required=True)
+    source.add_argument("--entries-file", help="the entry list: one <user id>:<entry> a line")
+    source.add_argument("--entries", help="the entry list, comma-separated <user id>:<entry>")
+    verify.add_argument("--picks", type=int, help="show this many picks (rerolls included)")
     arguments = parser.parse_args(argv)
+    if arguments.command == "verify-draw":
+        _verify_draw_command(arguments)
+        return
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -30,6 +30,7 @@ MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("topinviters", N_("Top inviters: week, month, all time")),
     ("shop", N_("The points shop: browse and redeem")),
     ("myorders", N_("Your shop orders")),
+    ("lottery", N_("Lotteries: /lottery list|show <id>, and more for moderators")),
     ("help", N_("What I can do")),
 )
 

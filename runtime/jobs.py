@@ -19,10 +19,11 @@ from bot.domain.models import Campaign, CampaignKind, RunOutcome
 from bot.domain.schedules import effective_grace
 from bot.i18n import Translator, translator
 from bot.ports import Clock, MembershipChecker, UnitOfWorkFactory
-from bot.services import campaigns, onboarding, referrals
+from bot.services import campaigns, lotteries, onboarding, referrals
 from bot.services.campaigns import DueRun
 from bot.services.onboarding import WelcomeBatch
 from handlers.checkin import checkin_keyboard
+from handlers.lotteries import queue_announcement, queue_draw_result
 from handlers.render import announce_referral, name
 from runtime.outbox import Outbox
 
@@ -161,7 +162,10 @@ async def run_due_work(
         posting = set(await uow.campaigns.communities_due(now))
         posting.update(await onboarding.communities_with_welcomes_due(uow, now))
         referring = set(await uow.referrals.communities_due(now))
-    for community_id in sorted(posting | referring):
+        drawing = set(await uow.lotteries.communities_due(now))
+    for community_id in sorted(posting | referring | drawing):
+        if community_id in drawing:
+            await _isolated("lotteries", community_id, draw_lotteries(open_uow, community_id, now))
         if community_id in posting:
             await _isolated("posts", community_id, post_due(open_uow, community_id, now))
         if community_id in referring:
@@ -196,6 +200,20 @@ async def post_due(open_uow: UnitOfWorkFactory, community_id: int, now: datetime
         for batch in await onboarding.take_due_welcomes(uow, now, community_id):
             key = f"welcome:{batch.community.id}:{batch.newcomers[0][0]}"  # welcomed once
             outbox.announce(batch.community.id, render_welcome(batch), key, kind="welcome")
+        await outbox.queue_announcements(uow.outgoing, now)
+
+
+async def draw_lotteries(open_uow: UnitOfWorkFactory, community_id: int, now: datetime) -> None:
+    """One community's repeated lotteries announced and lotteries due drawn (each claimed by
+    a conditional UPDATE), queued for sending, in one transaction."""
+    outbox = Outbox()
+    async with open_uow() as uow:
+        for copy in await lotteries.run_repeats(uow, now, community_id):
+            community = await uow.communities.get(community_id)
+            if community is not None:
+                queue_announcement(outbox, community, copy)
+        for result in await lotteries.draw_due(uow, now, community_id):
+            queue_draw_result(outbox, result)
         await outbox.queue_announcements(uow.outgoing, now)
 
 

@@ -363,3 +363,88 @@ class ShopOrderRow(Base):
     settled_at: Mapped[datetime | None]
     settled_by: Mapped[int | None] = mapped_column(BigInteger)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class LotteryRow(Base):
+    """A lottery: its rules, the secret seed (revealed at the draw) and the draw's record."""
+
+    __tablename__ = "lotteries"
+    __table_args__ = (Index("ix_lotteries_due", "status", "draw_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(Text)
+    prize: Mapped[str] = mapped_column(Text)
+    winners: Mapped[int] = mapped_column(Integer)
+    draw_at: Mapped[datetime]
+    cost: Mapped[int] = mapped_column(Integer)
+    max_entries: Mapped[int] = mapped_column(Integer)
+    min_tier: Mapped[int] = mapped_column(Integer)
+    badge: Mapped[str | None] = mapped_column(String(16))
+    min_days: Mapped[int] = mapped_column(Integer)
+    late_joiners: Mapped[bool]
+    seed: Mapped[str] = mapped_column(String(128))
+    commitment: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    drawn_at: Mapped[datetime | None]
+    entries_count: Mapped[int | None] = mapped_column(Integer)
+    entries_hash: Mapped[str | None] = mapped_column(String(64))
+    drawn_entries: Mapped[str | None] = mapped_column(Text)
+    picks_taken: Mapped[int] = mapped_column(Integer, default=0)
+    repeat_schedule: Mapped[str | None] = mapped_column(String(64))
+    repeat_next_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class LotteryEntryRow(Base):
+    """One entry (a member's `number`-th) and what it cost; refunded once on cancel."""
+
+    __tablename__ = "lottery_entries"
+    __table_args__ = (UniqueConstraint("lottery_id", "user_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    lottery_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("lotteries.id", ondelete="CASCADE"),
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    number: Mapped[int] = mapped_column(Integer)
+    cost: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    refunded_at: Mapped[datetime | None]
+
+
+class LotteryWinnerRow(Base):
+    """The draw's picks in order; a rerolled winner stays, marked replaced."""
+
+    __tablename__ = "lottery_winners"
+    __table_args__ = (UniqueConstraint("lottery_id", "pick"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    lottery_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("lotteries.id", ondelete="CASCADE"),
+    )
+    pick: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    number: Mapped[int] = mapped_column(Integer)
+    replaced_at: Mapped[datetime | None]
+
+
+class LotteryDraftRow(Base):
+    """A moderator's `/lottery new` guided dialog in progress: the answers so far."""
+
+    __tablename__ = "lottery_drafts"
+
+    community_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("communities.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    data: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]

@@ -17,6 +17,7 @@ from storage.dead_letters import SqlDeadLetters
 from storage.engine import READ_ONLY
 from storage.invite_links import SqlInviteLinkRepository
 from storage.ledger import SqlLedgerRepository
+from storage.lotteries import SqlLotteryRepository
 from storage.members import SqlCheckinRepository, SqlMemberRepository
 from storage.prepared import driver_connection
 from storage.processed_updates import SqlProcessedUpdates
@@ -51,6 +52,7 @@ class SqlUnitOfWork:
         self.processed_updates = SqlProcessedUpdates(session)
         self.dead_letters = SqlDeadLetters(session)
         self.shop = SqlShopRepository(session)
+        self.lotteries = SqlLotteryRepository(session)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

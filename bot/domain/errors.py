@@ -189,3 +189,36 @@ class OrderAlreadySettled(DomainError):
 class UnknownTier(DomainError):
     message = N_("Unknown tier. Use one of: {choices}.")
     translated_params = ("choices",)
+
+
+class UnknownLottery(DomainError):
+    message = N_("There is no lottery #{lottery_id} in this group.")
+
+
+class LotteryClosed(DomainError):
+    message = N_("Lottery #{lottery_id} is closed.")
+
+
+class LotteryNotDrawn(DomainError):
+    message = N_("Lottery #{lottery_id} has not been drawn yet.")
+
+
+class NotEligibleForLottery(DomainError):
+    message = N_("You cannot enter this lottery: {reason}")
+    translated_params = ("reason",)
+
+
+class EntryLimitReached(DomainError):
+    message = N_("You already have {count} of {maximum} entries in this lottery.")
+
+
+class NotEnoughPointsToEnter(DomainError):
+    message = N_("An entry costs {cost} points; you have {balance}.")
+
+
+class NotAWinner(DomainError):
+    message = N_("{name} is not a current winner of lottery #{lottery_id}.")
+
+
+class NoMoreEntrants(DomainError):
+    message = N_("Every remaining entrant has already been picked; nobody can replace them.")

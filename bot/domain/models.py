@@ -33,6 +33,8 @@ class LedgerKind(enum.StrEnum):
     REVOKE = "revoke"
     SHOP = "shop"
     SHOP_REFUND = "shop_refund"
+    LOTTERY_ENTRY = "lottery_entry"
+    LOTTERY_REFUND = "lottery_refund"
 
 
 class ReferralStatus(enum.StrEnum):

@@ -1,0 +1,416 @@
+"""/lottery: lotteries with a join button and a provably fair draw."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+from zoneinfo import ZoneInfo
+
+from aiogram import Bot, Router
+from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.filters import Command, CommandObject, Filter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.domain.errors import PrivateChatNeeded, UsageError
+from bot.domain.lotteries import Lottery, LotteryStatus, LotteryWinner
+from bot.domain.models import Community, UserInfo
+from bot.i18n import Translator, translator
+from bot.ports import UnitOfWork
+from bot.services import lotteries, moderation
+from bot.services.lotteries import DrawResult, LotteryView
+from handlers.filters.chat import InGroup
+from handlers.filters.moderator import IsModerator
+from handlers.moderation import split_target_and_rest
+from handlers.render import actor_of, badge_name, name, tier_name
+from runtime.outbox import Outbox
+
+MEMBER_ACTIONS = frozenset({"list", "show", "entries"})
+ENTRIES_PER_MESSAGE = 3500  # characters of the entry list in one private message
+
+
+class LotteryButton(CallbackData, prefix="v1lt"):
+    """Join a lottery; who joins is the user who pressed, checked against the chat's lottery."""
+
+    lottery_id: int
+
+
+class MemberAction(Filter):
+    async def __call__(self, message: Message) -> bool:
+        words = (message.text or "").split(maxsplit=2)
+        return len(words) > 1 and words[1].lower() in MEMBER_ACTIONS
+
+
+def local_time(community: Community, moment: datetime) -> str:
+    return moment.astimezone(ZoneInfo(community.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+class RepliesToBot(Filter):
+    """A text (not a command) replying to one of the bot's messages: maybe a dialog answer."""
+
+    async def __call__(self, message: Message, bot: Bot) -> bool:
+        reply = message.reply_to_message
+        return (
+            reply is not None
+            and reply.from_user is not None
+            and reply.from_user.id == bot.id
+            and message.text is not None
+            and not message.text.startswith("/")
+        )
+
+
+def join_keyboard(_: Translator, lottery: Lottery) -> InlineKeyboardMarkup:
+    label = _("🎟 Join ({cost} points)", cost=lottery.cost) if lottery.cost else _("🎟 Join (free)")
+    data = LotteryButton(lottery_id=lottery.id).pack()
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=label, callback_data=data)]]
+    )
+
+
+def rules_lines(_: Translator, lottery: Lottery) -> list[str]:
+    rules = lottery.eligibility
+    cost = _("{cost} points", cost=lottery.cost) if lottery.cost else _("free")
+    lines = [
+        _(
+            "Entry: {cost}, up to {maximum} per member.",
+            cost=cost,
+            maximum=lottery.max_entries,
+        )
+    ]
+    if rules.min_tier:
+        lines.append(_("Tier {tier} or higher.", tier=tier_name(_, rules.min_tier)))
+    if rules.badge is not None:
+        lines.append(_("Only for the {badge} badge.", badge=badge_name(_, rules.badge)))
+    if rules.min_days:
+        lines.append(_("At least {days} days in the group.", days=rules.min_days))
+    if not rules.late_joiners:
+        lines.append(_("Only for members who were here when it was announced."))
+    return lines
+
+
+def announcement(_: Translator, community: Community, lottery: Lottery) -> str:
+    lines = [
+        _("🎁 Lottery #{id}: {title}", id=lottery.id, title=name(lottery.title)),
+        _("Prize: {prize}", prize=escape(lottery.prize)),
+        _(
+            "{winners} winner(s), drawn at {when} ({timezone}).",
+            winners=lottery.winners,
+            when=local_time(community, lottery.draw_at),
+            timezone=community.timezone,
+        ),
+        *rules_lines(_, lottery),
+        _(
+            "Fair draw: the SHA-256 of the secret seed is <code>{commitment}</code>; the seed "
+            "is revealed with the result.",
+            commitment=lottery.commitment,
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def status_name(_: Translator, status: LotteryStatus) -> str:
+    if status == LotteryStatus.OPEN:
+        return _("open")
+    if status == LotteryStatus.DRAWN:
+        return _("drawn")
+    return _("cancelled")
+
+
+def describe(_: Translator, community: Community, shown: LotteryView) -> str:
+    lottery = shown.lottery
+    line = _(
+        "#{id} {title} — {status} — draw {when} — {entrants} entrants, {entries} entries",
+        id=lottery.id,
+        title=name(lottery.title),
+        status=status_name(_, lottery.status),
+        when=local_time(community, lottery.draw_at),
+        entrants=shown.entrants,
+        entries=shown.entries,
+    )
+    if shown.mine:
+        line += " — " + _("your entries: {count}", count=shown.mine)
+    return line
+
+
+def details(_: Translator, community: Community, shown: LotteryView) -> str:
+    lottery = shown.lottery
+    lines = [describe(_, community, shown), _("Prize: {prize}", prize=escape(lottery.prize))]
+    lines.extend(rules_lines(_, lottery))
+    lines.append(_("Commitment: <code>{commitment}</code>", commitment=lottery.commitment))
+    if lottery.repeat_schedule and lottery.repeat_next_at:
+        lines.append(
+            _(
+                "Repeats: {schedule}; next copy announced {when}.",
+                schedule=lottery.repeat_schedule,
+                when=local_time(community, lottery.repeat_next_at),
+            )
+        )
+    if lottery.status == LotteryStatus.DRAWN:
+        lines.extend(_proof_lines(_, lottery))
+        lines.append(winner_list(_, [w for w in shown.winners if not w.replaced]))
+    return "\n".join(lines)
+
+
+def winner_list(_: Translator, winners: list[LotteryWinner]) -> str:
+    if not winners:
+        return _("No winners: nobody could be drawn.")
+    names = "\n".join(
+        f"{index}. {name(winner.display_name)}" for index, winner in enumerate(winners, start=1)
+    )
+    return _("Winners:") + "\n" + names
+
+
+def _proof_lines(_: Translator, lottery: Lottery) -> list[str]:
+    return [
+        _(
+            "Entries drawn from: {count}; SHA-256 of the entry list: <code>{digest}</code>",
+            count=lottery.entries_count or 0,
+            digest=lottery.entries_hash or "",
+        ),
+        _("Seed: <code>{seed}</code>", seed=lottery.seed),
+        _(
+            "Check it: <code>seedbot verify-draw --seed {seed} --winners {winners} "
+            "--entries-file entries.txt</code> (one <code>user_id:entry</code> per line).",
+            seed=lottery.seed,
+            winners=lottery.winners,
+        ),
+    ]
+
+
+def entry_list_messages(_: Translator, lottery: Lottery) -> list[str]:
+    """The published entry list, split into private messages; joined with newlines, the
+    parts between <pre> tags are exactly the text that was hashed."""
+    chunks: list[list[str]] = [[]]
+    size = 0
+    for line in (lottery.drawn_entries or "").splitlines():
+        if size + len(line) + 1 > ENTRIES_PER_MESSAGE:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(line)
+        size += len(line) + 1
+    head = _(
+        "Entry list of lottery #{id}: {count} entries, SHA-256 <code>{digest}</code>",
+        id=lottery.id,
+        count=lottery.entries_count or 0,
+        digest=lottery.entries_hash or "",
+    )
+    return [head] + [f"<pre>{chr(10).join(chunk)}</pre>" for chunk in chunks if chunk]
+
+
+def queue_announcement(outbox: Outbox, community: Community, lottery: Lottery) -> None:
+    """A repeated lottery's announcement with its join button, through the outgoing queue."""
+    _ = translator(community.language)
+    outbox.announce(
+        community.id,
+        announcement(_, community, lottery),
+        f"lottery:{lottery.id}:announce",
+        kind="lottery",
+        markup=join_keyboard(_, lottery),
+    )
+
+
+def queue_draw_result(outbox: Outbox, result: DrawResult) -> None:
+    """The result post in the group and a private note to each winner who can get one, all
+    through the outgoing queue, each once (keyed by lottery and pick)."""
+    community, lottery = result.community, result.lottery
+    _ = translator(community.language)
+    if result.replaced is not None and result.replacement is not None:
+        head = _(
+            "🔁 Lottery #{id} {title}: {old} is replaced by {new}, the next pick of the same draw.",
+            id=lottery.id,
+            title=name(lottery.title),
+            old=name(result.replaced.display_name),
+            new=name(result.replacement.display_name),
+        )
+        key = f"lottery:{lottery.id}:reroll:{result.replacement.pick}"
+        told = [result.replacement]
+    else:
+        head = _("🎉 Lottery #{id} {title} is drawn!", id=lottery.id, title=name(lottery.title))
+        key = f"lottery:{lottery.id}:result"
+        told = result.winners
+    lines = [head, _("Prize: {prize}", prize=escape(lottery.prize))]
+    lines.append(winner_list(_, result.winners))
+    lines.extend(_proof_lines(_, lottery))
+    outbox.announce(community.id, "\n".join(lines), key, kind="lottery")
+    for winner in told:
+        if winner.user_id in result.reachable:
+            outbox.announce(
+                winner.user_id,
+                _(
+                    "🎉 You won lottery #{id} {title} in {group}! Prize: {prize}",
+                    id=lottery.id,
+                    title=name(lottery.title),
+                    group=name(community.title),
+                    prize=escape(lottery.prize),
+                ),
+                f"lottery:{lottery.id}:winner:{winner.pick}",
+                kind="lottery",
+            )
+
+
+def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
+    router = Router(name="lotteries")
+    router.message.filter(InGroup())
+    router.callback_query.filter(InGroup())
+
+    @router.message(Command("lottery"), MemberAction())
+    async def lottery_look(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        user: UserInfo | None,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        words = (command.args or "").split()
+        user_id = user.id if user is not None and message.sender_chat is None else None
+        if words[0].lower() == "list" and len(words) == 1:
+            shown = await lotteries.listing(uow, community, user_id)
+            lines = [_("🎁 Lotteries:")]
+            lines.extend(describe(_, community, item) for item in shown)
+            if not shown:
+                lines.append(_("None yet."))
+            outbox.reply(message, "\n".join(lines))
+        elif words[0].lower() == "show" and len(words) == 2:
+            item = await lotteries.view(uow, community, lotteries.parse_id(words[1]), user_id)
+            outbox.reply(message, details(_, community, item))
+        elif words[0].lower() == "entries" and len(words) == 2:
+            lottery = await lotteries.drawn(uow, community, lotteries.parse_id(words[1]))
+            if user_id is None or not await uow.users.can_message(user_id):
+                raise PrivateChatNeeded()
+            for text in entry_list_messages(_, lottery):
+                outbox.send(user_id, text)
+            outbox.reply(message, _("📬 I sent you the entry list privately."))
+        else:
+            raise UsageError(usage=lotteries.USAGE)
+
+    @router.message(Command("lottery"), IsModerator())
+    async def lottery_manage(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        action, _sep, rest = (command.args or "").strip().partition(" ")
+        action = action.lower()
+        words = rest.split()
+        actor = actor_of(message)
+        if action == "new" and not rest.strip():
+            if actor is None:
+                raise UsageError(usage=lotteries.NEW_USAGE)
+            outbox.reply(message, _(await lotteries.start_dialog(uow, community, actor, now)))
+        elif action == "new":
+            draft = lotteries.parse_new(rest, now, community.timezone)
+            created = await lotteries.create(uow, community, draft, actor, now)
+            outbox.send(
+                community.id, announcement(_, community, created), join_keyboard(_, created)
+            )
+        elif action == "draw" and len(words) == 1:
+            result = await lotteries.draw_now(
+                uow, community, lotteries.parse_id(words[0]), actor, now
+            )
+            queue_draw_result(outbox, result)
+        elif action == "cancel" and len(words) == 1:
+            cancelled = await lotteries.cancel(
+                uow, community, lotteries.parse_id(words[0]), actor, now
+            )
+            outbox.reply(
+                message,
+                _(
+                    "Lottery #{id} is cancelled; {entries} paid entries refunded "
+                    "({points} points).",
+                    id=cancelled.lottery.id,
+                    entries=cancelled.refunded_entries,
+                    points=cancelled.refunded_points,
+                ),
+            )
+        elif action == "repeat" and words:
+            repeated = await lotteries.set_repeat(
+                uow, community, lotteries.parse_id(words[0]), " ".join(words[1:]), actor, now
+            )
+            if repeated.repeat_next_at is None:
+                outbox.reply(message, _("Lottery #{id} no longer repeats.", id=repeated.id))
+            else:
+                outbox.reply(
+                    message,
+                    _(
+                        "Lottery #{id} repeats: {schedule}; next copy announced {when}.",
+                        id=repeated.id,
+                        schedule=repeated.repeat_schedule,
+                        when=local_time(community, repeated.repeat_next_at),
+                    ),
+                )
+        elif action == "reroll" and words:
+            lottery_id = lotteries.parse_id(words[0])
+            target, extra = split_target_and_rest(message, " ".join(words[1:]))
+            if extra:
+                raise UsageError(usage=lotteries.USAGE)
+            winner = await moderation.resolve_target(uow, community, target)
+            result = await lotteries.reroll(uow, community, lottery_id, winner, actor, now)
+            queue_draw_result(outbox, result)
+        else:
+            raise UsageError(usage=lotteries.USAGE)
+
+    @router.message(RepliesToBot())
+    async def dialog_answer(
+        message: Message,
+        uow: UnitOfWork,
+        community: Community,
+        user: UserInfo | None,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        if user is None or message.sender_chat is not None:
+            raise SkipHandler()
+        reply = await lotteries.answer_dialog(
+            uow, community, user.id, message.text or "", user.id, now
+        )
+        if reply is None:
+            raise SkipHandler()  # not a dialog answer: ordinary conversation
+        if reply.question is not None:
+            outbox.reply(message, _(reply.question))
+        elif reply.created is not None:
+            outbox.send(
+                community.id,
+                announcement(_, community, reply.created),
+                join_keyboard(_, reply.created),
+            )
+
+    @router.message(Command("lottery"))
+    async def refuse(message: Message, outbox: Outbox, _: Translator) -> None:
+        outbox.reply(message, _("Only moderators of this group can use this command."))
+
+    @router.callback_query(LotteryButton.filter())
+    async def join(
+        callback: CallbackQuery,
+        callback_data: LotteryButton,
+        uow: UnitOfWork,
+        community: Community,
+        user: UserInfo,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        entered = await lotteries.enter(uow, community, user, callback_data.lottery_id, now)
+        if entered.lottery.cost:
+            text = _(
+                "🎟 You are in lottery #{id} (entry {number}). −{cost} points, {balance} left.",
+                id=entered.lottery.id,
+                number=entered.number,
+                cost=entered.lottery.cost,
+                balance=entered.balance,
+            )
+        else:
+            text = _(
+                "🎟 You are in lottery #{id} (entry {number}).",
+                id=entered.lottery.id,
+                number=entered.number,
+            )
+        outbox.toast(callback, text)
+
+    return router
