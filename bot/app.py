@@ -44,6 +44,7 @@ from runtime.intake import (
 )
 from runtime.jobs import DUE_WORK_JOB, JobRuntime, scheduled_campaigns, sync_campaign_jobs
 from runtime.membership_checker import BotMembershipChecker
+from runtime.quizzes import BotQuizPolls, run_quizzes
 from runtime.replies import ReplySender
 from runtime.sender import RateWindows, Sender, SendLimits
 from storage.engine import build_engine, build_session_factory
@@ -51,12 +52,16 @@ from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
 
+QUIZ_WORK_SECONDS = 2  # how soon a quiz's next question follows the close of the last
+
 ALLOWED_UPDATES = [
     "message",
     "callback_query",
     "chat_member",
     "my_chat_member",
     "chat_join_request",
+    "poll_answer",
+    "poll",
 ]
 
 
@@ -84,6 +89,11 @@ class App:
         await JobRuntime(
             self.open_uow, self.clock, self.scheduler, BotMembershipChecker(self.bot)
         ).run()
+        await self.run_quizzes()
+
+    async def run_quizzes(self) -> None:
+        """Quiz sessions' polls posted, closed and scored as their times come."""
+        await run_quizzes(self.open_uow, self.clock, BotQuizPolls(self.bot))
 
     async def start_scheduler(self) -> None:
         """APScheduler with the periodic due-work job and one job per scheduled campaign;
@@ -102,6 +112,10 @@ class App:
             max_instances=1,
             coalesce=True,
         )
+        self.scheduler.add_job(
+            self.run_quizzes, "interval", seconds=QUIZ_WORK_SECONDS, id="quiz_work",
+            max_instances=1, coalesce=True,
+        )  # fmt: skip
         self.scheduler.start()
         sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.open_uow))
 

@@ -17,6 +17,7 @@ from handlers import (
     moderation,
     points,
     private,
+    quizzes,
 )
 
 
@@ -32,6 +33,7 @@ def setup_routers() -> list[Router]:
         help.setup(),
         growth.setup(),
         campaigns.setup(),
+        quizzes.setup(),
         points.setup(),
         moderation.setup(),
         activity.setup(),

@@ -20,6 +20,7 @@ from storage.ledger import SqlLedgerRepository
 from storage.members import SqlCheckinRepository, SqlMemberRepository
 from storage.prepared import driver_connection
 from storage.processed_updates import SqlProcessedUpdates
+from storage.quizzes import SqlQuizRepository
 from storage.referrals import SqlReferralRepository
 from storage.sqlite_inloop import SQLiteDialect_inloop
 from storage.users import SqlUserRepository
@@ -49,6 +50,7 @@ class SqlUnitOfWork:
         self.chat_moves = SqlChatMoves(session)
         self.processed_updates = SqlProcessedUpdates(session)
         self.dead_letters = SqlDeadLetters(session)
+        self.quizzes = SqlQuizRepository(session)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
