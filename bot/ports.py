@@ -25,6 +25,7 @@ from bot.domain.models import (
     PointsTotals,
     QuizAnswer,
     QuizQuestion,
+    QuizSchedule,
     QuizSession,
     QuizSlot,
     QuizSlotStatus,
@@ -430,6 +431,18 @@ class QuizRepository(Protocol):
     async def set_points(self, answer_id: int, points: int) -> None: ...
     async def session_scores(self, session_id: int, limit: int) -> Sequence[LeaderboardRow]: ...
     async def top_scorers(self, community_id: int, limit: int) -> Sequence[LeaderboardRow]: ...
+    async def add_schedule(
+        self, schedule: QuizSchedule, actor_id: int | None, now: datetime
+    ) -> int: ...
+    async def schedules_of(self, community_id: int) -> Sequence[QuizSchedule]:
+        """The active ones, soonest first."""
+        ...
+
+    async def get_schedule(self, community_id: int, schedule_id: int) -> QuizSchedule | None: ...
+    async def set_schedule(
+        self, schedule_id: int, status: str, next_run_at: datetime | None
+    ) -> None: ...
+    async def due_schedules(self, now: datetime, limit: int) -> Sequence[QuizSchedule]: ...
 
 
 class QuizPollSender(Protocol):

@@ -10,6 +10,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime
+from html import escape
 
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
@@ -21,6 +22,7 @@ from bot.i18n import Translator, translator
 from bot.ports import UnitOfWork
 from bot.services import quizzes
 from bot.services.quizzes import MAX_FILE_BYTES, SessionResults
+from handlers.campaigns import local_time
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.middlewares.context import user_info
@@ -30,6 +32,7 @@ from runtime.outbox import Outbox
 logger = logging.getLogger(__name__)
 
 KEPT_FILES = 16
+LISTED = 40
 GROUP_TYPES = frozenset({"group", "supergroup"})
 
 
@@ -148,17 +151,49 @@ def setup() -> Router:
                 outbox.reply(message, _("That question is in the bank already."))
         elif action == "start":
             count, topic = quizzes.parse_start(rest)
-            _session_id, planned = await quizzes.start_session(
+            _session_id, question_count = await quizzes.start_session(
                 uow, community, count, topic, actor, now
             )
             outbox.reply(
                 message,
                 _(
                     "🧠 A quiz of {count} questions starts now: {seconds} seconds for each.",
-                    count=planned,
+                    count=question_count,
                     seconds=quizzes.DEFAULT_OPEN_PERIOD,
                 ),
             )
+        elif action == "schedule":
+            planned = await quizzes.add_schedule(uow, community, rest, actor, now)
+            outbox.reply(
+                message,
+                _(
+                    "🗓 Quiz #{id} scheduled: {schedule}, first at {first}.",
+                    id=planned.id,
+                    schedule=planned.schedule,
+                    first=local_time(community, planned.next_run_at),
+                ),
+            )
+        elif action == "list":
+            schedules = await quizzes.list_schedules(uow, community)
+            lines = [_("🗓 Scheduled quizzes (times in {timezone}):", timezone=community.timezone)]
+            lines.extend(
+                _(
+                    "#{id} {schedule} — next: {next} — {count} questions{topic}",
+                    id=planned.id,
+                    schedule=planned.schedule,
+                    next=local_time(community, planned.next_run_at),
+                    count=planned.count,
+                    topic=f" ({escape(planned.topic)})" if planned.topic else "",
+                )
+                for planned in schedules[:LISTED]
+            )
+            if not schedules:
+                lines.append(_("None yet. Add one like this: /quiz schedule monthly 1 20:00"))
+            outbox.reply(message, "\n".join(lines))
+        elif action == "cancel":
+            schedule_id = quizzes.parse_schedule_id(rest)
+            await quizzes.cancel_schedule(uow, community, schedule_id, actor, now)
+            outbox.reply(message, _("Scheduled quiz #{id} cancelled.", id=schedule_id))
         elif action == "top":
             await show_top(message, uow, community, outbox, _)
         else:

@@ -396,3 +396,22 @@ class QuizAnswerRow(Base):
     on_time: Mapped[bool]
     points: Mapped[int] = mapped_column(Integer, default=0)
     answered_at: Mapped[datetime]
+
+
+class QuizScheduleRow(Base):
+    """Quiz sessions on a schedule (the forms of /campaign add)."""
+
+    __tablename__ = "quiz_schedules"
+    __table_args__ = (Index("ix_quiz_schedules_due", "status", "next_run_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE"), index=True
+    )
+    schedule: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer)
+    topic: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    next_run_at: Mapped[datetime | None]
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]

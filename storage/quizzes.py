@@ -14,6 +14,7 @@ from bot.domain.models import (
     LeaderboardRow,
     QuizAnswer,
     QuizQuestion,
+    QuizSchedule,
     QuizSession,
     QuizSlot,
     QuizSlotStatus,
@@ -22,12 +23,14 @@ from storage.models import (
     QuizAnswerRow,
     QuizPollRow,
     QuizQuestionRow,
+    QuizScheduleRow,
     QuizSessionRow,
     UserRow,
 )
 from storage.sql import insert_ignoring_conflict
 
 RUNNING = "running"
+ACTIVE = "active"
 
 
 def fingerprint(question: QuizQuestion) -> str:
@@ -318,3 +321,66 @@ class SqlQuizRepository:
             .limit(limit)
         )
         return _board((await self._session.execute(statement)).all())
+
+    async def add_schedule(
+        self, schedule: QuizSchedule, actor_id: int | None, now: datetime
+    ) -> int:
+        row = QuizScheduleRow(
+            community_id=schedule.community_id,
+            schedule=schedule.schedule,
+            count=schedule.count,
+            topic=schedule.topic,
+            status=schedule.status,
+            next_run_at=schedule.next_run_at,
+            created_by=actor_id,
+            created_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return row.id
+
+    async def schedules_of(self, community_id: int) -> Sequence[QuizSchedule]:
+        statement = (
+            select(QuizScheduleRow)
+            .where(QuizScheduleRow.community_id == community_id, QuizScheduleRow.status == ACTIVE)
+            .order_by(QuizScheduleRow.next_run_at, QuizScheduleRow.id)
+        )
+        return [_schedule(row) for row in (await self._session.execute(statement)).scalars()]
+
+    async def get_schedule(self, community_id: int, schedule_id: int) -> QuizSchedule | None:
+        row = await self._session.scalar(
+            select(QuizScheduleRow).where(
+                QuizScheduleRow.community_id == community_id, QuizScheduleRow.id == schedule_id
+            )
+        )
+        return None if row is None else _schedule(row)
+
+    async def set_schedule(
+        self, schedule_id: int, status: str, next_run_at: datetime | None
+    ) -> None:
+        await self._session.execute(
+            update(QuizScheduleRow)
+            .where(QuizScheduleRow.id == schedule_id)
+            .values(status=status, next_run_at=next_run_at)
+        )
+
+    async def due_schedules(self, now: datetime, limit: int) -> Sequence[QuizSchedule]:
+        statement = (
+            select(QuizScheduleRow)
+            .where(QuizScheduleRow.status == ACTIVE, QuizScheduleRow.next_run_at <= now)
+            .order_by(QuizScheduleRow.next_run_at, QuizScheduleRow.id)
+            .limit(limit)
+        )
+        return [_schedule(row) for row in (await self._session.execute(statement)).scalars()]
+
+
+def _schedule(row: QuizScheduleRow) -> QuizSchedule:
+    return QuizSchedule(
+        id=row.id,
+        community_id=row.community_id,
+        schedule=row.schedule,
+        count=row.count,
+        topic=row.topic,
+        status=row.status,
+        next_run_at=row.next_run_at,
+    )

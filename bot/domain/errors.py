@@ -188,3 +188,7 @@ class QuizAlreadyRunning(DomainError):
 class QuizQuestionInvalid(DomainError):
     message = N_("The question was not added: {reason}")
     translated_params = ("reason",)
+
+
+class UnknownQuizSchedule(DomainError):
+    message = N_("There is no scheduled quiz #{schedule_id} in this group.")

@@ -368,3 +368,14 @@ class QuizAnswer:
     user_id: int
     correct: bool
     on_time: bool
+
+
+@dataclass(frozen=True)
+class QuizSchedule:
+    id: int
+    community_id: int
+    schedule: str
+    count: int
+    topic: str | None
+    status: str
+    next_run_at: datetime | None

@@ -11,6 +11,7 @@ import csv
 import importlib
 import io
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from bot.domain.errors import (
     QuizFileInvalid,
     QuizFileUnreadable,
     QuizQuestionInvalid,
+    UnknownQuizSchedule,
     UsageError,
 )
 from bot.domain.models import (
@@ -31,13 +33,18 @@ from bot.domain.models import (
     LedgerEntry,
     LedgerKind,
     QuizQuestion,
+    QuizSchedule,
     QuizSession,
     QuizSlot,
     QuizSlotStatus,
     UserInfo,
 )
+from bot.domain.rules import timezone_loads
+from bot.domain.schedules import next_fire, parse_schedule, require_future
 from bot.ports import UnitOfWork
 from bot.services.points import apply_points
+
+logger = logging.getLogger(__name__)
 
 MAX_QUESTION = 300  # Telegram's limits for a quiz poll
 MAX_OPTION = 100
@@ -64,10 +71,15 @@ RESULTS_SHOWN = 10
 
 DONE = "done"
 CANCELLED = "cancelled"
+ACTIVE = "active"
+# A scheduled quiz that could not start within this time of its moment (the bot was down)
+# is skipped rather than started late.
+SCHEDULE_GRACE = timedelta(minutes=60)
+LARGEST_ID = 2**31 - 1
 
 USAGE = N_(
-    "/quiz start [count] [topic] | top | add <question> | <option> | *<correct option> | … | "
-    "import (as a reply to a file)"
+    "/quiz start [count] [topic] | schedule <schedule> [count] [topic] | list | cancel <id> | "
+    "top | add <question> | <option> | *<correct option> | … | import (as a reply to a file)"
 )
 ADD_USAGE = N_(
     "/quiz add <question> | <option> | *<correct option> | <option> "
@@ -405,11 +417,74 @@ async def start_session(
     return session_id, len(questions)
 
 
+async def add_schedule(
+    uow: UnitOfWork, community: Community, text: str, actor_id: int | None, now: datetime
+) -> QuizSchedule:
+    """`<schedule> [count] [topic]`, with the schedule forms of /campaign add."""
+    schedule, rest = parse_schedule(text)
+    count, topic = parse_start(rest)
+    first = require_future(schedule, now, community.timezone)
+    planned = QuizSchedule(0, community.id, schedule.spec, count, topic, ACTIVE, first)
+    schedule_id = await uow.quizzes.add_schedule(planned, actor_id, now)
+    await uow.audit.add(community.id, actor_id, "quiz_schedule", None, f"#{schedule_id}", now)
+    return QuizSchedule(schedule_id, community.id, schedule.spec, count, topic, ACTIVE, first)
+
+
+async def list_schedules(uow: UnitOfWork, community: Community) -> list[QuizSchedule]:
+    return list(await uow.quizzes.schedules_of(community.id))
+
+
+def parse_schedule_id(text: str) -> int:
+    word = text.strip().lstrip("#")
+    if not word.isdecimal() or len(word) > 12:
+        raise UsageError(usage=USAGE)
+    return int(word)
+
+
+async def cancel_schedule(
+    uow: UnitOfWork, community: Community, schedule_id: int, actor_id: int | None, now: datetime
+) -> None:
+    found = None
+    if schedule_id <= LARGEST_ID:
+        found = await uow.quizzes.get_schedule(community.id, schedule_id)
+    if found is None or found.status != ACTIVE:
+        raise UnknownQuizSchedule(schedule_id=schedule_id)
+    await uow.quizzes.set_schedule(schedule_id, CANCELLED, None)
+    await uow.audit.add(community.id, actor_id, "quiz_cancel", None, f"#{schedule_id}", now)
+
+
+async def start_scheduled(uow: UnitOfWork, now: datetime) -> None:
+    """Starts the scheduled quizzes whose time has come, each moment once: the schedule
+    moves on to its next moment in the same transaction. One that cannot start (a quiz is
+    running, no questions, or too late after downtime) is skipped."""
+    for planned in await uow.quizzes.due_schedules(now, DUE_SESSIONS):
+        community = await uow.communities.get(planned.community_id)
+        if community is None or not timezone_loads(community.timezone):
+            continue
+        assert planned.next_run_at is not None
+        try:
+            schedule, _rest = parse_schedule(planned.schedule)
+            following = next_fire(schedule, max(now, planned.next_run_at), community.timezone)
+        except Exception:
+            logger.exception("Quiz schedule %d cannot be read; cancelled", planned.id)
+            await uow.quizzes.set_schedule(planned.id, CANCELLED, None)
+            continue
+        await uow.quizzes.set_schedule(planned.id, ACTIVE if following else DONE, following)
+        if now - planned.next_run_at > SCHEDULE_GRACE:
+            continue
+        try:
+            async with uow.savepoint():
+                await start_session(uow, community, planned.count, planned.topic, None, now)
+        except (QuizAlreadyRunning, NoQuizQuestions) as refusal:
+            logger.info("Scheduled quiz %d skipped: %s", planned.id, refusal)
+
+
 async def advance(uow: UnitOfWork, now: datetime) -> QuizStep:
-    """One pass over the sessions due now: closes and scores the polls whose period ended,
-    claims the next question to post, and ends the sessions with nothing left (their
-    results handed back once)."""
+    """One pass over the sessions due now (the scheduled ones started first): closes and
+    scores the polls whose period ended, claims the next question to post, and ends the
+    sessions with nothing left (their results handed back once)."""
     step = QuizStep()
+    await start_scheduled(uow, now)
     for session in await uow.quizzes.due_sessions(now, DUE_SESSIONS):
         community = await uow.communities.get(session.community_id)
         if community is None:

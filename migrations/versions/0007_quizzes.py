@@ -1,4 +1,4 @@
-"""quizzes: question bank, sessions, their polls and answers
+"""quizzes: question bank, sessions, their polls and answers, schedules
 
 Revision ID: 0007_quizzes
 Revises: 0004
@@ -119,9 +119,37 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_quiz_answers_community_id"), ["community_id"], unique=False
         )
+    op.create_table(
+        "quiz_schedules",
+        sa.Column("id", ID, autoincrement=True, nullable=False),
+        sa.Column("community_id", sa.BigInteger(), nullable=False),
+        sa.Column("schedule", sa.String(length=64), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("topic", sa.String(length=64), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_by", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["community_id"],
+            ["communities.id"],
+            name=op.f("fk_quiz_schedules_community_id_communities"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_quiz_schedules")),
+    )
+    with op.batch_alter_table("quiz_schedules", schema=None) as batch_op:
+        batch_op.create_index("ix_quiz_schedules_due", ["status", "next_run_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_quiz_schedules_community_id"), ["community_id"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("quiz_schedules", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_quiz_schedules_community_id"))
+        batch_op.drop_index("ix_quiz_schedules_due")
+    op.drop_table("quiz_schedules")
     with op.batch_alter_table("quiz_answers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_quiz_answers_community_id"))
     op.drop_table("quiz_answers")

@@ -302,3 +302,45 @@ async def test_a_session_survives_a_restart(
     await harness.run_due_work()
     assert len(results(harness)) == 1
     assert await balance(harness, 1001) == 15
+
+
+async def test_scheduled_quizzes_start_once_at_their_time(harness: Harness) -> None:
+    content = json.dumps([question(n) for n in range(1, 6)]).encode()
+    await import_file(harness, content, "bank.json")
+    await harness.say(ADMIN_ID, "/quiz schedule daily 09:30 2 general")
+    assert "Quiz #1 scheduled: daily 09:30, first at 2026-03-02 09:30." in harness.last_reply()
+    await harness.say(ADMIN_ID, "/quiz schedule monthly 1 20:00")
+    assert "Quiz #2 scheduled: monthly 1 20:00, first at 2026-04-01 20:00." in (
+        harness.last_reply()
+    )
+    await harness.say(ADMIN_ID, "/quiz schedule at 2020-01-01 10:00")
+    assert "That time has already passed." in harness.last_reply()
+    await harness.say(ADMIN_ID, "/quiz list")
+    listed = harness.last_reply()
+    assert "#1 daily 09:30 — next: 2026-03-02 09:30 — 2 questions (general)" in listed
+    assert "#2 monthly 1 20:00 — next: 2026-04-01 20:00 — 5 questions" in listed
+    await harness.say(ADMIN_ID, "/quiz cancel 2")
+    assert "Scheduled quiz #2 cancelled." in harness.last_reply()
+    await harness.say(ADMIN_ID, "/quiz cancel 2")
+    assert "There is no scheduled quiz #2 in this group." in harness.last_reply()
+    await harness.say(ADMIN_ID, "/quiz list")
+    assert "#2" not in harness.last_reply()
+
+    harness.clock.advance(minutes=29)
+    await harness.run_due_work()
+    assert polls(harness) == []
+    harness.clock.advance(minutes=1)  # 09:30
+    await harness.run_due_work()
+    await harness.run_due_work()
+    assert len(polls(harness)) == 1
+    for _ in range(3):
+        harness.clock.advance(seconds=36)
+        await harness.run_due_work()
+    assert len(polls(harness)) == 2
+    assert len(results(harness)) == 1
+    # Down over the next day's moment for longer than the grace: skipped, not started late.
+    harness.clock.advance(days=1, hours=2)
+    await harness.run_due_work()
+    assert len(polls(harness)) == 2
+    await harness.say(ADMIN_ID, "/quiz list")
+    assert "#1 daily 09:30 — next: 2026-03-04 09:30" in harness.last_reply()
