@@ -158,7 +158,7 @@ class CannotRevokeOwnEntry(DomainError):
 
 
 class QuizFileInvalid(DomainError):
-    message = N_("Nothing was imported. {place} {number}: {reason}")
+    message = N_("Nothing was imported. {place}: {reason}")
     translated_params = ("place", "reason")
 
 

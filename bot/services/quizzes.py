@@ -85,8 +85,8 @@ ADD_USAGE = N_(
     "/quiz add <question> | <option> | *<correct option> | <option> "
     "[| explanation: …] [| topic: …] [| difficulty: …]"
 )
-LINE = N_("Line")
-ENTRY = N_("Entry")
+LINE = N_("Line {number}")
+ENTRY = N_("Entry {number}")
 
 
 class QuestionProblem(Exception):
