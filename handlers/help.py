@@ -28,6 +28,7 @@ MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("invite", N_("Your personal invite link")),
     ("invites", N_("How many friends you invited")),
     ("topinviters", N_("Top inviters: week, month, all time")),
+    ("quiz", N_("Quiz leaderboard: /quiz top (moderators: start|schedule|list|cancel|add|import)")),
     ("help", N_("What I can do")),
 )
 

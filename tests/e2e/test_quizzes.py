@@ -344,3 +344,39 @@ async def test_scheduled_quizzes_start_once_at_their_time(harness: Harness) -> N
     assert len(polls(harness)) == 2
     await harness.say(ADMIN_ID, "/quiz list")
     assert "#1 daily 09:30 — next: 2026-03-04 09:30" in harness.last_reply()
+
+
+async def test_a_poll_whose_post_was_not_heard_back_is_not_posted_again(
+    harness: Harness,
+) -> None:
+    content = json.dumps([question(n) for n in range(1, 3)]).encode()
+    await import_file(harness, content, "bank.json")
+    await harness.say(ADMIN_ID, "/quiz start 2")
+    harness.api.drop_answer("sendPoll")  # Telegram posts it; the answer never arrives
+    await harness.run_due_work()
+    assert [poll.question[:10] for poll in polls(harness)] == ["Question 1", "Question 2"]
+    for _ in range(3):
+        harness.clock.advance(minutes=3)
+        await harness.run_due_work()
+    assert len(polls(harness)) == 2
+    assert len(results(harness)) == 1
+
+
+async def test_a_yaml_file_is_imported_or_rejected_whole(harness: Harness) -> None:
+    good = (
+        "- question: Which planet is the largest?\n"
+        "  options: [Mars, Jupiter, Venus]\n"
+        "  correct: 2\n"
+        "  topic: space\n"
+        "- question: Which numbers are even?\n"
+        "  options: ['2', '3', '4']\n"
+        "  correct: [1, 3]\n"
+    )
+    reply = await import_file(harness, good.encode(), "bank.yaml")
+    assert "Imported 2 new questions (0 were" in reply
+    bad = good + "- question: Only one option?\n  options: [Alone]\n  correct: 1\n"
+    reply = await import_file(harness, bad.encode(), "bank.yml")
+    assert "Nothing was imported. Entry 3: a question needs 2 to 12 options" in reply
+    reply = await import_file(harness, b"- question: [unclosed\n", "bank.yaml")
+    assert "Nothing was imported. Line 2: this is not valid YAML" in reply
+    assert await question_count(harness) == 2
