@@ -44,15 +44,13 @@ from runtime.intake import (
 )
 from runtime.jobs import DUE_WORK_JOB, JobRuntime, scheduled_campaigns, sync_campaign_jobs
 from runtime.membership_checker import BotMembershipChecker
-from runtime.quizzes import BotQuizPolls, run_quizzes
+from runtime.quizzes import BotQuizPolls, QuizDriver
 from runtime.replies import ReplySender
 from runtime.sender import RateWindows, Sender, SendLimits
 from storage.engine import build_engine, build_session_factory
 from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
-
-QUIZ_WORK_SECONDS = 2  # how soon a quiz's next question follows the close of the last
 
 ALLOWED_UPDATES = [
     "message",
@@ -87,13 +85,12 @@ class App:
         scheduler's campaign jobs brought in line with the campaigns table (what the
         scheduler's jobs do)."""
         await JobRuntime(
-            self.open_uow, self.clock, self.scheduler, BotMembershipChecker(self.bot)
+            self.open_uow,
+            self.clock,
+            self.scheduler,
+            BotMembershipChecker(self.bot),
+            quizzes=QuizDriver(self.open_uow, self.clock, BotQuizPolls(self.bot)).run,
         ).run()
-        await self.run_quizzes()
-
-    async def run_quizzes(self) -> None:
-        """Quiz sessions' polls posted, closed and scored as their times come."""
-        await run_quizzes(self.open_uow, self.clock, BotQuizPolls(self.bot))
 
     async def start_scheduler(self) -> None:
         """APScheduler with the periodic due-work job and one job per scheduled campaign;
@@ -101,8 +98,15 @@ class App:
         if self.settings.due_work_seconds <= 0:
             return  # timed work is off (tests drive it by hand)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
+        QuizDriver.current = QuizDriver(
+            self.open_uow, self.clock, BotQuizPolls(self.bot), self.scheduler
+        )
         JobRuntime.current = JobRuntime(
-            self.open_uow, self.clock, self.scheduler, BotMembershipChecker(self.bot)
+            self.open_uow,
+            self.clock,
+            self.scheduler,
+            BotMembershipChecker(self.bot),
+            quizzes=QuizDriver.current.run,
         )
         self.scheduler.add_job(
             DUE_WORK_JOB,
@@ -112,10 +116,6 @@ class App:
             max_instances=1,
             coalesce=True,
         )
-        self.scheduler.add_job(
-            self.run_quizzes, "interval", seconds=QUIZ_WORK_SECONDS, id="quiz_work",
-            max_instances=1, coalesce=True,
-        )  # fmt: skip
         self.scheduler.start()
         sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.open_uow))
 

@@ -8,6 +8,10 @@ session. A restart resumes from what is stored."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter
@@ -23,6 +27,9 @@ from runtime.sender import never_reached_telegram
 logger = logging.getLogger(__name__)
 
 MAX_PASSES = 10
+QUIZ_JOB = "runtime.quizzes:run_quiz_job"
+QUIZ_JOB_PREFIX = "quiz:"
+QUIZ_MISFIRE_SECONDS = 3600
 
 
 class BotQuizPolls:
@@ -102,3 +109,51 @@ async def _post(
             return
     async with open_uow() as uow:
         await quizzes.record_not_posted(uow, claim, status, clock.now())
+
+
+@dataclass
+class QuizDriver:
+    """Runs the quiz sessions (with the periodic due work), then keeps one scheduler job per
+    running session, due at its next step (deterministic id `quiz:<session id>`), so that
+    the next question follows the close of the last without waiting for the due work."""
+
+    open_uow: UnitOfWorkFactory
+    clock: Clock
+    polls: QuizPollSender | None
+    scheduler: Any = None
+    current: ClassVar[QuizDriver | None] = None
+
+    async def run(self) -> None:
+        await run_quizzes(self.open_uow, self.clock, self.polls)
+        if self.scheduler is not None and self.scheduler.running:
+            async with self.open_uow(read_only=True) as uow:
+                steps = await uow.quizzes.next_steps()
+            sync_quiz_jobs(self.scheduler, steps)
+
+
+async def run_quiz_job(session_id: int) -> None:
+    """A session's scheduler job: runs whatever quiz work is due (its step among it)."""
+    if QuizDriver.current is None:
+        logger.error("Quiz job %d fired with no driver", session_id)
+        return
+    await QuizDriver.current.run()
+
+
+def sync_quiz_jobs(scheduler: Any, steps: Sequence[tuple[int, datetime]]) -> None:
+    wanted = {f"{QUIZ_JOB_PREFIX}{session_id}": at for session_id, at in steps}
+    for job in scheduler.get_jobs():
+        if job.id.startswith(QUIZ_JOB_PREFIX) and job.id not in wanted:
+            job.remove()
+    for job_id, at in wanted.items():
+        try:
+            scheduler.add_job(
+                QUIZ_JOB,
+                "date",
+                run_date=at,
+                id=job_id,
+                kwargs={"session_id": int(job_id.removeprefix(QUIZ_JOB_PREFIX))},
+                replace_existing=True,
+                misfire_grace_time=QUIZ_MISFIRE_SECONDS,
+            )
+        except Exception:
+            logger.exception("Quiz job %s could not be scheduled; left to the due work", job_id)

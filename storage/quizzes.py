@@ -186,6 +186,13 @@ class SqlQuizRepository:
         )
         return [_session(row) for row in (await self._session.execute(statement)).scalars()]
 
+    async def next_steps(self) -> Sequence[tuple[int, datetime]]:
+        statement = select(QuizSessionRow.id, QuizSessionRow.next_step_at).where(
+            QuizSessionRow.status == RUNNING, QuizSessionRow.next_step_at.is_not(None)
+        )
+        rows = await self._session.execute(statement)
+        return [(session_id, at) for session_id, at in rows if at is not None]
+
     async def set_next_step(self, session_id: int, at: datetime | None) -> None:
         await self._session.execute(
             update(QuizSessionRow).where(QuizSessionRow.id == session_id).values(next_step_at=at)

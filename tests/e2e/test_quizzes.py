@@ -13,7 +13,9 @@ import pytest
 from aiogram.types import Poll
 from sqlalchemy import func, select
 
-from bot.app import ALLOWED_UPDATES
+from bot.app import ALLOWED_UPDATES, build_app
+from runtime.jobs import JobRuntime
+from runtime.quizzes import QuizDriver
 from storage.models import LedgerRow, MemberRow, QuizAnswerRow, QuizQuestionRow
 from tests.e2e.conftest import (
     ADMIN_ID,
@@ -21,6 +23,7 @@ from tests.e2e.conftest import (
     GROUP_ID,
     OWNER_ID,
     Harness,
+    make_settings,
     start_bot,
     stop_bot,
 )
@@ -380,3 +383,35 @@ async def test_a_yaml_file_is_imported_or_rejected_whole(harness: Harness) -> No
     reply = await import_file(harness, b"- question: [unclosed\n", "bank.yaml")
     assert "Nothing was imported. Line 2: this is not valid YAML" in reply
     assert await question_count(harness) == 2
+
+
+async def test_the_production_scheduler_keeps_a_job_at_each_session_step(
+    harness: Harness,
+) -> None:
+    await import_file(harness, json.dumps([question(1), question(2)]).encode(), "bank.json")
+    settings = make_settings(harness.api, harness.app.settings.database_url)
+    app = build_app(settings.model_copy(update={"due_work_seconds": 3600}), clock=harness.clock)
+    await app.start_scheduler()
+    try:
+        assert {job.id for job in app.scheduler.get_jobs()} == {"due_work"}
+        await harness.say(ADMIN_ID, "/quiz start 2")
+        assert JobRuntime.current is not None
+        await JobRuntime.current.run()  # what the periodic job does: the first question
+        assert len(polls(harness)) == 1
+        jobs = {job.id: job for job in app.scheduler.get_jobs()}
+        assert set(jobs) == {"due_work", "quiz:1"}
+        closes = polls(harness)[0].close_date
+        assert closes is not None
+        assert jobs["quiz:1"].next_run_time.timestamp() == closes.timestamp() + 5
+        for _ in range(2):
+            harness.clock.advance(seconds=36)
+            assert QuizDriver.current is not None
+            await QuizDriver.current.run()  # what the session's job does
+        await app.sender.drain()
+        assert len(results(harness)) == 1
+        assert {job.id for job in app.scheduler.get_jobs()} == {"due_work"}
+    finally:
+        app.scheduler.shutdown(wait=False)
+        JobRuntime.current = None
+        QuizDriver.current = None
+        await app.close()
