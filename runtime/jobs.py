@@ -245,13 +245,13 @@ class JobRuntime:
     current: ClassVar[JobRuntime | None] = None
 
     async def run(self) -> None:
-        """Due work, then the campaign jobs brought in line with the campaigns table, then
-        the quiz sessions."""
+        """Due work and the quiz sessions, then the campaign jobs brought in line with the
+        campaigns table."""
         await run_due_work(self.open_uow, self.clock, self.members)
-        if self.scheduler is not None and self.scheduler.running:
-            sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.open_uow))
         if self.quizzes is not None:
             await self.quizzes()
+        if self.scheduler is not None and self.scheduler.running:
+            sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.open_uow))
 
 
 async def run_due_work_job() -> None:
