@@ -19,6 +19,8 @@ SYNTAX_WORDS = {
     "enable", "disable", "new", "set", "id", "username", "names", "group", "rules", "nps",
     "csat", "quota", "revoke", "check", "in", "ref", "inv", "Asia", "Shanghai", "America",
     "New_York", "UTC", "Area", "City", "HTML", "https", "http", "label", "text", "ID",
+    "top", "start", "schedule", "cancel", "import", "explanation", "topic", "difficulty",
+    "YAML", "JSON", "CSV",
 }  # fmt: skip
 PROPER_NAMES = ("Seed Users", "User 1001", "User 1002", "Creator", "Admin", "Owner", "Hello")
 ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
@@ -96,6 +98,16 @@ COMMANDS = [
     (CREATOR_ID, "/campaign add daily 09:00 <b>Hello"),
     (CREATOR_ID, "/campaign add daily 09:00 Hello</i>"),
     (CREATOR_ID, "/campaign add daily 09:00 Hello & bye"),
+    (1001, "/quiz top"),
+    (ADMIN_ID, "/quiz"),
+    (ADMIN_ID, "/quiz list"),
+    (ADMIN_ID, "/quiz start"),
+    (ADMIN_ID, "/quiz add Only a question"),
+    (ADMIN_ID, "/quiz add Q? | a | b"),
+    (ADMIN_ID, "/quiz add Q? | *a | b"),
+    (ADMIN_ID, "/quiz import"),
+    (ADMIN_ID, "/quiz schedule daily 21:00 3"),
+    (ADMIN_ID, "/quiz cancel 7"),
     (CREATOR_ID, "/checkinpost"),
 ]
 PRIVATE_COMMANDS = ["/start", "/start ref_nope", "/start inv_nope", "/help", "/invite", "/top"]
