@@ -489,7 +489,11 @@ async def advance(uow: UnitOfWork, now: datetime) -> QuizStep:
         community = await uow.communities.get(session.community_id)
         if community is None:
             continue
-        await _advance_session(uow, community, session, now, step)
+        try:
+            async with uow.savepoint():
+                await _advance_session(uow, community, session, now, step)
+        except Exception:
+            logger.exception("Quiz session %d could not go on; the others do", session.id)
     return step
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 from aiogram.types import Poll
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.app import ALLOWED_UPDATES, build_app
 from runtime.jobs import JobRuntime
@@ -418,3 +418,27 @@ async def test_the_production_scheduler_keeps_a_job_at_each_session_step(
         JobRuntime.current = None
         QuizDriver.current = None
         await app.close()
+
+
+async def test_a_broken_session_does_not_stop_another_groups_quiz(harness: Harness) -> None:
+    other_group = -1009876543210
+    harness.api.add_group(other_group, "Other Seeds", creator_id=CREATOR_ID)
+    await harness.handled(harness.api.add_bot_to_group(other_group, by_user_id=CREATOR_ID))
+    content = json.dumps([question(1)]).encode()
+    await import_file(harness, content, "bank.json")
+    update_id = harness.api.send_document(other_group, CREATOR_ID, content, "bank.json")
+    await harness.handled(update_id)
+    document = harness.api.message_id_of(update_id)
+    await harness.say(CREATOR_ID, "/quiz import", chat_id=other_group, reply_to_message_id=document)
+    await harness.say(ADMIN_ID, "/quiz start")
+    await harness.say(CREATOR_ID, "/quiz start", chat_id=other_group)
+    async with stored(harness) as session:  # a row written by hand that cannot be read
+        await session.execute(
+            update(QuizQuestionRow)
+            .where(QuizQuestionRow.community_id == GROUP_ID)
+            .values(correct=["not a number"])
+        )
+        await session.commit()
+    await harness.run_due_work()
+    assert polls(harness) == []
+    assert len(harness.api.polls_in(other_group)) == 1
