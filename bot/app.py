@@ -44,6 +44,7 @@ from runtime.intake import (
 )
 from runtime.jobs import DUE_WORK_JOB, JobRuntime, scheduled_campaigns, sync_campaign_jobs
 from runtime.membership_checker import BotMembershipChecker
+from runtime.quizzes import BotQuizPolls, QuizDriver
 from runtime.replies import ReplySender
 from runtime.sender import RateWindows, Sender, SendLimits
 from storage.engine import build_engine, build_session_factory
@@ -57,6 +58,8 @@ ALLOWED_UPDATES = [
     "chat_member",
     "my_chat_member",
     "chat_join_request",
+    "poll_answer",
+    "poll",
 ]
 
 
@@ -82,7 +85,11 @@ class App:
         scheduler's campaign jobs brought in line with the campaigns table (what the
         scheduler's jobs do)."""
         await JobRuntime(
-            self.open_uow, self.clock, self.scheduler, BotMembershipChecker(self.bot)
+            self.open_uow,
+            self.clock,
+            self.scheduler,
+            BotMembershipChecker(self.bot),
+            quizzes=QuizDriver(self.open_uow, self.clock, BotQuizPolls(self.bot)).run,
         ).run()
 
     async def start_scheduler(self) -> None:
@@ -91,8 +98,15 @@ class App:
         if self.settings.due_work_seconds <= 0:
             return  # timed work is off (tests drive it by hand)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
+        QuizDriver.current = QuizDriver(
+            self.open_uow, self.clock, BotQuizPolls(self.bot), self.scheduler
+        )
         JobRuntime.current = JobRuntime(
-            self.open_uow, self.clock, self.scheduler, BotMembershipChecker(self.bot)
+            self.open_uow,
+            self.clock,
+            self.scheduler,
+            BotMembershipChecker(self.bot),
+            quizzes=QuizDriver.current.run,
         )
         self.scheduler.add_job(
             DUE_WORK_JOB,

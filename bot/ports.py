@@ -25,6 +25,12 @@ from bot.domain.models import (
     OrderStatus,
     OutgoingMessage,
     PointsTotals,
+    QuizAnswer,
+    QuizQuestion,
+    QuizSchedule,
+    QuizSession,
+    QuizSlot,
+    QuizSlotStatus,
     QuotaUse,
     Referral,
     ReferralCounts,
@@ -408,6 +414,103 @@ class LotteryRepository(Protocol):
     async def drop_draft(self, community_id: int, user_id: int) -> None: ...
 
 
+class QuizRepository(Protocol):
+    """Question banks, quiz sessions with their polls, and members' answers."""
+
+    async def add_question(self, community_id: int, question: QuizQuestion, now: datetime) -> bool:
+        """False when the community's bank holds that question already."""
+        ...
+
+    async def count_questions(self, community_id: int, topic: str | None) -> int: ...
+    async def pick_questions(
+        self, community_id: int, topic: str | None, count: int, now: datetime
+    ) -> Sequence[QuizQuestion]:
+        """The questions seen least recently (never first), marked as used now."""
+        ...
+
+    async def running_session(self, community_id: int) -> QuizSession | None: ...
+    async def add_session(
+        self,
+        community_id: int,
+        topic: str | None,
+        open_period: int,
+        question_ids: Sequence[int],
+        actor_id: int | None,
+        now: datetime,
+    ) -> int: ...
+    async def due_sessions(self, now: datetime, limit: int) -> Sequence[QuizSession]: ...
+    async def next_steps(self) -> Sequence[tuple[int, datetime]]:
+        """(session id, when its next step is due) of the running sessions."""
+        ...
+
+    async def set_next_step(self, session_id: int, at: datetime | None) -> None: ...
+    async def finish_session(self, session_id: int, status: str) -> bool:
+        """Ends a running session; False when it was not running (ended once)."""
+        ...
+
+    async def slots(self, session_id: int) -> Sequence[QuizSlot]: ...
+    async def move_slot(
+        self,
+        slot_id: int,
+        expected: QuizSlotStatus,
+        status: QuizSlotStatus,
+        *,
+        claimed_at: datetime | None = None,
+        poll_id: str | None = None,
+        message_id: int | None = None,
+        closes_at: datetime | None = None,
+    ) -> bool:
+        """Changes the slot's status only from `expected` (its exactly-once claim)."""
+        ...
+
+    async def slot_by_poll(self, poll_id: str) -> tuple[QuizSlot, int] | None:
+        """The slot carrying that poll, and its community."""
+        ...
+
+    async def add_answer(
+        self,
+        slot_id: int,
+        community_id: int,
+        user_id: int,
+        option_ids: Sequence[int],
+        correct: bool,
+        on_time: bool,
+        now: datetime,
+    ) -> bool:
+        """False when the member had answered that question already."""
+        ...
+
+    async def answers(self, slot_id: int) -> Sequence[QuizAnswer]:
+        """In the order they came."""
+        ...
+
+    async def set_points(self, answer_id: int, points: int) -> None: ...
+    async def session_scores(self, session_id: int, limit: int) -> Sequence[LeaderboardRow]: ...
+    async def top_scorers(self, community_id: int, limit: int) -> Sequence[LeaderboardRow]: ...
+    async def add_schedule(
+        self, schedule: QuizSchedule, actor_id: int | None, now: datetime
+    ) -> int: ...
+    async def schedules_of(self, community_id: int) -> Sequence[QuizSchedule]:
+        """The active ones, soonest first."""
+        ...
+
+    async def get_schedule(self, community_id: int, schedule_id: int) -> QuizSchedule | None: ...
+    async def set_schedule(
+        self, schedule_id: int, status: str, next_run_at: datetime | None
+    ) -> None: ...
+    async def due_schedules(self, now: datetime, limit: int) -> Sequence[QuizSchedule]: ...
+
+
+class QuizPollSender(Protocol):
+    """Posts a quiz poll (the Bot API, in production); called with no transaction open."""
+
+    async def send_quiz(
+        self, chat_id: int, question: QuizQuestion, open_period: int
+    ) -> tuple[int, str]:
+        """(message id, poll id)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction; repositories share it and never commit on their own."""
 
@@ -458,6 +561,9 @@ class UnitOfWork(Protocol):
 
     @property
     def lotteries(self) -> LotteryRepository: ...
+
+    @property
+    def quizzes(self) -> QuizRepository: ...
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A SAVEPOINT inside the transaction: an exception in the block undoes only the

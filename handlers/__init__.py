@@ -18,6 +18,7 @@ from handlers import (
     moderation,
     points,
     private,
+    quizzes,
     shop,
 )
 
@@ -35,6 +36,7 @@ def setup_routers() -> list[Router]:
         growth.setup(),
         campaigns.setup(),
         lotteries.setup(),
+        quizzes.setup(),
         points.setup(),
         moderation.setup(),
         shop.setup(),

@@ -31,6 +31,7 @@ MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("shop", N_("The points shop: browse and redeem")),
     ("myorders", N_("Your shop orders")),
     ("lottery", N_("Lotteries: /lottery list|show <id>, and more for moderators")),
+    ("quiz", N_("Quiz leaderboard: /quiz top (moderators: start|schedule|list|cancel|add|import)")),
     ("help", N_("What I can do")),
 )
 

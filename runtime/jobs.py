@@ -7,7 +7,7 @@ claims the work, so a run is posted exactly once however often this is called.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
@@ -259,11 +259,15 @@ class JobRuntime:
     clock: Clock
     scheduler: Any
     members: MembershipChecker | None = None
+    quizzes: Callable[[], Awaitable[None]] | None = None  # runtime.quizzes.QuizDriver.run
     current: ClassVar[JobRuntime | None] = None
 
     async def run(self) -> None:
-        """Due work, then the campaign jobs brought in line with the campaigns table."""
+        """Due work and the quiz sessions, then the campaign jobs brought in line with the
+        campaigns table."""
         await run_due_work(self.open_uow, self.clock, self.members)
+        if self.quizzes is not None:
+            await self.quizzes()
         if self.scheduler is not None and self.scheduler.running:
             sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.open_uow))
 

@@ -448,3 +448,104 @@ class LotteryDraftRow(Base):
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     data: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
+
+
+class QuizQuestionRow(Base):
+    """A community's question bank; `fingerprint` keeps a re-imported question single."""
+
+    __tablename__ = "quiz_questions"
+    __table_args__ = (UniqueConstraint("community_id", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE")
+    )
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    options: Mapped[list[Any]]
+    correct: Mapped[list[Any]]
+    explanation: Mapped[str | None] = mapped_column(Text)
+    topic: Mapped[str | None] = mapped_column(String(64))
+    difficulty: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+
+class QuizSessionRow(Base):
+    """A quiz session's state machine: its polls are posted and closed by the due work."""
+
+    __tablename__ = "quiz_sessions"
+    __table_args__ = (Index("ix_quiz_sessions_due", "status", "next_step_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE"), index=True
+    )
+    topic: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    open_period: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    next_step_at: Mapped[datetime | None]
+
+
+class QuizPollRow(Base):
+    """One question of a session: pending, sending (claimed), open, closed, failed or lost."""
+
+    __tablename__ = "quiz_polls"
+    __table_args__ = (UniqueConstraint("session_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("quiz_sessions.id", ondelete="CASCADE"),
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    question_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("quiz_questions.id", ondelete="CASCADE"),
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    poll_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    claimed_at: Mapped[datetime | None]
+    closes_at: Mapped[datetime | None]
+
+
+class QuizAnswerRow(Base):
+    """A member's one answer to a session's question, and the points it earned."""
+
+    __tablename__ = "quiz_answers"
+    __table_args__ = (UniqueConstraint("quiz_poll_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    quiz_poll_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("quiz_polls.id", ondelete="CASCADE"),
+    )
+    community_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    option_ids: Mapped[list[Any]]
+    correct: Mapped[bool]
+    on_time: Mapped[bool]
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    answered_at: Mapped[datetime]
+
+
+class QuizScheduleRow(Base):
+    """Quiz sessions on a schedule (the forms of /campaign add)."""
+
+    __tablename__ = "quiz_schedules"
+    __table_args__ = (Index("ix_quiz_schedules_due", "status", "next_run_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE"), index=True
+    )
+    schedule: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer)
+    topic: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    next_run_at: Mapped[datetime | None]
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]

@@ -21,6 +21,7 @@ from storage.lotteries import SqlLotteryRepository
 from storage.members import SqlCheckinRepository, SqlMemberRepository
 from storage.prepared import driver_connection
 from storage.processed_updates import SqlProcessedUpdates
+from storage.quizzes import SqlQuizRepository
 from storage.referrals import SqlReferralRepository
 from storage.shop import SqlShopRepository
 from storage.sqlite_inloop import SQLiteDialect_inloop
@@ -53,6 +54,7 @@ class SqlUnitOfWork:
         self.dead_letters = SqlDeadLetters(session)
         self.shop = SqlShopRepository(session)
         self.lotteries = SqlLotteryRepository(session)
+        self.quizzes = SqlQuizRepository(session)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

@@ -222,3 +222,40 @@ class NotAWinner(DomainError):
 
 class NoMoreEntrants(DomainError):
     message = N_("Every remaining entrant has already been picked; nobody can replace them.")
+
+
+class QuizFileInvalid(DomainError):
+    message = N_("Nothing was imported. {place}: {reason}")
+    translated_params = ("place", "reason")
+
+
+class QuizFileUnreadable(DomainError):
+    message = N_("Nothing was imported: {reason}")
+    translated_params = ("reason",)
+
+
+class QuizFileMissing(DomainError):
+    message = N_("Reply /quiz import to a file with the questions (YAML, JSON or CSV).")
+
+
+class QuizFileNotReady(DomainError):
+    message = N_("I could not download that file. Try again in a moment.")
+
+
+class NoQuizQuestions(DomainError):
+    message = N_(
+        "There are no quiz questions for that yet. Add some with /quiz add or /quiz import."
+    )
+
+
+class QuizAlreadyRunning(DomainError):
+    message = N_("A quiz is already running here.")
+
+
+class QuizQuestionInvalid(DomainError):
+    message = N_("The question was not added: {reason}")
+    translated_params = ("reason",)
+
+
+class UnknownQuizSchedule(DomainError):
+    message = N_("There is no scheduled quiz #{schedule_id} in this group.")

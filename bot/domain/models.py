@@ -36,6 +36,8 @@ class LedgerKind(enum.StrEnum):
     LOTTERY_ENTRY = "lottery_entry"
     LOTTERY_REFUND = "lottery_refund"
 
+    QUIZ = "quiz"
+
 
 class ReferralStatus(enum.StrEnum):
     PENDING = "pending"
@@ -352,3 +354,70 @@ class ShopOrder:
     settled_at: datetime | None = None
     settled_by: int | None = None
     note: str | None = None
+
+
+class QuizSlotStatus(enum.StrEnum):
+    """A session question's state: posted at most once, scored at most once."""
+
+    PENDING = "pending"
+    SENDING = "sending"  # claimed for posting; the result is recorded in a next transaction
+    OPEN = "open"
+    CLOSED = "closed"
+    FAILED = "failed"  # Telegram refused it
+    LOST = "lost"  # the bot stopped while posting it: not posted again
+
+
+@dataclass(frozen=True)
+class QuizQuestion:
+    text: str
+    options: tuple[str, ...]
+    correct: tuple[int, ...]  # 0-based option indexes
+    explanation: str | None = None
+    topic: str | None = None
+    difficulty: str | None = None
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class QuizSession:
+    id: int
+    community_id: int
+    topic: str | None
+    status: str
+    open_period: int
+    next_step_at: datetime | None
+
+
+@dataclass(frozen=True)
+class QuizSlot:
+    """One question of a session, and the poll that carries it once posted."""
+
+    id: int
+    session_id: int
+    position: int
+    question: QuizQuestion
+    status: QuizSlotStatus
+    poll_id: str | None = None
+    message_id: int | None = None
+    claimed_at: datetime | None = None
+    closes_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class QuizAnswer:
+    id: int
+    slot_id: int
+    user_id: int
+    correct: bool
+    on_time: bool
+
+
+@dataclass(frozen=True)
+class QuizSchedule:
+    id: int
+    community_id: int
+    schedule: str
+    count: int
+    topic: str | None
+    status: str
+    next_run_at: datetime | None

@@ -20,6 +20,8 @@ SYNTAX_WORDS = {
     "csat", "quota", "revoke", "check", "in", "ref", "inv", "Asia", "Shanghai", "America",
     "New_York", "UTC", "Area", "City", "HTML", "https", "http", "label", "text", "ID",
     "edit", "remove", "price", "stock", "title", "tier", "limit", "fulfil", "reject",
+    "top", "start", "schedule", "cancel", "import", "explanation", "topic", "difficulty",
+    "YAML", "JSON", "CSV",
 }  # fmt: skip
 PROPER_NAMES = ("Seed Users", "User 1001", "User 1002", "Creator", "Admin", "Owner", "Hello")
 ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
@@ -111,6 +113,16 @@ COMMANDS = [
     (CREATOR_ID, "/orders all"),
     (CREATOR_ID, "/orders fulfil 9"),
     (CREATOR_ID, "/shop remove 9"),
+    (1001, "/quiz top"),
+    (ADMIN_ID, "/quiz"),
+    (ADMIN_ID, "/quiz list"),
+    (ADMIN_ID, "/quiz start"),
+    (ADMIN_ID, "/quiz add Only a question"),
+    (ADMIN_ID, "/quiz add Q? | a | b"),
+    (ADMIN_ID, "/quiz add Q? | *a | b"),
+    (ADMIN_ID, "/quiz import"),
+    (ADMIN_ID, "/quiz schedule daily 21:00 3"),
+    (ADMIN_ID, "/quiz cancel 7"),
     (CREATOR_ID, "/checkinpost"),
 ]
 PRIVATE_COMMANDS = ["/start", "/start ref_nope", "/start inv_nope", "/help", "/invite", "/top"]

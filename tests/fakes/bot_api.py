@@ -44,11 +44,16 @@ from aiogram.types import (
     ChatMemberMember,
     ChatMemberOwner,
     ChatMemberUpdated,
+    Document,
+    File,
     InlineKeyboardMarkup,
     Message,
     MessageEntity,
     MessageOriginChannel,
     PhotoSize,
+    Poll,
+    PollAnswer,
+    PollOption,
     TelegramObject,
     Update,
     User,
@@ -72,6 +77,7 @@ _RAW_STRING_FIELDS = frozenset(
         "photo", "data", "action", "language_code", "description", "short_description",
         "title", "secret_token", "ip_address", "custom_title", "message_effect_id",
         "business_connection_id", "inline_message_id", "emoji", "sticker", "document",
+        "question", "explanation", "type", "file_id",
     }
 )  # fmt: skip
 _LINK_ALPHABET = string.ascii_letters + string.digits + "_-"
@@ -181,6 +187,24 @@ class _GroupState:
     bot_can_invite_users: bool = False
     denied_rights: set[str] = field(default_factory=set)
     join_requests: dict[int, _JoinRequest] = field(default_factory=dict)
+
+
+@dataclass
+class _PollState:
+    chat_id: int
+    message_id: int
+    poll: Poll
+    votes: dict[int, list[int]] = field(default_factory=dict)  # user id -> option ids
+    stopped: bool = False
+
+
+@dataclass
+class _StoredFile:
+    file: File
+    content: bytes
+
+
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
 
 
 class _Pulse:
@@ -360,6 +384,8 @@ class FakeBotAPI:
         self._global_sends: deque[float] = deque()
         self._chat_sends: dict[int, deque[float]] = {}
         self._chat_failures: dict[int, deque[_Failure]] = {}
+        self._polls: dict[str, _PollState] = {}
+        self._files: dict[str, _StoredFile] = {}
 
         self._next_update_id = 1
         self._history: dict[int, JSONDict] = {}
@@ -430,6 +456,8 @@ class FakeBotAPI:
 
     async def _handle(self, request: web.Request) -> web.Response:
         parts = request.match_info["tail"].split("/")
+        if len(parts) > 2 and parts[0] == "file":
+            return self._download(parts[1], "/".join(parts[2:]))
         if len(parts) != 2 or not parts[0].startswith("bot"):
             return self._error_response(TelegramAPIError(404, "Not Found"))
         token, method = parts[0][3:], parts[1]
@@ -1936,3 +1964,245 @@ class FakeBotAPI:
         self._group_access(chat_id)
         self._change_member(chat_id, self.bot_id, "left", by_user_id=self.bot_id)
         return True
+
+    # ------------------------------------------------------------------ polls and files
+
+    def send_document(
+        self,
+        chat_id: int,
+        user_id: int,
+        content: bytes,
+        file_name: str,
+        *,
+        mime_type: str | None = None,
+        caption: str | None = None,
+    ) -> int:
+        """A user sends a file; the bot may fetch it with getFile and download it."""
+        unique = secrets.token_hex(6)
+        file_id = f"BQAC{unique}"
+        self._files[file_id] = _StoredFile(
+            File(
+                file_id=file_id,
+                file_unique_id=f"AgAD{unique}",
+                file_size=len(content),
+                file_path=f"documents/file_{len(self._files)}{_suffix(file_name)}",
+            ),
+            content,
+        )
+        document = Document(
+            file_id=file_id,
+            file_unique_id=f"AgAD{unique}",
+            file_name=file_name,
+            mime_type=mime_type,
+            file_size=len(content),
+        )
+        return self._user_message(
+            chat_id,
+            self._user(user_id),
+            text=None,
+            date=None,
+            extra={"document": document, "caption": caption},
+        )
+
+    def polls_in(self, chat_id: int) -> list[Poll]:
+        """The polls the bot sent to the chat, oldest first, as they stand now."""
+        return [self._poll_now(state) for state in self._polls.values() if state.chat_id == chat_id]
+
+    def answer_poll(
+        self,
+        poll_id: str,
+        user_id: int,
+        option_ids: list[int],
+        *,
+        delivered_late: bool = False,
+        repeat: bool = False,
+    ) -> int:
+        """A member votes in a non-anonymous poll: a `poll_answer` update. Telegram refuses a
+        vote in a closed poll and a second vote in a quiz; `delivered_late` is a vote taken
+        just before the close whose update reaches the bot after it, `repeat` a second
+        answer from the same user (to test the bot's own guard)."""
+        state = self._polls[poll_id]
+        poll = self._poll_now(state)
+        if poll.is_anonymous:
+            raise ValueError("Telegram sends no poll_answer for anonymous polls")
+        group = self._groups.get(state.chat_id)
+        if group is not None and group.members.get(user_id) not in _MEMBER_STATUSES:
+            raise ValueError(f"user {user_id} is not a member of {state.chat_id}")
+        if poll.is_closed and not delivered_late:
+            raise ValueError(f"poll {poll_id} is closed")
+        if user_id in state.votes and not repeat:
+            raise ValueError(f"user {user_id} already answered poll {poll_id}")
+        if any(not 0 <= option < len(poll.options) for option in option_ids):
+            raise ValueError("no such option")
+        if user_id not in state.votes:
+            state.votes[user_id] = list(option_ids)
+        answer = PollAnswer(
+            poll_id=poll_id,
+            user=self._user(user_id),
+            option_ids=option_ids,
+            option_persistent_ids=[poll.options[i].persistent_id for i in option_ids],
+        )
+        return self._emit("poll_answer", answer)
+
+    def emit_poll_state(self, poll_id: str) -> int:
+        """A `poll` update with the poll as it stands (Telegram sends one when it closes)."""
+        return self._emit("poll", self._poll_now(self._polls[poll_id]))
+
+    def _poll_now(self, state: _PollState) -> Poll:
+        poll = state.poll
+        closed = state.stopped or (
+            poll.close_date is not None and self.wall_clock() >= _as_datetime(poll.close_date)
+        )
+        counts = [0] * len(poll.options)
+        for options in state.votes.values():
+            for option in options:
+                counts[option] += 1
+        return _replace(
+            poll,
+            is_closed=closed,
+            total_voter_count=len(state.votes),
+            options=[
+                _replace(option, voter_count=count)
+                for option, count in zip(poll.options, counts, strict=True)
+            ],
+        )
+
+    def _download(self, token_part: str, file_path: str) -> web.Response:
+        if token_part != f"bot{self.token}":
+            return self._error_response(TelegramAPIError(401, "Unauthorized"))
+        for stored in self._files.values():
+            if stored.file.file_path == file_path:
+                return web.Response(body=stored.content)
+        return self._error_response(TelegramAPIError(404, "Not Found"))
+
+    async def _m_get_file(self, params: JSONDict) -> Any:
+        file_id = _opt_str(params, "file_id")
+        stored = self._files.get(file_id or "")
+        if stored is None:
+            raise _bad("invalid file_id")
+        if len(stored.content) > MAX_DOWNLOAD_BYTES:
+            raise _bad("file is too big")
+        return _dump(stored.file)
+
+    async def _m_send_poll(self, params: JSONDict) -> Any:  # noqa: PLR0912, PLR0915 - one check per rule
+        chat_id = self._chat_id_param(params)
+        chat = self._writable_chat(chat_id)
+        question = _opt_str(params, "question") or ""
+        if not question.strip():
+            raise _bad("poll question must be non-empty")
+        if len(question) > 300:
+            raise _bad("poll question length must not exceed 300")
+        raw_options = params.get("options")
+        if not isinstance(raw_options, list):
+            raise _bad("can't parse options JSON object")
+        texts = [str(o.get("text", "")) if isinstance(o, dict) else str(o) for o in raw_options]
+        if len(texts) < 2:
+            raise _bad("poll must have at least 2 option")
+        if len(texts) > 12:
+            raise _bad("poll can't have more than 12 options")
+        if any(not text.strip() for text in texts):
+            raise _bad("poll options must be non-empty")
+        if any(len(text) > 100 for text in texts):
+            raise _bad("poll options length must not exceed 100")
+        kind = _opt_str(params, "type") or "regular"
+        if kind not in ("regular", "quiz"):
+            raise _bad("poll type is invalid")
+        anonymous = "is_anonymous" not in params or _flag(params, "is_anonymous")
+        if not anonymous and chat.type == "channel":
+            raise _bad("non-anonymous polls can't be sent to channel chats")
+        correct: list[int] | None = None
+        if kind == "quiz":
+            raw_ids = params.get("correct_option_ids")
+            single = _opt_int(params, "correct_option_id")
+            if isinstance(raw_ids, list):
+                correct = [int(i) for i in raw_ids]
+            elif single is not None:
+                correct = [single]
+            if not correct or any(not 0 <= i < len(texts) for i in correct):
+                raise _bad("wrong correct option id specified")
+        explanation = _opt_str(params, "explanation")
+        if explanation is not None and len(explanation) > 200:
+            raise _bad("explanation is too long")
+        open_period = _opt_int(params, "open_period")
+        if open_period is not None and not 5 <= open_period <= 600:
+            raise _bad("wrong open period specified")
+        now = self._stamp(None)
+        close_date = _opt_int(params, "close_date")
+        if open_period is not None:
+            close_date = int(now.timestamp()) + open_period
+        self._check_rate_limit(chat_id)
+        poll = Poll(
+            id=str(secrets.randbelow(9 * 10**18) + 10**18),
+            question=question,
+            options=[
+                PollOption(persistent_id=str(index), text=text, voter_count=0)
+                for index, text in enumerate(texts)
+            ],
+            total_voter_count=0,
+            is_closed=_flag(params, "is_closed"),
+            is_anonymous=anonymous,
+            type=kind,
+            allows_multiple_answers=_flag(params, "allows_multiple_answers"),
+            allows_revoting=False,
+            members_only=False,
+            correct_option_ids=correct if correct and len(correct) > 1 else None,
+            correct_option_id=correct[0] if correct and len(correct) == 1 else None,
+            explanation=explanation,
+            open_period=open_period,
+            close_date=_unix(close_date),
+        )
+        message = Message(
+            message_id=self._alloc_message_id(chat_id),
+            date=now,
+            chat=chat,
+            from_user=self.bot_user,
+            message_thread_id=_opt_int(params, "message_thread_id"),
+            poll=poll,
+        )
+        self._messages.setdefault(chat_id, {})[message.message_id] = message
+        self._polls[poll.id] = _PollState(chat_id, message.message_id, poll)
+        record = SentMessage(
+            chat_id=chat_id,
+            message_id=message.message_id,
+            text=question,
+            reply_markup=None,
+            reply_to_message_id=None,
+            parse_mode=None,
+            photo=None,
+            date=now,
+            method="sendPoll",
+            message_thread_id=message.message_thread_id,
+            sent_at=time.perf_counter(),
+        )
+        self._records[(chat_id, message.message_id)] = record
+        self.sent_messages.append(record)
+        self._message_pulse.fire()
+        return _dump(message)
+
+    async def _m_stop_poll(self, params: JSONDict) -> Any:
+        chat_id = self._chat_id_param(params)
+        self._writable_chat(chat_id)
+        message_id = _req_int(params, "message_id")
+        state = next(
+            (
+                s
+                for s in self._polls.values()
+                if s.chat_id == chat_id and s.message_id == message_id
+            ),
+            None,
+        )
+        if state is None:
+            raise _bad("message with poll to stop not found")
+        if self._poll_now(state).is_closed:
+            raise _bad("poll has already been closed")
+        state.stopped = True
+        return _dump(self._poll_now(state))
+
+
+def _suffix(file_name: str) -> str:
+    dot = file_name.rfind(".")
+    return file_name[dot:] if dot > 0 else ""
+
+
+def _as_datetime(value: datetime | int) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromtimestamp(value, tz=UTC)

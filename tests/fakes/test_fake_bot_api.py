@@ -489,3 +489,78 @@ async def test_webhook_blocks_get_updates_and_json_bodies(fake: FakeBotAPI, bot:
         body = await resp.json()
     assert body["ok"] and body["result"]["text"] == "json"
     assert fake.calls("SENDMESSAGE")[-1]["chat_id"] == ALICE
+
+
+async def test_quiz_polls_answers_and_closing(fake: FakeBotAPI, bot: Bot) -> None:
+    make_group(fake)
+    sent = await bot.send_poll(
+        GROUP,
+        "2 + 2?",
+        ["3", "4", "5"],
+        type="quiz",
+        is_anonymous=False,
+        correct_option_id=1,
+        explanation="Sums.",
+        open_period=30,
+    )
+    poll = sent.poll
+    assert poll is not None and poll.type == "quiz" and poll.is_anonymous is False
+    assert poll.correct_option_id == 1 and poll.open_period == 30
+    assert poll.close_date is not None
+    answer_update = fake.answer_poll(poll.id, BOB, [1])
+    with pytest.raises(ValueError, match="already answered"):
+        fake.answer_poll(poll.id, BOB, [0])
+    with pytest.raises(ValueError, match="not a member"):
+        fake.answer_poll(poll.id, CAROL, [1])
+    updates = await bot.get_updates(offset=answer_update, timeout=0)
+    answer = updates[0].poll_answer
+    assert answer is not None and answer.poll_id == poll.id and answer.option_ids == [1]
+    assert answer.user is not None and answer.user.id == BOB
+    stopped = await bot.stop_poll(GROUP, sent.message_id)
+    assert stopped.is_closed and stopped.total_voter_count == 1
+    assert stopped.options[1].voter_count == 1
+    with pytest.raises(TelegramBadRequest, match="poll has already been closed"):
+        await bot.stop_poll(GROUP, sent.message_id)
+    with pytest.raises(ValueError, match="is closed"):
+        fake.answer_poll(poll.id, ALICE, [1])
+    state = await bot.get_updates(offset=fake.emit_poll_state(poll.id), timeout=0)
+    assert state[0].poll is not None and state[0].poll.is_closed
+
+
+async def test_send_poll_keeps_telegrams_limits(fake: FakeBotAPI, bot: Bot) -> None:
+    make_group(fake)
+    with pytest.raises(TelegramBadRequest, match="at least 2 option"):
+        await bot.send_poll(GROUP, "Q?", ["only"])
+    with pytest.raises(TelegramBadRequest, match="more than 12 options"):
+        await bot.send_poll(GROUP, "Q?", [str(n) for n in range(13)])
+    with pytest.raises(TelegramBadRequest, match="question length must not exceed 300"):
+        await bot.send_poll(GROUP, "Q" * 301, ["a", "b"])
+    with pytest.raises(TelegramBadRequest, match="options length must not exceed 100"):
+        await bot.send_poll(GROUP, "Q?", ["a", "b" * 101])
+    with pytest.raises(TelegramBadRequest, match="correct option id"):
+        await bot.send_poll(GROUP, "Q?", ["a", "b"], type="quiz", correct_option_id=2)
+    with pytest.raises(TelegramBadRequest, match="explanation is too long"):
+        await bot.send_poll(
+            GROUP, "Q?", ["a", "b"], type="quiz", correct_option_id=0, explanation="e" * 201
+        )
+    with pytest.raises(TelegramBadRequest, match="open period"):
+        await bot.send_poll(GROUP, "Q?", ["a", "b"], open_period=601)
+    anonymous = await bot.send_poll(GROUP, "Q?", ["a", "b"])
+    assert anonymous.poll is not None and anonymous.poll.is_anonymous
+    with pytest.raises(ValueError, match="anonymous"):
+        fake.answer_poll(anonymous.poll.id, BOB, [0])
+
+
+async def test_documents_are_fetched_with_get_file(fake: FakeBotAPI, bot: Bot) -> None:
+    make_group(fake)
+    update_id = fake.send_document(GROUP, BOB, b'{"hello": 1}', "data.json")
+    updates = await bot.get_updates(offset=update_id, timeout=0)
+    message = updates[0].message
+    assert message is not None and message.document is not None
+    assert message.document.file_name == "data.json" and message.document.file_size == 12
+    file = await bot.get_file(message.document.file_id)
+    assert file.file_path is not None and file.file_path.endswith(".json")
+    downloaded = await bot.download_file(file.file_path)
+    assert downloaded is not None and downloaded.read() == b'{"hello": 1}'
+    with pytest.raises(TelegramBadRequest, match="invalid file_id"):
+        await bot.get_file("nope")

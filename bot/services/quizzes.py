@@ -1,0 +1,605 @@
+"""Quizzes: a question bank per community, sessions of quiz polls posted one after another,
+and points for correct answers.
+
+A session is a state machine stored in the database: each question (a slot) goes pending ->
+sending (claimed) -> open (posted, its poll id recorded) -> closed (scored), each step a
+conditional update, so a restart resumes it and nothing is posted or scored twice."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.domain.errors import (
+    N_,
+    NoQuizQuestions,
+    QuizAlreadyRunning,
+    QuizFileInvalid,
+    QuizFileUnreadable,
+    QuizQuestionInvalid,
+    UnknownQuizSchedule,
+    UsageError,
+)
+from bot.domain.models import (
+    Community,
+    LeaderboardRow,
+    LedgerEntry,
+    LedgerKind,
+    QuizQuestion,
+    QuizSchedule,
+    QuizSession,
+    QuizSlot,
+    QuizSlotStatus,
+    UserInfo,
+)
+from bot.domain.rules import timezone_loads
+from bot.domain.schedules import next_fire, parse_schedule, require_future
+from bot.ports import UnitOfWork
+from bot.services.points import apply_points
+
+logger = logging.getLogger(__name__)
+
+MAX_QUESTION = 300  # Telegram's limits for a quiz poll
+MAX_OPTION = 100
+MAX_EXPLANATION = 200
+MIN_OPTIONS = 2
+MAX_OPTIONS = 12
+MAX_TOPIC = 64
+MAX_DIFFICULTY = 32
+MAX_QUESTIONS_PER_FILE = 1000
+MAX_FILE_BYTES = 1024 * 1024
+
+DEFAULT_COUNT = 5
+MAX_COUNT = 50
+DEFAULT_OPEN_PERIOD = 30  # seconds
+CORRECT_POINTS = 10
+FIRST_CORRECT_BONUS = 5
+# An answer Telegram took before the close may reach the bot a moment later.
+ANSWER_GRACE = timedelta(seconds=5)
+# A claimed slot whose post was never recorded (the bot stopped mid-call) counts as lost.
+LOST_AFTER = timedelta(minutes=2)
+DUE_SESSIONS = 20
+POST_RETRY = timedelta(seconds=5)
+RESULTS_SHOWN = 10
+
+DONE = "done"
+CANCELLED = "cancelled"
+ACTIVE = "active"
+# A scheduled quiz that could not start within this time of its moment (the bot was down)
+# is skipped rather than started late.
+SCHEDULE_GRACE = timedelta(minutes=60)
+LARGEST_ID = 2**31 - 1
+
+USAGE = N_(
+    "/quiz start [count] [topic] | schedule <schedule> [count] [topic] | list | cancel <id> | "
+    "top | add <question> | <option> | *<correct option> | … | import (as a reply to a file)"
+)
+ADD_USAGE = N_(
+    "/quiz add <question> | <option> | *<correct option> | <option> "
+    "[| explanation: …] [| topic: …] [| difficulty: …]"
+)
+LINE = N_("Line {number}")
+ENTRY = N_("Entry {number}")
+
+
+class QuestionProblem(Exception):
+    """What is wrong with one question: a msgid and its params."""
+
+    def __init__(self, reason: str, **params: object) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.params = params
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    added: int
+    already: int
+
+
+@dataclass(frozen=True)
+class PollToPost:
+    """A slot claimed for posting: post it, then record the result (record_posted)."""
+
+    slot: QuizSlot
+    chat_id: int
+    open_period: int
+
+
+@dataclass(frozen=True)
+class SessionResults:
+    session_id: int
+    community: Community
+    scores: list[LeaderboardRow]
+
+
+@dataclass
+class QuizStep:
+    """What one pass over the due sessions asks of the runtime."""
+
+    to_post: list[PollToPost] = field(default_factory=list)
+    finished: list[SessionResults] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- questions and files
+
+
+MISSING = {
+    "question": N_("the question is missing"),
+    "option": N_("an option is empty"),
+}
+TOO_LONG = {
+    "question": N_("the question is longer than {maximum} characters"),
+    "option": N_("an option is longer than {maximum} characters"),
+    "explanation": N_("the explanation is longer than {maximum} characters"),
+    "topic": N_("the topic is longer than {maximum} characters"),
+    "difficulty": N_("the difficulty is longer than {maximum} characters"),
+}
+
+
+def _text(value: Any, what: str, maximum: int, *, required: bool) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise QuestionProblem(MISSING[what])
+        return None
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise QuestionProblem(N_("a value that should be text is not text"))
+    text = str(value).strip()
+    if len(text) > maximum:
+        raise QuestionProblem(TOO_LONG[what], maximum=maximum)
+    return text
+
+
+def build_question(
+    text: Any,
+    options: Any,
+    correct: Any,
+    explanation: Any = None,
+    topic: Any = None,
+    difficulty: Any = None,
+) -> QuizQuestion:
+    """A question checked against Telegram's limits; `correct` holds 1-based option numbers
+    (a number, a list of numbers, or text like "1;3")."""
+    question = _text(text, "question", MAX_QUESTION, required=True)
+    assert question is not None
+    if not isinstance(options, list | tuple):
+        raise QuestionProblem(N_("the options must be a list"))
+    checked = [_text(option, "option", MAX_OPTION, required=True) or "" for option in options]
+    if not MIN_OPTIONS <= len(checked) <= MAX_OPTIONS:
+        raise QuestionProblem(
+            N_("a question needs {lowest} to {highest} options"),
+            lowest=MIN_OPTIONS,
+            highest=MAX_OPTIONS,
+        )
+    if len({option.casefold() for option in checked}) != len(checked):
+        raise QuestionProblem(N_("two options are the same"))
+    numbers = _correct_numbers(correct)
+    if not numbers:
+        raise QuestionProblem(N_("the correct option is missing"))
+    if any(not 1 <= number <= len(checked) for number in numbers):
+        raise QuestionProblem(
+            N_("the correct option must be a number from 1 to {highest}"), highest=len(checked)
+        )
+    return QuizQuestion(
+        text=question,
+        options=tuple(checked),
+        correct=tuple(sorted({number - 1 for number in numbers})),
+        explanation=_text(explanation, "explanation", MAX_EXPLANATION, required=False),
+        topic=_text(topic, "topic", MAX_TOPIC, required=False),
+        difficulty=_text(difficulty, "difficulty", MAX_DIFFICULTY, required=False),
+    )
+
+
+def _correct_numbers(correct: Any) -> list[int]:
+    if correct is None or isinstance(correct, bool):
+        return []
+    if isinstance(correct, int):
+        return [correct]
+    items: list[Any]
+    if isinstance(correct, str):
+        items = [part for part in correct.replace(",", ";").split(";") if part.strip()]
+    elif isinstance(correct, list | tuple):
+        items = list(correct)
+    else:
+        raise QuestionProblem(N_("the correct option must be an option's number"))
+    numbers = []
+    for item in items:
+        if isinstance(item, bool) or not str(item).strip().isdecimal():
+            raise QuestionProblem(N_("the correct option must be an option's number"))
+        numbers.append(int(str(item).strip()))
+    return numbers
+
+
+def parse_question_file(content: bytes, file_name: str | None) -> list[QuizQuestion]:
+    """Every question of a YAML, JSON or CSV file, or QuizFileInvalid naming the first bad
+    line (CSV) or entry (YAML, JSON) and why: a file is taken whole or not at all."""
+    if len(content) > MAX_FILE_BYTES:
+        raise QuizFileUnreadable(reason=N_("the file is larger than 1 MB"))
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise QuizFileUnreadable(reason=N_("the file is not UTF-8 text")) from None
+    name = (file_name or "").lower()
+    if name.endswith(".csv"):
+        questions = _from_csv(text)
+    elif name.endswith((".yaml", ".yml")):
+        questions = _from_entries(_load_yaml(text))
+    elif name.endswith(".json") or text.lstrip().startswith(("[", "{")):
+        try:
+            entries = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise QuizFileInvalid(
+                place=LINE, number=error.lineno, reason=N_("this is not valid JSON")
+            ) from None
+        questions = _from_entries(entries)
+    else:
+        questions = _from_csv(text)
+    if not questions:
+        raise QuizFileUnreadable(reason=N_("the file holds no questions"))
+    if len(questions) > MAX_QUESTIONS_PER_FILE:
+        raise QuizFileUnreadable(reason=N_("a file may hold at most 1000 questions"))
+    return questions
+
+
+def _load_yaml(text: str) -> Any:
+    try:
+        yaml = importlib.import_module("yaml")
+    except ImportError:
+        raise QuizFileUnreadable(
+            reason=N_("YAML files cannot be read here yet; send JSON or CSV")
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise QuizFileInvalid(
+            place=LINE, number=line, reason=N_("this is not valid YAML")
+        ) from None
+
+
+def _from_entries(entries: Any) -> list[QuizQuestion]:
+    if isinstance(entries, dict) and "questions" in entries:
+        entries = entries["questions"]
+    if not isinstance(entries, list):
+        raise QuizFileUnreadable(reason=N_("the file must hold a list of questions"))
+    questions = []
+    for number, entry in enumerate(entries, start=1):
+        try:
+            if not isinstance(entry, dict):
+                raise QuestionProblem(N_("a question must be an object with named fields"))
+            questions.append(
+                build_question(
+                    entry.get("question", entry.get("text")),
+                    entry.get("options"),
+                    entry.get("correct"),
+                    entry.get("explanation"),
+                    entry.get("topic"),
+                    entry.get("difficulty"),
+                )
+            )
+        except QuestionProblem as problem:
+            raise QuizFileInvalid(
+                place=ENTRY, number=number, reason=problem.reason, **problem.params
+            ) from None
+    return questions
+
+
+def _from_csv(text: str) -> list[QuizQuestion]:
+    reader = csv.reader(io.StringIO(text))
+    header = [cell.strip().lower() for cell in next(reader, [])]
+    if "question" not in header or "correct" not in header:
+        raise QuizFileInvalid(
+            place=LINE, number=1, reason=N_("the header needs question, option1…, correct")
+        )
+    option_columns = [index for index, name in enumerate(header) if name.startswith("option")]
+    questions = []
+    try:
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            cells = dict(zip(header, row, strict=False))
+            options = [row[index] for index in option_columns if index < len(row)]
+            while options and not options[-1].strip():
+                options.pop()
+            try:
+                questions.append(
+                    build_question(
+                        cells.get("question"),
+                        options,
+                        cells.get("correct"),
+                        cells.get("explanation"),
+                        cells.get("topic"),
+                        cells.get("difficulty"),
+                    )
+                )
+            except QuestionProblem as problem:
+                raise QuizFileInvalid(
+                    place=LINE, number=reader.line_num, reason=problem.reason, **problem.params
+                ) from None
+    except csv.Error:
+        raise QuizFileInvalid(
+            place=LINE, number=reader.line_num, reason=N_("this is not valid CSV")
+        ) from None
+    return questions
+
+
+def parse_added_question(text: str) -> QuizQuestion:
+    """`<question> | <option> | *<correct option> | … [| explanation: …] [| topic: …]
+    [| difficulty: …]`."""
+    parts = [part.strip() for part in text.split("|")]
+    fields: dict[str, str] = {}
+    options: list[str] = []
+    correct: list[int] = []
+    for part in parts[1:]:
+        key, colon, value = part.partition(":")
+        if colon and key.strip().lower() in ("explanation", "topic", "difficulty"):
+            fields[key.strip().lower()] = value.strip()
+            continue
+        if part.startswith("*"):
+            correct.append(len(options) + 1)
+        options.append(part.removeprefix("*").strip())
+    if len(parts) < 3:
+        raise UsageError(usage=ADD_USAGE)
+    try:
+        return build_question(
+            parts[0],
+            options,
+            correct,
+            fields.get("explanation"),
+            fields.get("topic"),
+            fields.get("difficulty"),
+        )
+    except QuestionProblem as problem:
+        raise QuizQuestionInvalid(reason=problem.reason, **problem.params) from None
+
+
+async def import_questions(
+    uow: UnitOfWork,
+    community: Community,
+    questions: Sequence[QuizQuestion],
+    actor_id: int | None,
+    now: datetime,
+) -> ImportResult:
+    """Adds the questions the bank does not hold yet (the same text and options)."""
+    added = 0
+    for question in questions:
+        if await uow.quizzes.add_question(community.id, question, now):
+            added += 1
+    await uow.audit.add(community.id, actor_id, "quiz_import", None, f"+{added}", now)
+    return ImportResult(added=added, already=len(questions) - added)
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def parse_start(args: str) -> tuple[int, str | None]:
+    """`[count] [topic]`."""
+    words = args.split()
+    count = DEFAULT_COUNT
+    if words and words[0].isdecimal():
+        count = int(words[0][:6])
+        words = words[1:]
+        if not 1 <= count <= MAX_COUNT:
+            raise UsageError(usage=USAGE)
+    topic = " ".join(words) or None
+    if topic is not None and len(topic) > MAX_TOPIC:
+        raise UsageError(usage=USAGE)
+    return count, topic
+
+
+async def start_session(
+    uow: UnitOfWork,
+    community: Community,
+    count: int,
+    topic: str | None,
+    actor_id: int | None,
+    now: datetime,
+) -> tuple[int, int]:
+    """A session posting `count` questions the community has not seen recently, from now
+    on (the due work posts them). Returns the session's id and its number of questions."""
+    if await uow.quizzes.running_session(community.id) is not None:
+        raise QuizAlreadyRunning()
+    questions = await uow.quizzes.pick_questions(community.id, topic, count, now)
+    if not questions:
+        raise NoQuizQuestions()
+    session_id = await uow.quizzes.add_session(
+        community.id, topic, DEFAULT_OPEN_PERIOD, [q.id for q in questions], actor_id, now
+    )
+    await uow.audit.add(community.id, actor_id, "quiz_start", None, f"#{session_id}", now)
+    return session_id, len(questions)
+
+
+async def add_schedule(
+    uow: UnitOfWork, community: Community, text: str, actor_id: int | None, now: datetime
+) -> QuizSchedule:
+    """`<schedule> [count] [topic]`, with the schedule forms of /campaign add."""
+    schedule, rest = parse_schedule(text)
+    count, topic = parse_start(rest)
+    first = require_future(schedule, now, community.timezone)
+    planned = QuizSchedule(0, community.id, schedule.spec, count, topic, ACTIVE, first)
+    schedule_id = await uow.quizzes.add_schedule(planned, actor_id, now)
+    await uow.audit.add(community.id, actor_id, "quiz_schedule", None, f"#{schedule_id}", now)
+    return QuizSchedule(schedule_id, community.id, schedule.spec, count, topic, ACTIVE, first)
+
+
+async def list_schedules(uow: UnitOfWork, community: Community) -> list[QuizSchedule]:
+    return list(await uow.quizzes.schedules_of(community.id))
+
+
+def parse_schedule_id(text: str) -> int:
+    word = text.strip().lstrip("#")
+    if not word.isdecimal() or len(word) > 12:
+        raise UsageError(usage=USAGE)
+    return int(word)
+
+
+async def cancel_schedule(
+    uow: UnitOfWork, community: Community, schedule_id: int, actor_id: int | None, now: datetime
+) -> None:
+    found = None
+    if schedule_id <= LARGEST_ID:
+        found = await uow.quizzes.get_schedule(community.id, schedule_id)
+    if found is None or found.status != ACTIVE:
+        raise UnknownQuizSchedule(schedule_id=schedule_id)
+    await uow.quizzes.set_schedule(schedule_id, CANCELLED, None)
+    await uow.audit.add(community.id, actor_id, "quiz_cancel", None, f"#{schedule_id}", now)
+
+
+async def start_scheduled(uow: UnitOfWork, now: datetime) -> None:
+    """Starts the scheduled quizzes whose time has come, each moment once: the schedule
+    moves on to its next moment in the same transaction. One that cannot start (a quiz is
+    running, no questions, or too late after downtime) is skipped."""
+    for planned in await uow.quizzes.due_schedules(now, DUE_SESSIONS):
+        community = await uow.communities.get(planned.community_id)
+        if community is None or not timezone_loads(community.timezone):
+            continue
+        assert planned.next_run_at is not None
+        try:
+            schedule, _rest = parse_schedule(planned.schedule)
+            following = next_fire(schedule, max(now, planned.next_run_at), community.timezone)
+        except Exception:
+            logger.exception("Quiz schedule %d cannot be read; cancelled", planned.id)
+            await uow.quizzes.set_schedule(planned.id, CANCELLED, None)
+            continue
+        await uow.quizzes.set_schedule(planned.id, ACTIVE if following else DONE, following)
+        if now - planned.next_run_at > SCHEDULE_GRACE:
+            continue
+        try:
+            async with uow.savepoint():
+                await start_session(uow, community, planned.count, planned.topic, None, now)
+        except (QuizAlreadyRunning, NoQuizQuestions) as refusal:
+            logger.info("Scheduled quiz %d skipped: %s", planned.id, refusal)
+
+
+async def advance(uow: UnitOfWork, now: datetime) -> QuizStep:
+    """One pass over the sessions due now (the scheduled ones started first): closes and
+    scores the polls whose period ended, claims the next question to post, and ends the
+    sessions with nothing left (their results handed back once)."""
+    step = QuizStep()
+    await start_scheduled(uow, now)
+    for session in await uow.quizzes.due_sessions(now, DUE_SESSIONS):
+        community = await uow.communities.get(session.community_id)
+        if community is None:
+            continue
+        try:
+            async with uow.savepoint():
+                await _advance_session(uow, community, session, now, step)
+        except Exception:
+            logger.exception("Quiz session %d could not go on; the others do", session.id)
+    return step
+
+
+async def _advance_session(
+    uow: UnitOfWork, community: Community, session: QuizSession, now: datetime, step: QuizStep
+) -> None:
+    slots = list(await uow.quizzes.slots(session.id))
+    for slot in slots:
+        if slot.status == QuizSlotStatus.OPEN:
+            assert slot.closes_at is not None
+            if now < slot.closes_at + ANSWER_GRACE:
+                await uow.quizzes.set_next_step(session.id, slot.closes_at + ANSWER_GRACE)
+                return
+            if await uow.quizzes.move_slot(slot.id, QuizSlotStatus.OPEN, QuizSlotStatus.CLOSED):
+                await _score(uow, community, session, slot, now)
+        elif slot.status == QuizSlotStatus.SENDING:
+            claimed = slot.claimed_at or now
+            if now < claimed + LOST_AFTER:
+                await uow.quizzes.set_next_step(session.id, claimed + LOST_AFTER)
+                return  # being posted right now (or its result is on the way)
+            await uow.quizzes.move_slot(slot.id, QuizSlotStatus.SENDING, QuizSlotStatus.LOST)
+    pending = [slot for slot in slots if slot.status == QuizSlotStatus.PENDING]
+    if pending:
+        slot = pending[0]
+        if await uow.quizzes.move_slot(
+            slot.id, QuizSlotStatus.PENDING, QuizSlotStatus.SENDING, claimed_at=now
+        ):
+            await uow.quizzes.set_next_step(session.id, now + LOST_AFTER)
+            step.to_post.append(PollToPost(slot, community.id, session.open_period))
+        return
+    if await uow.quizzes.finish_session(session.id, DONE):
+        scores = list(await uow.quizzes.session_scores(session.id, RESULTS_SHOWN))
+        step.finished.append(SessionResults(session.id, community, scores))
+
+
+async def _score(
+    uow: UnitOfWork, community: Community, session: QuizSession, slot: QuizSlot, now: datetime
+) -> None:
+    """Points for the on-time correct answers, and the bonus for the first of them; each
+    booked with its own key, so it is paid once."""
+    first = True
+    for answer in await uow.quizzes.answers(slot.id):
+        if not (answer.correct and answer.on_time):
+            continue
+        points = CORRECT_POINTS + (FIRST_CORRECT_BONUS if first else 0)
+        first = False
+        entry = LedgerEntry(
+            community_id=community.id,
+            user_id=answer.user_id,
+            amount=points,
+            kind=LedgerKind.QUIZ,
+            idempotency_key=f"quiz:{slot.id}:{answer.user_id}",
+            created_at=now,
+            reason=f"quiz #{session.id} question {slot.position}",
+        )
+        if await apply_points(uow, community, entry) is not None:
+            await uow.quizzes.set_points(answer.id, points)
+
+
+async def record_posted(
+    uow: UnitOfWork, claim: PollToPost, message_id: int, poll_id: str, now: datetime
+) -> None:
+    """The poll is out: its answers count until its period ends."""
+    closes_at = now + timedelta(seconds=claim.open_period)
+    if await uow.quizzes.move_slot(
+        claim.slot.id,
+        QuizSlotStatus.SENDING,
+        QuizSlotStatus.OPEN,
+        poll_id=poll_id,
+        message_id=message_id,
+        closes_at=closes_at,
+    ):
+        await uow.quizzes.set_next_step(claim.slot.session_id, closes_at + ANSWER_GRACE)
+
+
+async def record_not_posted(
+    uow: UnitOfWork, claim: PollToPost, status: QuizSlotStatus, now: datetime
+) -> None:
+    """Telegram refused the poll (FAILED), the call's fate is unknown (LOST), or it surely
+    never reached Telegram (PENDING: posted at the next pass)."""
+    await uow.quizzes.move_slot(claim.slot.id, QuizSlotStatus.SENDING, status)
+    retry = status == QuizSlotStatus.PENDING
+    await uow.quizzes.set_next_step(claim.slot.session_id, now + POST_RETRY if retry else now)
+
+
+async def record_answer(
+    uow: UnitOfWork, poll_id: str, user: UserInfo, option_ids: Sequence[int], now: datetime
+) -> bool:
+    """A member's answer (the first one counts; later ones and answers after the poll
+    closed score nothing). False when the poll is not one of ours or nothing was stored."""
+    found = await uow.quizzes.slot_by_poll(poll_id)
+    if found is None or not option_ids or user.is_bot:
+        return False
+    slot, community_id = found
+    on_time = (
+        slot.status == QuizSlotStatus.OPEN
+        and slot.closes_at is not None
+        and now <= slot.closes_at + ANSWER_GRACE
+    )
+    correct = sorted(set(option_ids)) == sorted(slot.question.correct)
+    await uow.users.upsert(user)
+    await uow.members.add(community_id, user.id, now, joined=False)
+    return await uow.quizzes.add_answer(
+        slot.id, community_id, user.id, option_ids, correct, on_time, now
+    )
+
+
+async def leaderboard(uow: UnitOfWork, community: Community) -> list[LeaderboardRow]:
+    return list(await uow.quizzes.top_scorers(community.id, RESULTS_SHOWN))

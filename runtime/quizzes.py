@@ -1,0 +1,159 @@
+"""Quiz sessions driven by timed work: each pass closes and scores the polls whose period
+ended, posts the next question, and queues a finished session's results.
+
+A question is claimed in one transaction, posted with no transaction open, and its poll id
+and message id recorded in the next one; results go through the outgoing queue, once per
+session. A restart resumes from what is stored."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter
+
+from bot.domain.models import QuizQuestion, QuizSlotStatus
+from bot.ports import Clock, QuizPollSender, UnitOfWorkFactory
+from bot.services import quizzes
+from bot.services.quizzes import PollToPost
+from handlers.quizzes import render_results
+from runtime.outbox import Outbox
+from runtime.sender import never_reached_telegram
+
+logger = logging.getLogger(__name__)
+
+MAX_PASSES = 10
+QUIZ_JOB = "runtime.quizzes:run_quiz_job"
+QUIZ_JOB_PREFIX = "quiz:"
+QUIZ_MISFIRE_SECONDS = 3600
+
+
+class BotQuizPolls:
+    """The QuizPollSender of bot.ports over the Bot API: non-anonymous quiz polls."""
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def send_quiz(
+        self, chat_id: int, question: QuizQuestion, open_period: int
+    ) -> tuple[int, str]:
+        several = len(question.correct) > 1
+        message = await self._bot.send_poll(
+            chat_id=chat_id,
+            question=question.text,
+            options=list(question.options),
+            type="quiz",
+            is_anonymous=False,
+            allows_multiple_answers=several or None,
+            correct_option_id=None if several else question.correct[0],
+            correct_option_ids=list(question.correct) if several else None,
+            explanation=question.explanation,
+            explanation_parse_mode=None,
+            question_parse_mode=None,
+            open_period=open_period,
+        )
+        assert message.poll is not None
+        return message.message_id, message.poll.id
+
+
+async def run_quizzes(
+    open_uow: UnitOfWorkFactory, clock: Clock, polls: QuizPollSender | None
+) -> None:
+    """Brings every due quiz session up to date (see the module docstring)."""
+    for _ in range(MAX_PASSES):
+        now = clock.now()
+        outbox = Outbox()
+        async with open_uow() as uow:
+            step = await quizzes.advance(uow, now)
+            for results in step.finished:
+                outbox.announce(
+                    results.community.id,
+                    render_results(results),
+                    f"quiz-results:{results.session_id}",
+                    kind="quiz_results",
+                )
+            await outbox.queue_announcements(uow.outgoing, now)
+        if not step.to_post:
+            return
+        for claim in step.to_post:
+            await _post(open_uow, clock, polls, claim)
+
+
+async def _post(
+    open_uow: UnitOfWorkFactory, clock: Clock, polls: QuizPollSender | None, claim: PollToPost
+) -> None:
+    if polls is None:
+        status = QuizSlotStatus.PENDING
+    else:
+        try:
+            message_id, poll_id = await polls.send_quiz(
+                claim.chat_id, claim.slot.question, claim.open_period
+            )
+        except TelegramRetryAfter:
+            status = QuizSlotStatus.PENDING
+        except TelegramAPIError as error:
+            logger.warning("Quiz question %d was refused: %s", claim.slot.id, error)
+            status = QuizSlotStatus.FAILED
+        except Exception as error:
+            status = (
+                QuizSlotStatus.PENDING if never_reached_telegram(error) else QuizSlotStatus.LOST
+            )
+            logger.warning("Quiz question %d: %s (%s)", claim.slot.id, error, status)
+        else:
+            async with open_uow() as uow:
+                await quizzes.record_posted(uow, claim, message_id, poll_id, clock.now())
+            return
+    async with open_uow() as uow:
+        await quizzes.record_not_posted(uow, claim, status, clock.now())
+
+
+@dataclass
+class QuizDriver:
+    """Runs the quiz sessions (with the periodic due work), then keeps one scheduler job per
+    running session, due at its next step (deterministic id `quiz:<session id>`), so that
+    the next question follows the close of the last without waiting for the due work."""
+
+    open_uow: UnitOfWorkFactory
+    clock: Clock
+    polls: QuizPollSender | None
+    scheduler: Any = None
+    current: ClassVar[QuizDriver | None] = None
+
+    async def run(self) -> None:
+        await run_quizzes(self.open_uow, self.clock, self.polls)
+        if self.scheduler is not None and self.scheduler.running:
+            async with self.open_uow(read_only=True) as uow:
+                steps = await uow.quizzes.next_steps()
+            sync_quiz_jobs(self.scheduler, steps)
+
+
+async def run_quiz_job(session_id: int) -> None:
+    """A session's scheduler job: runs whatever quiz work is due (its step among it)."""
+    if QuizDriver.current is None:
+        logger.error("Quiz job %d fired with no driver", session_id)
+        return
+    await QuizDriver.current.run()
+
+
+def sync_quiz_jobs(scheduler: Any, steps: Sequence[tuple[int, datetime]]) -> None:
+    wanted = {f"{QUIZ_JOB_PREFIX}{session_id}": at for session_id, at in steps}
+    for job in scheduler.get_jobs():
+        if job.id.startswith(QUIZ_JOB_PREFIX) and job.id not in wanted:
+            job.remove()
+    for job_id, at in wanted.items():
+        try:
+            scheduler.add_job(
+                QUIZ_JOB,
+                "date",
+                run_date=at,
+                id=job_id,
+                kwargs={"session_id": int(job_id.removeprefix(QUIZ_JOB_PREFIX))},
+                replace_existing=True,
+                misfire_grace_time=QUIZ_MISFIRE_SECONDS,
+            )
+        except Exception:
+            logger.exception("Quiz job %s could not be scheduled; left to the due work", job_id)
