@@ -25,6 +25,7 @@ from bot.domain.models import (
     OrderStatus,
     OutgoingMessage,
     PointsTotals,
+    QueuedOriginal,
     QuizAnswer,
     QuizQuestion,
     QuizSchedule,
@@ -314,8 +315,15 @@ class OutgoingQueue(Protocol):
     async def chats_with_due(self, now: datetime, among: Collection[int]) -> Sequence[int]: ...
     async def claim(self, message_id: int) -> bool: ...
     async def finish(
-        self, message_id: int, status: str, now: datetime, error: str | None = None
+        self,
+        message_id: int,
+        status: str,
+        now: datetime,
+        error: str | None = None,
+        *,
+        sent_message_id: int | None = None,
     ) -> None: ...
+    async def original(self, dedup_key: str) -> QueuedOriginal | None: ...
     async def retry_later(self, message_id: int, not_before: datetime, error: str) -> None: ...
     async def abandon_interrupted(self) -> int: ...
     async def settle_run_by_messages(

@@ -211,27 +211,35 @@ def queue_announcement(outbox: Outbox, community: Community, lottery: Lottery) -
 
 def queue_draw_result(outbox: Outbox, result: DrawResult) -> None:
     """The result post in the group and a private note to each winner who can get one, all
-    through the outgoing queue, each once (keyed by lottery and pick)."""
+    through the outgoing queue, each once (keyed by lottery and pick). A reroll edits the
+    result post: the current winners, and who replaced whom."""
     community, lottery = result.community, result.lottery
     _ = translator(community.language)
+    lines = [
+        _("🎉 Lottery #{id} {title} is drawn!", id=lottery.id, title=name(lottery.title)),
+        _("Prize: {prize}", prize=escape(lottery.prize)),
+        winner_list(_, result.winners),
+    ]
+    result_key = f"lottery:{lottery.id}:result"
     if result.replaced is not None and result.replacement is not None:
-        head = _(
-            "🔁 Lottery #{id} {title}: {old} is replaced by {new}, the next pick of the same draw.",
-            id=lottery.id,
-            title=name(lottery.title),
-            old=name(result.replaced.display_name),
-            new=name(result.replacement.display_name),
+        lines.append(
+            _(
+                "🔁 Lottery #{id} {title}: {old} is replaced by {new}, "
+                "the next pick of the same draw.",
+                id=lottery.id,
+                title=name(lottery.title),
+                old=name(result.replaced.display_name),
+                new=name(result.replacement.display_name),
+            )
         )
+        lines.extend(_proof_lines(_, lottery))
         key = f"lottery:{lottery.id}:reroll:{result.replacement.pick}"
+        outbox.announce_edit(community.id, "\n".join(lines), key, edit_of=result_key)
         told = [result.replacement]
     else:
-        head = _("🎉 Lottery #{id} {title} is drawn!", id=lottery.id, title=name(lottery.title))
-        key = f"lottery:{lottery.id}:result"
+        lines.extend(_proof_lines(_, lottery))
+        outbox.announce(community.id, "\n".join(lines), result_key, kind="lottery")
         told = result.winners
-    lines = [head, _("Prize: {prize}", prize=escape(lottery.prize))]
-    lines.append(winner_list(_, result.winners))
-    lines.extend(_proof_lines(_, lottery))
-    outbox.announce(community.id, "\n".join(lines), key, kind="lottery")
     for winner in told:
         if winner.user_id in result.reachable:
             outbox.announce(

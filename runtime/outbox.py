@@ -97,6 +97,9 @@ def _chunks(entries: list[str], render: Callable[[str, int], str]) -> list[str]:
     return chunks
 
 
+EDIT_TEXT = "edit_text"  # an outgoing message that edits one the queue sent before
+
+
 def message_payload(
     text: str,
     *,
@@ -142,6 +145,21 @@ class Outbox:
         self._announcements.append(
             Announcement(chat_id, key, kind, payload, not_before, campaign_run_id)
         )
+
+    def announce_edit(
+        self,
+        chat_id: int,
+        text: str,
+        key: str,
+        *,
+        edit_of: str,
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> None:
+        """Through the queue, once per key: the message queued under the key `edit_of` gets
+        this text (a new message if that one was never sent or its id is unknown)."""
+        payload = message_payload(text, markup=markup, thread_id=self._threads.get(chat_id))
+        payload["edit_of"] = edit_of
+        self._announcements.append(Announcement(chat_id, key, EDIT_TEXT, payload, None, None))
 
     async def queue_announcements(self, queue: AnnouncementQueue, now: datetime) -> None:
         """Queues the announcements, leaving out blocked chats. A campaign run left without

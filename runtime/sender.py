@@ -16,6 +16,7 @@ import aiohttp
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramAPIError,
+    TelegramBadRequest,
     TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramMigrateToChat,
@@ -23,14 +24,14 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import SendMessage, SendPhoto, TelegramMethod
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.methods import EditMessageText, SendMessage, SendPhoto, TelegramMethod
+from aiogram.types import InlineKeyboardMarkup, Message
 
-from bot.domain.models import OutgoingMessage
-from bot.ports import BLOCKED, FAILED, SENT, UNCERTAIN, Clock, UnitOfWorkFactory
+from bot.domain.models import OutgoingMessage, QueuedOriginal
+from bot.ports import BLOCKED, FAILED, PENDING, SENDING, SENT, UNCERTAIN, Clock, UnitOfWorkFactory
 from bot.services import chat_moves
 from handlers.retry import Backoff, Sleeper, call_without_waiting, is_transient
-from runtime.outbox import BLOCKED_CHAT
+from runtime.outbox import BLOCKED_CHAT, EDIT_TEXT
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ NOT_SENT_ERRORS: tuple[type[BaseException], ...] = (
 NOT_SENT_MODULES = ("python_socks",)  # a SOCKS proxy that refused or failed the handshake
 # A stored payload that cannot become a Bot API call (pydantic's errors are ValueErrors).
 UNREADABLE_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
+NOT_MODIFIED = "message is not modified"  # an edit that was made already: done
+WAIT_FOR_ORIGINAL = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,25 @@ def method_for(message: OutgoingMessage) -> TelegramMethod[Any]:
         text=payload["text"],
         reply_markup=markup,
         message_thread_id=payload.get("thread_id"),
+    )
+
+
+def edit_method_for(
+    message: OutgoingMessage, original: QueuedOriginal | None
+) -> TelegramMethod[Any]:
+    """An edit of the original message when the queue knows its id; otherwise (never sent,
+    or sent before ids were recorded) its text as a new message."""
+    if original is None or original.status != SENT or original.sent_message_id is None:
+        return method_for(message)
+    payload = message.payload
+    markup = (
+        InlineKeyboardMarkup.model_validate(payload["markup"]) if payload.get("markup") else None
+    )
+    return EditMessageText(
+        chat_id=original.chat_id,
+        message_id=original.sent_message_id,
+        text=payload["text"],
+        reply_markup=markup,
     )
 
 
@@ -256,9 +278,26 @@ class Sender:
                 )
             return False
 
+    async def _original(self, message: OutgoingMessage) -> QueuedOriginal | None:
+        key = message.payload.get("edit_of")
+        if not isinstance(key, str):
+            return None
+        async with self._open_uow() as uow:
+            return await uow.outgoing.original(key)
+
     async def _send(self, message: OutgoingMessage, now: datetime) -> bool:
+        original = await self._original(message) if message.kind == EDIT_TEXT else None
+        if original is not None and original.status in (PENDING, SENDING):
+            # The original is still on its way: the edit comes after it.
+            async with self._open_uow() as uow:
+                not_before = max(original.not_before, now) + WAIT_FOR_ORIGINAL
+                await uow.outgoing.retry_later(message.id, not_before, "waiting for the original")
+            return False
         try:
-            method = method_for(message)
+            if message.kind == EDIT_TEXT:
+                method = edit_method_for(message, original)
+            else:
+                method = method_for(message)
         except UNREADABLE_ERRORS:
             logger.exception("Queued message %d cannot be read; it is dropped", message.id)
             if await self._claim(message, now):
@@ -268,11 +307,19 @@ class Sender:
             return False
         self.windows.record(message.chat_id, now)
         try:
-            await self._call(method)
+            result = await self._call(method)
         except Exception as error:
-            await self._recorded(partial(self._settle_error, message, error, now))
-            return False
-        await self._recorded(partial(self._finish, message, SENT, self._clock.now(), None))
+            if not (
+                isinstance(method, EditMessageText)
+                and isinstance(error, TelegramBadRequest)
+                and NOT_MODIFIED in error.message
+            ):
+                await self._recorded(partial(self._settle_error, message, error, now))
+                return False
+            result = None
+        sent_id = result.message_id if isinstance(result, Message) else None
+        done = self._clock.now()
+        await self._recorded(partial(self._finish, message, SENT, done, None, sent_id))
         return True
 
     async def _call(self, method: TelegramMethod[Any]) -> Any:
@@ -324,7 +371,12 @@ class Sender:
             await self._finish(message, UNCERTAIN, now, f"{type(error).__name__}: {error}")
 
     async def _finish(
-        self, message: OutgoingMessage, status: str, now: datetime, error: str | None
+        self,
+        message: OutgoingMessage,
+        status: str,
+        now: datetime,
+        error: str | None,
+        sent_message_id: int | None = None,
     ) -> None:
         """The message's end, and with it its campaign run's outcome, in one transaction."""
         if status == UNCERTAIN:
@@ -335,7 +387,9 @@ class Sender:
                 error,
             )
         async with self._open_uow() as uow:
-            await uow.outgoing.finish(message.id, status, now, error)
+            await uow.outgoing.finish(
+                message.id, status, now, error, sent_message_id=sent_message_id
+            )
             if message.campaign_run_id is not None:
                 await uow.outgoing.settle_run_by_messages(message.campaign_run_id, error, now)
 

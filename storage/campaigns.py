@@ -18,6 +18,7 @@ from bot.domain.models import (
     CampaignRun,
     CampaignStatus,
     OutgoingMessage,
+    QueuedOriginal,
     RunOutcome,
 )
 from bot.ports import INTERRUPTED, PENDING, SENDING, SENT, UNCERTAIN
@@ -328,13 +329,33 @@ class SqlOutgoingQueue:
         return bool(getattr(result, "rowcount", 0))
 
     async def finish(
-        self, message_id: int, status: str, now: datetime, error: str | None = None
+        self,
+        message_id: int,
+        status: str,
+        now: datetime,
+        error: str | None = None,
+        *,
+        sent_message_id: int | None = None,
     ) -> None:
         await self._session.execute(
             update(OutgoingMessageRow)
             .where(OutgoingMessageRow.id == message_id)
-            .values(status=status, sent_at=now if status == SENT else None, last_error=error)
+            .values(
+                status=status,
+                sent_at=now if status == SENT else None,
+                last_error=error,
+                sent_message_id=sent_message_id,
+            )
         )
+
+    async def original(self, dedup_key: str) -> QueuedOriginal | None:
+        """The queued message with this dedup key, for an edit of it; None if never queued."""
+        row = await self._session.scalar(
+            select(OutgoingMessageRow).where(OutgoingMessageRow.dedup_key == dedup_key)
+        )
+        if row is None:
+            return None
+        return QueuedOriginal(row.chat_id, row.status, row.not_before, row.sent_message_id)
 
     async def retry_later(self, message_id: int, not_before: datetime, error: str) -> None:
         await self._session.execute(

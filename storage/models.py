@@ -290,6 +290,7 @@ class OutgoingMessageRow(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     campaign_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    sent_message_id: Mapped[int | None] = mapped_column(BigInteger)  # Telegram's, once sent
 
 
 class BlockedChatRow(Base):

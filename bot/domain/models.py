@@ -319,6 +319,16 @@ class OutgoingMessage:
     campaign_run_id: int | None = None
 
 
+@dataclass(frozen=True)
+class QueuedOriginal:
+    """What became of a queued message that a later edit refers to (by its dedup key)."""
+
+    chat_id: int
+    status: str
+    not_before: datetime
+    sent_message_id: int | None
+
+
 class OrderStatus(enum.StrEnum):
     PENDING = "pending"
     FULFILLED = "fulfilled"

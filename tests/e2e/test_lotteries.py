@@ -14,7 +14,13 @@ from sqlalchemy import select
 
 from bot.domain.lotteries import LotteryStatus
 from bot.services import lotteries
-from storage.models import LedgerRow, LotteryEntryRow, LotteryWinnerRow, MemberRow
+from storage.models import (
+    LedgerRow,
+    LotteryEntryRow,
+    LotteryWinnerRow,
+    MemberRow,
+    OutgoingMessageRow,
+)
 from tests.e2e.conftest import CREATOR_ID, GROUP_ID, Harness
 from tests.e2e.helpers import add_members, ledger_matches_balances, stored
 
@@ -176,8 +182,16 @@ async def test_fifty_entrants_drawn_once_at_the_time_and_verifiable(  # noqa: PL
         sequence[2],
         sequence[4],
     ]
-    rerolls = [m.text or "" for m in harness.replies() if "is replaced by" in (m.text or "")]
-    assert len(rerolls) == 2 and f"User {sequence[4]}" in rerolls[-1]
+    # The result post itself now names the current winners; no second result was posted.
+    posts = [m for m in harness.replies() if "is drawn" in (m.text or "")]
+    assert len(posts) == 1 and "is replaced by" in (posts[0].text or "")
+    assert not [m for m in harness.replies() if m is not posts[0] and "replaced" in (m.text or "")]
+    for user_id in (sequence[0], sequence[2], sequence[4]):
+        assert f"User {user_id}" in (posts[0].text or "")
+    for user_id in (sequence[1], sequence[3]):
+        assert f"<b>User {user_id}</b>\n" not in (posts[0].text or "")
+    edits = [m for m in api.sent_messages if m.kind == "edit" and m.chat_id == GROUP_ID]
+    assert [m.message_id for m in edits[-2:]] == [posts[0].message_id] * 2
     await harness.say(CREATOR_ID, f"/lottery reroll 1 @user{sequence[1]}")
     assert "not a current winner" in harness.last_reply()
 
@@ -331,3 +345,60 @@ async def test_the_guided_dialog_asks_one_question_at_a_time(harness: Harness) -
     assert len(harness.replies()) == before  # a member's reply to the bot is conversation
     await harness.say(CREATOR_ID, "thanks", reply_to_message_id=harness.replies()[-1].message_id)
     assert len(harness.replies()) == before  # the dialog is over
+
+
+async def drawn_lottery(harness: Harness, users: list[int]) -> tuple[int, int]:
+    """A one-winner lottery everybody joined, drawn now: (the winner, the result post's id)."""
+    add_members(harness, users)
+    _text, message_id, data = await announce(harness, "Quick | A pen | 2026-03-03 20:00")
+    for user_id in users:
+        await harness.say(user_id, "/start", chat_id=user_id)
+        await press(harness, message_id, user_id, data)
+    await harness.say(CREATOR_ID, "/lottery draw 1")
+    posts = [m for m in harness.replies() if "is drawn" in (m.text or "")]
+    assert len(posts) == 1
+    ((_pick, winner, _replaced),) = await winners(harness)
+    return winner, posts[0].message_id
+
+
+async def test_a_redelivered_reroll_edits_the_result_post_once(harness: Harness) -> None:
+    api = harness.api
+    winner, post_id = await drawn_lottery(harness, [7001, 7002, 7003])
+    sent_before = len(harness.replies())
+    update_id = await harness.say(CREATOR_ID, f"/lottery reroll 1 @user{winner}")
+    ((_, first, replaced), (_, second, _)) = await winners(harness)
+    assert first == winner and replaced and second != winner
+    post = next(m for m in harness.replies() if m.message_id == post_id)
+    assert f"{second}</b>\n" in (post.text or "") and "is replaced by" in (post.text or "")
+    edits = [m for m in api.sent_messages if m.kind == "edit" and m.message_id == post_id]
+    assert len(edits) == 1
+    # No new message in the group; the new winner is told privately.
+    assert len(harness.replies()) == sent_before
+    assert len([m for m in harness.replies(second) if "You won" in (m.text or "")]) == 1
+
+    api.redeliver(update_id)
+    await harness.handled(update_id)
+    await harness.run_due_work()
+    assert len(await winners(harness)) == 2
+    edits = [m for m in api.sent_messages if m.kind == "edit" and m.message_id == post_id]
+    assert len(edits) == 1
+    assert len([m for m in harness.replies(second) if "You won" in (m.text or "")]) == 1
+
+
+async def test_a_reroll_posts_anew_when_the_result_posts_id_is_unknown(harness: Harness) -> None:
+    winner, post_id = await drawn_lottery(harness, [7101, 7102])
+    async with stored(harness) as session:  # as if sent before message ids were recorded
+        row = await session.scalar(
+            select(OutgoingMessageRow).where(OutgoingMessageRow.dedup_key == "lottery:1:result")
+        )
+        assert row is not None and row.sent_message_id == post_id
+        row.sent_message_id = None
+        await session.commit()
+    await harness.say(CREATOR_ID, f"/lottery reroll 1 @user{winner}")
+    ((_, _, replaced), (_, second, _)) = await winners(harness)
+    assert replaced
+    post = next(m for m in harness.replies() if m.message_id == post_id)
+    assert "is replaced by" not in (post.text or "")
+    anew = [m for m in harness.replies() if "is replaced by" in (m.text or "")]
+    assert len(anew) == 1 and f"{second}</b>\n" in (anew[0].text or "")
+    assert not [m for m in harness.api.sent_messages if m.kind == "edit" and m.chat_id == GROUP_ID]

@@ -15,6 +15,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import build_app
+from runtime.outbox import EDIT_TEXT
 from runtime.sender import UNREADABLE, Sender
 from storage.engine import build_engine, build_session_factory
 from storage.models import (
@@ -374,3 +375,41 @@ async def test_a_campaign_run_for_a_group_that_removed_the_bot_fails(harness: Ha
     assert run is not None and (run.outcome, run.detail) == ("failed", "chat is blocked")
     await harness.say(CREATOR_ID, "/campaign show 1")
     assert "failed: chat is blocked" in harness.last_reply()
+
+
+async def queue_edit(harness: Harness, text: str, key: str, of: str, at: datetime) -> None:
+    async with unit_of_work(harness.app.session_factory) as uow:
+        payload = {"text": text, "edit_of": of}
+        await uow.outgoing.enqueue(GROUP_ID, EDIT_TEXT, payload, key, at, at)
+
+
+async def test_an_edit_changes_the_message_the_queue_sent(harness: Harness) -> None:
+    now = harness.clock.now()
+    await queue(harness, GROUP_ID, "Result: Ann", "result", now)
+    await harness.app.sender.drain()
+    (post,) = [m for m in harness.api.messages_to(GROUP_ID) if m.text == "Result: Ann"]
+    assert (await outgoing(harness, "result")).sent_message_id == post.message_id
+
+    await queue_edit(harness, "Result: Bob", "edit-1", "result", now)
+    await queue_edit(harness, "Result: Bob", "edit-2", "result", now)  # not modified: done
+    await harness.app.sender.drain()
+    assert post.text == "Result: Bob" and copies(harness, GROUP_ID, "Result: Bob") == 1
+    for key in ("edit-1", "edit-2"):
+        row = await outgoing(harness, key)
+        assert (row.status, row.last_error) == ("sent", None)
+    edits = [m for m in harness.api.sent_messages if m.kind == "edit"]
+    assert [m.message_id for m in edits] == [post.message_id]
+
+
+async def test_an_edit_waits_for_its_original_still_queued(harness: Harness) -> None:
+    now = harness.clock.now()
+    await queue(harness, GROUP_ID, "Result: Ann", "result", now + timedelta(seconds=30))
+    await queue_edit(harness, "Result: Bob", "edit", "result", now)
+    await harness.app.sender.drain()
+    assert not [m for m in harness.api.sent_messages if "Result" in (m.text or "")]
+    harness.clock.advance(seconds=31)
+    await harness.app.sender.drain()
+    harness.clock.advance(seconds=2)
+    await harness.app.sender.drain()
+    results = [m for m in harness.api.sent_messages if "Result" in (m.text or "")]
+    assert [(m.kind, m.text) for m in results] == [("send", "Result: Bob"), ("edit", "Result: Bob")]
