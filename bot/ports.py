@@ -573,6 +573,9 @@ class UnitOfWork(Protocol):
     @property
     def quizzes(self) -> QuizRepository: ...
 
+    @property
+    def privacy(self) -> PrivacyRepository: ...
+
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A SAVEPOINT inside the transaction: an exception in the block undoes only the
         block's work, and the transaction goes on."""
@@ -655,4 +658,10 @@ class ShopRepository(Protocol):
         status: OrderStatus | None = None,
     ) -> Sequence[ShopOrder]:
         """Orders, newest first, with the buyer's name."""
+        ...
+
+
+class PrivacyRepository(Protocol):
+    async def export_user(self, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        """Every feature's stored rows about the user, by section (storage.privacy.PARTS)."""
         ...

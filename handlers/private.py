@@ -105,6 +105,7 @@ def setup() -> Router:
     group_only = [command for command, _ in MEMBER_COMMANDS + MODERATOR_COMMAND_HELP]
     group_only.remove("help")
     group_only.remove("invite")
+    group_only.remove("mydata")
 
     @router.message(Command(*group_only))
     async def only_in_groups(message: Message, outbox: Outbox, _: Translator) -> None:

@@ -20,6 +20,7 @@ from storage.ledger import SqlLedgerRepository
 from storage.lotteries import SqlLotteryRepository
 from storage.members import SqlCheckinRepository, SqlMemberRepository
 from storage.prepared import driver_connection
+from storage.privacy import SqlPrivacyRepository
 from storage.processed_updates import SqlProcessedUpdates
 from storage.quizzes import SqlQuizRepository
 from storage.referrals import SqlReferralRepository
@@ -55,6 +56,7 @@ class SqlUnitOfWork:
         self.shop = SqlShopRepository(session)
         self.lotteries = SqlLotteryRepository(session)
         self.quizzes = SqlQuizRepository(session)
+        self.privacy = SqlPrivacyRepository(session)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

@@ -352,6 +352,7 @@ class FakeBotAPI:
 
         self.requests: list[tuple[str, JSONDict]] = []
         self.sent_messages: list[SentMessage] = []
+        self.sent_documents: list[tuple[int, str, bytes]] = []  # (chat id, file name, content)
         self.callback_answers: list[JSONDict] = []
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
         self.pinned_messages: list[tuple[int, int]] = []
@@ -1492,6 +1493,7 @@ class FakeBotAPI:
         text: str | None,
         caption: str | None = None,
         photo: Any = None,
+        document: Document | None = None,
     ) -> JSONDict:
         chat_id = self._chat_id_param(params)
         chat = self._writable_chat(chat_id)
@@ -1517,6 +1519,7 @@ class FakeBotAPI:
             caption=caption,
             caption_entities=entities if photo is not None else None,
             photo=self._photo_sizes(photo_ref) if photo is not None else None,
+            document=document,
             reply_markup=inline_markup,
         )
         self._messages.setdefault(chat_id, {})[message.message_id] = message
@@ -1704,6 +1707,48 @@ class FakeBotAPI:
         if caption is not None:
             _check_html(caption, _opt_str(params, "parse_mode"))
         return self._bot_send("sendPhoto", params, text=None, caption=caption, photo=photo)
+
+    async def _m_send_document(self, params: JSONDict) -> Any:
+        """A file from the bot: a multipart upload (kept in `sent_documents`) or a file_id."""
+        upload = params.get("document")
+        if upload is None or upload == "":
+            raise _bad("there is no document in the request")
+        caption = _opt_str(params, "caption")
+        if caption is not None and len(caption) > 1024:
+            raise _bad("message caption is too long")
+        if isinstance(upload, UploadedFile):
+            if len(upload.content) > 50 * 1024 * 1024:
+                raise _bad("file is too big")
+            unique = secrets.token_hex(6)
+            file_id = f"BQAC{unique}"
+            file_name = upload.filename
+            content = upload.content
+            self._files[file_id] = _StoredFile(
+                File(
+                    file_id=file_id,
+                    file_unique_id=f"AgAD{unique}",
+                    file_size=len(content),
+                    file_path=f"documents/file_{len(self._files)}{_suffix(file_name or '')}",
+                ),
+                content,
+            )
+        elif isinstance(upload, str) and upload in self._files:
+            file_id = upload
+            content = self._files[upload].content
+            file_name = None
+        else:
+            raise _bad("wrong file identifier/HTTP URL specified")
+        document = Document(
+            file_id=file_id,
+            file_unique_id=self._files[file_id].file.file_unique_id,
+            file_name=file_name,
+            file_size=len(content),
+        )
+        result = self._bot_send(
+            "sendDocument", params, text=None, caption=caption, document=document
+        )
+        self.sent_documents.append((self._chat_id_param(params), file_name or "", content))
+        return result
 
     async def _m_edit_message_text(self, params: JSONDict) -> Any:
         text = _opt_str(params, "text") or ""
