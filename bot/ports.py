@@ -665,3 +665,9 @@ class PrivacyRepository(Protocol):
     async def export_user(self, user_id: int) -> dict[str, list[dict[str, Any]]]:
         """Every feature's stored rows about the user, by section (storage.privacy.PARTS)."""
         ...
+
+    async def community_rows(
+        self, community_id: int, kind: str, limit: int
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """members|ledger|checkins|referrals of a group: header and rows, oldest first."""
+        ...

@@ -52,6 +52,7 @@ MODERATOR_COMMAND_HELP: tuple[tuple[str, str], ...] = (
     ("growth", N_("Referral rules: /growth hours|reward|bonus|cap <n>, /growth checkin on|off")),
     ("timezone", N_("The group's timezone: /timezone Asia/Shanghai")),
     ("campaign", N_("Scheduled posts: /campaign add|list|show|pause|resume|delete|test|enable")),
+    ("export", N_("A CSV file sent to you privately: /export members|ledger|checkins|referrals")),
     ("orders", N_("Shop orders: /orders [all], /orders fulfil|reject <id>; /shop add|edit|remove")),
 )
 

@@ -87,6 +87,13 @@ def user_id_tables() -> dict[str, set[str]]:
 class SqlPrivacyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._export = SqlCommunityExport(session)
+
+    async def community_rows(
+        self, community_id: int, kind: str, limit: int
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """One of EXPORT_TABLES for a group, oldest first, at most `limit` rows."""
+        return await self._export.rows(community_id, kind, limit)
 
     async def export_user(self, user_id: int) -> dict[str, list[dict[str, Any]]]:
         """Each part's rows about the user, as JSON-ready dicts."""
@@ -105,3 +112,35 @@ class SqlPrivacyRepository:
                 {key: _plain(value) for key, value in row.items()} for row in rows
             ]
         return sections
+
+
+EXPORT_TABLES = {
+    "members": "members",
+    "ledger": "points_ledger",
+    "checkins": "checkins",
+    "referrals": "referrals",
+}
+
+
+class SqlCommunityExport:
+    """A group's table as header and rows for a CSV file (/export)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def rows(
+        self, community_id: int, kind: str, limit: int
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        table = Base.metadata.tables[EXPORT_TABLES[kind]]
+        columns = list(table.columns)
+        header = [column.name for column in columns]
+        query = select(*columns)
+        if kind == "members":
+            users = Base.metadata.tables["users"]
+            header += ["first_name", "username"]
+            query = select(*columns, users.c.first_name, users.c.username).join(
+                users, users.c.id == table.c.user_id
+            )
+        query = query.where(table.c.community_id == community_id).order_by(table.c.id).limit(limit)
+        result = await self._session.execute(query)
+        return header, [tuple(_plain(value) for value in row) for row in result.all()]

@@ -21,7 +21,7 @@ SYNTAX_WORDS = {
     "New_York", "UTC", "Area", "City", "HTML", "https", "http", "label", "text", "ID",
     "edit", "remove", "price", "stock", "title", "tier", "limit", "fulfil", "reject",
     "top", "start", "schedule", "cancel", "import", "explanation", "topic", "difficulty",
-    "YAML", "JSON", "CSV",
+    "YAML", "JSON", "CSV", "members", "ledger", "checkins", "referrals",
 }  # fmt: skip
 PROPER_NAMES = ("Seed Users", "User 1001", "User 1002", "Creator", "Admin", "Owner", "Hello")
 ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
@@ -64,6 +64,8 @@ COMMANDS = [
     (CREATOR_ID, "/badge @user1002 wizard"),
     (CREATOR_ID, "/badge @user1002 expert"),
     (CREATOR_ID, "/lang"),
+    (CREATOR_ID, "/export"),
+    (CREATOR_ID, "/export members"),
     (CREATOR_ID, "/campaign"),
     (CREATOR_ID, "/campaign add"),
     (CREATOR_ID, "/campaign add daily 25:00 Hello"),
