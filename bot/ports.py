@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from bot.domain.lotteries import Lottery, LotteryEntry, LotteryStatus, LotteryWinner, Ticket
 from bot.domain.models import (
+    Activity,
     Badge,
     Campaign,
     CampaignKind,
@@ -576,6 +577,9 @@ class UnitOfWork(Protocol):
     @property
     def privacy(self) -> PrivacyRepository: ...
 
+    @property
+    def activity(self) -> ActivityRepository: ...
+
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A SAVEPOINT inside the transaction: an exception in the block undoes only the
         block's work, and the transaction goes on."""
@@ -670,4 +674,13 @@ class PrivacyRepository(Protocol):
         self, community_id: int, kind: str, limit: int
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """members|ledger|checkins|referrals of a group: header and rows, oldest first."""
+        ...
+
+
+class ActivityRepository(Protocol):
+    """Activity per member per local day, the raw record behind community metrics (joins and
+    leaves are recorded as membership_events by the members repository)."""
+
+    async def note(self, community_id: int, user_id: int, day: date, activity: Activity) -> None:
+        """Counts one activity of the member on their community's local `day`."""
         ...

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, literal, select, update
+from sqlalchemy import bindparam, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.models import (
@@ -14,12 +14,21 @@ from bot.domain.models import (
     Community,
     LeaderboardRow,
     Member,
+    MembershipEvent,
     PointsTotals,
     ReferralStatus,
     Tier,
 )
 from storage.communities import _community_from_row
-from storage.models import BlockedChatRow, CheckinRow, CommunityRow, MemberRow, ReferralRow, UserRow
+from storage.models import (
+    BlockedChatRow,
+    CheckinRow,
+    CommunityRow,
+    MemberRow,
+    MembershipEventRow,
+    ReferralRow,
+    UserRow,
+)
 from storage.prepared import PerDialect, Prepared
 from storage.sql import _table, insert_ignoring_conflict
 
@@ -194,9 +203,11 @@ class SqlMemberRepository:
                 )
             ).one_or_none()
             if added is not None:
+                if joined:
+                    await self._event(community_id, user_id, MembershipEvent.JOIN, now)
                 return _member_from_row(added, display_name)
-        else:
-            await insert_ignoring_conflict(self._session, MemberRow, values)
+        elif await insert_ignoring_conflict(self._session, MemberRow, values) and joined:
+            await self._event(community_id, user_id, MembershipEvent.JOIN, now)
         member = await self.get(community_id, user_id)
         assert member is not None
         return member
@@ -207,12 +218,25 @@ class SqlMemberRepository:
             .where(_member_key(community_id, user_id))
             .values(is_member=True, joined_at=now, left_at=None)
         )
+        await self._event(community_id, user_id, MembershipEvent.JOIN, now)
 
     async def mark_left(self, community_id: int, user_id: int, now: datetime) -> None:
-        await self._session.execute(
+        """A member's leave; one who had left already stays as they were."""
+        result = await self._session.execute(
             update(MemberRow)
-            .where(_member_key(community_id, user_id))
+            .where(_member_key(community_id, user_id), MemberRow.is_member.is_(True))
             .values(is_member=False, left_at=now)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            await self._event(community_id, user_id, MembershipEvent.LEAVE, now)
+
+    async def _event(
+        self, community_id: int, user_id: int, kind: MembershipEvent, at: datetime
+    ) -> None:
+        await self._session.execute(
+            insert(MembershipEventRow).values(
+                community_id=community_id, user_id=user_id, kind=kind.value, at=at
+            )
         )
 
     async def touch(self, community_id: int, user_id: int, now: datetime) -> None:

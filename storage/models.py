@@ -550,3 +550,43 @@ class QuizScheduleRow(Base):
     next_run_at: Mapped[datetime | None]
     created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+
+
+class ActivityDayRow(Base):
+    """What a member did on one local day of their community: the raw record of message counts,
+    and a tally of the day's check-ins, quiz answers, lottery entries and orders (each also
+    stored in its own table). A member is active on a day when a row exists."""
+
+    __tablename__ = "activity_days"
+    __table_args__ = (Index("ix_activity_days_community_day", "community_id", "day"),)
+
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(primary_key=True)
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    checkins: Mapped[int] = mapped_column(Integer, default=0)
+    quiz_answers: Mapped[int] = mapped_column(Integer, default=0)
+    lottery_entries: Mapped[int] = mapped_column(Integer, default=0)
+    orders: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MembershipEventRow(Base):
+    """A join or a leave as the bot saw it (the members row keeps only the latest of each)."""
+
+    __tablename__ = "membership_events"
+    __table_args__ = (
+        Index("ix_membership_events_community_at", "community_id", "at"),
+        Index("ix_membership_events_member", "community_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    at: Mapped[datetime]

@@ -60,6 +60,8 @@ PARTS: tuple[Part, ...] = (
     Part("lottery_wins", "lottery_winners", ("user_id",)),
     Part("lottery_drafts", "lottery_drafts", ("user_id",)),
     Part("quiz_answers", "quiz_answers", ("user_id",)),
+    Part("activity_days", "activity_days", ("user_id",)),
+    Part("membership_events", "membership_events", ("user_id",)),
 )
 
 # Per section, at most this many rows (newest first by primary key) go into one export.

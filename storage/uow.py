@@ -7,6 +7,7 @@ from itertools import count
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.ports import SavepointsUnavailable, transaction_open
+from storage.activity import SqlActivityRepository
 from storage.audit import SqlAuditRepository
 from storage.badges import SqlBadgeRepository
 from storage.caches import savepoint_undone
@@ -57,6 +58,7 @@ class SqlUnitOfWork:
         self.lotteries = SqlLotteryRepository(session)
         self.quizzes = SqlQuizRepository(session)
         self.privacy = SqlPrivacyRepository(session)
+        self.activity = SqlActivityRepository(session)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

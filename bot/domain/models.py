@@ -39,6 +39,21 @@ class LedgerKind(enum.StrEnum):
     QUIZ = "quiz"
 
 
+class Activity(enum.StrEnum):
+    """What makes a member active on a day; each value names its activity_days column."""
+
+    MESSAGE = "messages"
+    CHECKIN = "checkins"
+    QUIZ_ANSWER = "quiz_answers"
+    LOTTERY_ENTRY = "lottery_entries"
+    ORDER = "orders"
+
+
+class MembershipEvent(enum.StrEnum):
+    JOIN = "join"
+    LEAVE = "leave"
+
+
 class ReferralStatus(enum.StrEnum):
     PENDING = "pending"
     QUALIFIED = "qualified"

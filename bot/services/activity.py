@@ -2,11 +2,26 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.domain.models import Community, LedgerEntry, LedgerKind, PointsChange, UserInfo
+from bot.domain.models import (
+    Activity,
+    Community,
+    LedgerEntry,
+    LedgerKind,
+    PointsChange,
+    UserInfo,
+)
 from bot.domain.rules import local_day
 from bot.ports import UnitOfWork
 from bot.services.membership import member_seen
 from bot.services.points import apply_points
+
+
+async def note_activity(
+    uow: UnitOfWork, community: Community, user_id: int, at: datetime, activity: Activity
+) -> None:
+    """Counts the activity on the member's day in the community's timezone (the record that
+    makes them active that day, for metrics and lifecycle)."""
+    await uow.activity.note(community.id, user_id, local_day(at, community.timezone), activity)
 
 
 async def record_message(
@@ -18,8 +33,11 @@ async def record_message(
     local day's cap not to be reached.
     """
     member = await member_seen(uow, community, user, at)
+    if member is None:
+        return None
+    await note_activity(uow, community, user.id, at, Activity.MESSAGE)
     rules = community.activity_rules
-    if member is None or rules.points_per_message <= 0:
+    if rules.points_per_message <= 0:
         return None
     today = local_day(at, community.timezone)
     earned_today = member.activity_points_today if member.activity_day == today else 0

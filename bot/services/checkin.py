@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.errors import NotEligible
 from bot.domain.models import (
+    Activity,
     CheckinMark,
     Community,
     LedgerEntry,
@@ -55,6 +56,7 @@ async def check_in(
     if not await uow.checkins.add(community.id, user.id, today, streak, points, at):
         await uow.members.touch(community.id, user.id, at)
         return CheckinOutcome(False, member.streak, 0, member.balance)
+    await uow.activity.note(community.id, user.id, today, Activity.CHECKIN)
     change = await apply_points(
         uow,
         community,

@@ -41,9 +41,19 @@ from bot.domain.lotteries import (
     parse_entries,
     picks,
 )
-from bot.domain.models import Badge, Community, LedgerEntry, LedgerKind, Member, Tier, UserInfo
+from bot.domain.models import (
+    Activity,
+    Badge,
+    Community,
+    LedgerEntry,
+    LedgerKind,
+    Member,
+    Tier,
+    UserInfo,
+)
 from bot.domain.schedules import next_fire, parse_schedule, require_future
 from bot.ports import UnitOfWork
+from bot.services.activity import note_activity
 from bot.services.membership import ensure_member
 from bot.services.points import apply_points, reverse_points
 
@@ -283,6 +293,7 @@ async def enter(
     number = count + 1
     if not await uow.lotteries.add_entry(lottery.id, user.id, number, lottery.cost, now):
         raise EntryLimitReached(count=count + 1, maximum=lottery.max_entries)
+    await note_activity(uow, community, user.id, now, Activity.LOTTERY_ENTRY)
     balance = member.balance
     if lottery.cost > 0:
         change = await apply_points(

@@ -28,6 +28,7 @@ from bot.domain.errors import (
     UsageError,
 )
 from bot.domain.models import (
+    Activity,
     Community,
     LeaderboardRow,
     LedgerEntry,
@@ -42,6 +43,7 @@ from bot.domain.models import (
 from bot.domain.rules import timezone_loads
 from bot.domain.schedules import next_fire, parse_schedule, require_future
 from bot.ports import UnitOfWork
+from bot.services.activity import note_activity
 from bot.services.points import apply_points
 
 logger = logging.getLogger(__name__)
@@ -596,9 +598,14 @@ async def record_answer(
     correct = sorted(set(option_ids)) == sorted(slot.question.correct)
     await uow.users.upsert(user)
     await uow.members.add(community_id, user.id, now, joined=False)
-    return await uow.quizzes.add_answer(
+    if not await uow.quizzes.add_answer(
         slot.id, community_id, user.id, option_ids, correct, on_time, now
-    )
+    ):
+        return False
+    community = await uow.communities.get(community_id)
+    if community is not None:
+        await note_activity(uow, community, user.id, now, Activity.QUIZ_ANSWER)
+    return True
 
 
 async def leaderboard(uow: UnitOfWork, community: Community) -> list[LeaderboardRow]:

@@ -27,6 +27,7 @@ from bot.domain.errors import (
     UsageError,
 )
 from bot.domain.models import (
+    Activity,
     Community,
     LedgerEntry,
     LedgerKind,
@@ -38,6 +39,7 @@ from bot.domain.models import (
     UserInfo,
 )
 from bot.ports import UnitOfWork
+from bot.services.activity import note_activity
 from bot.services.membership import ensure_member
 from bot.services.points import apply_points, reverse_points
 
@@ -310,6 +312,7 @@ async def redeem(
     )
     if order_id is None:
         raise RuntimeError(f"request {request_key} already has an order")
+    await note_activity(uow, community, user.id, now, Activity.ORDER)
     return Redemption(item, order_id, change.balance, stock_left)
 
 
