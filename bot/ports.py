@@ -671,3 +671,8 @@ class PrivacyRepository(Protocol):
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """members|ledger|checkins|referrals of a group: header and rows, oldest first."""
         ...
+
+    async def erase_user(self, user_id: int) -> dict[str, int]:
+        """/forgetme: the user's rows deleted or anonymized, part by part; rows changed by
+        section (storage.privacy.PARTS)."""
+        ...
