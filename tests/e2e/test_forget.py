@@ -254,3 +254,95 @@ async def test_forgetme_in_a_group_or_cancelled_changes_nothing(harness: Harness
     assert await rows_about(harness, MEMBER)
     async with stored(harness) as session:
         assert (await session.get(UserRow, MEMBER)) is not None
+
+
+async def test_a_moderator_is_forgotten_and_what_they_made_stays(harness: Harness) -> None:
+    """What a moderator created or settled stays without their id; their own drafts, a
+    referral remembered for them and a dead letter holding their id go. (A blocked private
+    chat is unblocked by the very /forgetme message.)"""
+    api = harness.api
+    add_members(harness, [OTHER, INVITER])
+    await harness.say(ADMIN_ID, "/start", chat_id=ADMIN_ID)
+    await harness.say(ADMIN_ID, "/shop add 10 10 Sticker pack")
+    await harness.say(OTHER, "/checkin")
+    await harness.say(CREATOR_ID, f"/award {OTHER} 100 seed")
+    await harness.say(OTHER, "/shop")
+    await press(harness, GROUP_ID, harness.replies()[-1], OTHER, 0)
+    async with stored(harness) as session:
+        order_id = await session.scalar(select(func.max(Base.metadata.tables["shop_orders"].c.id)))
+    await harness.say(ADMIN_ID, f"/orders fulfil {order_id}")
+    assert "fulfilled" in harness.last_reply(), harness.last_reply()
+    await harness.say(ADMIN_ID, "/lottery new Quick | A pen | 2026-03-05 20:00")
+    await harness.say(ADMIN_ID, "/lottery new")  # a guided dialog left half-way: a draft
+    await harness.say(ADMIN_ID, "/quiz add What is 2+2? | 3 | *4 | 5")
+    await harness.say(ADMIN_ID, "/quiz start 1")
+    await harness.say(ADMIN_ID, "/quiz schedule daily 21:00 3")
+    await harness.say(ADMIN_ID, "/campaign add daily 09:00 Good morning {community}!")
+    link = await invite_link_of(harness, INVITER)
+    code = api.calls("createChatInviteLink")[-1]["name"].removeprefix("ref_")
+    api.add_user(NEWCOMER, "Newbie", username="newbie")
+    await harness.say(NEWCOMER, f"/start ref_{code}", chat_id=NEWCOMER)  # remembered referral
+    assert link
+    async with stored(harness) as session:
+        tables = Base.metadata.tables
+        await session.execute(
+            tables["dead_letters"]
+            .insert()
+            .values(
+                bot_id=1,
+                update_id=99,
+                payload={"message": {"from": {"id": ADMIN_ID, "first_name": "Admin"}}},
+                error="boom",
+                failed_at=harness.clock.now(),
+            )
+        )
+        await session.execute(
+            tables["dead_letters"]
+            .insert()
+            .values(
+                bot_id=1,
+                update_id=100,
+                payload={"message": {"chat": {"id": GROUP_ID}, "from": {"id": OTHER}}},
+                error="boom",
+                failed_at=harness.clock.now(),
+            )
+        )
+        await session.commit()
+    for user_id in (ADMIN_ID, NEWCOMER):
+        await harness.say(user_id, "/mydata", chat_id=user_id)
+    admin_data = [s for c, _n, s in api.sent_documents if c == ADMIN_ID][-1]
+    sections = json.loads(admin_data)["sections"]
+    for section in (
+        "shop_items_created",
+        "shop_orders",
+        "lotteries_created",
+        "lottery_drafts",
+        "quiz_sessions_started",
+        "quiz_schedules_created",
+        "campaigns_created",
+        "audit",
+    ):
+        assert sections[section], section
+    newcomer_data = [s for c, _n, s in api.sent_documents if c == NEWCOMER][-1]
+    assert json.loads(newcomer_data)["sections"]["remembered_referrals"]
+    counts_before = await table_sizes(harness)
+
+    for user_id in (ADMIN_ID, NEWCOMER):
+        await harness.say(user_id, "/forgetme", chat_id=user_id)
+        prompt = harness.replies(user_id)[-1]
+        assert "deleted" in await press(harness, user_id, prompt, user_id, 0)
+    for user_id, names in ((ADMIN_ID, ("Admin",)), (NEWCOMER, ("Newbie", "newbie"))):
+        assert await traces_of(harness, user_id, names) == [], user_id
+    counts = await table_sizes(harness)
+    for table in ("shop_items", "lotteries", "quiz_sessions", "quiz_schedules", "campaigns"):
+        assert counts[table] == counts_before[table], table  # kept, without their creator
+    assert counts["dead_letters"] == 1  # the other member's failed update stays
+    assert counts["remembered_referrals"] == counts["lottery_drafts"] == 0
+
+
+async def table_sizes(harness: Harness) -> dict[str, int]:
+    async with stored(harness) as session:
+        return {
+            table.name: int(await session.scalar(select(func.count()).select_from(table)) or 0)
+            for table in Base.metadata.sorted_tables
+        }
