@@ -105,7 +105,7 @@ def setup() -> Router:
         """Only in the private chat of the person who pressed: the button carries no id, the
         presser is the one erased. The erase is this transaction; the answer goes after it."""
         prompt = callback.message
-        if not isinstance(prompt, Message) or prompt.chat.id != callback.from_user.id:
+        if prompt is None or prompt.chat.id != callback.from_user.id:
             outbox.toast(callback, _("Only the person who asked can confirm this."), alert=True)
             return
         if callback_data.action != FORGET_CONFIRM:
@@ -120,9 +120,10 @@ def setup() -> Router:
             else:
                 text = _("Nothing about you is stored any more.")
         outbox.toast(callback, text[:200])
-        outbox.call(
-            EditMessageText(chat_id=prompt.chat.id, message_id=prompt.message_id, text=text)
-        )
+        if isinstance(prompt, Message):  # an old prompt may no longer be editable
+            outbox.call(
+                EditMessageText(chat_id=prompt.chat.id, message_id=prompt.message_id, text=text)
+            )
 
     return router
 

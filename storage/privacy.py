@@ -245,11 +245,13 @@ class SqlPrivacyRepository:
                 erase = part.erase_of(column)
                 if erase is None:
                     raise RuntimeError(f"{part.table}.{column}: no erase declared")
-                total += await self._apply(table, table.c[column] == user_id, erase, user_id)
+                where = table.c[column] == user_id
+                total += await self._apply(table, where, erase, user_id, column)
             for column, erase in part.mentions.items():
                 keys = await self._mentioning(table, table.c[column], user_id, names)
                 if keys:
-                    total += await self._apply(table, _key_in(table, keys), erase, user_id)
+                    where = _key_in(table, keys)
+                    total += await self._apply(table, where, erase, user_id, None)
             changed[part.section] = changed.get(part.section, 0) + total
         user_forgotten(self._session, user_id)
         return changed
@@ -292,8 +294,15 @@ class SqlPrivacyRepository:
         )
 
     async def _apply(
-        self, table: Table, where: ColumnElement[bool], erase: Erase, user_id: int
+        self,
+        table: Table,
+        where: ColumnElement[bool],
+        erase: Erase,
+        user_id: int,
+        column: str | None,
     ) -> int:
+        """`erase` on the rows `where` selects; `column`: the user-id column that named them
+        (None for rows found through a mention)."""
         if erase.action == "delete":
             result = await self._session.execute(delete(table).where(where))
             return int(getattr(result, "rowcount", 0) or 0)
@@ -307,7 +316,6 @@ class SqlPrivacyRepository:
                 values[name] = literal(ERASED_KEY_PREFIX) + cast(key, String)
             else:
                 values[name] = None if scrub is Scrub.NULL else ""
-        column = _column_of(table, where)
         if erase.action in ("null", "placeholder") and column is not None:
             values[column] = None if erase.action == "null" else ERASED_USER_ID
         changed = 0
@@ -327,14 +335,6 @@ class SqlPrivacyRepository:
 
 
 ERASED_KEY_PREFIX = "erased:"
-
-
-def _column_of(table: Table, where: ColumnElement[bool]) -> str | None:
-    """The user-id column of a `column == user id` clause (None for a mentions clause)."""
-    left = getattr(where, "left", None)
-    if left is not None and getattr(left, "table", None) is table:
-        return str(left.name)
-    return None
 
 
 def _key_in(table: Table, keys: list[Any]) -> ColumnElement[bool]:
