@@ -676,6 +676,11 @@ class PrivacyRepository(Protocol):
         """members|ledger|checkins|referrals of a group: header and rows, oldest first."""
         ...
 
+    async def erase_user(self, user_id: int) -> dict[str, int]:
+        """/forgetme: the user's rows deleted or anonymized, part by part; rows changed by
+        section (storage.privacy.PARTS)."""
+        ...
+
 
 class ActivityRepository(Protocol):
     """Activity per member per local day, the raw record behind community metrics (joins and

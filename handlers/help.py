@@ -33,6 +33,7 @@ MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("lottery", N_("Lotteries: /lottery list|show <id>, and more for moderators")),
     ("quiz", N_("Quiz leaderboard: /quiz top (moderators: start|schedule|list|cancel|add|import)")),
     ("mydata", N_("Your stored data as a file (in a private chat with me)")),
+    ("forgetme", N_("Delete your personal data (in a private chat with me)")),
     ("help", N_("What I can do")),
 )
 

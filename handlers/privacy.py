@@ -1,5 +1,6 @@
 """Data and privacy: /mydata (private chat) sends the member their stored data; /export
-(moderators, in the group) sends a CSV file of the group's data to the moderator privately."""
+(moderators, in the group) sends a CSV file of the group's data to the moderator privately;
+/forgetme (private chat, with a confirmation button) erases the member's personal data."""
 
 from __future__ import annotations
 
@@ -7,8 +8,15 @@ from datetime import datetime
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
-from aiogram.methods import SendDocument
-from aiogram.types import BufferedInputFile, Message
+from aiogram.filters.callback_data import CallbackData
+from aiogram.methods import EditMessageText, SendDocument
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
 
 from bot.domain.errors import PrivateChatNeeded
 from bot.domain.models import Community, UserInfo
@@ -78,4 +86,81 @@ def setup() -> Router:
             )
         )
 
+    @private.message(Command("forgetme"))
+    async def forget_me_prompt(message: Message, outbox: Outbox, _: Translator) -> None:
+        outbox.reply(message, forget_me_explanation(_), forget_me_keyboard(_))
+
+    @group.message(Command("forgetme"))
+    async def forget_me_in_group(message: Message, outbox: Outbox, _: Translator) -> None:
+        outbox.reply(message, _("Send /forgetme to me in a private chat; nothing was changed."))
+
+    @router.callback_query(ForgetButton.filter())
+    async def forget_me_answer(
+        callback: CallbackQuery,
+        callback_data: ForgetButton,
+        uow: UnitOfWork,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        """Only in the private chat of the person who pressed: the button carries no id, the
+        presser is the one erased. The erase is this transaction; the answer goes after it."""
+        prompt = callback.message
+        if prompt is None or prompt.chat.id != callback.from_user.id:
+            outbox.toast(callback, _("Only the person who asked can confirm this."), alert=True)
+            return
+        if callback_data.action != FORGET_CONFIRM:
+            text = _("Cancelled: nothing was deleted.")
+        else:
+            erasure = await privacy.forget_me(uow, callback.from_user.id)
+            if erasure.erased:
+                text = _(
+                    "🗑 Done: your personal data is deleted. Only anonymous point totals "
+                    "remain. If you write to me again, I store what that needs afresh."
+                )
+            else:
+                text = _("Nothing about you is stored any more.")
+        outbox.toast(callback, text[:200])
+        if isinstance(prompt, Message):  # an old prompt may no longer be editable
+            outbox.call(
+                EditMessageText(chat_id=prompt.chat.id, message_id=prompt.message_id, text=text)
+            )
+
     return router
+
+
+FORGET_CONFIRM = "y"
+FORGET_CANCEL = "n"
+
+
+class ForgetButton(CallbackData, prefix="v1fm"):
+    """/forgetme's confirm (`y`) or cancel (`n`); who is erased comes from the press."""
+
+    action: str
+
+
+def forget_me_explanation(_: Translator) -> str:
+    return _(
+        "⚠️ Delete everything I store about you?\n\n"
+        "Deleted: your name and username, memberships, balances and streaks, check-ins, "
+        "badges, invite links, referrals, shop orders, lottery entries, quiz answers, "
+        "messages waiting for you, and what moderators' logs say about you.\n"
+        "Kept, anonymous: the amounts of your points in each group's ledger (so that group "
+        "totals stay right), with nothing that leads back to you.\n\n"
+        "This cannot be undone. Send /mydata first if you want a copy."
+    )
+
+
+def forget_me_keyboard(_: Translator) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=_("🗑 Delete my data"),
+                    callback_data=ForgetButton(action=FORGET_CONFIRM).pack(),
+                ),
+                InlineKeyboardButton(
+                    text=_("Cancel"), callback_data=ForgetButton(action=FORGET_CANCEL).pack()
+                ),
+            ]
+        ]
+    )

@@ -33,6 +33,7 @@ MAX_USERS = 200_000
 UserKey = tuple[str, str | None, str | None]
 _CHANGED_COMMUNITIES = "seedbot.communities_changed"
 _USERS_WRITTEN = "seedbot.users_written"
+_USERS_FORGOTTEN = "seedbot.users_forgotten"
 
 
 @dataclass
@@ -93,6 +94,18 @@ def user_written(session: AsyncSession, user_id: int, key: UserKey) -> None:
     session.sync_session.info.setdefault(_USERS_WRITTEN, {})[user_id] = key
 
 
+def user_forgotten(session: AsyncSession, user_id: int) -> None:
+    """The user's row was deleted (/forgetme): the process forgets their details now and
+    again when this transaction commits (a concurrent transaction may have remembered them
+    meanwhile), so that their next update writes the row afresh."""
+    sync = session.sync_session
+    sync.info.get(_USERS_WRITTEN, {}).pop(user_id, None)
+    sync.info.setdefault(_USERS_FORGOTTEN, set()).add(user_id)
+    caches = caches_of(session)
+    if caches is not None:
+        caches.users.pop(user_id, None)
+
+
 def _communities_written(session: Session) -> None:
     session.info[_CHANGED_COMMUNITIES] = True
     caches = caches_of(session)
@@ -119,9 +132,13 @@ def _on_flush(session: Session, _context: Any) -> None:
 @event.listens_for(Session, "after_commit")
 def _on_commit(session: Session) -> None:
     written = session.info.pop(_USERS_WRITTEN, None)
+    forgotten = session.info.pop(_USERS_FORGOTTEN, None)
     caches = caches_of(session)
     if caches is not None and written:
         caches.remember_users(written)
+    if caches is not None and forgotten:
+        for user_id in forgotten:
+            caches.users.pop(user_id, None)
     _transaction_over(session)
 
 
@@ -129,6 +146,7 @@ def _on_commit(session: Session) -> None:
 def _on_rollback(session: Session, _previous: Any) -> None:
     if not session.in_transaction():
         session.info.pop(_USERS_WRITTEN, None)
+        session.info.pop(_USERS_FORGOTTEN, None)
         _transaction_over(session)
     else:
         savepoint_undone(session)

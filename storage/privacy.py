@@ -6,13 +6,33 @@ table with such a column is missing here, so a new feature must declare its part
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import html
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
 
-from sqlalchemy import Table, or_, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    String,
+    Table,
+    Text,
+    cast,
+    delete,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.caches import user_forgotten
 from storage.models import Base
 
 # Column names that hold a Telegram user id (private chat ids equal user ids).
@@ -29,13 +49,56 @@ USER_ID_COLUMNS = frozenset(
 )
 
 
+# The user id that erased members' kept rows (ledger amounts, lottery picks) point to: a
+# users row with no name, so that foreign keys hold and nothing leads back to anyone.
+ERASED_USER_ID = 0
+
+
+class Scrub(StrEnum):
+    """What becomes of a free-text or key column of a kept row that may name the user."""
+
+    NULL = "null"
+    EMPTY = "empty"
+    UNIQUE = "unique"  # `erased:<row id>`: keeps a unique key unique
+    ENTRY_LIST = "entry_list"  # a lottery's published `<user id>:<number>` lines
+
+
+@dataclass(frozen=True)
+class Erase:
+    """How /forgetme treats a row that names the user in one column: delete the row, or
+    keep it with the column set to NULL (`null`) or to ERASED_USER_ID (`placeholder`), the
+    `scrub` columns rewritten. `keep` (only for `mentions`) changes just the scrubbed columns."""
+
+    action: Literal["delete", "null", "placeholder", "keep"]
+    scrub: tuple[tuple[str, Scrub], ...] = ()
+
+
+DELETE = Erase("delete")
+SET_NULL = Erase("null")
+PLACEHOLDER = Erase("placeholder")
+
+
+def anonymize(action: Literal["null", "placeholder", "keep"], **scrub: Scrub) -> Erase:
+    return Erase(action, tuple(scrub.items()))
+
+
 @dataclass(frozen=True)
 class Part:
-    """One feature's share of a member's data: a section name and the table's user-id columns."""
+    """One feature's share of a member's data: a section name, the table's user-id columns,
+    and how /forgetme erases it: one Erase for every column, or a mapping column -> Erase.
+    `mentions`: text, key or JSON columns of rows that do not otherwise name the user but
+    may embed their id (or name), with what to do to such rows."""
 
     section: str
     table: str
     columns: tuple[str, ...]
+    erase: Erase | Mapping[str, Erase] | None = None
+    mentions: Mapping[str, Erase] = field(default_factory=dict)
+
+    def erase_of(self, column: str) -> Erase | None:
+        if isinstance(self.erase, Erase) or self.erase is None:
+            return self.erase
+        return self.erase.get(column)
 
 
 PARTS: tuple[Part, ...] = (
@@ -60,8 +123,61 @@ PARTS: tuple[Part, ...] = (
     Part("lottery_wins", "lottery_winners", ("user_id",)),
     Part("lottery_drafts", "lottery_drafts", ("user_id",)),
     Part("quiz_answers", "quiz_answers", ("user_id",)),
-    Part("activity_days", "activity_days", ("user_id",)),
-    Part("membership_events", "membership_events", ("user_id",)),
+    Part("activity_days", "activity_days", ("user_id",), erase=DELETE),
+    Part("membership_events", "membership_events", ("user_id",), erase=DELETE),
+)
+
+# How each part is erased (/forgetme), by (table, section). Kept apart from PARTS only so
+# that the parts above read as they did; a new part declares `erase=` in its Part line.
+_ERASES: dict[str, Erase | Mapping[str, Erase]] = {
+    "memberships": DELETE,
+    "checkins": DELETE,
+    # Amounts stay so that group totals stay right; nothing in them leads back to the user.
+    "ledger": {
+        "user_id": anonymize("placeholder", reason=Scrub.NULL, idempotency_key=Scrub.UNIQUE),
+        "actor_id": SET_NULL,
+    },
+    "badges": DELETE,
+    # Moderators' accountability stays: what was done, not to whom.
+    "audit": {"actor_id": SET_NULL, "target_user_id": anonymize("null", detail=Scrub.EMPTY)},
+    "invite_links": DELETE,
+    "referrals": {"invitee_id": DELETE, "inviter_id": SET_NULL},
+    "remembered_referrals": DELETE,
+    "outgoing_messages": DELETE,
+    "blocked_chats": DELETE,
+    "shop_orders": {"user_id": DELETE, "settled_by": SET_NULL},
+    "campaigns_created": SET_NULL,
+    "shop_items_created": SET_NULL,
+    "lotteries_created": SET_NULL,
+    "quiz_sessions_started": SET_NULL,
+    "quiz_schedules_created": SET_NULL,
+    "lottery_entries": DELETE,
+    "lottery_wins": PLACEHOLDER,
+    "lottery_drafts": DELETE,
+    "quiz_answers": DELETE,
+    "user": DELETE,  # last: the rows that point to it were dealt with above
+}
+_MENTIONS: dict[str, Mapping[str, Erase]] = {
+    # Another member's referral reward is keyed by the invitee's id.
+    "ledger": {
+        "idempotency_key": anonymize("keep", idempotency_key=Scrub.UNIQUE),
+        "reason": anonymize("keep", reason=Scrub.NULL),  # "referral of <invitee id>"
+    },
+    # Announcements about them (a promotion, a welcome), wherever they were to go.
+    "outgoing_messages": {"dedup_key": DELETE, "payload": DELETE},
+    "lotteries_created": {"drawn_entries": anonymize("keep", drawn_entries=Scrub.ENTRY_LIST)},
+}
+PARTS = tuple(
+    replace(
+        part,
+        erase=part.erase if part.erase is not None else _ERASES.get(part.section),
+        mentions=part.mentions or _MENTIONS.get(part.section, {}),
+    )
+    for part in PARTS
+)
+# Tables that hold a user id in a raw payload only (no user-id column).
+MENTION_PARTS: tuple[Part, ...] = (
+    Part("dead_letters", "dead_letters", (), erase=None, mentions={"payload": DELETE}),
 )
 
 # Per section, at most this many rows (newest first by primary key) go into one export.
@@ -114,6 +230,151 @@ class SqlPrivacyRepository:
                 {key: _plain(value) for key, value in row.items()} for row in rows
             ]
         return sections
+
+    async def erase_user(self, user_id: int) -> dict[str, int]:
+        """/forgetme: every part's rows about the user deleted or anonymized as the part
+        declares (PARTS, then MENTION_PARTS, the users row last), in this transaction.
+        Returns the rows changed per section (all zero: nothing was stored)."""
+        await self._session.flush()
+        names = await self._names_of(user_id)
+        await self._ensure_erased_user()
+        changed: dict[str, int] = {}
+        user_parts = [part for part in PARTS if part.table == "users"]
+        for part in [*(p for p in PARTS if p.table != "users"), *MENTION_PARTS, *user_parts]:
+            table = Base.metadata.tables[part.table]
+            total = 0
+            for column in part.columns:
+                erase = part.erase_of(column)
+                if erase is None:
+                    raise RuntimeError(f"{part.table}.{column}: no erase declared")
+                where = table.c[column] == user_id
+                total += await self._apply(table, where, erase, user_id, column)
+            for column, erase in part.mentions.items():
+                keys = await self._mentioning(table, table.c[column], user_id, names)
+                if keys:
+                    where = _key_in(table, keys)
+                    total += await self._apply(table, where, erase, user_id, None)
+            changed[part.section] = changed.get(part.section, 0) + total
+        user_forgotten(self._session, user_id)
+        return changed
+
+    async def _mentioning(
+        self, table: Table, column: Any, user_id: int, names: list[str]
+    ) -> list[Any]:
+        """Keys of the rows whose `column` holds the user's id or (a JSON payload) a name."""
+        forms = _forms(user_id, names, isinstance(column.type, JSON))
+        text = cast(column, Text)
+        keys = list(table.primary_key.columns)
+        rows = (
+            await self._session.execute(
+                select(text, *keys).where(
+                    or_(*(text.contains(form, autoescape=True) for form in sorted(forms)))
+                )
+            )
+        ).all()
+        return [tuple(row[1:]) for row in rows if row[0] and _holds(row[0], user_id, forms)]
+
+    async def _names_of(self, user_id: int) -> list[str]:
+        users = Base.metadata.tables["users"]
+        row = (
+            await self._session.execute(
+                select(users.c.first_name, users.c.username).where(users.c.id == user_id)
+            )
+        ).one_or_none()
+        if row is None:
+            return []
+        return [name for name in (row.first_name, row.username) if name and len(name) >= 2]
+
+    async def _ensure_erased_user(self) -> None:
+        users = Base.metadata.tables["users"]
+        bind = self._session.get_bind()
+        module = postgresql if bind.dialect.name == "postgresql" else sqlite
+        await self._session.execute(
+            module.insert(users)
+            .values(id=ERASED_USER_ID, first_name="", username=None, is_bot=False)
+            .on_conflict_do_nothing()
+        )
+
+    async def _apply(
+        self,
+        table: Table,
+        where: ColumnElement[bool],
+        erase: Erase,
+        user_id: int,
+        column: str | None,
+    ) -> int:
+        """`erase` on the rows `where` selects; `column`: the user-id column that named them
+        (None for rows found through a mention)."""
+        if erase.action == "delete":
+            result = await self._session.execute(delete(table).where(where))
+            return int(getattr(result, "rowcount", 0) or 0)
+        values: dict[str, Any] = {}
+        key = next(iter(table.primary_key.columns))
+        lists: list[str] = []
+        for name, scrub in erase.scrub:
+            if scrub is Scrub.ENTRY_LIST:
+                lists.append(name)
+            elif scrub is Scrub.UNIQUE:
+                values[name] = literal(ERASED_KEY_PREFIX) + cast(key, String)
+            else:
+                values[name] = None if scrub is Scrub.NULL else ""
+        if erase.action in ("null", "placeholder") and column is not None:
+            values[column] = None if erase.action == "null" else ERASED_USER_ID
+        changed = 0
+        for name in lists:
+            rows = (await self._session.execute(select(key, table.c[name]).where(where))).all()
+            for row_key, text in rows:
+                rewritten = _without_entries(text or "", user_id)
+                if rewritten != text:
+                    await self._session.execute(
+                        update(table).where(key == row_key).values({name: rewritten})
+                    )
+                    changed += 1
+        if not values:
+            return changed
+        result = await self._session.execute(update(table).where(where).values(values))
+        return changed + int(getattr(result, "rowcount", 0) or 0)
+
+
+ERASED_KEY_PREFIX = "erased:"
+
+
+def _key_in(table: Table, keys: list[Any]) -> ColumnElement[bool]:
+    columns = list(table.primary_key.columns)
+    if len(columns) == 1:
+        return columns[0].in_([key[0] for key in keys])
+    return tuple_(*columns).in_(keys)
+
+
+def _forms(user_id: int, names: list[str], payload: bool) -> set[str]:
+    """The user's id, and in a JSON payload their names as a payload escapes them."""
+    forms = {str(user_id)}
+    if payload:
+        for name in names:
+            for form in (name, html.escape(name, quote=False)):
+                forms |= {form, json.dumps(form)[1:-1]}
+    return forms
+
+
+def _holds(text: str, user_id: int, forms: set[str]) -> bool:
+    """The id as a whole number (not a digit run inside a group id), or a name."""
+    uid = str(user_id)
+    if re.search(rf"(?<![0-9-]){uid}(?![0-9])", text):
+        return True
+    return any(form in text for form in forms if form != uid)
+
+
+def _without_entries(text: str, user_id: int) -> str:
+    """A published entry list with the user's `<id>:<number>` tickets given to ERASED_USER_ID."""
+    tickets = text.replace(",", "\n").split()
+    if not any(ticket.partition(":")[0] == str(user_id) for ticket in tickets):
+        return text
+    return "\n".join(
+        f"{ERASED_USER_ID}:{ticket.partition(':')[2]}"
+        if ticket.partition(":")[0] == str(user_id)
+        else ticket
+        for ticket in tickets
+    )
 
 
 EXPORT_TABLES = {

@@ -62,3 +62,21 @@ async def export_csv(
     content = ("\ufeff" + buffer.getvalue()).encode("utf-8")
     name = f"{kind}-{abs(community_id)}-{now:%Y%m%d-%H%M}.csv"
     return CsvExport(name, content, len(rows), truncated)
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What /forgetme did: rows changed per section; none when nothing was stored any more
+    (a second press of the button)."""
+
+    rows: dict[str, int]
+
+    @property
+    def erased(self) -> bool:
+        return any(self.rows.values())
+
+
+async def forget_me(uow: UnitOfWork, user_id: int) -> Erasure:
+    """Deletes the user's personal data from every feature in this transaction; the ledger
+    keeps their amounts under an anonymous placeholder so that group totals stay right."""
+    return Erasure(await uow.privacy.erase_user(user_id))

@@ -125,9 +125,11 @@ COMMANDS = [
     (ADMIN_ID, "/quiz import"),
     (ADMIN_ID, "/quiz schedule daily 21:00 3"),
     (ADMIN_ID, "/quiz cancel 7"),
+    (1001, "/forgetme"),
     (CREATOR_ID, "/checkinpost"),
 ]
 PRIVATE_COMMANDS = ["/start", "/start ref_nope", "/start inv_nope", "/help", "/invite", "/top"]
+PRIVATE_COMMANDS += ["/forgetme"]
 
 
 async def test_a_chinese_group_sees_no_untranslated_english(harness: Harness) -> None:

@@ -40,3 +40,33 @@ def test_columns_ending_in_a_user_like_name_are_recognised() -> None:
         and column.name not in USER_ID_COLUMNS
     }
     assert not suspicious, suspicious
+
+
+def test_every_part_declares_how_it_is_erased() -> None:
+    """/forgetme: each user-id column of each part says delete, set NULL or placeholder, and
+    what it scrubs names real columns of the table."""
+    from storage.privacy import MENTION_PARTS, Erase
+
+    for part in (*PARTS, *MENTION_PARTS):
+        table = Base.metadata.tables[part.table]
+        for column in part.columns:
+            erase = part.erase_of(column)
+            assert isinstance(erase, Erase), f"{part.table}.{column}: no erase declared"
+            assert erase.action in ("delete", "null", "placeholder"), (part.table, column)
+            if erase.action == "null":
+                assert table.c[column].nullable, f"{part.table}.{column} cannot be NULL"
+        for column, erase in part.mentions.items():
+            assert column in table.columns, (part.table, column)
+            assert erase.action in ("delete", "keep"), (part.table, column)
+        erases = [part.erase_of(c) for c in part.columns] + list(part.mentions.values())
+        for erase in erases:
+            assert erase is not None
+            for scrubbed, _how in erase.scrub:
+                assert scrubbed in table.columns, (part.table, scrubbed)
+    assert [part.table for part in PARTS].count("users") == 1
+
+
+def test_the_placeholder_user_is_not_a_telegram_user() -> None:
+    from storage.privacy import ERASED_USER_ID
+
+    assert ERASED_USER_ID == 0
