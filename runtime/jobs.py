@@ -25,7 +25,7 @@ from bot.services.onboarding import WelcomeBatch
 from handlers.checkin import checkin_keyboard
 from handlers.lotteries import queue_announcement, queue_draw_result
 from handlers.render import announce_referral, name
-from runtime.lifecycle import run_lifecycle
+from runtime import lifecycle as lifecycle_work  # a module: runtime.lifecycle imports handlers
 from runtime.outbox import Outbox
 
 logger = logging.getLogger(__name__)
@@ -270,7 +270,7 @@ class JobRuntime:
         await run_due_work(self.open_uow, self.clock, self.members)
         if self.quizzes is not None:
             await self.quizzes()
-        await run_lifecycle(self.open_uow, self.clock.now(), self.moderator_list)
+        await lifecycle_work.run_lifecycle(self.open_uow, self.clock.now(), self.moderator_list)
         if self.scheduler is not None and self.scheduler.running:
             sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.open_uow))
 

@@ -3,7 +3,7 @@ daily job, win-back messages once per episode, key members and the moderators' d
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import date, timedelta
 
 import pytest
@@ -23,9 +23,9 @@ from tests.e2e.conftest import (
     start_bot,
     stop_bot,
 )
+from tests.e2e.helpers import add_members, ledger_matches_balances, stored
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.clock import FakeClock
-from tests.e2e.helpers import add_members, ledger_matches_balances, stored
 
 EVERY_2_DAYS = 1001
 DAILY = 1002
@@ -66,7 +66,7 @@ async def settle_in(harness: Harness, user_ids: Iterable[int], days: int = 60) -
         await session.execute(delete(ActivityDayRow))
 
 
-async def set_history(harness: Harness, history: dict[int, Iterable[int]]) -> None:
+async def set_history(harness: Harness, history: Mapping[int, Iterable[int]]) -> None:
     """Activity on these days ago (0 = today) for each member."""
     day = today(harness)
     async with stored(harness) as session, session.begin():
