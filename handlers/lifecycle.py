@@ -4,6 +4,7 @@ texts of the lifecycle's private messages (win-backs, key-member notices, weekly
 from __future__ import annotations
 
 from datetime import date, datetime
+from html import escape
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject

@@ -33,6 +33,8 @@ DAILY_SILENT_4 = 1003
 ONE_VISIT = 1004
 LOYAL = 1005
 GONE = 1006
+OTHER_GROUP = -1009999999999
+OTHER_ADMIN = 777
 MEMBERS = (EVERY_2_DAYS, DAILY, DAILY_SILENT_4, ONE_VISIT, LOYAL, GONE)
 
 
@@ -152,13 +154,26 @@ async def test_a_churned_member_active_again_is_won_back_by_the_job(harness: Har
 
 
 async def test_win_back_is_sent_once_per_episode_with_its_gift(harness: Harness) -> None:
-    await settle_in(harness, [EVERY_2_DAYS, DAILY])
+    await settle_in(harness, [EVERY_2_DAYS, DAILY, DAILY_SILENT_4])
     await harness.say(EVERY_2_DAYS, "/start", chat_id=EVERY_2_DAYS)
+    await harness.say(DAILY_SILENT_4, "/start", chat_id=DAILY_SILENT_4)
+    blocked = harness.api.block_bot(DAILY_SILENT_4)
+    assert blocked is not None
+    await harness.handled(blocked)
     await harness.say(ADMIN_ID, "/winback on")
     await harness.say(ADMIN_ID, "/winback gift 5")
     assert "Win-back message: on, gift 5" in harness.last_reply()
-    await set_history(harness, {EVERY_2_DAYS: RHYTHMS[EVERY_2_DAYS], DAILY: [9, 20, 30, 35]})
+    await set_history(
+        harness,
+        {
+            EVERY_2_DAYS: RHYTHMS[EVERY_2_DAYS],
+            DAILY: [9, 20, 30, 35],
+            DAILY_SILENT_4: RHYTHMS[DAILY_SILENT_4],
+        },
+    )
     await harness.run_due_work()
+    assert (await stages(harness))[DAILY_SILENT_4] == Stage.AT_RISK
+    assert len(harness.replies(chat_id=DAILY_SILENT_4)) == 1  # only the /start reply: blocked
     private = harness.replies(chat_id=EVERY_2_DAYS)
     assert len(private) == 2 and "We miss you" in (private[-1].text or "")
     assert "+5 points" in (private[-1].text or "")
@@ -198,12 +213,18 @@ async def test_churn_lists_the_most_valuable_first_for_moderators_only(harness: 
     text = harness.last_reply()
     assert text.index("User 1003") < text.index("User 1001")
     assert "usually every 2.0 days" in text and "User 1002" not in text
+    sent_before = len(harness.api.messages_to(GROUP_ID))
     await harness.say(DAILY, "/churn")  # a plain member
-    assert not [
-        m
-        for m in harness.replies()
-        if m.reply_to_message_id == harness.last_said[GROUP_ID] and "at risk" in (m.text or "")
-    ]
+    harness.api.add_user(OTHER_ADMIN, "Other Admin")
+    harness.api.add_group(OTHER_GROUP, "Other", creator_id=OTHER_ADMIN)
+    harness.api.add_member(GROUP_ID, OTHER_ADMIN)
+    await harness.say(OTHER_ADMIN, "/churn")  # a moderator, but of another group
+    await harness.say(OTHER_ADMIN, "/keymembers rule 1 0")
+    leaked = [m.text or "" for m in harness.api.messages_to(GROUP_ID)[sent_before:]]
+    assert not [text for text in leaked if "User 100" in text or "Key members" in text], leaked
+    async with harness.app.open_uow() as uow:
+        community = await uow.communities.get(GROUP_ID)
+        assert community is not None and community.lifecycle.key_top_percent == 10
 
 
 async def test_settings_are_changed_by_moderators_only(harness: Harness) -> None:
