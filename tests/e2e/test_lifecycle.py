@@ -3,6 +3,7 @@ daily job, win-back messages once per episode, key members and the moderators' d
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import date, timedelta
 
@@ -12,7 +13,13 @@ from sqlalchemy import delete, select
 from bot.domain.models import Stage
 from bot.domain.rules import local_day
 from bot.services.lifecycle import winback_rate
-from storage.models import ActivityDayRow, LedgerRow, MemberLifecycleRow, WinbackRow
+from storage.models import (
+    ActivityDayRow,
+    LedgerRow,
+    LifecycleClaimRow,
+    MemberLifecycleRow,
+    WinbackRow,
+)
 from tests.e2e.conftest import (
     ADMIN_ID,
     CREATOR_ID,
@@ -287,3 +294,24 @@ async def test_the_digest_goes_out_once_a_week_even_after_a_restart(harness: Har
     harness.clock.advance(days=7)
     await harness.run_due_work()
     assert len(digests()) == 2
+
+
+async def test_two_workers_judge_a_day_and_send_a_win_back_once(harness: Harness) -> None:
+    await settle_in(harness, [EVERY_2_DAYS])
+    await harness.say(EVERY_2_DAYS, "/start", chat_id=EVERY_2_DAYS)
+    await harness.say(ADMIN_ID, "/winback on")
+    await set_history(harness, {EVERY_2_DAYS: RHYTHMS[EVERY_2_DAYS]})
+    from bot.app import build_app
+
+    second = build_app(make_settings(harness.api, harness.app.settings.database_url), harness.clock)
+    try:
+        await asyncio.gather(harness.app.run_due_work(), second.run_due_work())
+        await harness.app.sender.drain()
+        await second.sender.drain()
+    finally:
+        await second.close()
+    private = [m.text or "" for m in harness.replies(chat_id=EVERY_2_DAYS)]
+    assert len([text for text in private if "We miss you" in text]) == 1
+    async with stored(harness) as session:
+        claims = (await session.execute(select(LifecycleClaimRow))).all()
+    assert len([claim for claim in claims if claim[0].kind == "daily"]) == 1
