@@ -105,7 +105,7 @@ def render_winback(community: Community, winback: Winback) -> str:
     _ = translator(community.language)
     custom = community.lifecycle.winback_text
     text = (
-        name(custom)
+        escape(custom)
         if custom
         else _(
             "👋 We miss you in {group}! Drop by, say hello or check in with /checkin.",

@@ -315,3 +315,14 @@ async def test_two_workers_judge_a_day_and_send_a_win_back_once(harness: Harness
     async with stored(harness) as session:
         claims = (await session.execute(select(LifecycleClaimRow))).all()
     assert len([claim for claim in claims if claim[0].kind == "daily"]) == 1
+
+
+async def test_a_custom_win_back_text_is_sent_as_written(harness: Harness) -> None:
+    await settle_in(harness, [EVERY_2_DAYS])
+    await harness.say(EVERY_2_DAYS, "/start", chat_id=EVERY_2_DAYS)
+    await harness.say(ADMIN_ID, "/winback on")
+    await harness.say(ADMIN_ID, "/winback text Come back <soon> & say hi")
+    await set_history(harness, {EVERY_2_DAYS: RHYTHMS[EVERY_2_DAYS]})
+    await harness.run_due_work()
+    # Sent in HTML mode, escaped: the member reads exactly what the moderator wrote.
+    assert harness.last_message(chat_id=EVERY_2_DAYS) == "Come back &lt;soon&gt; &amp; say hi"
