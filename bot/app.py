@@ -44,6 +44,7 @@ from runtime.intake import (
 )
 from runtime.jobs import DUE_WORK_JOB, JobRuntime, scheduled_campaigns, sync_campaign_jobs
 from runtime.membership_checker import BotMembershipChecker
+from runtime.moderator_list import BotModeratorList
 from runtime.quizzes import BotQuizPolls, QuizDriver
 from runtime.replies import ReplySender
 from runtime.sender import RateWindows, Sender, SendLimits
@@ -90,6 +91,7 @@ class App:
             self.scheduler,
             BotMembershipChecker(self.bot),
             quizzes=QuizDriver(self.open_uow, self.clock, BotQuizPolls(self.bot)).run,
+            moderator_list=BotModeratorList(self.bot),
         ).run()
 
     async def start_scheduler(self) -> None:
@@ -107,6 +109,7 @@ class App:
             self.scheduler,
             BotMembershipChecker(self.bot),
             quizzes=QuizDriver.current.run,
+            moderator_list=BotModeratorList(self.bot),
         )
         self.scheduler.add_job(
             DUE_WORK_JOB,

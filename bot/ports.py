@@ -22,6 +22,8 @@ from bot.domain.models import (
     InviteLink,
     LeaderboardRow,
     LedgerEntry,
+    LifecycleEntry,
+    LifecycleRules,
     Member,
     OrderStatus,
     OutgoingMessage,
@@ -42,8 +44,10 @@ from bot.domain.models import (
     RunOutcome,
     ShopItem,
     ShopOrder,
+    Stage,
     Tier,
     UserInfo,
+    WeekNumbers,
 )
 
 
@@ -580,6 +584,9 @@ class UnitOfWork(Protocol):
     @property
     def activity(self) -> ActivityRepository: ...
 
+    @property
+    def lifecycle(self) -> LifecycleRepository: ...
+
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A SAVEPOINT inside the transaction: an exception in the block undoes only the
         block's work, and the transaction goes on."""
@@ -686,6 +693,56 @@ class ActivityRepository(Protocol):
     """Activity per member per local day, the raw record behind community metrics (joins and
     leaves are recorded as membership_events by the members repository)."""
 
-    async def note(self, community_id: int, user_id: int, day: date, activity: Activity) -> None:
-        """Counts one activity of the member on their community's local `day`."""
+    async def note(self, community_id: int, user_id: int, day: date, activity: Activity) -> bool:
+        """Counts one activity of the member on their community's local `day`; True when it
+        is their first of that day."""
+        ...
+
+
+class LifecycleRepository(Protocol):
+    """Members' lifecycle stages, judged in bulk in the database; win-backs once per at-risk
+    episode; claims of the daily and weekly work."""
+
+    async def claim(self, community_id: int, kind: str, period: date, now: datetime) -> bool:
+        """True for the one caller that claims the community's work of `kind` for `period`."""
+        ...
+
+    async def is_claimed(self, community_id: int, kind: str, period: date) -> bool: ...
+
+    async def judge(
+        self, community_id: int, rules: LifecycleRules, today: date, now: datetime
+    ) -> None:
+        """Every member's stage as of the local `today`, and the key members."""
+        ...
+
+    async def note_return(self, community_id: int, user_id: int, day: date) -> None:
+        """The member is active on `day`: an at-risk or churned member is won back."""
+        ...
+
+    async def start_winbacks(
+        self, community_id: int, today: date, deadline: date, now: datetime
+    ) -> Sequence[tuple[int, date]]:
+        """A win-back recorded for each reachable at-risk member whose episode has none."""
+        ...
+
+    async def winback_rate(self, community_id: int, since: datetime) -> tuple[int, int]:
+        """(win-backs sent since then, those whose member came back by the deadline)."""
+        ...
+
+    async def at_risk(self, community_id: int, limit: int) -> Sequence[LifecycleEntry]: ...
+    async def key_members(self, community_id: int, limit: int) -> Sequence[LifecycleEntry]: ...
+    async def unnoticed_key_members(self, community_id: int) -> Sequence[LifecycleEntry]: ...
+    async def mark_key_noticed(self, community_id: int, user_ids: Sequence[int]) -> None: ...
+    async def week_numbers(
+        self, community_id: int, start: date, start_at: datetime, end_at: datetime
+    ) -> WeekNumbers: ...
+    async def community_ids(self) -> Sequence[int]: ...
+    async def stage_of(self, community_id: int, user_id: int) -> Stage | None: ...
+
+
+class ModeratorList(Protocol):
+    """A group's administrators as Telegram lists them; called outside transactions."""
+
+    async def moderators(self, community_id: int) -> Sequence[int] | None:
+        """Their user ids (bots left out); None when Telegram could not tell."""
         ...

@@ -14,6 +14,7 @@ from handlers import (
     fallback,
     growth,
     help,
+    lifecycle,
     lotteries,
     moderation,
     points,
@@ -42,6 +43,7 @@ def setup_routers() -> list[Router]:
         points.setup(),
         moderation.setup(),
         shop.setup(),
+        lifecycle.setup(),
         activity.setup(),
         fallback.setup(),
     ]

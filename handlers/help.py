@@ -55,6 +55,10 @@ MODERATOR_COMMAND_HELP: tuple[tuple[str, str], ...] = (
     ("campaign", N_("Scheduled posts: /campaign add|list|show|pause|resume|delete|test|enable")),
     ("export", N_("A CSV file sent to you privately: /export members|ledger|checkins|referrals")),
     ("orders", N_("Shop orders: /orders [all], /orders fulfil|reject <id>; /shop add|edit|remove")),
+    ("churn", N_("Members at risk of leaving, most valuable first")),
+    ("keymembers", N_("Key members: /keymembers, /keymembers rule <top %> <referrals>")),
+    ("lifecycle", N_("Lifecycle thresholds: /lifecycle [new|loyal|factor|...] <n>")),
+    ("winback", N_("Win-back messages: /winback on|off, gift <points>, text <text>|default")),
 )
 
 

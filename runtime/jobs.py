@@ -18,13 +18,14 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.domain.models import Campaign, CampaignKind, RunOutcome
 from bot.domain.schedules import effective_grace
 from bot.i18n import Translator, translator
-from bot.ports import Clock, MembershipChecker, UnitOfWorkFactory
+from bot.ports import Clock, MembershipChecker, ModeratorList, UnitOfWorkFactory
 from bot.services import campaigns, lotteries, onboarding, referrals
 from bot.services.campaigns import DueRun
 from bot.services.onboarding import WelcomeBatch
 from handlers.checkin import checkin_keyboard
 from handlers.lotteries import queue_announcement, queue_draw_result
 from handlers.render import announce_referral, name
+from runtime import lifecycle as lifecycle_work  # a module: runtime.lifecycle imports handlers
 from runtime.outbox import Outbox
 
 logger = logging.getLogger(__name__)
@@ -261,6 +262,7 @@ class JobRuntime:
     members: MembershipChecker | None = None
     quizzes: Callable[[], Awaitable[None]] | None = None  # runtime.quizzes.QuizDriver.run
     current: ClassVar[JobRuntime | None] = None
+    moderator_list: ModeratorList | None = None
 
     async def run(self) -> None:
         """Due work and the quiz sessions, then the campaign jobs brought in line with the
@@ -268,6 +270,7 @@ class JobRuntime:
         await run_due_work(self.open_uow, self.clock, self.members)
         if self.quizzes is not None:
             await self.quizzes()
+        await lifecycle_work.run_lifecycle(self.open_uow, self.clock.now(), self.moderator_list)
         if self.scheduler is not None and self.scheduler.running:
             sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.open_uow))
 

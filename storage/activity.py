@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, literal
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
 
@@ -30,7 +30,7 @@ def _count_statement(activity: Activity) -> PerDialect:
         upsert: ClauseElement = statement.on_conflict_do_update(
             index_elements=[_DAYS.c.community_id, _DAYS.c.user_id, _DAYS.c.day],
             set_={activity.value: column + 1},
-        )
+        ).returning(sum((_DAYS.c[a.value] for a in Activity), start=literal(0)))
         return upsert
 
     return PerDialect(build)
@@ -43,7 +43,10 @@ class SqlActivityRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def note(self, community_id: int, user_id: int, day: date, activity: Activity) -> None:
-        await _COUNT[activity].run(
+    async def note(self, community_id: int, user_id: int, day: date, activity: Activity) -> bool:
+        """Counts one activity; True when it is the member's first of that day."""
+        outcome = await _COUNT[activity].run(
             self._session, {"community_id": community_id, "user_id": user_id, "day": day}
         )
+        total = outcome.one_or_none()
+        return total is not None and int(total[0]) == 1

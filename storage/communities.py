@@ -15,6 +15,7 @@ from bot.domain.models import (
     Community,
     GrowthRules,
     JoinRequestPolicy,
+    LifecycleRules,
     ModerationRules,
 )
 from storage.caches import caches_of, community_changed_here
@@ -30,6 +31,7 @@ def _community_settings(community: Community) -> dict[str, Any]:
         "checkin_keywords": list(community.checkin_keywords),
         "growth": asdict(community.growth),
         "moderation": asdict(community.moderation),
+        "lifecycle": asdict(community.lifecycle),
     }
 
 
@@ -52,6 +54,13 @@ def _community_from_row(row: CommunityRow) -> Community:
                 key: value
                 for key, value in settings.get("moderation", {}).items()
                 if key in ModerationRules.__dataclass_fields__
+            }
+        ),
+        lifecycle=LifecycleRules(
+            **{
+                key: value
+                for key, value in settings.get("lifecycle", {}).items()
+                if key in LifecycleRules.__dataclass_fields__
             }
         ),
     )

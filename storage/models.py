@@ -9,6 +9,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -590,3 +591,58 @@ class MembershipEventRow(Base):
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(8))
     at: Mapped[datetime]
+
+
+class MemberLifecycleRow(Base):
+    """A member's lifecycle stage as the daily job (or their return) last judged it."""
+
+    __tablename__ = "member_lifecycle"
+    __table_args__ = (Index("ix_member_lifecycle_stage", "community_id", "stage"),)
+
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    stage: Mapped[str] = mapped_column(String(10))
+    stage_since: Mapped[date]
+    usual_gap_days: Mapped[float | None] = mapped_column(Float)
+    last_active_day: Mapped[date | None]
+    risk_since: Mapped[date | None]  # the current at-risk episode (also while churned)
+    key_since: Mapped[date | None]
+    key_noticed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    judged_on: Mapped[date]
+
+
+class WinbackRow(Base):
+    """A win-back message, once per member's at-risk episode; a return by `deadline_day`
+    counts as won back."""
+
+    __tablename__ = "winbacks"
+    __table_args__ = (Index("ix_winbacks_community_sent", "community_id", "sent_at"),)
+
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    episode: Mapped[date] = mapped_column(primary_key=True)
+    sent_day: Mapped[date]
+    deadline_day: Mapped[date]
+    sent_at: Mapped[datetime]
+
+
+class LifecycleClaimRow(Base):
+    """Periodic lifecycle work claimed once per community and period (a local day for the
+    daily judgement, a week's Monday for the digest)."""
+
+    __tablename__ = "lifecycle_claims"
+
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    period: Mapped[date] = mapped_column(primary_key=True)
+    claimed_at: Mapped[datetime]

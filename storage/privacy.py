@@ -125,6 +125,8 @@ PARTS: tuple[Part, ...] = (
     Part("quiz_answers", "quiz_answers", ("user_id",)),
     Part("activity_days", "activity_days", ("user_id",), erase=DELETE),
     Part("membership_events", "membership_events", ("user_id",), erase=DELETE),
+    Part("lifecycle", "member_lifecycle", ("user_id",), erase=DELETE),
+    Part("winbacks", "winbacks", ("user_id",), erase=DELETE),
 )
 
 # How each part is erased (/forgetme), by (table, section). Kept apart from PARTS only so

@@ -18,6 +18,7 @@ from storage.dead_letters import SqlDeadLetters
 from storage.engine import READ_ONLY
 from storage.invite_links import SqlInviteLinkRepository
 from storage.ledger import SqlLedgerRepository
+from storage.lifecycle import SqlLifecycleRepository
 from storage.lotteries import SqlLotteryRepository
 from storage.members import SqlCheckinRepository, SqlMemberRepository
 from storage.prepared import driver_connection
@@ -59,6 +60,7 @@ class SqlUnitOfWork:
         self.quizzes = SqlQuizRepository(session)
         self.privacy = SqlPrivacyRepository(session)
         self.activity = SqlActivityRepository(session)
+        self.lifecycle = SqlLifecycleRepository(session)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

@@ -37,6 +37,7 @@ class LedgerKind(enum.StrEnum):
     LOTTERY_REFUND = "lottery_refund"
 
     QUIZ = "quiz"
+    WINBACK = "winback"
 
 
 class Activity(enum.StrEnum):
@@ -125,6 +126,27 @@ class ModerationRules:
 
 
 @dataclass(frozen=True)
+class LifecycleRules:
+    """How members' lifecycle stages are judged (days are the community's local days)."""
+
+    new_days: int = 7
+    loyal_weeks: int = 4
+    rhythm_factor: int = 3
+    min_gap_days: int = 3
+    min_history_days: int = 4
+    inactive_days: int = 7
+    churn_days: int = 30
+    won_back_days: int = 14
+    history_days: int = 90
+    winback: bool = False
+    winback_gift: int = 0
+    winback_text: str | None = None
+    key_top_percent: int = 10
+    key_min_referrals: int = 2
+    key_days: int = 90
+
+
+@dataclass(frozen=True)
 class Community:
     id: int
     title: str
@@ -137,6 +159,7 @@ class Community:
     growth: GrowthRules = field(default_factory=GrowthRules)
     public_code: str | None = None
     moderation: ModerationRules = field(default_factory=ModerationRules)
+    lifecycle: LifecycleRules = field(default_factory=LifecycleRules)
 
 
 @dataclass(frozen=True)
@@ -446,3 +469,41 @@ class QuizSchedule:
     topic: str | None
     status: str
     next_run_at: datetime | None
+
+
+class Stage(enum.StrEnum):
+    """A member's lifecycle stage."""
+
+    NEW = "new"
+    ACTIVE = "active"
+    LOYAL = "loyal"
+    AT_RISK = "at_risk"
+    CHURNED = "churned"
+    WON_BACK = "won_back"
+
+
+@dataclass(frozen=True)
+class LifecycleEntry:
+    """A member as the lifecycle lists show them."""
+
+    user_id: int
+    display_name: str
+    stage: Stage
+    usual_gap_days: float | None
+    last_active_day: date | None
+    lifetime_points: int
+    referrals: int
+    key_since: date | None
+
+
+@dataclass(frozen=True)
+class WeekNumbers:
+    """One week of a community, for the moderators' digest."""
+
+    new_members: int
+    left_members: int
+    active_members: int
+    checkins: int
+    points_issued: int
+    new_key_members: int
+    at_risk: int

@@ -12,6 +12,7 @@ from bot.domain.models import (
 )
 from bot.domain.rules import local_day
 from bot.ports import UnitOfWork
+from bot.services.lifecycle import note_first_activity
 from bot.services.membership import member_seen
 from bot.services.points import apply_points
 
@@ -21,7 +22,9 @@ async def note_activity(
 ) -> None:
     """Counts the activity on the member's day in the community's timezone (the record that
     makes them active that day, for metrics and lifecycle)."""
-    await uow.activity.note(community.id, user_id, local_day(at, community.timezone), activity)
+    day = local_day(at, community.timezone)
+    if await uow.activity.note(community.id, user_id, day, activity):
+        await note_first_activity(uow, community.id, user_id, day)
 
 
 async def record_message(

@@ -15,6 +15,7 @@ from bot.domain.models import (
 )
 from bot.domain.rules import checkin_day_after_move, checkin_points, local_day, next_streak
 from bot.ports import UnitOfWork
+from bot.services.lifecycle import note_first_activity
 from bot.services.membership import member_checking_in
 from bot.services.points import apply_points
 from bot.services.referrals import note_checkin
@@ -56,7 +57,8 @@ async def check_in(
     if not await uow.checkins.add(community.id, user.id, today, streak, points, at):
         await uow.members.touch(community.id, user.id, at)
         return CheckinOutcome(False, member.streak, 0, member.balance)
-    await uow.activity.note(community.id, user.id, today, Activity.CHECKIN)
+    if await uow.activity.note(community.id, user.id, today, Activity.CHECKIN):
+        await note_first_activity(uow, community.id, user.id, today)
     change = await apply_points(
         uow,
         community,

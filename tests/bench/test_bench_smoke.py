@@ -20,3 +20,15 @@ async def test_a_small_burst_runs_and_every_press_is_answered_once(
     assert "ratio seedbot / bare" in output
     assert "SQL statements/update" in output
     assert "correctness: every press answered once" in output
+
+
+def test_the_daily_lifecycle_job_judges_every_member_of_a_small_history(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bench import lifecycle
+
+    exit_code = lifecycle.main(members=300, days=40)
+
+    output = capsys.readouterr().out
+    assert exit_code == 0, output
+    assert "daily lifecycle job:" in output and "peak memory" in output

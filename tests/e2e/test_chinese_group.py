@@ -22,6 +22,7 @@ SYNTAX_WORDS = {
     "edit", "remove", "price", "stock", "title", "tier", "limit", "fulfil", "reject",
     "top", "start", "schedule", "cancel", "import", "explanation", "topic", "difficulty",
     "YAML", "JSON", "CSV", "members", "ledger", "checkins", "referrals",
+    "rule", "loyal", "factor", "mingap", "history", "inactive", "churn", "wonback", "gift",
 }  # fmt: skip
 PROPER_NAMES = ("Seed Users", "User 1001", "User 1002", "Creator", "Admin", "Owner", "Hello")
 ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
@@ -82,6 +83,15 @@ COMMANDS = [
     (CREATOR_ID, "/timezone"),
     (CREATOR_ID, "/timezone Mars/Olympus"),
     (CREATOR_ID, "/growth"),
+    (CREATOR_ID, "/churn"),
+    (CREATOR_ID, "/keymembers"),
+    (CREATOR_ID, "/keymembers rule x y"),
+    (CREATOR_ID, "/lifecycle"),
+    (CREATOR_ID, "/lifecycle churn 500"),
+    (CREATOR_ID, "/lifecycle nonsense"),
+    (CREATOR_ID, "/winback"),
+    (CREATOR_ID, "/winback maybe"),
+    (CREATOR_ID, "/winback gift 5"),
     (CREATOR_ID, "/growth hours x"),
     (CREATOR_ID, "/setwelcome"),
     (CREATOR_ID, "/setrules"),

@@ -1,0 +1,239 @@
+"""Members' lifecycle: stages judged daily (and a return noticed at once), the at-risk list,
+win-back messages once per at-risk episode, key members and the moderators' weekly digest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.domain.errors import N_, OutOfRange, TextTooLong, UsageError
+from bot.domain.models import (
+    Community,
+    LedgerEntry,
+    LedgerKind,
+    LifecycleEntry,
+    LifecycleRules,
+    WeekNumbers,
+)
+from bot.domain.rules import local_day
+from bot.ports import UnitOfWork
+from bot.services.points import apply_points
+
+DAILY = "daily"
+DIGEST = "digest"
+LIST_LIMIT = 30
+WINBACK_TEXT_LIMIT = 1000
+
+# /lifecycle <setting> <days or number>: the field and its bounds.
+LIFECYCLE_SETTINGS: dict[str, tuple[str, int, int]] = {
+    "new": ("new_days", 1, 60),
+    "loyal": ("loyal_weeks", 1, 8),
+    "factor": ("rhythm_factor", 2, 10),
+    "mingap": ("min_gap_days", 1, 30),
+    "history": ("min_history_days", 2, 30),
+    "inactive": ("inactive_days", 2, 60),
+    "churn": ("churn_days", 7, 90),
+    "wonback": ("won_back_days", 1, 60),
+}
+LIFECYCLE_USAGE = N_("/lifecycle new|loyal|factor|mingap|history|inactive|churn|wonback <number>")
+WINBACK_USAGE = N_("/winback on|off — /winback gift <points> — /winback text <text>|default")
+KEY_RULE_USAGE = N_("/keymembers rule <top percent> <qualified referrals>")
+GIFT_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Winback:
+    user_id: int
+    episode: date
+    gift: int
+
+
+@dataclass(frozen=True)
+class Digest:
+    community: Community
+    week_start: date
+    this_week: WeekNumbers
+    week_before: WeekNumbers
+    new_key_members: Sequence[LifecycleEntry]
+    at_risk: Sequence[LifecycleEntry]
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def local_midnight(day: date, timezone: str) -> datetime:
+    return datetime.combine(day, time(), ZoneInfo(timezone)).astimezone(UTC)
+
+
+async def judge_day(uow: UnitOfWork, community: Community, now: datetime) -> list[Winback] | None:
+    """The daily judgement of every member, claimed once per community and local day (None
+    when already done), and the win-backs it starts (gift paid once per episode)."""
+    today = local_day(now, community.timezone)
+    if not await uow.lifecycle.claim(community.id, DAILY, today, now):
+        return None
+    rules = community.lifecycle
+    await uow.lifecycle.judge(community.id, rules, today, now)
+    if not rules.winback:
+        return []
+    started = await uow.lifecycle.start_winbacks(
+        community.id, today, today + timedelta(days=rules.won_back_days), now
+    )
+    winbacks = []
+    for user_id, episode in started:
+        gift = 0
+        if rules.winback_gift > 0:
+            change = await apply_points(
+                uow,
+                community,
+                LedgerEntry(
+                    community_id=community.id,
+                    user_id=user_id,
+                    amount=rules.winback_gift,
+                    kind=LedgerKind.WINBACK,
+                    idempotency_key=f"winback:{community.id}:{user_id}:{episode.isoformat()}",
+                    created_at=now,
+                    reason="win-back gift",
+                ),
+            )
+            gift = rules.winback_gift if change is not None else 0
+        winbacks.append(Winback(user_id, episode, gift))
+    return winbacks
+
+
+async def note_first_activity(uow: UnitOfWork, community_id: int, user_id: int, day: date) -> None:
+    """A member's first activity of the day: at risk or churned, they are won back now."""
+    await uow.lifecycle.note_return(community_id, user_id, day)
+
+
+async def at_risk(uow: UnitOfWork, community: Community) -> Sequence[LifecycleEntry]:
+    """At-risk members, most valuable first (lifetime points, then qualified referrals)."""
+    return await uow.lifecycle.at_risk(community.id, LIST_LIMIT)
+
+
+async def key_members(uow: UnitOfWork, community: Community) -> Sequence[LifecycleEntry]:
+    return await uow.lifecycle.key_members(community.id, LIST_LIMIT)
+
+
+async def winback_rate(uow: UnitOfWork, community: Community, since: datetime) -> tuple[int, int]:
+    """(win-backs sent since then, members among them back within the window)."""
+    return await uow.lifecycle.winback_rate(community.id, since)
+
+
+async def needs_moderators(uow: UnitOfWork, community: Community, now: datetime) -> bool:
+    """Whether key-member notices or this week's digest are waiting for the moderators."""
+    if await uow.lifecycle.unnoticed_key_members(community.id):
+        return True
+    monday = week_start(local_day(now, community.timezone))
+    return not await uow.lifecycle.is_claimed(community.id, DIGEST, monday)
+
+
+async def take_key_notices(uow: UnitOfWork, community: Community) -> Sequence[LifecycleEntry]:
+    """New key members not yet told to the moderators, marked told."""
+    entries = await uow.lifecycle.unnoticed_key_members(community.id)
+    await uow.lifecycle.mark_key_noticed(community.id, [entry.user_id for entry in entries])
+    return entries
+
+
+async def take_digest(uow: UnitOfWork, community: Community, now: datetime) -> Digest | None:
+    """Last week's digest, claimed once per community and local week (None if taken)."""
+    monday = week_start(local_day(now, community.timezone))
+    if not await uow.lifecycle.claim(community.id, DIGEST, monday, now):
+        return None
+    last = monday - timedelta(days=7)
+    before = monday - timedelta(days=14)
+    zone = community.timezone
+
+    async def numbers(start: date) -> WeekNumbers:
+        return await uow.lifecycle.week_numbers(
+            community.id,
+            start,
+            local_midnight(start, zone),
+            local_midnight(start + timedelta(days=7), zone),
+        )
+
+    this_week = await numbers(last)
+    week_before = await numbers(before)
+    keys = [
+        entry
+        for entry in await uow.lifecycle.key_members(community.id, LIST_LIMIT)
+        if entry.key_since is not None and last <= entry.key_since < monday + timedelta(days=1)
+    ]
+    risky = await uow.lifecycle.at_risk(community.id, 10)
+    return Digest(community, last, this_week, week_before, keys, risky)
+
+
+async def set_lifecycle_setting(
+    uow: UnitOfWork,
+    community: Community,
+    name: str,
+    value: str,
+    actor_id: int | None,
+    now: datetime,
+) -> Community:
+    if name not in LIFECYCLE_SETTINGS or not value.isdecimal():
+        raise UsageError(usage=LIFECYCLE_USAGE)
+    field_name, lowest, highest = LIFECYCLE_SETTINGS[name]
+    number = int(value)
+    if not lowest <= number <= highest:
+        raise OutOfRange(lowest=lowest, highest=highest)
+    rules = replace(community.lifecycle, **{field_name: number})  # type: ignore[arg-type]
+    return await _save(uow, community, rules, f"{name}={number}", actor_id, now)
+
+
+async def set_winback(
+    uow: UnitOfWork, community: Community, args: str, actor_id: int | None, now: datetime
+) -> Community:
+    word, _, rest = args.strip().partition(" ")
+    word = word.lower()
+    rest = rest.strip()
+    rules = community.lifecycle
+    if word in ("on", "off") and not rest:
+        rules = replace(rules, winback=word == "on")
+    elif word == "gift" and rest.isdecimal():
+        if not 0 <= int(rest) <= GIFT_LIMIT:
+            raise OutOfRange(lowest=0, highest=GIFT_LIMIT)
+        rules = replace(rules, winback_gift=int(rest))
+    elif word == "text" and rest:
+        if len(rest) > WINBACK_TEXT_LIMIT:
+            raise TextTooLong(maximum=WINBACK_TEXT_LIMIT)
+        rules = replace(rules, winback_text=None if rest.lower() == "default" else rest)
+    else:
+        raise UsageError(usage=WINBACK_USAGE)
+    return await _save(uow, community, rules, f"winback {word}", actor_id, now)
+
+
+async def set_key_rule(
+    uow: UnitOfWork,
+    community: Community,
+    percent: str,
+    referrals: str,
+    actor_id: int | None,
+    now: datetime,
+) -> Community:
+    if not (percent.isdecimal() and referrals.isdecimal()):
+        raise UsageError(usage=KEY_RULE_USAGE)
+    if not 1 <= int(percent) <= 100:
+        raise OutOfRange(lowest=1, highest=100)
+    if not 0 <= int(referrals) <= 1000:
+        raise OutOfRange(lowest=0, highest=1000)
+    rules = replace(
+        community.lifecycle, key_top_percent=int(percent), key_min_referrals=int(referrals)
+    )
+    return await _save(uow, community, rules, f"key {percent}% {referrals}", actor_id, now)
+
+
+async def _save(
+    uow: UnitOfWork,
+    community: Community,
+    rules: LifecycleRules,
+    detail: str,
+    actor_id: int | None,
+    now: datetime,
+) -> Community:
+    changed = replace(community, lifecycle=rules)
+    await uow.communities.save_settings(changed)
+    await uow.audit.add(community.id, actor_id, "lifecycle_rule", None, detail, now)
+    return changed
