@@ -21,6 +21,7 @@ from handlers import (
     private,
     quizzes,
     shop,
+    tickets,
 )
 
 
@@ -42,6 +43,7 @@ def setup_routers() -> list[Router]:
         points.setup(),
         moderation.setup(),
         shop.setup(),
+        tickets.setup(),
         activity.setup(),
         fallback.setup(),
     ]

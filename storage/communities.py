@@ -17,6 +17,7 @@ from bot.domain.models import (
     JoinRequestPolicy,
     ModerationRules,
 )
+from bot.domain.tickets import TicketRules
 from storage.caches import caches_of, community_changed_here
 from storage.models import CommunityRow
 from storage.sql import insert_ignoring_conflict
@@ -30,6 +31,7 @@ def _community_settings(community: Community) -> dict[str, Any]:
         "checkin_keywords": list(community.checkin_keywords),
         "growth": asdict(community.growth),
         "moderation": asdict(community.moderation),
+        "tickets": asdict(community.tickets),
     }
 
 
@@ -52,6 +54,13 @@ def _community_from_row(row: CommunityRow) -> Community:
                 key: value
                 for key, value in settings.get("moderation", {}).items()
                 if key in ModerationRules.__dataclass_fields__
+            }
+        ),
+        tickets=TicketRules(
+            **{
+                key: value
+                for key, value in settings.get("tickets", {}).items()
+                if key in TicketRules.__dataclass_fields__
             }
         ),
     )

@@ -125,6 +125,10 @@ PARTS: tuple[Part, ...] = (
     Part("quiz_answers", "quiz_answers", ("user_id",)),
     Part("activity_days", "activity_days", ("user_id",), erase=DELETE),
     Part("membership_events", "membership_events", ("user_id",), erase=DELETE),
+    # A forgotten reporter's tickets go, with their history (ticket_events cascade); what a
+    # moderator did to others' tickets stays without their id.
+    Part("tickets", "tickets", ("user_id",), erase=DELETE),
+    Part("ticket_events", "ticket_events", ("actor_id",), erase=SET_NULL),
 )
 
 # How each part is erased (/forgetme), by (table, section). Kept apart from PARTS only so
@@ -382,6 +386,7 @@ EXPORT_TABLES = {
     "ledger": "points_ledger",
     "checkins": "checkins",
     "referrals": "referrals",
+    "tickets": "tickets",
 }
 
 

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from bot.domain.tickets import TicketRules
+
 ANONYMOUS_ADMIN_ID = 1087968824
 SERVICE_NOTIFICATIONS_ID = 777000
 NON_MEMBER_USER_IDS = frozenset({ANONYMOUS_ADMIN_ID, SERVICE_NOTIFICATIONS_ID})
@@ -37,6 +39,7 @@ class LedgerKind(enum.StrEnum):
     LOTTERY_REFUND = "lottery_refund"
 
     QUIZ = "quiz"
+    TICKET = "ticket"
 
 
 class Activity(enum.StrEnum):
@@ -137,6 +140,7 @@ class Community:
     growth: GrowthRules = field(default_factory=GrowthRules)
     public_code: str | None = None
     moderation: ModerationRules = field(default_factory=ModerationRules)
+    tickets: TicketRules = field(default_factory=TicketRules)
 
 
 @dataclass(frozen=True)
