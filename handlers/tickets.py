@@ -53,6 +53,17 @@ MOVE_WORDS = {
 }
 BUTTON_MOVES = {"a": TicketStatus.ACCEPTED, "d": TicketStatus.DONE}
 SUMMARY = 80
+EVENT_NAMES = {
+    "filed": N_("filed"),
+    "accepted": N_("accepted"),
+    "done": N_("done"),
+    "rejected": N_("rejected"),
+    "reply": N_("answered"),
+    "merged": N_("merged into"),
+    "duplicate": N_("duplicate"),
+    "announced": N_("announced"),
+    "rewarded": N_("reward paid"),
+}
 
 
 class FeedbackButton(CallbackData, prefix="v1tf"):
@@ -185,7 +196,8 @@ def view_text(_: Translator, community: Community, shown: TicketView) -> str:
         lines.append(_("The reporter's reward was paid."))
     lines.append(_("History:"))
     for event in shown.events:
-        entry = f"• {when(community, event.created_at)} {escape(event.action)}"
+        action = _(EVENT_NAMES[event.action]) if event.action in EVENT_NAMES else event.action
+        entry = f"• {when(community, event.created_at)} {escape(action)}"
         if event.detail and event.action != "filed":
             entry += f": {summary(event.detail, 200)}"
         lines.append(entry)
