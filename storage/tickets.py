@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from statistics import median
+from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.tickets import (
@@ -19,6 +21,8 @@ from bot.domain.tickets import (
 from storage.models import CommunityRow, TicketEventRow, TicketRow, UserRow
 from storage.sql import _dialect_insert
 
+NUMBER_CONSTRAINT = "uq_tickets_community_number"
+NUMBER_ATTEMPTS = 5
 DECIDED = (TicketStatus.ACCEPTED, TicketStatus.DONE, TicketStatus.REJECTED)
 
 
@@ -66,12 +70,27 @@ class SqlTicketRepository:
             .on_conflict_do_nothing(index_elements=["request_key"])
             .returning(TicketRow.id)
         )
-        added = (await self._session.execute(statement)).first()
+        added = await self._insert_numbered(statement)
         if added is None:
             return None
         row = await self._session.get(TicketRow, int(added[0]), populate_existing=True)
         assert row is not None
         return _ticket(row)
+
+    async def _insert_numbered(self, statement: Any) -> Any:
+        """Runs the INSERT; on PostgreSQL, a filing that overlaps another one in the same
+        group waits for it at the unique number and then fails: it is tried again in a
+        savepoint, now seeing the other's number. (SQLite serialises writers.)"""
+        if self._session.bind is None or self._session.bind.dialect.name != "postgresql":
+            return (await self._session.execute(statement)).first()
+        for _attempt in range(NUMBER_ATTEMPTS - 1):
+            try:
+                async with self._session.begin_nested():
+                    return (await self._session.execute(statement)).first()
+            except IntegrityError as error:
+                if NUMBER_CONSTRAINT not in str(error.orig):
+                    raise
+        return (await self._session.execute(statement)).first()
 
     async def by_key(self, request_key: str) -> FeedbackTicket | None:
         row = await self._session.scalar(

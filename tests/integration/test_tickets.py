@@ -173,3 +173,21 @@ async def test_ticket_stats_count_kinds_statuses_first_answers_and_the_accepted_
     assert stats.accepted_rate == pytest.approx(2 / 3)
     assert since_later.total == 0 and since_later.median_first_answer is None
     assert since_later.accepted_rate is None
+
+
+async def test_overlapping_filings_in_one_group_get_the_next_numbers(
+    session_factory: Factory, database_url: str
+) -> None:
+    """The second filing waits at the unique number for the first, then takes the next one
+    (PostgreSQL; SQLite serialises writers anyway)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("overlapping write transactions exist only on PostgreSQL")
+    community = await community_with_members(session_factory)
+    async with unit_of_work(session_factory) as first:
+        filed = await tickets.file_ticket(
+            first, community, REPORTER, TicketKind.BUG, "one", None, "n1", START
+        )
+        second = asyncio.create_task(file(session_factory, community, OTHER, TicketKind.IDEA, "n2"))
+        await wait_until_someone_waits_for_a_lock(session_factory)
+    assert filed.ticket.number == 1
+    assert await second == 2
