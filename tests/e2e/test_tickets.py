@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from storage.models import LedgerRow, MemberRow, TicketRow
+from storage.models import ActivityDayRow, LedgerRow, MemberRow, TicketRow
 from tests.e2e.conftest import ADMIN_ID, CREATOR_ID, GROUP_ID, Harness
 from tests.e2e.helpers import add_members, ledger_matches_balances, stored
 from tests.e2e.test_shop import buttons, toast_of
@@ -250,6 +250,14 @@ async def test_tickets_from_filing_to_triage_rewards_notices_and_mytickets(  # n
     await harness.say(REPORTER, "/mytickets", chat_id=REPORTER)
     assert "#5 😠 complaint" in harness.last_reply(REPORTER)
 
+    # Filing tickets is not activity: no message counted, no active day for the reporter.
+    async with stored(harness) as session:
+        days = await session.scalar(
+            select(func.count())
+            .select_from(ActivityDayRow)
+            .where(ActivityDayRow.user_id == REPORTER)
+        )
+    assert days == 0
     await ledger_matches_balances(harness)
 
 
@@ -268,6 +276,9 @@ async def test_private_feedback_asks_for_the_group_when_the_member_is_in_several
     prompt = reply_to_last(harness, REPORTER)
     assert "Which group" in (prompt.text or "")
     assert [b["text"] for b in buttons(prompt)] == ["Beta Users", "Seed Users"]
+    assert all(len(b["callback_data"].encode()) <= 64 for b in buttons(prompt))
+    # Someone else pressing (a forwarded prompt) chooses nothing.
+    assert "Only the member who wrote this" in await press(harness, prompt, STRANGER, 0)
     assert "choose the kind" in await press(harness, prompt, REPORTER, 0)
     edited = api.messages_to(REPORTER, include_edits=True)[-1]
     assert "bug, an idea or a complaint" in (edited.text or "")

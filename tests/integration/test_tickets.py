@@ -18,8 +18,10 @@ from bot.domain.tickets import (
     TicketStatus,
     TicketStatusUnchanged,
 )
+from bot.i18n import translator
 from bot.services import tickets
 from bot.services.membership import CommunityDefaults, ensure_community, member_joined
+from handlers.tickets import ticket_stats_lines
 from storage.models import LedgerRow, MemberRow, TicketRow
 from storage.uow import unit_of_work
 from tests.integration.test_shop import wait_until_someone_waits_for_a_lock
@@ -173,6 +175,12 @@ async def test_ticket_stats_count_kinds_statuses_first_answers_and_the_accepted_
     assert stats.accepted_rate == pytest.approx(2 / 3)
     assert since_later.total == 0 and since_later.median_first_answer is None
     assert since_later.accepted_rate is None
+    lines = ticket_stats_lines(translator("en"), stats)
+    assert lines[0] == "🎫 Tickets: 5"
+    assert "🐞 bug: 1 accepted, 1 rejected" in lines
+    assert "Median time to a first answer: 25 min" in lines and "Accepted: 67%" in lines
+    chinese = ticket_stats_lines(translator("zh"), since_later)
+    assert chinese[-2:] == ["首次答复时间中位数：尚无答复", "采纳率：尚无决定"]
 
 
 async def test_overlapping_filings_in_one_group_get_the_next_numbers(
