@@ -6,18 +6,45 @@ bot; /mytickets; a stranger's press changes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import pytest
 from sqlalchemy import func, select
 
 from storage.models import ActivityDayRow, LedgerRow, MemberRow, TicketRow
-from tests.e2e.conftest import ADMIN_ID, CREATOR_ID, GROUP_ID, Harness
+from tests.e2e.conftest import (
+    ADMIN_ID,
+    CREATOR_ID,
+    GROUP_ID,
+    OWNER_ID,
+    Harness,
+    start_bot,
+    stop_bot,
+)
 from tests.e2e.helpers import add_members, ledger_matches_balances, stored
 from tests.e2e.test_shop import buttons, toast_of
-from tests.fakes.bot_api import SentMessage
+from tests.fakes.bot_api import FakeBotAPI, SentMessage
+from tests.fakes.clock import FakeClock
 
 REPORTER = 1001
 OTHER = 1002
 BLOCKER = 1003
 STRANGER = 1004
+
+
+@pytest.fixture
+async def harness(api: FakeBotAPI, database_url: str, clock: FakeClock) -> AsyncIterator[Harness]:
+    """As tests/e2e/conftest.py's harness, on SQLite and (when configured) PostgreSQL."""
+    api.add_user(CREATOR_ID, "Creator", username="creator")
+    api.add_user(ADMIN_ID, "Admin", username="admin")
+    api.add_user(OWNER_ID, "Owner", username="owner")
+    api.add_group(GROUP_ID, "Seed Users", creator_id=CREATOR_ID, admins=[ADMIN_ID], is_forum=True)
+    sleeps: list[float] = []
+    app, task = await start_bot(api, database_url, clock, sleeps)
+    h = Harness(api=api, app=app, clock=clock, sleeps=sleeps)
+    await h.handled(api.add_bot_to_group(GROUP_ID, by_user_id=CREATOR_ID))
+    yield h
+    await stop_bot(app, task)
 
 
 async def press(harness: Harness, message: SentMessage, user_id: int, index: int = 0) -> str:
