@@ -22,6 +22,7 @@ from handlers import (
     private,
     quizzes,
     shop,
+    tickets,
 )
 
 
@@ -44,6 +45,7 @@ def setup_routers() -> list[Router]:
         moderation.setup(),
         shop.setup(),
         lifecycle.setup(),
+        tickets.setup(),
         activity.setup(),
         fallback.setup(),
     ]

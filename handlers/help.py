@@ -35,6 +35,11 @@ MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("mydata", N_("Your stored data as a file (in a private chat with me)")),
     ("forgetme", N_("Delete your personal data (in a private chat with me)")),
     ("help", N_("What I can do")),
+    ("feedback", N_("Report a bug, an idea or a complaint: /feedback <text>, here or privately")),
+    ("bug", N_("Report a bug: /bug <text> (a photo with it as caption is attached)")),
+    ("idea", N_("Suggest an idea: /idea <text>")),
+    ("complaint", N_("A complaint only moderators see: /complaint <text>")),
+    ("mytickets", N_("Your tickets and their status")),
 )
 
 MODERATOR_COMMAND_HELP: tuple[tuple[str, str], ...] = (
@@ -59,6 +64,15 @@ MODERATOR_COMMAND_HELP: tuple[tuple[str, str], ...] = (
     ("keymembers", N_("Key members: /keymembers, /keymembers rule <top %> <referrals>")),
     ("lifecycle", N_("Lifecycle thresholds: /lifecycle [new|loyal|factor|...] <n>")),
     ("winback", N_("Win-back messages: /winback on|off, gift <points>, text <text>|default")),
+    ("tickets", N_("Feedback tickets: /tickets [open|all] [bug|idea|complaint]")),
+    (
+        "ticket",
+        N_(
+            "One ticket: /ticket <id> [accept|done|reject <reason>|reply <text>|"
+            "merge <into id>|announce|reward]"
+        ),
+    ),
+    ("ticketrules", N_("Ticket rewards and limit: /ticketrules bug|idea <points>|limit <n>")),
 )
 
 

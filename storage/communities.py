@@ -18,6 +18,7 @@ from bot.domain.models import (
     LifecycleRules,
     ModerationRules,
 )
+from bot.domain.tickets import TicketRules
 from storage.caches import caches_of, community_changed_here
 from storage.models import CommunityRow
 from storage.sql import insert_ignoring_conflict
@@ -32,6 +33,7 @@ def _community_settings(community: Community) -> dict[str, Any]:
         "growth": asdict(community.growth),
         "moderation": asdict(community.moderation),
         "lifecycle": asdict(community.lifecycle),
+        "tickets": asdict(community.tickets),
     }
 
 
@@ -61,6 +63,13 @@ def _community_from_row(row: CommunityRow) -> Community:
                 key: value
                 for key, value in settings.get("lifecycle", {}).items()
                 if key in LifecycleRules.__dataclass_fields__
+            }
+        ),
+        tickets=TicketRules(
+            **{
+                key: value
+                for key, value in settings.get("tickets", {}).items()
+                if key in TicketRules.__dataclass_fields__
             }
         ),
     )

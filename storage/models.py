@@ -646,3 +646,47 @@ class LifecycleClaimRow(Base):
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     period: Mapped[date] = mapped_column(primary_key=True)
     claimed_at: Mapped[datetime]
+
+
+class TicketRow(Base):
+    """A feedback ticket: a per-community number (#12), its kind, status and text."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        UniqueConstraint("community_id", "number", name="uq_tickets_community_number"),
+        Index("ix_tickets_community_status", "community_id", "status"),
+        Index("ix_tickets_reporter", "community_id", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE")
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    photo_file_id: Mapped[str | None] = mapped_column(String(200))
+    request_key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+    first_answer_at: Mapped[datetime | None]
+    merged_into: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class TicketEventRow(Base):
+    """One step of a ticket's history; deleted with the ticket."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("tickets.id", ondelete="CASCADE"),
+        index=True,
+    )
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]

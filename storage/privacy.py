@@ -127,6 +127,10 @@ PARTS: tuple[Part, ...] = (
     Part("membership_events", "membership_events", ("user_id",), erase=DELETE),
     Part("lifecycle", "member_lifecycle", ("user_id",), erase=DELETE),
     Part("winbacks", "winbacks", ("user_id",), erase=DELETE),
+    # A forgotten reporter's tickets go, with their history (ticket_events cascade); what a
+    # moderator did to others' tickets stays without their id.
+    Part("tickets", "tickets", ("user_id",), erase=DELETE),
+    Part("ticket_events", "ticket_events", ("actor_id",), erase=SET_NULL),
 )
 
 # How each part is erased (/forgetme), by (table, section). Kept apart from PARTS only so
@@ -384,6 +388,7 @@ EXPORT_TABLES = {
     "ledger": "points_ledger",
     "checkins": "checkins",
     "referrals": "referrals",
+    "tickets": "tickets",
 }
 
 

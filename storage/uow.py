@@ -28,6 +28,7 @@ from storage.quizzes import SqlQuizRepository
 from storage.referrals import SqlReferralRepository
 from storage.shop import SqlShopRepository
 from storage.sqlite_inloop import SQLiteDialect_inloop
+from storage.tickets import SqlTicketRepository
 from storage.users import SqlUserRepository
 
 _savepoint_numbers = count(1)
@@ -61,6 +62,7 @@ class SqlUnitOfWork:
         self.privacy = SqlPrivacyRepository(session)
         self.activity = SqlActivityRepository(session)
         self.lifecycle = SqlLifecycleRepository(session)
+        self.tickets = SqlTicketRepository(session)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

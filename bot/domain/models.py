@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from bot.domain.tickets import TicketRules
+
 ANONYMOUS_ADMIN_ID = 1087968824
 SERVICE_NOTIFICATIONS_ID = 777000
 NON_MEMBER_USER_IDS = frozenset({ANONYMOUS_ADMIN_ID, SERVICE_NOTIFICATIONS_ID})
@@ -38,6 +40,7 @@ class LedgerKind(enum.StrEnum):
 
     QUIZ = "quiz"
     WINBACK = "winback"
+    TICKET = "ticket"
 
 
 class Activity(enum.StrEnum):
@@ -160,6 +163,7 @@ class Community:
     public_code: str | None = None
     moderation: ModerationRules = field(default_factory=ModerationRules)
     lifecycle: LifecycleRules = field(default_factory=LifecycleRules)
+    tickets: TicketRules = field(default_factory=TicketRules)
 
 
 @dataclass(frozen=True)

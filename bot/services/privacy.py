@@ -27,8 +27,8 @@ async def my_data(uow: UnitOfWork, user_id: int, now: datetime) -> bytes:
     return json.dumps(document, ensure_ascii=False, indent=2, default=str).encode("utf-8")
 
 
-EXPORT_KINDS = ("members", "ledger", "checkins", "referrals")
-EXPORT_USAGE = "/export members|ledger|checkins|referrals"
+EXPORT_KINDS = ("members", "ledger", "checkins", "referrals", "tickets")
+EXPORT_USAGE = "/export members|ledger|checkins|referrals|tickets"
 CSV_ROW_LIMIT = 50_000  # rows per /export file, oldest first; the caption says when cut
 
 

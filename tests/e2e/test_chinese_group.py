@@ -23,6 +23,7 @@ SYNTAX_WORDS = {
     "top", "start", "schedule", "cancel", "import", "explanation", "topic", "difficulty",
     "YAML", "JSON", "CSV", "members", "ledger", "checkins", "referrals",
     "rule", "loyal", "factor", "mingap", "history", "inactive", "churn", "wonback", "gift",
+    "open", "bug", "idea", "complaint", "accept", "done", "reply", "merge", "announce", "tickets",
 }  # fmt: skip
 PROPER_NAMES = ("Seed Users", "User 1001", "User 1002", "Creator", "Admin", "Owner", "Hello")
 ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
@@ -136,10 +137,36 @@ COMMANDS = [
     (ADMIN_ID, "/quiz schedule daily 21:00 3"),
     (ADMIN_ID, "/quiz cancel 7"),
     (1001, "/forgetme"),
+    (1001, "/bug 按钮没反应"),
+    (1001, "/complaint 有人刷屏"),
+    (1001, "/feedback 想要夜间模式"),
+    (1001, "/bug"),
+    (1001, "/bug " + "长" * 2001),
+    (1001, "/mytickets"),
+    (1001, "/tickets"),
+    (ADMIN_ID, "/tickets"),
+    (ADMIN_ID, "/tickets all bug"),
+    (ADMIN_ID, "/tickets later"),
+    (ADMIN_ID, "/ticket 1"),
+    (ADMIN_ID, "/ticket 2"),
+    (ADMIN_ID, "/ticket 1 accept"),
+    (ADMIN_ID, "/ticket 1 accept"),
+    (ADMIN_ID, "/ticket 1 reply 谢谢"),
+    (ADMIN_ID, "/ticket 1 announce"),
+    (ADMIN_ID, "/ticket 2 announce"),
+    (ADMIN_ID, "/ticket 2 reject"),
+    (ADMIN_ID, "/ticket 2 merge 1"),
+    (ADMIN_ID, "/ticket 2 reward"),
+    (ADMIN_ID, "/ticket 9"),
+    (ADMIN_ID, "/ticket"),
+    (ADMIN_ID, "/ticketrules"),
+    (ADMIN_ID, "/ticketrules bug 40"),
+    (ADMIN_ID, "/ticketrules bug x"),
     (CREATOR_ID, "/checkinpost"),
 ]
 PRIVATE_COMMANDS = ["/start", "/start ref_nope", "/start inv_nope", "/help", "/invite", "/top"]
 PRIVATE_COMMANDS += ["/forgetme"]
+PRIVATE_COMMANDS += ["/idea 想要夜间模式", "/feedback 测试", "/bug", "/mytickets"]
 
 
 async def test_a_chinese_group_sees_no_untranslated_english(harness: Harness) -> None:

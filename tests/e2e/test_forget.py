@@ -109,6 +109,17 @@ async def use_every_feature(harness: Harness) -> None:
     await harness.handled(api.answer_poll(poll.id, MEMBER, [1]))
     await harness.handled(api.answer_poll(poll.id, OTHER, [0]))
 
+    # A ticket with a screenshot: answered, accepted (a reward), announced with their name.
+    shot = api.send_photo_message(
+        GROUP_ID, MEMBER, caption=f"/bug {MEMBER_NAME} here: the shop button is broken"
+    )
+    await harness.posted(shot)
+    assert "Ticket #1 is filed" in harness.last_reply(), harness.last_reply()
+    await harness.say(ADMIN_ID, "/ticket 1 reply Thanks, we are on it")
+    await harness.say(ADMIN_ID, "/ticket 1 accept")
+    await harness.say(ADMIN_ID, "/ticket 1 announce")
+    assert "posted" in harness.last_reply(), harness.last_reply()
+
 
 async def balances(harness: Harness) -> dict[int, int]:
     async with stored(harness) as session:
@@ -194,6 +205,7 @@ async def test_forgetme_erases_every_trace_and_keeps_the_totals(harness: Harness
         "lottery_entries",
         "lottery_wins",
         "quiz_answers",
+        "tickets",
     ):
         assert sections[section], f"/mydata has no {section}"
     assert await traces_of(harness, MEMBER, (MEMBER_NAME, MEMBER_USERNAME))
@@ -278,6 +290,9 @@ async def test_a_moderator_is_forgotten_and_what_they_made_stays(harness: Harnes
     await harness.say(ADMIN_ID, "/quiz start 1")
     await harness.say(ADMIN_ID, "/quiz schedule daily 21:00 3")
     await harness.say(ADMIN_ID, "/campaign add daily 09:00 Good morning {community}!")
+    await harness.say(OTHER, "/idea More stickers")
+    await harness.say(ADMIN_ID, "/ticket 1 accept")
+    assert "accepted" in harness.last_reply(), harness.last_reply()
     link = await invite_link_of(harness, INVITER)
     code = api.calls("createChatInviteLink")[-1]["name"].removeprefix("ref_")
     api.add_user(NEWCOMER, "Newbie", username="newbie")
@@ -321,6 +336,7 @@ async def test_a_moderator_is_forgotten_and_what_they_made_stays(harness: Harnes
         "quiz_schedules_created",
         "campaigns_created",
         "audit",
+        "ticket_events",
     ):
         assert sections[section], section
     newcomer_data = [s for c, _n, s in api.sent_documents if c == NEWCOMER][-1]
@@ -334,7 +350,15 @@ async def test_a_moderator_is_forgotten_and_what_they_made_stays(harness: Harnes
     for user_id, names in ((ADMIN_ID, ("Admin",)), (NEWCOMER, ("Newbie", "newbie"))):
         assert await traces_of(harness, user_id, names) == [], user_id
     counts = await table_sizes(harness)
-    for table in ("shop_items", "lotteries", "quiz_sessions", "quiz_schedules", "campaigns"):
+    for table in (
+        "shop_items",
+        "lotteries",
+        "quiz_sessions",
+        "quiz_schedules",
+        "campaigns",
+        "tickets",
+        "ticket_events",
+    ):
         assert counts[table] == counts_before[table], table  # kept, without their creator
     assert counts["dead_letters"] == 1  # the other member's failed update stays
     assert counts["remembered_referrals"] == counts["lottery_drafts"] == 0

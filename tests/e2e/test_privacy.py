@@ -89,6 +89,14 @@ async def test_export_sends_csv_files_privately_to_the_moderator(harness: Harnes
     assert "小明" in names
     assert {row[header.index("user_id")] for row in rows[1:]} >= {str(MEMBER), str(OTHER)}
 
+    await harness.say(MEMBER, "/bug The export button is missing")
+    await harness.say(ADMIN_ID, "/export tickets")
+    chat, file_name, content = harness.api.sent_documents[-1]
+    assert chat == ADMIN_ID and file_name.startswith("tickets-")
+    tickets = csv_rows(content)
+    assert tickets[1][tickets[0].index("text")] == "The export button is missing"
+    assert tickets[1][tickets[0].index("kind")] == "bug"
+
     for kind in ("ledger", "checkins", "referrals"):
         await harness.say(ADMIN_ID, f"/export {kind}")
         chat, file_name, content = harness.api.sent_documents[-1]
@@ -105,7 +113,7 @@ async def test_export_refusals(harness: Harness) -> None:
     assert "private chat" in harness.last_reply()
     await harness.say(ADMIN_ID, "/start", chat_id=ADMIN_ID)
     await harness.say(ADMIN_ID, "/export passwords")
-    assert "/export members|ledger|checkins|referrals" in harness.last_reply()
+    assert "/export members|ledger|checkins|referrals|tickets" in harness.last_reply()
     await harness.say(MEMBER, "/start", chat_id=MEMBER)
     await harness.say(MEMBER, "/export members")  # not a moderator
     assert harness.api.sent_documents == []

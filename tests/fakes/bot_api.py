@@ -843,13 +843,22 @@ class FakeBotAPI:
         *,
         caption: str | None = None,
         date: datetime | None = None,
+        file_id: str | None = None,
+        reply_to_message_id: int | None = None,
     ) -> int:
+        """A user posts a photo (`file_id`: the photo's id, else a new one); a caption that
+        starts with a command carries a bot_command caption entity, as Telegram sends it."""
         return self._user_message(
             chat_id,
             self._user(user_id),
             text=None,
             date=date,
-            extra={"photo": self._photo_sizes(None), "caption": caption},
+            reply_to_message_id=reply_to_message_id,
+            extra={
+                "photo": self._photo_sizes(file_id),
+                "caption": caption,
+                "caption_entities": self._command_entities(caption),
+            },
         )
 
     def edit_message(self, chat_id: int, message_id: int, user_id: int, text: str) -> int:
@@ -1278,7 +1287,7 @@ class FakeBotAPI:
             and reply.from_user is not None
             and (reply.from_user.id == self.bot_id)
         )
-        return bool(message.entities) or is_reply_to_bot
+        return bool(message.entities or message.caption_entities) or is_reply_to_bot
 
     # ------------------------------------------------------------------ internals: updates
 

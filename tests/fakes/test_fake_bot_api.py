@@ -447,6 +447,35 @@ async def test_photos(fake: FakeBotAPI, bot: Bot) -> None:
 
 
 @pytest.mark.asyncio
+async def test_users_photo_messages_carry_their_file_id_command_and_reply(
+    fake: FakeBotAPI, bot: Bot
+) -> None:
+    """A user's photo keeps a given file id, a command caption gets its caption entity (so a
+    bot in privacy mode still receives it), and it may reply to another message; the bot can
+    send the photo again by its file id."""
+    make_group(fake, bot_admin=False)
+    fake.privacy_mode = True
+    first = fake.update_of(fake.send_photo_message(GROUP, BOB, file_id="AgACscreen1")).message
+    assert first is not None and first.photo and first.photo[-1].file_id == "AgACscreen1"
+    command = fake.send_photo_message(GROUP, BOB, caption="/bug it breaks", file_id="AgACshot")
+    message = fake.update_of(command).message
+    assert message is not None and message.caption == "/bug it breaks"
+    assert message.caption_entities and message.caption_entities[0].type == "bot_command"
+    assert command not in fake.dropped_updates
+    replied = fake.update_of(
+        fake.send_photo_message(GROUP, BOB, reply_to_message_id=first.message_id)
+    ).message
+    assert replied is not None and replied.reply_to_message is not None
+    assert replied.reply_to_message.photo
+    assert replied.reply_to_message.photo[-1].file_id == "AgACscreen1"
+    fake.send_message(ALICE, ALICE, "/start")
+    again = await bot.send_photo(ALICE, "AgACshot", caption="#1")
+    assert again.photo and again.photo[-1].file_id == "AgACshot"
+    sent = fake.messages_to(ALICE)[-1]
+    assert sent.method == "sendPhoto" and sent.photo == "AgACshot" and sent.text == "#1"
+
+
+@pytest.mark.asyncio
 async def test_admin_methods(fake: FakeBotAPI, bot: Bot) -> None:
     make_group(fake)
     promoted = fake.promote(GROUP, BOB)

@@ -1,0 +1,760 @@
+"""Feedback tickets: /feedback (/bug, /idea, /complaint) in the group or privately, /mytickets;
+moderators' /tickets, /ticket <id> (with buttons) and /ticketrules."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from html import escape
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.filters.callback_data import CallbackData
+from aiogram.methods import EditMessageText, SendPhoto
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+)
+
+from bot.domain.errors import N_, UsageError
+from bot.domain.models import Community, UserInfo
+from bot.domain.tickets import (
+    FeedbackTicket,
+    NoTicketCommunity,
+    TicketKind,
+    TicketStats,
+    TicketStatus,
+)
+from bot.i18n import Translator, language_of_user, translator
+from bot.ports import UnitOfWork
+from bot.services import tickets
+from bot.services.tickets import Filed, Outcome, Recipient, TicketView
+from handlers.filters.chat import GROUP_CHAT_TYPES, InGroup
+from handlers.filters.moderator import IsModerator
+from handlers.render import actor_of, name
+from runtime.outbox import Outbox
+
+MODERATORS_ONLY = N_("Only moderators of this group can use this command.")
+KIND_NAMES = {
+    TicketKind.BUG: N_("bug"),
+    TicketKind.IDEA: N_("idea"),
+    TicketKind.COMPLAINT: N_("complaint"),
+}
+KIND_ICONS = {TicketKind.BUG: "🐞", TicketKind.IDEA: "💡", TicketKind.COMPLAINT: "😠"}
+KIND_CHARS = {"b": TicketKind.BUG, "i": TicketKind.IDEA, "c": TicketKind.COMPLAINT}
+CHAR_OF_KIND = {kind: char for char, kind in KIND_CHARS.items()}
+SHORTCUTS = {"bug": TicketKind.BUG, "idea": TicketKind.IDEA, "complaint": TicketKind.COMPLAINT}
+MOVE_WORDS = {
+    "accept": TicketStatus.ACCEPTED,
+    "done": TicketStatus.DONE,
+    "reject": TicketStatus.REJECTED,
+}
+BUTTON_MOVES = {"a": TicketStatus.ACCEPTED, "d": TicketStatus.DONE}
+SUMMARY = 80
+EVENT_NAMES = {
+    "filed": N_("filed"),
+    "accepted": N_("accepted"),
+    "done": N_("done"),
+    "rejected": N_("rejected"),
+    "reply": N_("answered"),
+    "merged": N_("merged into"),
+    "duplicate": N_("duplicate"),
+    "announced": N_("announced"),
+    "rewarded": N_("reward paid"),
+}
+
+
+class FeedbackButton(CallbackData, prefix="v1tf"):
+    """The member who wrote /feedback picks the group (private chat) and the kind; kind ""
+    asks for the kind next. The text is the message the prompt replies to; only its author's
+    press counts."""
+
+    community_id: int
+    kind: str
+
+
+class TriageButton(CallbackData, prefix="v1tt"):
+    """A moderator moves ticket #number: action "a" (accept), "d" (done), "r" (reject: the
+    reason is asked for as a command)."""
+
+    action: str
+    number: int
+
+
+def status_name(_: Translator, status: TicketStatus) -> str:
+    return _(tickets.STATUS_MSGIDS[status])
+
+
+def kind_name(_: Translator, kind: TicketKind) -> str:
+    return f"{KIND_ICONS[kind]} {_(KIND_NAMES[kind])}"
+
+
+def summary(text: str, length: int = SUMMARY) -> str:
+    flat = " ".join(text.split())
+    return escape(flat if len(flat) <= length else flat[: length - 1] + "…")
+
+
+def ticket_line(_: Translator, ticket: FeedbackTicket) -> str:
+    """A line of a moderator's list; a complaint's reporter and text are left out, since the
+    group can read the list."""
+    line = f"#{ticket.number} {kind_name(_, ticket.kind)} · {status_name(_, ticket.status)}"
+    if ticket.status == TicketStatus.MERGED and ticket.merged_into is not None:
+        line += " " + _("into #{number}", number=ticket.merged_into)
+    if ticket.kind == TicketKind.COMPLAINT:
+        return line + " · " + _("details only privately: /ticket {number}", number=ticket.number)
+    return line + f" · {name(ticket.reporter_name or str(ticket.user_id))}: {summary(ticket.text)}"
+
+
+def my_line(_: Translator, ticket: FeedbackTicket, group: str) -> str:
+    line = (
+        f"#{ticket.number} {kind_name(_, ticket.kind)} — {escape(group)} — "
+        f"{status_name(_, ticket.status)}"
+    )
+    if ticket.status == TicketStatus.MERGED and ticket.merged_into is not None:
+        line += " " + _("into #{number}", number=ticket.merged_into)
+    if ticket.note:
+        line += f" ({summary(ticket.note, 120)})"
+    return line + f"\n   {summary(ticket.text, 60)}"
+
+
+def triage_keyboard(_: Translator, ticket: FeedbackTicket) -> InlineKeyboardMarkup | None:
+    buttons = []
+    if ticket.status == TicketStatus.NEW:
+        buttons.append(
+            InlineKeyboardButton(
+                text=_("✅ Accept"),
+                callback_data=TriageButton(action="a", number=ticket.number).pack(),
+            )
+        )
+    if ticket.status in (TicketStatus.NEW, TicketStatus.ACCEPTED):
+        buttons.append(
+            InlineKeyboardButton(
+                text=_("🏁 Done"),
+                callback_data=TriageButton(action="d", number=ticket.number).pack(),
+            )
+        )
+        buttons.append(
+            InlineKeyboardButton(
+                text=_("❌ Reject"),
+                callback_data=TriageButton(action="r", number=ticket.number).pack(),
+            )
+        )
+    return InlineKeyboardMarkup(inline_keyboard=[buttons]) if buttons else None
+
+
+def kind_keyboard(_: Translator, community_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=kind_name(_, kind),
+                    callback_data=FeedbackButton(community_id=community_id, kind=char).pack(),
+                )
+                for char, kind in KIND_CHARS.items()
+            ]
+        ]
+    )
+
+
+def community_keyboard(communities: list[Community], kind: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=community.title[:60] or str(community.id),
+                    callback_data=FeedbackButton(community_id=community.id, kind=kind).pack(),
+                )
+            ]
+            for community in communities[:20]
+        ]
+    )
+
+
+def view_text(_: Translator, community: Community, shown: TicketView) -> str:
+    ticket = shown.ticket
+    lines = [
+        _("Ticket #{number}", number=ticket.number)
+        + f" · {kind_name(_, ticket.kind)} · {status_name(_, ticket.status)}",
+        _(
+            "From {name}, {time}",
+            name=name(ticket.reporter_name or str(ticket.user_id)),
+            time=when(community, ticket.created_at),
+        ),
+        escape(ticket.text),
+    ]
+    if ticket.photo_file_id:
+        lines.append(_("📎 A photo is attached (below)."))
+    if ticket.merged_into is not None:
+        lines.append(_("Merged into #{number}.", number=ticket.merged_into))
+    if shown.duplicates:
+        lines.append(
+            _("Duplicates: {numbers}", numbers=", ".join(f"#{d.number}" for d in shown.duplicates))
+        )
+    if shown.rewarded:
+        lines.append(_("The reporter's reward was paid."))
+    lines.append(_("History:"))
+    for event in shown.events:
+        action = _(EVENT_NAMES[event.action]) if event.action in EVENT_NAMES else event.action
+        entry = f"• {when(community, event.created_at)} {escape(action)}"
+        if event.detail and event.action != "filed":
+            entry += f": {summary(event.detail, 200)}"
+        lines.append(entry)
+    return "\n".join(lines)
+
+
+def when(community: Community, at: datetime) -> str:
+    from zoneinfo import ZoneInfo
+
+    return at.astimezone(ZoneInfo(community.timezone)).strftime("%m-%d %H:%M")
+
+
+def filed_privately(_: Translator, community: Community, filed: Filed) -> str:
+    ticket = filed.ticket
+    return _(
+        "🎫 Ticket #{number} ({kind}) is filed in {group}:\n{text}\n"
+        "I will tell you here what happens to it. See /mytickets.",
+        number=ticket.number,
+        kind=kind_name(_, ticket.kind),
+        group=name(community.title),
+        text=summary(ticket.text, 300),
+    )
+
+
+def filed_in_group(_: Translator, filed: Filed) -> str:
+    if filed.reachable:
+        return _(
+            "🎫 Thanks! Ticket #{number} is filed; details are in our private chat.",
+            number=filed.ticket.number,
+        )
+    return _(
+        "🎫 Thanks! Ticket #{number} is filed. Start a private chat with me to hear what "
+        "happens to it.",
+        number=filed.ticket.number,
+    )
+
+
+def reference(_: Translator, recipient: Recipient, main: FeedbackTicket) -> str:
+    own = recipient.ticket.number
+    if own == main.number:
+        return f"#{own}"
+    return _("#{own} (merged into #{main})", own=own, main=main.number)
+
+
+def notice_text(_: Translator, community: Community, outcome: Outcome, recipient: Recipient) -> str:
+    ticket = outcome.ticket
+    ref = reference(_, recipient, ticket)
+    group = name(community.title)
+    if ticket.status == TicketStatus.MERGED:
+        return _(
+            "🔗 Your ticket #{number} in {group} reports the same as #{main}; "
+            "you will hear its outcome here.",
+            number=recipient.ticket.number,
+            group=group,
+            main=ticket.merged_into,
+        )
+    if ticket.status == TicketStatus.ACCEPTED:
+        text = _("✅ Your ticket {ref} in {group} was accepted. Thank you!", ref=ref, group=group)
+    elif ticket.status == TicketStatus.DONE:
+        text = _("🎉 Your ticket {ref} in {group} is done. Thank you!", ref=ref, group=group)
+    else:
+        text = _("Your ticket {ref} in {group} was not accepted.", ref=ref, group=group)
+        if ticket.note:
+            text += "\n" + _("Reason: {reason}", reason=escape(ticket.note))
+    reward = outcome.reward
+    if reward is not None and recipient.ticket.id == ticket.id:
+        text += "\n" + _("+{points} points for it.", points=reward.amount)
+    return text
+
+
+def tell_reporters(outbox: Outbox, community: Community, outcome: Outcome) -> None:
+    """Each reporter hears privately, through the paced queue, once per status; only if they
+    started a chat with the bot (the queue also leaves out those who blocked it)."""
+    for recipient in outcome.recipients:
+        if not recipient.reachable:
+            continue
+        _ = translator(language_of_user(recipient.user.language_code, community.language))
+        outbox.announce(
+            recipient.user.id,
+            notice_text(_, community, outcome, recipient),
+            f"ticket:{recipient.ticket.id}:{outcome.ticket.status}",
+            kind="ticket",
+        )
+
+
+def announcement_text(_: Translator, ticket: FeedbackTicket) -> str:
+    reporter = name(ticket.reporter_name or _("a member"))
+    kind = _(KIND_NAMES[ticket.kind])
+    if ticket.status == TicketStatus.REJECTED:
+        text = _(
+            "🙏 Thanks to {name} for {kind} #{number}: “{text}”. We decided not to do it.",
+            name=reporter,
+            kind=kind,
+            number=ticket.number,
+            text=summary(ticket.text, 200),
+        )
+        if ticket.note:
+            text += "\n" + _("Reason: {reason}", reason=escape(ticket.note))
+        return text
+    done = ticket.status == TicketStatus.DONE
+    return _(
+        "🙏 Thanks to {name} for {kind} #{number}: “{text}”. {outcome}",
+        name=reporter,
+        kind=kind,
+        number=ticket.number,
+        text=summary(ticket.text, 200),
+        outcome=_("It is done!") if done else _("It is accepted and on our list."),
+    )
+
+
+def ticket_stats_lines(_: Translator, stats: TicketStats) -> list[str]:
+    """The tickets' part of /stats: counts by kind and status, the median time to the first
+    moderator answer, the accepted rate."""
+    lines = [_("🎫 Tickets: {total}", total=stats.total)]
+    for kind in TicketKind:
+        counts = [
+            f"{stats.by_kind_status[(kind, status)]} {status_name(_, status)}"
+            for status in TicketStatus
+            if stats.by_kind_status.get((kind, status))
+        ]
+        if counts:
+            lines.append(f"{kind_name(_, kind)}: {', '.join(counts)}")
+    if stats.median_first_answer is None:
+        lines.append(_("Median time to a first answer: no answers yet"))
+    else:
+        lines.append(
+            _(
+                "Median time to a first answer: {duration}",
+                duration=duration(_, stats.median_first_answer),
+            )
+        )
+    if stats.accepted_rate is None:
+        lines.append(_("Accepted: no decisions yet"))
+    else:
+        lines.append(_("Accepted: {percent}%", percent=round(stats.accepted_rate * 100)))
+    return lines
+
+
+def duration(_: Translator, span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 60:
+        return _("{minutes} min", minutes=minutes)
+    return _("{hours} h {minutes} min", hours=minutes // 60, minutes=minutes % 60)
+
+
+def content_of(message: Message) -> tuple[str, str | None]:
+    """A /feedback message's text (after the command) and photo: its own, or that of the
+    message it replies to."""
+    raw = message.text or message.caption or ""
+    words = raw.split(maxsplit=1)
+    text = (
+        words[1]
+        if len(words) > 1 and words[0].startswith("/")
+        else raw
+        if not raw.startswith("/")
+        else ""
+    )
+    photo = message.photo[-1].file_id if message.photo else None
+    replied = message.reply_to_message
+    if photo is None and replied is not None and replied.photo:
+        photo = replied.photo[-1].file_id
+    return text, photo
+
+
+def request_key(message: Message) -> str:
+    return f"ticket:{message.chat.id}:{message.message_id}"
+
+
+async def file_and_answer(
+    message: Message,
+    uow: UnitOfWork,
+    community: Community,
+    user: UserInfo,
+    kind: TicketKind,
+    now: datetime,
+    outbox: Outbox,
+    _: Translator,
+) -> None:
+    text, photo = content_of(message)
+    filed = await tickets.file_ticket(
+        uow, community, user, kind, text, photo, request_key(message), now
+    )
+    if message.chat.type in GROUP_CHAT_TYPES:
+        if filed.reachable and not filed.repeated:
+            private = translator(language_of_user(user.language_code, community.language))
+            outbox.send(user.id, filed_privately(private, community, filed))
+        outbox.reply(message, filed_in_group(_, filed))
+    else:
+        outbox.reply(message, filed_privately(_, community, filed))
+
+
+def setup() -> Router:  # noqa: PLR0915 - one statement group per command
+    router = Router(name="tickets")
+    group = Router(name="tickets-group")
+    group.message.filter(InGroup())
+    group.callback_query.filter(InGroup())
+    router.include_router(group)
+
+    @router.message(Command("feedback", "bug", "idea", "complaint"))
+    async def feedback(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community | None,
+        user: UserInfo | None,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        if user is None or message.sender_chat is not None:
+            return
+        kind = SHORTCUTS.get(command.command.lower())
+        text, _photo = content_of(message)
+        tickets.check_text(text)  # refused before any question is asked
+        if community is None:  # a private chat: which group is it about?
+            communities = list(await uow.members.communities_of(user.id))
+            if not communities:
+                raise NoTicketCommunity()
+            if len(communities) > 1:
+                outbox.reply(
+                    message,
+                    _("Which group is this about?"),
+                    community_keyboard(communities, CHAR_OF_KIND[kind] if kind else ""),
+                )
+                return
+            community = communities[0]
+        if kind is None:
+            outbox.reply(
+                message,
+                _("What is it: a bug, an idea or a complaint?"),
+                kind_keyboard(_, community.id),
+            )
+            return
+        await file_and_answer(message, uow, community, user, kind, now, outbox, _)
+
+    @router.callback_query(FeedbackButton.filter())
+    async def feedback_choice(
+        callback: CallbackQuery,
+        callback_data: FeedbackButton,
+        uow: UnitOfWork,
+        community: Community | None,
+        user: UserInfo,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        """Only the author of the /feedback message may choose; in a private chat the chosen
+        group is checked again to be one of theirs."""
+        prompt = callback.message
+        original = prompt.reply_to_message if isinstance(prompt, Message) else None
+        if (
+            not isinstance(prompt, Message)
+            or original is None
+            or original.from_user is None
+            or original.from_user.id != callback.from_user.id
+        ):
+            outbox.toast(callback, _("Only the member who wrote this can choose."), alert=True)
+            return
+        if community is None:
+            mine = {c.id: c for c in await uow.members.communities_of(user.id)}
+            target = mine.get(callback_data.community_id)
+            if target is None:
+                raise NoTicketCommunity()
+        elif community.id == callback_data.community_id:
+            target = community
+        else:
+            outbox.toast(callback, _("This button is not for this group."), alert=True)
+            return
+        if callback_data.kind not in KIND_CHARS:
+            outbox.toast(callback, _("Now choose the kind."))
+            outbox.call(
+                EditMessageText(
+                    chat_id=prompt.chat.id,
+                    message_id=prompt.message_id,
+                    text=_("What is it: a bug, an idea or a complaint?"),
+                    reply_markup=kind_keyboard(_, target.id),
+                )
+            )
+            return
+        kind = KIND_CHARS[callback_data.kind]
+        text, photo = content_of(original)
+        filed = await tickets.file_ticket(
+            uow, target, user, kind, text, photo, request_key(original), now
+        )
+        if prompt.chat.type in GROUP_CHAT_TYPES:
+            answer = filed_in_group(_, filed)
+            if filed.reachable and not filed.repeated:
+                private = translator(language_of_user(user.language_code, target.language))
+                outbox.send(user.id, filed_privately(private, target, filed))
+        else:
+            answer = filed_privately(_, target, filed)
+        outbox.toast(callback, _("Ticket #{number} is filed.", number=filed.ticket.number))
+        if filed.repeated:  # the prompt was answered by the first press
+            return
+        outbox.call(
+            EditMessageText(chat_id=prompt.chat.id, message_id=prompt.message_id, text=answer)
+        )
+
+    @router.message(Command("mytickets"))
+    async def my_tickets(
+        message: Message,
+        uow: UnitOfWork,
+        community: Community | None,
+        user: UserInfo | None,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        if user is None or message.sender_chat is not None:
+            return
+        mine = await tickets.of_reporter(uow, user, community)
+        in_group = community is not None
+        shown = [
+            (t, title) for t, title in mine if not (in_group and t.kind == TicketKind.COMPLAINT)
+        ]
+        lines = (
+            [_("Your tickets:")]
+            if shown
+            else [escape(_("You have no tickets yet. File one with /feedback <text>."))]
+        )
+        lines.extend(my_line(_, t, title) for t, title in shown)
+        if len(shown) < len(mine):
+            lines.append(_("Complaints are listed only in a private chat with me."))
+        outbox.reply(message, "\n".join(lines))
+
+    @group.message(Command("tickets"), IsModerator())
+    async def ticket_list(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        everything, kind = tickets.parse_listing(command.args or "")
+        listed = await tickets.listing(uow, community, everything, kind)
+        if not listed:
+            outbox.reply(message, _("No open tickets.") if not everything else _("No tickets yet."))
+            return
+        title = _("🎫 Open tickets:") if not everything else _("🎫 Tickets:")
+        lines = [title, *(ticket_line(_, t) for t in listed)]
+        lines.append(escape(_("See one with /ticket <id>.")))
+        outbox.reply(message, "\n".join(lines))
+
+    @group.message(Command("ticket"), IsModerator())
+    async def ticket_command(  # noqa: PLR0912 - one branch per subcommand
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        words = (command.args or "").split(maxsplit=2)
+        if not words:
+            raise UsageError(usage=tickets.TICKET_USAGE)
+        number = tickets.parse_number(words[0])
+        word = words[1].lower() if len(words) > 1 else ""
+        rest = words[2].strip() if len(words) > 2 else ""
+        actor = actor_of(message)
+        if not word:
+            await show_ticket(message, uow, community, number, outbox, _)
+            return
+        if word in MOVE_WORDS:
+            if rest and word != "reject":
+                raise UsageError(usage=tickets.TICKET_USAGE)
+            outcome = await tickets.move(
+                uow, community, number, MOVE_WORDS[word], actor, now, rest or None
+            )
+            tell_reporters(outbox, community, outcome)
+            outbox.reply(message, moved_text(_, outcome))
+        elif word == "reply":
+            recipient = await tickets.reply(uow, community, number, rest, actor, now)
+            if recipient is None or not recipient.reachable:
+                outbox.reply(
+                    message,
+                    _("Noted in the history, but the reporter cannot be reached privately."),
+                )
+                return
+            private = translator(language_of_user(recipient.user.language_code, community.language))
+            outbox.announce(
+                recipient.user.id,
+                private(
+                    "💬 About your ticket #{number} in {group}:\n{text}",
+                    number=number,
+                    group=name(community.title),
+                    text=escape(rest),
+                ),
+                f"ticket_reply:{community.id}:{message.message_id}",
+                kind="ticket",
+            )
+            outbox.reply(
+                message,
+                _("📬 The reporter of #{number} will get your answer privately.", number=number),
+            )
+        elif word == "merge":
+            if not rest or len(rest.split()) != 1:
+                raise UsageError(usage=tickets.TICKET_USAGE)
+            into = tickets.parse_number(rest)
+            outcome = await tickets.merge(uow, community, number, into, actor, now)
+            tell_reporters(outbox, community, outcome)
+            outbox.reply(
+                message, _("Ticket #{number} is merged into #{into}.", number=number, into=into)
+            )
+        elif word == "announce" and not rest:
+            announced = await tickets.announceable(uow, community, number, actor, now)
+            outbox.announce(
+                community.id,
+                announcement_text(_, announced),
+                f"ticket_announce:{announced.id}:{announced.status}",
+                kind="ticket",
+            )
+            outbox.reply(message, _("📣 The outcome of #{number} is posted.", number=number))
+        elif word == "reward" and not rest:
+            paid = await tickets.reward_duplicate(uow, community, number, actor, now)
+            if paid is None:
+                outbox.reply(
+                    message,
+                    _("The reporter of #{number} was paid before; nothing changed.", number=number),
+                )
+            else:
+                outbox.reply(
+                    message,
+                    _(
+                        "The reporter of #{number} got {points} points.",
+                        number=number,
+                        points=paid.amount,
+                    ),
+                )
+        else:
+            raise UsageError(usage=tickets.TICKET_USAGE)
+
+    @group.message(Command("ticketrules"), IsModerator())
+    async def ticket_rules(
+        message: Message,
+        command: CommandObject,
+        uow: UnitOfWork,
+        community: Community,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        words = (command.args or "").lower().split()
+        if words:
+            if len(words) != 2:
+                raise UsageError(usage=tickets.RULES_USAGE)
+            community = await tickets.set_rule(
+                uow, community, words[0], words[1], actor_of(message), now
+            )
+        rules = community.tickets
+        outbox.reply(
+            message,
+            _(
+                "🎫 Ticket rules: an accepted bug pays {bug} points, an accepted idea {idea}; "
+                "a member may file at most {limit} tickets a day.",
+                bug=rules.bug_reward,
+                idea=rules.idea_reward,
+                limit=rules.daily_limit,
+            ),
+        )
+
+    @group.message(Command("tickets", "ticket", "ticketrules"))
+    async def refused(message: Message, outbox: Outbox, _: Translator) -> None:
+        outbox.reply(message, _(MODERATORS_ONLY))
+
+    @group.callback_query(TriageButton.filter(), IsModerator())
+    async def triage(
+        callback: CallbackQuery,
+        callback_data: TriageButton,
+        uow: UnitOfWork,
+        community: Community,
+        now: datetime,
+        outbox: Outbox,
+        _: Translator,
+    ) -> None:
+        number = callback_data.number
+        status = BUTTON_MOVES.get(callback_data.action)
+        if status is None:
+            outbox.toast(
+                callback,
+                _("Reject with a reason: /ticket {number} reject <reason>", number=number),
+                alert=True,
+            )
+            return
+        outcome = await tickets.move(uow, community, number, status, callback.from_user.id, now)
+        tell_reporters(outbox, community, outcome)
+        outbox.toast(callback, moved_text(_, outcome))
+
+    @group.callback_query(TriageButton.filter())
+    async def triage_refused(callback: CallbackQuery, outbox: Outbox, _: Translator) -> None:
+        outbox.toast(callback, _(MODERATORS_ONLY))
+
+    return router
+
+
+def moved_text(_: Translator, outcome: Outcome) -> str:
+    text = _(
+        "Ticket #{number} is {status}.",
+        number=outcome.ticket.number,
+        status=status_name(_, outcome.ticket.status),
+    )
+    if outcome.reward is not None:
+        text += " " + _("The reporter got {points} points.", points=outcome.reward.amount)
+    return text
+
+
+async def show_ticket(
+    message: Message,
+    uow: UnitOfWork,
+    community: Community,
+    number: int,
+    outbox: Outbox,
+    _: Translator,
+) -> None:
+    """A ticket with its history and triage buttons; a complaint's details go to the
+    moderator privately, since the group reads the reply."""
+    shown = await tickets.view(uow, community, number)
+    ticket = shown.ticket
+    keyboard = triage_keyboard(_, ticket)
+    if ticket.kind != TicketKind.COMPLAINT:
+        outbox.reply(message, view_text(_, community, shown), keyboard)
+        if ticket.photo_file_id:
+            outbox.call(
+                SendPhoto(
+                    chat_id=message.chat.id,
+                    message_thread_id=message.message_thread_id
+                    if message.is_topic_message
+                    else None,
+                    photo=ticket.photo_file_id,
+                    caption=_("Ticket #{number}", number=number),
+                    reply_parameters=ReplyParameters(
+                        message_id=message.message_id, allow_sending_without_reply=True
+                    ),
+                )
+            )
+        return
+    moderator = actor_of(message)
+    header = (
+        _("Ticket #{number}", number=number)
+        + f" · {kind_name(_, ticket.kind)} · {status_name(_, ticket.status)}"
+    )
+    if moderator is None or not await uow.users.can_message(moderator):
+        outbox.reply(
+            message,
+            header
+            + "\n"
+            + _("A complaint's details are shown only privately: start a chat with me first."),
+            keyboard,
+        )
+        return
+    outbox.send(moderator, view_text(_, community, shown))
+    if ticket.photo_file_id:
+        outbox.call(
+            SendPhoto(
+                chat_id=moderator,
+                photo=ticket.photo_file_id,
+                caption=_("Ticket #{number}", number=number),
+            )
+        )
+    outbox.reply(message, header + "\n" + _("📬 The details are in our private chat."), keyboard)
