@@ -37,6 +37,7 @@ from handlers.middlewares.context import CommunityContextMiddleware
 from handlers.middlewares.unit_of_work import SavepointMiddleware
 from handlers.points import reads_only
 from handlers.retry import Backoff, RetryAfterMiddleware, Sleeper
+from runtime.charts import ChartRenderer
 from runtime.intake import (
     BatchIntake,
     ReplayOutcome,
@@ -214,6 +215,9 @@ class App:
 
     async def close(self) -> None:
         await self.replies.close()
+        charts = self.dispatcher.workflow_data.get("charts")
+        if isinstance(charts, ChartRenderer):
+            charts.close()
         await self.bot.session.close()
         await self.engine.dispose()
 
@@ -254,6 +258,7 @@ def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
         moderators=ModeratorDirectory(settings.owner_ids, clock, settings.admin_cache_seconds),
         clock=clock,
     )
+    dispatcher["charts"] = ChartRenderer()
     dispatcher.update.outer_middleware(SavepointMiddleware(clock))
     dispatcher.update.outer_middleware(
         CommunityContextMiddleware(

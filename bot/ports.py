@@ -9,6 +9,14 @@ from contextvars import ContextVar
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from bot.domain.insights import (
+    ActivityTotals,
+    DayCount,
+    JoinDayRetention,
+    LedgerDay,
+    LedgerKindTotal,
+    MembershipDay,
+)
 from bot.domain.lotteries import Lottery, LotteryEntry, LotteryStatus, LotteryWinner, Ticket
 from bot.domain.models import (
     Activity,
@@ -580,6 +588,9 @@ class UnitOfWork(Protocol):
     @property
     def activity(self) -> ActivityRepository: ...
 
+    @property
+    def insights(self) -> InsightsRepository: ...
+
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A SAVEPOINT inside the transaction: an exception in the block undoes only the
         block's work, and the transaction goes on."""
@@ -684,3 +695,46 @@ class ActivityRepository(Protocol):
     async def note(self, community_id: int, user_id: int, day: date, activity: Activity) -> None:
         """Counts one activity of the member on their community's local `day`."""
         ...
+
+
+class InsightsRepository(Protocol):
+    """Community metrics aggregated in SQL from the raw records: a few rows per local day or
+    per kind, never a row per member (storage/insights.py). `zone` is the community's
+    timezone; `since` a UTC instant (the period's first local midnight), `until` now."""
+
+    async def members_now(self, community_id: int) -> int: ...
+    async def membership_days(
+        self, community_id: int, zone: str, since: datetime, until: datetime
+    ) -> Sequence[MembershipDay]:
+        """Join and leave events per local day."""
+        ...
+
+    async def active_days(self, community_id: int, first: date, last: date) -> Sequence[DayCount]:
+        """Members with an activity day, per day."""
+        ...
+
+    async def distinct_active(self, community_id: int, first: date, last: date) -> int: ...
+    async def checkin_days(
+        self, community_id: int, first: date, last: date
+    ) -> Sequence[DayCount]: ...
+    async def activity_totals(
+        self, community_id: int, first: date, last: date
+    ) -> ActivityTotals: ...
+    async def join_day_retention(
+        self,
+        community_id: int,
+        zone: str,
+        since: datetime,
+        until: datetime,
+        after_days: Sequence[int],
+    ) -> Sequence[JoinDayRetention]: ...
+    async def referral_statuses(self, community_id: int, since: datetime) -> dict[str, int]:
+        """Referrals by status among those whose invitee joined since then."""
+        ...
+
+    async def ledger_by_kind(
+        self, community_id: int, since: datetime
+    ) -> Sequence[LedgerKindTotal]: ...
+    async def ledger_days(
+        self, community_id: int, zone: str, since: datetime, until: datetime
+    ) -> Sequence[LedgerDay]: ...

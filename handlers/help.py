@@ -54,6 +54,7 @@ MODERATOR_COMMAND_HELP: tuple[tuple[str, str], ...] = (
     ("campaign", N_("Scheduled posts: /campaign add|list|show|pause|resume|delete|test|enable")),
     ("export", N_("A CSV file sent to you privately: /export members|ledger|checkins|referrals")),
     ("orders", N_("Shop orders: /orders [all], /orders fulfil|reject <id>; /shop add|edit|remove")),
+    ("stats", N_("Community metrics and charts: /stats [days] (here, or privately with me)")),
 )
 
 

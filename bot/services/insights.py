@@ -1,0 +1,140 @@
+"""Community metrics for /stats, assembled from the insights repository's per-day and per-kind
+aggregates (no Telegram here). The definitions are the README's ("Community metrics")."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.domain.errors import UsageError
+from bot.domain.insights import Cohort, DayStats, InsightsReport, JoinDayRetention, Referrals
+from bot.domain.models import Community
+from bot.domain.rules import local_day
+from bot.ports import UnitOfWork
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 365
+RETENTION_AFTER = (1, 7, 30)
+COHORT_LINES = 8  # the latest weekly cohorts in the summary text (the heatmap shows all)
+STATS_USAGE = "/stats [1-365]"
+
+
+def parse_days(args: str | None) -> int:
+    """The period in days: 30 when not given, otherwise a whole number from 1 to 365."""
+    text = (args or "").strip()
+    if not text:
+        return DEFAULT_DAYS
+    if not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
+        raise UsageError(usage=STATS_USAGE)
+    return int(text)
+
+
+def week_start(day: date) -> date:
+    """The Monday of the day's week."""
+    return day - timedelta(days=day.weekday())
+
+
+def _local_midnight(day: date, zone: str) -> datetime:
+    return datetime.combine(day, time(), tzinfo=ZoneInfo(zone))
+
+
+async def community_report(
+    uow: UnitOfWork, community: Community, days: int, now: datetime
+) -> InsightsReport:
+    """The community's metrics over its last `days` local days, today included."""
+    zone = community.timezone
+    today = local_day(now, zone)
+    first = today - timedelta(days=days - 1)
+    since = _local_midnight(first, zone)
+    repo = uow.insights
+    members_now = await repo.members_now(community.id)
+    membership = {
+        row.day: row for row in await repo.membership_days(community.id, zone, since, now)
+    }
+    active = {row.day: row.count for row in await repo.active_days(community.id, first, today)}
+    checkins = {row.day: row.count for row in await repo.checkin_days(community.id, first, today)}
+    ledger_days = {row.day: row for row in await repo.ledger_days(community.id, zone, since, now)}
+
+    # Members at each day's end, walking back from now through the day's joins and leaves.
+    series: list[DayStats] = []
+    members = members_now
+    day = today
+    while day >= first:
+        moves = membership.get(day)
+        joined, left = (moves.joined, moves.left) if moves else (0, 0)
+        points = ledger_days.get(day)
+        series.append(
+            DayStats(
+                day=day,
+                members=members,
+                joined=joined,
+                left=left,
+                active=active.get(day, 0),
+                checkins=checkins.get(day, 0),
+                issued=points.issued if points else 0,
+                spent=points.spent if points else 0,
+            )
+        )
+        members = max(members - joined + left, 0)
+        day -= timedelta(days=1)
+    series.reverse()
+
+    retention = await repo.join_day_retention(community.id, zone, since, now, RETENTION_AFTER)
+    totals = await repo.activity_totals(community.id, first, today)
+    statuses = await repo.referral_statuses(community.id, since)
+    return InsightsReport(
+        community_id=community.id,
+        title=community.title,
+        first_day=first,
+        last_day=today,
+        members_now=members_now,
+        days=series,
+        daily_active=active.get(today, 0),
+        weekly_active=await repo.distinct_active(community.id, today - timedelta(days=6), today),
+        monthly_active=await repo.distinct_active(community.id, today - timedelta(days=29), today),
+        period_active=await repo.distinct_active(community.id, first, today),
+        checkins=sum(row.checkins for row in series),
+        member_days=sum(row.members for row in series),
+        cohorts=_cohorts(retention, today),
+        referrals=Referrals(
+            pending=statuses.get("pending", 0),
+            qualified=statuses.get("qualified", 0),
+            rejected=statuses.get("rejected", 0),
+        ),
+        quiz_answers=totals.quiz_answers,
+        quiz_members=totals.quiz_members,
+        lottery_entries=totals.lottery_entries,
+        lottery_members=totals.lottery_members,
+        orders=totals.orders,
+        order_members=totals.order_members,
+        ledger=list(await repo.ledger_by_kind(community.id, since)),
+        tiers=await uow.members.count_by_tier(community.id),
+    )
+
+
+def _cohorts(retention: Sequence[JoinDayRetention], today: date) -> list[Cohort]:
+    """Join days grouped by local week (Monday first). Day N counts for a member once it has
+    come (join day + N <= today): those members make the share's denominator."""
+    members: dict[date, int] = defaultdict(int)
+    reached: dict[date, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    kept: dict[date, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for row in retention:
+        week = week_start(row.day)
+        members[week] += row.joined
+        for n in RETENTION_AFTER:
+            if row.day + timedelta(days=n) <= today:
+                reached[week][n] += row.joined
+                kept[week][n] += row.retained.get(n, 0)
+    return [
+        Cohort(
+            week=week,
+            members=members[week],
+            retained={
+                n: (kept[week][n], reached[week][n]) if reached[week][n] else None
+                for n in RETENTION_AFTER
+            },
+        )
+        for week in sorted(members)
+    ]
