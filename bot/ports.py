@@ -10,11 +10,10 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from bot.domain.insights import (
+    ActivityDay,
     ActivityTotals,
-    DayCount,
     JoinDayRetention,
-    LedgerDay,
-    LedgerKindTotal,
+    LedgerDayKind,
     MembershipDay,
 )
 from bot.domain.lotteries import Lottery, LotteryEntry, LotteryStatus, LotteryWinner, Ticket
@@ -709,17 +708,18 @@ class InsightsRepository(Protocol):
         """Join and leave events per local day."""
         ...
 
-    async def active_days(self, community_id: int, first: date, last: date) -> Sequence[DayCount]:
-        """Members with an activity day, per day."""
+    async def activity_days(
+        self, community_id: int, first: date, last: date
+    ) -> Sequence[ActivityDay]:
+        """Per day: the members with an activity day, and those who checked in."""
         ...
 
-    async def distinct_active(self, community_id: int, first: date, last: date) -> int: ...
-    async def checkin_days(
-        self, community_id: int, first: date, last: date
-    ) -> Sequence[DayCount]: ...
     async def activity_totals(
-        self, community_id: int, first: date, last: date
-    ) -> ActivityTotals: ...
+        self, community_id: int, first: date, last: date, week_from: date, month_from: date
+    ) -> ActivityTotals:
+        """One pass over the members' activity days (grouped by member)."""
+        ...
+
     async def join_day_retention(
         self,
         community_id: int,
@@ -732,9 +732,8 @@ class InsightsRepository(Protocol):
         """Referrals by status among those whose invitee joined since then."""
         ...
 
-    async def ledger_by_kind(
-        self, community_id: int, since: datetime
-    ) -> Sequence[LedgerKindTotal]: ...
     async def ledger_days(
         self, community_id: int, zone: str, since: datetime, until: datetime
-    ) -> Sequence[LedgerDay]: ...
+    ) -> Sequence[LedgerDayKind]:
+        """Points issued and spent per local day and ledger kind."""
+        ...

@@ -26,7 +26,7 @@ from aiogram.types import (
 
 from bot.domain.errors import N_
 from bot.domain.insights import InsightsReport
-from bot.domain.models import Community, Tier
+from bot.domain.models import Community, LedgerKind, Tier
 from bot.i18n import Translator
 from bot.ports import UnitOfWork
 from bot.services import insights
@@ -38,6 +38,22 @@ from runtime.outbox import Outbox
 
 NOT_A_MODERATOR = N_("You moderate none of the groups I know you in.")
 CHARTS_FAILED = N_("(The charts could not be drawn this time.)")
+
+
+LEDGER_KIND_NAMES = {
+    LedgerKind.CHECKIN: N_("check-ins"),
+    LedgerKind.ACTIVITY: N_("conversation"),
+    LedgerKind.AWARD: N_("awards"),
+    LedgerKind.DEDUCT: N_("deductions"),
+    LedgerKind.REFERRAL: N_("invitations"),
+    LedgerKind.WELCOME_BONUS: N_("welcome bonus"),
+    LedgerKind.REVOKE: N_("revoked"),
+    LedgerKind.SHOP: N_("shop"),
+    LedgerKind.SHOP_REFUND: N_("shop refunds"),
+    LedgerKind.LOTTERY_ENTRY: N_("lottery tickets"),
+    LedgerKind.LOTTERY_REFUND: N_("lottery refunds"),
+    LedgerKind.QUIZ: N_("quizzes"),
+}
 
 
 class StatsButton(CallbackData, prefix="v1st"):
@@ -122,12 +138,12 @@ def summary(_: Translator, report: InsightsReport) -> str:
         _(
             "Points issued: {total} ({kinds})",
             total=report.issued,
-            kinds=_kinds(report, spent=False),
+            kinds=_kinds(_, report, spent=False),
         ),
         _(
             "Points spent: {total} ({kinds})",
             total=report.spent,
-            kinds=_kinds(report, spent=True),
+            kinds=_kinds(_, report, spent=True),
         ),
     ]
     # Further metric lines (e.g. the win-back rate) join here.
@@ -138,9 +154,16 @@ def _recent_moves(report: InsightsReport) -> str:
     return ", ".join(f"{day.day:%m-%d} +{day.joined}/−{day.left}" for day in report.days[-7:])
 
 
-def _kinds(report: InsightsReport, *, spent: bool) -> str:
+def _kind_name(_: Translator, kind: str) -> str:
+    try:
+        return _(LEDGER_KIND_NAMES[LedgerKind(kind)])
+    except (ValueError, KeyError):
+        return kind
+
+
+def _kinds(_: Translator, report: InsightsReport, *, spent: bool) -> str:
     parts = [
-        f"{total.kind} {total.spent if spent else total.issued}"
+        f"{_kind_name(_, total.kind)} {total.spent if spent else total.issued}"
         for total in report.ledger
         if (total.spent if spent else total.issued)
     ]

@@ -16,16 +16,14 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from bot.domain.insights import (
+    ActivityDay,
     ActivityTotals,
-    DayCount,
     JoinDayRetention,
-    LedgerDay,
-    LedgerKindTotal,
+    LedgerDayKind,
     MembershipDay,
 )
 from storage.models import (
     ActivityDayRow,
-    CheckinRow,
     LedgerRow,
     MemberRow,
     MembershipEventRow,
@@ -166,52 +164,65 @@ class SqlInsightsRepository:
         rows = await self._session.execute(query)
         return [MembershipDay(_day(d), int(j or 0), int(left or 0)) for d, j, left in rows]
 
-    async def active_days(self, community_id: int, first: date, last: date) -> Sequence[DayCount]:
+    async def activity_days(
+        self, community_id: int, first: date, last: date
+    ) -> Sequence[ActivityDay]:
         days = ActivityDayRow
         query = (
-            select(days.day, func.count())
+            select(days.day, func.count(), func.sum(case((days.checkins > 0, 1), else_=0)))
             .where(days.community_id == community_id, days.day.between(first, last))
             .group_by(days.day)
             .order_by(days.day)
         )
-        return [DayCount(_day(d), int(n)) for d, n in await self._session.execute(query)]
+        return [
+            ActivityDay(_day(d), int(n), int(checked or 0))
+            for d, n, checked in await self._session.execute(query)
+        ]
 
-    async def distinct_active(self, community_id: int, first: date, last: date) -> int:
+    async def activity_totals(
+        self, community_id: int, first: date, last: date, week_from: date, month_from: date
+    ) -> ActivityTotals:
         days = ActivityDayRow
-        return int(
-            await self._session.scalar(
-                select(func.count(func.distinct(days.user_id))).where(
-                    days.community_id == community_id, days.day.between(first, last)
-                )
+        in_period = days.day >= first
+
+        def period_sum(column: Any) -> Any:
+            return func.sum(case((in_period, column), else_=0))
+
+        per_member = (
+            select(
+                func.max(case((in_period, 1), else_=0)).label("period"),
+                func.max(case((days.day >= week_from, 1), else_=0)).label("week"),
+                func.max(case((days.day >= month_from, 1), else_=0)).label("month"),
+                period_sum(days.quiz_answers).label("quiz"),
+                period_sum(days.lottery_entries).label("lottery"),
+                period_sum(days.orders).label("orders"),
+                period_sum(days.messages).label("messages"),
             )
-            or 0
+            .where(
+                days.community_id == community_id,
+                days.day.between(min(first, week_from, month_from), last),
+            )
+            .group_by(days.user_id)
+            .subquery("per_member")
         )
-
-    async def checkin_days(self, community_id: int, first: date, last: date) -> Sequence[DayCount]:
-        query = (
-            select(CheckinRow.day, func.count())
-            .where(CheckinRow.community_id == community_id, CheckinRow.day.between(first, last))
-            .group_by(CheckinRow.day)
-            .order_by(CheckinRow.day)
-        )
-        return [DayCount(_day(d), int(n)) for d, n in await self._session.execute(query)]
-
-    async def activity_totals(self, community_id: int, first: date, last: date) -> ActivityTotals:
-        days = ActivityDayRow
+        m = per_member.c
 
         def members_with(column: Any) -> Any:
-            return func.count(func.distinct(case((column > 0, days.user_id))))
+            return func.coalesce(func.sum(case((column > 0, 1), else_=0)), 0)
 
         query = select(
-            func.coalesce(func.sum(days.quiz_answers), 0),
-            members_with(days.quiz_answers),
-            func.coalesce(func.sum(days.lottery_entries), 0),
-            members_with(days.lottery_entries),
-            func.coalesce(func.sum(days.orders), 0),
-            members_with(days.orders),
-            func.coalesce(func.sum(days.messages), 0),
-            members_with(days.messages),
-        ).where(days.community_id == community_id, days.day.between(first, last))
+            members_with(m.period),
+            members_with(m.week),
+            members_with(m.month),
+            func.coalesce(func.sum(m.quiz), 0),
+            members_with(m.quiz),
+            func.coalesce(func.sum(m.lottery), 0),
+            members_with(m.lottery),
+            func.coalesce(func.sum(m.orders), 0),
+            members_with(m.orders),
+            func.coalesce(func.sum(m.messages), 0),
+            members_with(m.messages),
+        )
         row = (await self._session.execute(query)).one()
         return ActivityTotals(*(int(value or 0) for value in row))
 
@@ -281,39 +292,23 @@ class SqlInsightsRepository:
         )
         return {str(status): int(n) for status, n in await self._session.execute(query)}
 
-    async def ledger_by_kind(self, community_id: int, since: datetime) -> Sequence[LedgerKindTotal]:
-        ledger = LedgerRow
-        query = (
-            select(
-                ledger.kind,
-                func.coalesce(func.sum(case((ledger.amount > 0, ledger.amount), else_=0)), 0),
-                func.coalesce(func.sum(case((ledger.amount < 0, -ledger.amount), else_=0)), 0),
-            )
-            .where(ledger.community_id == community_id, ledger.created_at >= since)
-            .group_by(ledger.kind)
-            .order_by(ledger.kind)
-        )
-        return [
-            LedgerKindTotal(str(kind), int(issued), int(spent))
-            for kind, issued, spent in await self._session.execute(query)
-        ]
-
     async def ledger_days(
         self, community_id: int, zone: str, since: datetime, until: datetime
-    ) -> Sequence[LedgerDay]:
+    ) -> Sequence[LedgerDayKind]:
         ledger = LedgerRow
         day = self._local_day(ledger.created_at, zone, since, until).label("day")
         query = (
             select(
                 day,
+                ledger.kind,
                 func.coalesce(func.sum(case((ledger.amount > 0, ledger.amount), else_=0)), 0),
                 func.coalesce(func.sum(case((ledger.amount < 0, -ledger.amount), else_=0)), 0),
             )
             .where(ledger.community_id == community_id, ledger.created_at >= since)
-            .group_by(day)
-            .order_by(day)
+            .group_by(day, ledger.kind)
+            .order_by(day, ledger.kind)
         )
         return [
-            LedgerDay(_day(d), int(issued), int(spent))
-            for d, issued, spent in await self._session.execute(query)
+            LedgerDayKind(_day(d), str(kind), int(issued), int(spent))
+            for d, kind, issued, spent in await self._session.execute(query)
         ]

@@ -9,9 +9,12 @@ from bot.domain.models import Tier
 
 
 @dataclass(frozen=True)
-class DayCount:
+class ActivityDay:
+    """Members with an activity day on `day`, and those of them who checked in."""
+
     day: date
-    count: int
+    active: int
+    checkins: int
 
 
 @dataclass(frozen=True)
@@ -22,8 +25,12 @@ class MembershipDay:
 
 
 @dataclass(frozen=True)
-class LedgerDay:
+class LedgerDayKind:
+    """Points issued (positive ledger amounts) and spent (negative ones, as a positive sum)
+    on a local day, of one ledger kind."""
+
     day: date
+    kind: str
     issued: int
     spent: int
 
@@ -37,8 +44,12 @@ class LedgerKindTotal:
 
 @dataclass(frozen=True)
 class ActivityTotals:
-    """Sums over the period's activity days, and the members with at least one of each."""
+    """Sums over the period's activity days, the members with at least one of each, and the
+    distinct active members of the period, of its last 7 and of its last 30 days."""
 
+    period_members: int
+    weekly_members: int
+    monthly_members: int
     quiz_answers: int
     quiz_members: int
     lottery_entries: int

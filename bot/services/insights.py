@@ -9,7 +9,14 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.domain.errors import UsageError
-from bot.domain.insights import Cohort, DayStats, InsightsReport, JoinDayRetention, Referrals
+from bot.domain.insights import (
+    Cohort,
+    DayStats,
+    InsightsReport,
+    JoinDayRetention,
+    LedgerKindTotal,
+    Referrals,
+)
 from bot.domain.models import Community
 from bot.domain.rules import local_day
 from bot.ports import UnitOfWork
@@ -53,9 +60,16 @@ async def community_report(
     membership = {
         row.day: row for row in await repo.membership_days(community.id, zone, since, now)
     }
-    active = {row.day: row.count for row in await repo.active_days(community.id, first, today)}
-    checkins = {row.day: row.count for row in await repo.checkin_days(community.id, first, today)}
-    ledger_days = {row.day: row for row in await repo.ledger_days(community.id, zone, since, now)}
+    activity = {row.day: row for row in await repo.activity_days(community.id, first, today)}
+    ledger_rows = await repo.ledger_days(community.id, zone, since, now)
+    issued: dict[date, int] = defaultdict(int)
+    spent: dict[date, int] = defaultdict(int)
+    kinds: dict[str, tuple[int, int]] = {}
+    for row in ledger_rows:
+        issued[row.day] += row.issued
+        spent[row.day] += row.spent
+        before = kinds.get(row.kind, (0, 0))
+        kinds[row.kind] = (before[0] + row.issued, before[1] + row.spent)
 
     # Members at each day's end, walking back from now through the day's joins and leaves.
     series: list[DayStats] = []
@@ -64,17 +78,17 @@ async def community_report(
     while day >= first:
         moves = membership.get(day)
         joined, left = (moves.joined, moves.left) if moves else (0, 0)
-        points = ledger_days.get(day)
+        on_day = activity.get(day)
         series.append(
             DayStats(
                 day=day,
                 members=members,
                 joined=joined,
                 left=left,
-                active=active.get(day, 0),
-                checkins=checkins.get(day, 0),
-                issued=points.issued if points else 0,
-                spent=points.spent if points else 0,
+                active=on_day.active if on_day else 0,
+                checkins=on_day.checkins if on_day else 0,
+                issued=issued[day],
+                spent=spent[day],
             )
         )
         members = max(members - joined + left, 0)
@@ -82,7 +96,13 @@ async def community_report(
     series.reverse()
 
     retention = await repo.join_day_retention(community.id, zone, since, now, RETENTION_AFTER)
-    totals = await repo.activity_totals(community.id, first, today)
+    totals = await repo.activity_totals(
+        community.id,
+        first,
+        today,
+        week_from=today - timedelta(days=6),
+        month_from=today - timedelta(days=29),
+    )
     statuses = await repo.referral_statuses(community.id, since)
     return InsightsReport(
         community_id=community.id,
@@ -91,10 +111,10 @@ async def community_report(
         last_day=today,
         members_now=members_now,
         days=series,
-        daily_active=active.get(today, 0),
-        weekly_active=await repo.distinct_active(community.id, today - timedelta(days=6), today),
-        monthly_active=await repo.distinct_active(community.id, today - timedelta(days=29), today),
-        period_active=await repo.distinct_active(community.id, first, today),
+        daily_active=series[-1].active,
+        weekly_active=totals.weekly_members,
+        monthly_active=totals.monthly_members,
+        period_active=totals.period_members,
         checkins=sum(row.checkins for row in series),
         member_days=sum(row.members for row in series),
         cohorts=_cohorts(retention, today),
@@ -109,7 +129,7 @@ async def community_report(
         lottery_members=totals.lottery_members,
         orders=totals.orders,
         order_members=totals.order_members,
-        ledger=list(await repo.ledger_by_kind(community.id, since)),
+        ledger=[LedgerKindTotal(kind, *kinds[kind]) for kind in sorted(kinds)],
         tiers=await uow.members.count_by_tier(community.id),
     )
 

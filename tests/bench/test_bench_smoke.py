@@ -20,3 +20,21 @@ async def test_a_small_burst_runs_and_every_press_is_answered_once(
     assert "ratio seedbot / bare" in output
     assert "SQL statements/update" in output
     assert "correctness: every press answered once" in output
+
+
+async def test_the_insights_benchmark_runs_on_a_small_community(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bench import insights
+
+    options = insights.parse(
+        ["--members", "300", "--days", "20", "--period", "14", "--repeat", "1"]
+    )
+
+    exit_code = await insights.main(options)
+
+    output = capsys.readouterr().out
+    assert exit_code == 0, output
+    assert "history: 300 members, 20 days" in output
+    assert "/stats 14: median" in output
+    assert "peak memory of the measuring process" in output

@@ -125,6 +125,8 @@ COMMANDS = [
     (ADMIN_ID, "/quiz import"),
     (ADMIN_ID, "/quiz schedule daily 21:00 3"),
     (ADMIN_ID, "/quiz cancel 7"),
+    (CREATOR_ID, "/stats"),
+    (CREATOR_ID, "/stats 0"),
     (CREATOR_ID, "/checkinpost"),
 ]
 PRIVATE_COMMANDS = ["/start", "/start ref_nope", "/start inv_nope", "/help", "/invite", "/top"]

@@ -35,7 +35,7 @@ async def test_a_moderator_gets_the_summary_then_an_album_of_four_charts(
     assert "the last 7 days" in text
     assert "Members now:" in text and "Check-in rate:" in text
     assert "Active members: today 2" in text
-    assert "Points issued:" in text and "checkin" in text
+    assert "Points issued:" in text and "check-ins" in text
     [album] = albums_to(harness, GROUP_ID)
     assert len(album) == 4 and all(photo.startswith(PNG) for photo in album)
     methods = [m.method for m in harness.replies()][-5:]
