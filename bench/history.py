@@ -146,7 +146,7 @@ async def generate(
                     events.append(_event(p.user_id, "leave", p.left))
             events.sort(key=lambda row: row["at"])
             await _insert(connection, MembershipEventRow.__table__, events)
-            referrals = _referrals(people, rng, first, zone)
+            referrals = _referrals(people, rng, first, zone, now)
             await _insert(connection, ReferralRow.__table__, referrals)
             ledger_rows += await _insert_ledger(
                 connection,
@@ -216,7 +216,7 @@ async def _insert_ledger(connection: AsyncConnection, rows: Sequence[dict[str, A
 
 
 def _referrals(
-    people: list[_Member], rng: random.Random, first: date, zone: ZoneInfo
+    people: list[_Member], rng: random.Random, first: date, zone: ZoneInfo, now: datetime
 ) -> list[dict[str, Any]]:
     start = _local(first, 0, zone)
     rows = []
@@ -237,7 +237,9 @@ def _referrals(
                 "source": "link",
                 "joined_at": p.joined,
                 "due_at": p.joined + timedelta(days=3) if status == "pending" else None,
-                "qualified_at": p.joined + timedelta(hours=1) if status == "qualified" else None,
+                "qualified_at": (
+                    min(p.joined + timedelta(hours=1), now) if status == "qualified" else None
+                ),
             }
         )
     return rows

@@ -33,6 +33,7 @@ from bot.services.membership import CommunityDefaults
 from handlers import setup_routers
 from handlers.filters.moderator import ModeratorDirectory
 from handlers.help import register_command_menus
+from handlers.insights import StatsContext
 from handlers.middlewares.context import CommunityContextMiddleware
 from handlers.middlewares.unit_of_work import SavepointMiddleware
 from handlers.points import reads_only
@@ -215,9 +216,9 @@ class App:
 
     async def close(self) -> None:
         await self.replies.close()
-        charts = self.dispatcher.workflow_data.get("charts")
-        if isinstance(charts, ChartRenderer):
-            charts.close()
+        stats = self.dispatcher.workflow_data.get("stats")
+        if isinstance(stats, StatsContext):
+            stats.charts.close()
         await self.bot.session.close()
         await self.engine.dispose()
 
@@ -258,7 +259,6 @@ def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
         moderators=ModeratorDirectory(settings.owner_ids, clock, settings.admin_cache_seconds),
         clock=clock,
     )
-    dispatcher["charts"] = ChartRenderer()
     dispatcher.update.outer_middleware(SavepointMiddleware(clock))
     dispatcher.update.outer_middleware(
         CommunityContextMiddleware(
@@ -281,6 +281,7 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
     )
     windows = RateWindows(limits)
     dispatcher = build_dispatcher(settings, clock)
+    dispatcher["stats"] = StatsContext(open_uow, ChartRenderer())
     replies = ReplySender(bot, windows, clock, sleep or asyncio.sleep)
     intake = BatchIntake(
         dispatcher,

@@ -737,3 +737,13 @@ class InsightsRepository(Protocol):
     ) -> Sequence[LedgerDayKind]:
         """Points issued and spent per local day and ledger kind."""
         ...
+
+    async def kept_ledger_days(
+        self, community_id: int, zone: str, first: date, last: date
+    ) -> tuple[set[date], Sequence[LedgerDayKind]]:
+        """The daily ledger aggregates kept for ended days: the days covered, their rows."""
+        ...
+
+    async def keep_ledger_days(
+        self, community_id: int, zone: str, days: Sequence[date], rows: Sequence[LedgerDayKind]
+    ) -> None: ...

@@ -6,7 +6,9 @@ summary alone with a note."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +30,7 @@ from bot.domain.errors import N_
 from bot.domain.insights import InsightsReport
 from bot.domain.models import Community, LedgerKind, Tier
 from bot.i18n import Translator
-from bot.ports import UnitOfWork
+from bot.ports import UnitOfWork, UnitOfWorkFactory
 from bot.services import insights
 from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import IsModerator, ModeratorDirectory
@@ -38,6 +40,17 @@ from runtime.outbox import Outbox
 
 NOT_A_MODERATOR = N_("You moderate none of the groups I know you in.")
 CHARTS_FAILED = N_("(The charts could not be drawn this time.)")
+STATS_FAILED = N_("The statistics could not be counted this time; try again later.")
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StatsContext:
+    """What /stats needs after the commit: its own units of work and the chart worker."""
+
+    open_uow: UnitOfWorkFactory
+    charts: ChartRenderer
 
 
 LEDGER_KIND_NAMES = {
@@ -187,15 +200,18 @@ def chart_labels(_: Translator) -> ChartLabels:
 
 def plan_stats(
     outbox: Outbox,
-    charts: ChartRenderer,
-    report: InsightsReport,
+    stats: StatsContext,
+    community: Community,
+    days: int,
+    now: datetime,
     _: Translator,
     chat_id: int,
     reply_to: Message | None,
 ) -> None:
-    """The summary and its album, built after the commit; the summary alone with a note
-    when the charts cannot be drawn."""
-    text = summary(_, report)
+    """The rights were checked in the update's transaction; the numbers are read after it
+    commits, in a read-only unit of work of their own (so that a large community's queries
+    never hold up the intake), then the charts are drawn in the chart worker. The summary
+    and the album follow; the summary alone with a note when the charts cannot be drawn."""
     labels = chart_labels(_)
     replying = (
         ReplyParameters(message_id=reply_to.message_id, allow_sending_without_reply=True)
@@ -210,7 +226,20 @@ def plan_stats(
         )
 
     async def build() -> Sequence[TelegramMethod[Any]]:
-        images = await charts.render(report, labels)
+        async with stats.open_uow(read_only=True) as uow:
+            report = await insights.community_report(uow, community, days, now)
+        if report.new_ledger_days:
+            try:
+                async with stats.open_uow() as uow:
+                    await insights.keep_aggregates(uow, report)
+            except Exception:
+                logger.exception("The daily ledger aggregates could not be kept")
+        text = summary(_, report)
+        try:
+            images = await stats.charts.render(report, labels)
+        except Exception:
+            logger.exception("The /stats charts could not be drawn")
+            return [message(f"{text}\n\n{_(CHARTS_FAILED)}")]
         album = SendMediaGroup(
             chat_id=chat_id,
             message_thread_id=thread,
@@ -221,7 +250,7 @@ def plan_stats(
         )
         return [message(text), album]
 
-    outbox.later(build, message(f"{text}\n\n{_(CHARTS_FAILED)}"))
+    outbox.later(build, message(_(STATS_FAILED)))
 
 
 def setup() -> Router:
@@ -240,12 +269,11 @@ def setup() -> Router:
         community: Community,
         now: datetime,
         outbox: Outbox,
-        charts: ChartRenderer,
+        stats: StatsContext,
         _: Translator,
     ) -> None:
         days = insights.parse_days(command.args)
-        report = await insights.community_report(uow, community, days, now)
-        plan_stats(outbox, charts, report, _, message.chat.id, message)
+        plan_stats(outbox, stats, community, days, now, _, message.chat.id, message)
 
     @private.message(Command("stats"))
     async def private_stats(
@@ -256,7 +284,7 @@ def setup() -> Router:
         now: datetime,
         outbox: Outbox,
         moderators: ModeratorDirectory,
-        charts: ChartRenderer,
+        stats: StatsContext,
         _: Translator,
     ) -> None:
         days = insights.parse_days(command.args)
@@ -271,8 +299,7 @@ def setup() -> Router:
         if not moderated:
             outbox.reply(message, _(NOT_A_MODERATOR))
         elif len(moderated) == 1:
-            report = await insights.community_report(uow, moderated[0], days, now)
-            plan_stats(outbox, charts, report, _, message.chat.id, message)
+            plan_stats(outbox, stats, moderated[0], days, now, _, message.chat.id, message)
         else:
             outbox.reply(
                 message,
@@ -301,7 +328,7 @@ def setup() -> Router:
         now: datetime,
         outbox: Outbox,
         moderators: ModeratorDirectory,
-        charts: ChartRenderer,
+        stats: StatsContext,
         _: Translator,
     ) -> None:
         """The presser's rights are checked again, in the community the button names."""
@@ -317,7 +344,6 @@ def setup() -> Router:
             outbox.toast(callback, _(NOT_A_MODERATOR), alert=True)
             return
         outbox.toast(callback, _("Counting…"))
-        report = await insights.community_report(uow, community, callback_data.days, now)
-        plan_stats(outbox, charts, report, _, message.chat.id, None)
+        plan_stats(outbox, stats, community, callback_data.days, now, _, message.chat.id, None)
 
     return router

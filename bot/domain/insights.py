@@ -56,8 +56,6 @@ class ActivityTotals:
     lottery_members: int
     orders: int
     order_members: int
-    messages: int
-    message_members: int
 
 
 @dataclass(frozen=True)
@@ -128,6 +126,10 @@ class InsightsReport:
     order_members: int
     ledger: list[LedgerKindTotal]
     tiers: dict[Tier, int]
+    # Daily ledger aggregates computed for ended days not kept yet (bot.services.insights).
+    zone: str = ""
+    new_ledger_days: tuple[date, ...] = ()
+    new_ledger_rows: tuple[LedgerDayKind, ...] = ()
 
     @property
     def joined(self) -> int:

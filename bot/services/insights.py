@@ -14,6 +14,7 @@ from bot.domain.insights import (
     DayStats,
     InsightsReport,
     JoinDayRetention,
+    LedgerDayKind,
     LedgerKindTotal,
     Referrals,
 )
@@ -24,6 +25,7 @@ from bot.ports import UnitOfWork
 DEFAULT_DAYS = 30
 MAX_DAYS = 365
 RETENTION_AFTER = (1, 7, 30)
+KEEP_AFTER_DAYS = 2  # a day's ledger aggregate is kept once it ended this many days ago
 COHORT_LINES = 8  # the latest weekly cohorts in the summary text (the heatmap shows all)
 STATS_USAGE = "/stats [1-365]"
 
@@ -61,7 +63,7 @@ async def community_report(
         row.day: row for row in await repo.membership_days(community.id, zone, since, now)
     }
     activity = {row.day: row for row in await repo.activity_days(community.id, first, today)}
-    ledger_rows = await repo.ledger_days(community.id, zone, since, now)
+    ledger_rows, new_days, new_rows = await _ledger_days(uow, community, first, today, now)
     issued: dict[date, int] = defaultdict(int)
     spent: dict[date, int] = defaultdict(int)
     kinds: dict[str, tuple[int, int]] = {}
@@ -131,6 +133,44 @@ async def community_report(
         order_members=totals.order_members,
         ledger=[LedgerKindTotal(kind, *kinds[kind]) for kind in sorted(kinds)],
         tiers=await uow.members.count_by_tier(community.id),
+        zone=zone,
+        new_ledger_days=tuple(new_days),
+        new_ledger_rows=tuple(new_rows),
+    )
+
+
+async def _ledger_days(
+    uow: UnitOfWork, community: Community, first: date, today: date, now: datetime
+) -> tuple[list[LedgerDayKind], list[date], list[LedgerDayKind]]:
+    """Points per local day and kind over [first, today]: the kept aggregates of ended days,
+    the rest from the ledger itself; and the ended days computed here, to keep."""
+    zone = community.timezone
+    repo = uow.insights
+    last_kept = today - timedelta(days=KEEP_AFTER_DAYS)
+    covered: set[date] = set()
+    kept: list[LedgerDayKind] = []
+    if first <= last_kept:
+        covered, found = await repo.kept_ledger_days(community.id, zone, first, last_kept)
+        kept = list(found)
+    missing = [
+        first + timedelta(days=offset)
+        for offset in range((last_kept - first).days + 1)
+        if first + timedelta(days=offset) not in covered
+    ]
+    live_from = min(missing) if missing else max(first, last_kept + timedelta(days=1))
+    live = [
+        row
+        for row in await repo.ledger_days(community.id, zone, _local_midnight(live_from, zone), now)
+        if row.day not in covered
+    ]
+    new_rows = [row for row in live if row.day in set(missing)]
+    return kept + live, missing, new_rows
+
+
+async def keep_aggregates(uow: UnitOfWork, report: InsightsReport) -> None:
+    """Keeps the daily ledger aggregates the report computed for ended days."""
+    await uow.insights.keep_ledger_days(
+        report.community_id, report.zone, report.new_ledger_days, report.new_ledger_rows
     )
 
 

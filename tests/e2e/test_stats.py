@@ -8,6 +8,7 @@ import threading
 from collections.abc import Sequence
 
 from bot.domain.insights import InsightsReport
+from handlers.insights import StatsContext
 from runtime.charts import ChartLabels, ChartRenderer, render_all
 from tests.e2e.conftest import ADMIN_ID, CREATOR_ID, GROUP_ID, Harness
 from tests.e2e.helpers import add_members
@@ -57,7 +58,7 @@ async def test_a_failed_drawing_sends_the_summary_alone_with_a_note(harness: Har
     def broken(report: InsightsReport, labels: ChartLabels) -> Sequence[bytes]:
         raise RuntimeError("no fonts today")
 
-    harness.app.dispatcher["charts"] = ChartRenderer(broken)
+    harness.app.dispatcher["stats"] = StatsContext(harness.app.open_uow, ChartRenderer(broken))
     add_members(harness, [MEMBER])
     await harness.say(MEMBER, "/checkin")
     await harness.say(ADMIN_ID, "/stats")
@@ -75,7 +76,7 @@ async def test_the_bot_keeps_answering_while_charts_are_drawn(harness: Harness) 
         assert release.wait(10), "never released"
         return render_all(report, labels)
 
-    harness.app.dispatcher["charts"] = ChartRenderer(slow)
+    harness.app.dispatcher["stats"] = StatsContext(harness.app.open_uow, ChartRenderer(slow))
     add_members(harness, [MEMBER])
     stats = harness.api.send_message(GROUP_ID, ADMIN_ID, "/stats", date=harness.clock.now())
     await harness.api.wait_until_handled(stats)

@@ -22,14 +22,13 @@ from runtime.charts import ChartLabels, render_all
 from storage.uow import unit_of_work
 
 NOW = datetime(2026, 6, 1, 3, 30, tzinfo=UTC)  # 11:30 in Shanghai
-ZONE = ZoneInfo(history.TIMEZONE)
 
 
-def local(at: Any) -> date:
+def local_in(at: Any, zone: ZoneInfo) -> date:
     moment = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(ZONE).date()
+    return moment.astimezone(zone).date()
 
 
 def as_date(value: Any) -> date:
@@ -47,12 +46,26 @@ async def report_for(factory: async_sessionmaker[AsyncSession], days: int) -> In
         return await insights.community_report(uow, community, days, NOW)
 
 
-@pytest.mark.parametrize("days", [30, 90])
+@pytest.mark.parametrize(
+    ("days", "timezone"),
+    [
+        (30, "Asia/Shanghai"),
+        (90, "Asia/Shanghai"),
+        (90, "Europe/Berlin"),
+    ],  # Berlin: DST on 29 March
+)
 async def test_every_metric_matches_an_independent_count_of_the_raw_records(  # noqa: PLR0912, PLR0915 - one recount per metric
-    database_url: str, session_factory: async_sessionmaker[AsyncSession], days: int
+    database_url: str,
+    session_factory: async_sessionmaker[AsyncSession],
+    days: int,
+    timezone: str,
 ) -> None:
-    await history.generate(database_url, members=300, days=95, now=NOW, seed=3)
+    await history.generate(database_url, members=300, days=95, now=NOW, seed=3, timezone=timezone)
     report = await report_for(session_factory, days)
+    zone = ZoneInfo(timezone)
+
+    def local(at: Any) -> date:
+        return local_in(at, zone)
 
     today = local(NOW)
     first = today - timedelta(days=days - 1)
@@ -146,7 +159,6 @@ async def test_every_metric_matches_an_independent_count_of_the_raw_records(  # 
             assert cohort.retained[n] == share, (cohort.week, n)
     assert any(c.retained[7] and c.retained[7][0] for c in report.cohorts)
 
-    start = datetime.combine(first, datetime.min.time(), tzinfo=ZONE)
     in_period = Counter(status for status, joined_at in referrals if local(joined_at) >= first)
     assert (report.referrals.pending, report.referrals.qualified, report.referrals.rejected) == (
         in_period["pending"],
@@ -182,7 +194,6 @@ async def test_every_metric_matches_an_independent_count_of_the_raw_records(  # 
     assert [(r.issued, r.spent) for r in report.days] == [
         (by_day_issued[d], by_day_spent[d]) for d in period
     ]
-    assert start.tzinfo is not None
 
     tiers = Counter(Tier(tier) for is_member, tier in members if is_member)
     assert {t: n for t, n in report.tiers.items() if n} == dict(tiers)
@@ -214,3 +225,30 @@ def test_the_period_is_one_to_365_days() -> None:
     for bad in ("0", "366", "-3", "week", "1.5"):
         with pytest.raises(UsageError):
             insights.parse_days(bad)
+
+
+async def test_kept_daily_aggregates_give_the_same_report_and_follow_the_timezone(
+    database_url: str, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await history.generate(database_url, members=200, days=40, now=NOW, seed=5)
+    first = await report_for(session_factory, 30)
+    assert len(first.new_ledger_days) == 30 - insights.KEEP_AFTER_DAYS
+    async with unit_of_work(session_factory) as uow:
+        await insights.keep_aggregates(uow, first)
+        await insights.keep_aggregates(uow, first)  # twice: kept once
+    again = await report_for(session_factory, 30)
+    assert again.new_ledger_days == ()
+    assert (again.days, again.ledger) == (first.days, first.ledger)
+    async with session_factory() as session:
+        kept = await rows(
+            session, "SELECT COUNT(*) FROM ledger_days WHERE community_id=:c AND kind=''"
+        )
+        assert kept[0][0] == 30 - insights.KEEP_AFTER_DAYS
+    # A longer period computes only the days not kept yet.
+    longer = await report_for(session_factory, 40)
+    assert len(longer.new_ledger_days) == 10
+    # Kept aggregates belong to a timezone: another one computes its own days again.
+    async with unit_of_work(session_factory) as uow:
+        await uow.communities.set_timezone(history.COMMUNITY_ID, "Europe/Berlin")
+    moved = await report_for(session_factory, 30)
+    assert len(moved.new_ledger_days) == 30 - insights.KEEP_AFTER_DAYS
