@@ -701,7 +701,6 @@ class InsightsRepository(Protocol):
     per kind, never a row per member (storage/insights.py). `zone` is the community's
     timezone; `since` a UTC instant (the period's first local midnight), `until` now."""
 
-    async def members_now(self, community_id: int) -> int: ...
     async def membership_days(
         self, community_id: int, zone: str, since: datetime, until: datetime
     ) -> Sequence[MembershipDay]:

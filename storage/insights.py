@@ -26,7 +26,6 @@ from storage.models import (
     ActivityDayRow,
     LedgerDayRow,
     LedgerRow,
-    MemberRow,
     MembershipEventRow,
     ReferralRow,
 )
@@ -136,16 +135,6 @@ class SqlInsightsRepository:
     @staticmethod
     def _local_day(column: Any, zone: str, since: datetime, until: datetime) -> ColumnElement[date]:
         return _LocalDay(column, zone, zone_offsets(zone, since, until))
-
-    async def members_now(self, community_id: int) -> int:
-        return int(
-            await self._session.scalar(
-                select(func.count())
-                .select_from(MemberRow)
-                .where(MemberRow.community_id == community_id, MemberRow.is_member.is_(True))
-            )
-            or 0
-        )
 
     async def membership_days(
         self, community_id: int, zone: str, since: datetime, until: datetime

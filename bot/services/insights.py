@@ -58,7 +58,8 @@ async def community_report(
     first = today - timedelta(days=days - 1)
     since = _local_midnight(first, zone)
     repo = uow.insights
-    members_now = await repo.members_now(community.id)
+    tiers = await uow.members.count_by_tier(community.id)
+    members_now = sum(tiers.values())
     membership = {
         row.day: row for row in await repo.membership_days(community.id, zone, since, now)
     }
@@ -132,7 +133,7 @@ async def community_report(
         orders=totals.orders,
         order_members=totals.order_members,
         ledger=[LedgerKindTotal(kind, *kinds[kind]) for kind in sorted(kinds)],
-        tiers=await uow.members.count_by_tier(community.id),
+        tiers=tiers,
         zone=zone,
         new_ledger_days=tuple(new_days),
         new_ledger_rows=tuple(new_rows),
