@@ -265,7 +265,6 @@ def setup() -> Router:
     async def group_stats(
         message: Message,
         command: CommandObject,
-        uow: UnitOfWork,
         community: Community,
         now: datetime,
         outbox: Outbox,

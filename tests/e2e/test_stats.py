@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from bot.domain.insights import InsightsReport
 from handlers.insights import StatsContext
@@ -153,3 +154,32 @@ async def test_with_several_groups_buttons_choose_and_rights_are_checked_when_pr
     assert "moderate none" in str(answer.get("text"))
     assert not any("Other Group" in (m.text or "") for m in api.messages_to(ADMIN_ID))
     assert len(albums_to(harness, ADMIN_ID)) == 1  # from the earlier /stats only
+
+
+async def test_a_failed_count_sends_an_apology_and_the_bot_goes_on(harness: Harness) -> None:
+    def broken_uow(**options: object) -> Any:
+        raise ConnectionError("the database is away")
+
+    harness.app.dispatcher["stats"] = StatsContext(broken_uow, ChartRenderer())
+    add_members(harness, [MEMBER])
+    await harness.say(ADMIN_ID, "/stats")
+    assert "could not be counted" in harness.last_reply()
+    await harness.say(MEMBER, "/checkin")
+    assert "checked in" in harness.last_reply().lower()
+    assert not harness.api.sent_albums
+
+
+async def test_in_private_unknown_rights_are_fetched_before_answering(harness: Harness) -> None:
+    """After a restart no administrator list is cached, and a private chat names no group:
+    the groups whose rights were needed are fetched before the update is tried again."""
+    add_members(harness, [MEMBER])
+    await harness.say(ADMIN_ID, "/checkin")
+    await harness.say(ADMIN_ID, "/start", chat_id=ADMIN_ID)
+    moderators = harness.app.dispatcher["moderators"]
+    moderators._admins.clear()
+    fetched = len(harness.api.calls("getChatAdministrators"))
+
+    await harness.say(ADMIN_ID, "/stats", chat_id=ADMIN_ID)
+
+    assert "Seed Users" in harness.last_reply(ADMIN_ID)
+    assert len(harness.api.calls("getChatAdministrators")) > fetched
