@@ -79,6 +79,9 @@ async def measure(database_url: str, period: int, repeat: int) -> dict[str, obje
                 community = await uow.communities.get(history.COMMUNITY_ID)
                 assert community is not None, "no community: generate it first"
                 report = await insights.community_report(uow, community, period, datetime.now(UTC))
+            if report.new_ledger_days:
+                async with unit_of_work(factory) as uow:
+                    await insights.keep_aggregates(uow, report)
             text = summary(_, report)
             counted = time.perf_counter()
             images = await renderer.render(report, chart_labels(_))
