@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3.11
 BIN := $(VENV)/bin
 
-.PHONY: install run migrate test lint typecheck check bench bench-size catalogs clean
+.PHONY: install run migrate test lint typecheck check bench bench-size bench-insights catalogs clean
 
 $(BIN)/seedbot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ clean:
 bench: install
 	$(BIN)/python -m bench.burst
 	$(BIN)/python -m bench.size
+	$(BIN)/python -m bench.insights
 
 bench-size: install
 	$(BIN)/python -m bench.size
+
+bench-insights: install
+	$(BIN)/python -m bench.insights

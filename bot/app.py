@@ -33,10 +33,12 @@ from bot.services.membership import CommunityDefaults
 from handlers import setup_routers
 from handlers.filters.moderator import ModeratorDirectory
 from handlers.help import register_command_menus
+from handlers.insights import StatsContext
 from handlers.middlewares.context import CommunityContextMiddleware
 from handlers.middlewares.unit_of_work import SavepointMiddleware
 from handlers.points import reads_only
 from handlers.retry import Backoff, RetryAfterMiddleware, Sleeper
+from runtime.charts import ChartRenderer
 from runtime.intake import (
     BatchIntake,
     ReplayOutcome,
@@ -217,6 +219,9 @@ class App:
 
     async def close(self) -> None:
         await self.replies.close()
+        stats = self.dispatcher.workflow_data.get("stats")
+        if isinstance(stats, StatsContext):
+            stats.charts.close()
         await self.bot.session.close()
         await self.engine.dispose()
 
@@ -279,6 +284,7 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
     )
     windows = RateWindows(limits)
     dispatcher = build_dispatcher(settings, clock)
+    dispatcher["stats"] = StatsContext(open_uow, ChartRenderer())
     replies = ReplySender(bot, windows, clock, sleep or asyncio.sleep)
     intake = BatchIntake(
         dispatcher,

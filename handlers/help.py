@@ -73,6 +73,7 @@ MODERATOR_COMMAND_HELP: tuple[tuple[str, str], ...] = (
         ),
     ),
     ("ticketrules", N_("Ticket rewards and limit: /ticketrules bug|idea <points>|limit <n>")),
+    ("stats", N_("Community metrics and charts: /stats [days] (here, or privately with me)")),
 )
 
 

@@ -26,7 +26,7 @@ PERIOD_WORDS = {
 }
 
 
-READ_ONLY_COMMANDS = frozenset({"me", "top", "tiers"})
+READ_ONLY_COMMANDS = frozenset({"me", "top", "tiers", "stats"})
 
 
 def reads_only(update: Update) -> bool:

@@ -109,6 +109,7 @@ def setup() -> Router:
     group_only.remove("forgetme")
     for ticket_command in ("feedback", "bug", "idea", "complaint", "mytickets"):
         group_only.remove(ticket_command)
+    group_only.remove("stats")
 
     @router.message(Command(*group_only))
     async def only_in_groups(message: Message, outbox: Outbox, _: Translator) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -48,12 +48,18 @@ class CheckinLine:
     checked_in: bool = True
 
 
+Build = Callable[[], Awaitable[Sequence[TelegramMethod[Any]]]]
+
+
 @dataclass(frozen=True)
 class Reply:
-    """A planned Bot API call; `checkin` marks a check-in reply that may be merged."""
+    """A planned Bot API call; `checkin` marks a check-in reply that may be merged. With
+    `build`, the calls are made after the commit by awaiting it (work too slow for the
+    transaction, such as drawing charts), and `method` is sent instead when it fails."""
 
     method: TelegramMethod[Any]
     checkin: CheckinLine | None = None
+    build: Build | None = None
 
 
 def merged_checkins(lines: Sequence[CheckinLine]) -> list[str]:
@@ -224,6 +230,11 @@ class Outbox:
 
     def call(self, method: TelegramMethod[Any]) -> None:
         self._methods.append(Reply(method))
+
+    def later(self, build: Build, fallback: TelegramMethod[Any]) -> None:
+        """Calls made after the commit, in this reply's place: `build` runs then (off the
+        transaction) and returns them; if it fails, `fallback` is sent instead."""
+        self._methods.append(Reply(fallback, build=build))
 
     def take(self) -> list[Reply]:
         """The planned calls, in order, leaving the outbox empty (for the reply path)."""

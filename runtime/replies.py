@@ -139,6 +139,9 @@ class ReplySender:
         self._idle.set()
 
     def _enqueue(self, reply: Reply) -> None:
+        if reply.build is not None:
+            self._spawn(self._build(reply))
+            return
         chat_id = getattr(reply.method, "chat_id", None)
         if isinstance(reply.method, AnswerCallbackQuery) or not isinstance(chat_id, int):
             self._answers.append(reply.method)
@@ -306,6 +309,21 @@ class ReplySender:
         else:
             queue.failures = None
         queue.rate_limited = 0
+        self._done()
+
+    async def _build(self, reply: Reply) -> None:
+        """A reply made after the commit (Outbox.later): built aside, so that the chat's other
+        replies go on meanwhile, then queued as the calls it built (its fallback when building
+        fails)."""
+        assert reply.build is not None
+        try:
+            methods = list(await reply.build())
+        except Exception:
+            logger.exception("Building a reply failed; its fallback is sent instead")
+            methods = [reply.method]
+        for method in methods:
+            self._pending += 1
+            self._enqueue(Reply(method))
         self._done()
 
     @staticmethod

@@ -559,7 +559,20 @@ class ActivityDayRow(Base):
     stored in its own table). A member is active on a day when a row exists."""
 
     __tablename__ = "activity_days"
-    __table_args__ = (Index("ix_activity_days_community_day", "community_id", "day"),)
+    __table_args__ = (
+        Index("ix_activity_days_community_day", "community_id", "day"),
+        # Covers /stats' counts of distinct members over a period (migration 0010).
+        Index(
+            "ix_activity_days_metrics",
+            "community_id",
+            "day",
+            "user_id",
+            "checkins",
+            "quiz_answers",
+            "lottery_entries",
+            "orders",
+        ),
+    )
 
     community_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
@@ -690,3 +703,18 @@ class TicketEventRow(Base):
     action: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class LedgerDayRow(Base):
+    """A daily aggregate kept by /stats: points issued and spent on one ended local day (in
+    `timezone`) per ledger kind, computed from points_ledger and reproducible from it. A row
+    of kind "" marks a day as computed (even one without ledger rows)."""
+
+    __tablename__ = "ledger_days"
+
+    community_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    timezone: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    issued: Mapped[int] = mapped_column(BigInteger)
+    spent: Mapped[int] = mapped_column(BigInteger)

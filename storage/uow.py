@@ -16,6 +16,7 @@ from storage.chat_moves import SqlChatMoves
 from storage.communities import SqlCommunityRepository
 from storage.dead_letters import SqlDeadLetters
 from storage.engine import READ_ONLY
+from storage.insights import SqlInsightsRepository
 from storage.invite_links import SqlInviteLinkRepository
 from storage.ledger import SqlLedgerRepository
 from storage.lifecycle import SqlLifecycleRepository
@@ -63,6 +64,7 @@ class SqlUnitOfWork:
         self.activity = SqlActivityRepository(session)
         self.lifecycle = SqlLifecycleRepository(session)
         self.tickets = SqlTicketRepository(session)
+        self.insights = SqlInsightsRepository(session)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

@@ -45,6 +45,9 @@ class ModeratorDirectory:
         self._clock = clock
         self._ttl = timedelta(seconds=ttl_seconds)
         self._admins: dict[int, tuple[datetime, frozenset[int]]] = {}
+        # Chats whose rights a handler needed while they were unknown (a check from a private
+        # chat, which the updates alone do not name): fetched by the next prefetch.
+        self._wanted: set[int] = set()
 
     def is_owner(self, user_id: int) -> bool:
         return user_id in self._owner_ids
@@ -59,6 +62,8 @@ class ModeratorDirectory:
             for chat_id in (self._chat_to_check(update) for update in updates)
             if chat_id is not None and self._is_stale(chat_id, now)
         }
+        chats |= {chat_id for chat_id in self._wanted if self._is_stale(chat_id, now)}
+        self._wanted.clear()
         if chats:
             await asyncio.gather(*(self._refresh(bot, chat_id) for chat_id in sorted(chats)))
 
@@ -68,6 +73,7 @@ class ModeratorDirectory:
         cached = self._admins.get(chat_id)
         if cached is None:
             if transaction_open.get():
+                self._wanted.add(chat_id)
                 raise RightsUnknown(chat_id)
             await self._refresh(bot, chat_id)
             cached = self._admins.get(chat_id)

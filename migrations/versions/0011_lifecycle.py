@@ -1,7 +1,7 @@
 """member lifecycle: stages, win-back messages and the periodic work's claims
 
 Revision ID: 0011_lifecycle
-Revises: 0009_activity
+Revises: 0010_metrics
 Create Date: 2026-11-23
 
 New tables only; stages are judged from activity_days by the first daily run.
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_lifecycle"
-down_revision: str | None = "0009_activity"
+down_revision: str | None = "0010_metrics"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

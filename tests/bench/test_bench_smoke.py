@@ -32,3 +32,21 @@ def test_the_daily_lifecycle_job_judges_every_member_of_a_small_history(
     output = capsys.readouterr().out
     assert exit_code == 0, output
     assert "daily lifecycle job:" in output and "peak memory" in output
+
+
+async def test_the_insights_benchmark_runs_on_a_small_community(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bench import insights
+
+    options = insights.parse(
+        ["--members", "300", "--days", "20", "--period", "14", "--repeat", "1"]
+    )
+
+    exit_code = await insights.main(options)
+
+    output = capsys.readouterr().out
+    assert exit_code == 0, output
+    assert "history: 300 members, 20 days" in output
+    assert "/stats 14: median" in output
+    assert "peak memory of the measuring process" in output

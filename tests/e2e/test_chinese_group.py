@@ -162,6 +162,8 @@ COMMANDS = [
     (ADMIN_ID, "/ticketrules"),
     (ADMIN_ID, "/ticketrules bug 40"),
     (ADMIN_ID, "/ticketrules bug x"),
+    (CREATOR_ID, "/stats"),
+    (CREATOR_ID, "/stats 0"),
     (CREATOR_ID, "/checkinpost"),
 ]
 PRIVATE_COMMANDS = ["/start", "/start ref_nope", "/start inv_nope", "/help", "/invite", "/top"]

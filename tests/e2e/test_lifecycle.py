@@ -200,6 +200,8 @@ async def test_win_back_is_sent_once_per_episode_with_its_gift(harness: Harness)
         assert community is not None
         rate = await winback_rate(uow, community, harness.clock.now() - timedelta(days=30))
     assert rate == (1, 1)
+    await harness.say(ADMIN_ID, "/stats")
+    assert "Win-back: 1 of 1 members written to came back (100.0%)" in harness.last_reply()
     await ledger_matches_balances(harness)
 
 

@@ -277,6 +277,12 @@ async def test_tickets_from_filing_to_triage_rewards_notices_and_mytickets(  # n
     await harness.say(REPORTER, "/mytickets", chat_id=REPORTER)
     assert "#5 😠 complaint" in harness.last_reply(REPORTER)
 
+    # /stats carries the tickets' numbers.
+    await harness.say(ADMIN_ID, "/stats")
+    summary = harness.last_reply()
+    assert "🎫 Tickets:" in summary and "Median time to a first answer:" in summary
+    assert "Accepted: " in summary
+
     # Filing tickets is not activity: no message counted, no active day for the reporter.
     async with stored(harness) as session:
         days = await session.scalar(

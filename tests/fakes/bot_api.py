@@ -278,6 +278,9 @@ def _truncate_link(link: str) -> str:
     return f"{link[: max(len(link) - 12, 0)]}..."
 
 
+_UPLOADS = "\x00uploads"  # where _read_params leaves a multipart request's files
+
+
 def _decode_value(key: str, raw: str) -> Any:
     if key in _RAW_STRING_FIELDS:
         return raw
@@ -353,6 +356,7 @@ class FakeBotAPI:
         self.requests: list[tuple[str, JSONDict]] = []
         self.sent_messages: list[SentMessage] = []
         self.sent_documents: list[tuple[int, str, bytes]] = []  # (chat id, file name, content)
+        self.sent_albums: list[tuple[int, list[bytes]]] = []  # (chat id, uploaded photos)
         self.callback_answers: list[JSONDict] = []
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
         self.pinned_messages: list[tuple[int, int]] = []
@@ -521,6 +525,8 @@ class FakeBotAPI:
         for key, value in list(params.items()):
             if isinstance(value, str) and value.startswith("attach://") and value[9:] in files:
                 params[key] = files[value[9:]]
+        if files:
+            params[_UPLOADS] = files  # for references inside JSON fields (sendMediaGroup)
         return params
 
     # ------------------------------------------------------------------ world state
@@ -1758,6 +1764,52 @@ class FakeBotAPI:
         )
         self.sent_documents.append((self._chat_id_param(params), file_name or "", content))
         return result
+
+    async def _m_send_media_group(self, params: JSONDict) -> Any:
+        """An album of 2 to 10 photos, each uploaded (``attach://``) or a file_id/URL; one
+        message per photo, the first one carrying its caption. Uploads are kept in
+        `sent_albums`."""
+        media = params.get("media")
+        if not isinstance(media, list) or not 2 <= len(media) <= 10:
+            raise _bad("wrong number of media specified: must be between 2 and 10")
+        uploads: dict[str, UploadedFile] = params.get(_UPLOADS) or {}
+        photos: list[tuple[Any, str | None, str | None]] = []
+        contents: list[bytes] = []
+        for item in media:
+            if not isinstance(item, dict) or item.get("type") != "photo":
+                raise _bad("only photos are supported in albums by FakeBotAPI")
+            reference = item.get("media")
+            photo: Any
+            if isinstance(reference, str) and reference.startswith("attach://"):
+                upload = uploads.get(reference[9:])
+                if upload is None:
+                    raise _bad("wrong file identifier/HTTP URL specified")
+                if len(upload.content) > 10 * 1024 * 1024:
+                    raise _bad("photo is too big")
+                contents.append(upload.content)
+                photo = upload
+            elif isinstance(reference, str) and reference:
+                photo = reference
+            else:
+                raise _bad("there is no photo in the request")
+            caption = item.get("caption")
+            if caption is not None and (not isinstance(caption, str) or len(caption) > 1024):
+                raise _bad("message caption is too long")
+            parse_mode = item.get("parse_mode") or _opt_str(params, "parse_mode")
+            if caption is not None:
+                _check_html(caption, parse_mode)
+            photos.append((photo, caption, parse_mode))
+        chat_id = self._chat_id_param(params)
+        sent = []
+        for photo, caption, parse_mode in photos:
+            single = {k: v for k, v in params.items() if k not in ("media", _UPLOADS)}
+            if parse_mode is not None:
+                single["parse_mode"] = parse_mode
+            sent.append(
+                self._bot_send("sendMediaGroup", single, text=None, caption=caption, photo=photo)
+            )
+        self.sent_albums.append((chat_id, contents))
+        return sent
 
     async def _m_edit_message_text(self, params: JSONDict) -> Any:
         text = _opt_str(params, "text") or ""

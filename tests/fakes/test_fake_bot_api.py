@@ -593,3 +593,34 @@ async def test_documents_are_fetched_with_get_file(fake: FakeBotAPI, bot: Bot) -
     assert downloaded is not None and downloaded.read() == b'{"hello": 1}'
     with pytest.raises(TelegramBadRequest, match="invalid file_id"):
         await bot.get_file("nope")
+
+
+async def test_albums_of_uploaded_photos_are_sent_as_one_message_per_photo(
+    fake: FakeBotAPI, bot: Bot
+) -> None:
+    from aiogram.types import BufferedInputFile, InputMediaPhoto
+
+    make_group(fake)
+    sent = await bot.send_media_group(
+        GROUP,
+        media=[
+            InputMediaPhoto(media=BufferedInputFile(b"first", "a.png"), caption="<b>two</b>"),
+            InputMediaPhoto(media=BufferedInputFile(b"second", "b.png")),
+        ],
+    )
+    assert len(sent) == 2 and all(message.photo for message in sent)
+    assert sent[0].caption == "two" or sent[0].caption == "<b>two</b>"
+    assert fake.sent_albums == [(GROUP, [b"first", b"second"])]
+    assert [m.method for m in fake.messages_to(GROUP)] == ["sendMediaGroup", "sendMediaGroup"]
+    with pytest.raises(TelegramBadRequest, match="between 2 and 10"):
+        await bot.send_media_group(
+            GROUP, media=[InputMediaPhoto(media=BufferedInputFile(b"only", "c.png"))]
+        )
+    with pytest.raises(TelegramBadRequest, match="wrong file identifier"):
+        await bot.send_media_group(
+            GROUP,
+            media=[
+                InputMediaPhoto(media="attach://missing"),
+                InputMediaPhoto(media=BufferedInputFile(b"x", "d.png")),
+            ],
+        )

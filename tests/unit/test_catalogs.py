@@ -29,3 +29,11 @@ def test_translators_fall_back_to_english() -> None:
     assert translator("zh")("Core") == "核心"
     assert translator("en")("Core") == "Core"
     assert translator("fr")("Core") == "Core"
+
+
+def test_every_ledger_kind_has_a_name_in_stats() -> None:
+    """/stats names the points issued and spent by kind; a new kind needs a translated name."""
+    from bot.domain.models import LedgerKind
+    from handlers.insights import LEDGER_KIND_NAMES
+
+    assert set(LedgerKind) == set(LEDGER_KIND_NAMES)
