@@ -6,6 +6,7 @@ from aiogram import Router
 
 from handlers import (
     activity,
+    birthdays,
     campaigns,
     chat_migration,
     checkin,
@@ -21,6 +22,7 @@ from handlers import (
     private,
     quizzes,
     shop,
+    surveys,
 )
 
 
@@ -43,5 +45,7 @@ def setup_routers() -> list[Router]:
         moderation.setup(),
         shop.setup(),
         activity.setup(),
+        surveys.setup(),
+        birthdays.setup(),
         fallback.setup(),
     ]

@@ -32,6 +32,7 @@ MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("myorders", N_("Your shop orders")),
     ("lottery", N_("Lotteries: /lottery list|show <id>, and more for moderators")),
     ("quiz", N_("Quiz leaderboard: /quiz top (moderators: start|schedule|list|cancel|add|import)")),
+    ("birthday", N_("Your birthday, privately: /birthday MM-DD (no year), /birthday off")),
     ("mydata", N_("Your stored data as a file (in a private chat with me)")),
     ("forgetme", N_("Delete your personal data (in a private chat with me)")),
     ("help", N_("What I can do")),
@@ -55,6 +56,15 @@ MODERATOR_COMMAND_HELP: tuple[tuple[str, str], ...] = (
     ("campaign", N_("Scheduled posts: /campaign add|list|show|pause|resume|delete|test|enable")),
     ("export", N_("A CSV file sent to you privately: /export members|ledger|checkins|referrals")),
     ("orders", N_("Shop orders: /orders [all], /orders fulfil|reject <id>; /shop add|edit|remove")),
+    (
+        "survey",
+        N_(
+            "Surveys: /survey nps, /survey csat <question>, /survey schedule <schedule> nps|csat "
+            "<question>, /survey list|close|cancel|unschedule <id>, /survey duration <days>, "
+            "/survey thanks <points>"
+        ),
+    ),
+    ("birthdays", N_("Birthdays: /birthdays, /birthdays group on|off, /birthdays gift <points>")),
 )
 
 

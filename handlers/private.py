@@ -107,6 +107,7 @@ def setup() -> Router:
     group_only.remove("invite")
     group_only.remove("mydata")
     group_only.remove("forgetme")
+    group_only.remove("birthday")
 
     @router.message(Command(*group_only))
     async def only_in_groups(message: Message, outbox: Outbox, _: Translator) -> None:

@@ -125,6 +125,11 @@ PARTS: tuple[Part, ...] = (
     Part("quiz_answers", "quiz_answers", ("user_id",)),
     Part("activity_days", "activity_days", ("user_id",), erase=DELETE),
     Part("membership_events", "membership_events", ("user_id",), erase=DELETE),
+    Part("survey_answers", "survey_answers", ("user_id",), erase=DELETE),
+    Part("surveys_created", "surveys", ("created_by",), erase=SET_NULL),
+    Part("survey_schedules_created", "survey_schedules", ("created_by",), erase=SET_NULL),
+    Part("birthdays", "birthdays", ("user_id",), erase=DELETE),
+    Part("birthday_greetings", "birthday_greetings", ("user_id",), erase=DELETE),
 )
 
 # How each part is erased (/forgetme), by (table, section). Kept apart from PARTS only so

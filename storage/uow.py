@@ -10,6 +10,7 @@ from bot.ports import SavepointsUnavailable, transaction_open
 from storage.activity import SqlActivityRepository
 from storage.audit import SqlAuditRepository
 from storage.badges import SqlBadgeRepository
+from storage.birthdays import SqlBirthdayRepository
 from storage.caches import savepoint_undone
 from storage.campaigns import SqlCampaignRepository, SqlOutgoingQueue
 from storage.chat_moves import SqlChatMoves
@@ -27,6 +28,7 @@ from storage.quizzes import SqlQuizRepository
 from storage.referrals import SqlReferralRepository
 from storage.shop import SqlShopRepository
 from storage.sqlite_inloop import SQLiteDialect_inloop
+from storage.surveys import SqlSurveyRepository
 from storage.users import SqlUserRepository
 
 _savepoint_numbers = count(1)
@@ -59,6 +61,8 @@ class SqlUnitOfWork:
         self.quizzes = SqlQuizRepository(session)
         self.privacy = SqlPrivacyRepository(session)
         self.activity = SqlActivityRepository(session)
+        self.surveys = SqlSurveyRepository(session)
+        self.birthdays = SqlBirthdayRepository(session)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

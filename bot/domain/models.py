@@ -37,6 +37,8 @@ class LedgerKind(enum.StrEnum):
     LOTTERY_REFUND = "lottery_refund"
 
     QUIZ = "quiz"
+    SURVEY_THANKS = "survey_thanks"
+    BIRTHDAY_GIFT = "birthday_gift"
 
 
 class Activity(enum.StrEnum):
