@@ -44,8 +44,8 @@ def setup_routers() -> list[Router]:
         points.setup(),
         moderation.setup(),
         shop.setup(),
-        activity.setup(),
         surveys.setup(),
         birthdays.setup(),
+        activity.setup(),
         fallback.setup(),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
+from zoneinfo import ZoneInfo
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
@@ -18,13 +19,18 @@ from bot.i18n import Translator, translator
 from bot.ports import UnitOfWork
 from bot.services import surveys
 from bot.services.surveys import SurveyResult
-from handlers.campaigns import local_time
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.render import actor_of, name
 from runtime.outbox import Outbox
 
 NPS_ROW = 6  # buttons 0-5 on the first row, 6-10 on the second
+
+
+def local_time(community: Community, moment: datetime | None) -> str:
+    if moment is None:
+        return "—"
+    return moment.astimezone(ZoneInfo(community.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 class SurveyButton(CallbackData, prefix="v1sv"):

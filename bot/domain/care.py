@@ -130,7 +130,7 @@ class NotASurveyMember(DomainError):
 
 
 class SurveyQuestionMissing(DomainError):
-    message = N_("Write the question after the command: /survey csat <question>")
+    message = N_("Write the question after the command, e.g. /survey csat How was the meetup?")
 
 
 class SurveyQuestionTooLong(DomainError):
