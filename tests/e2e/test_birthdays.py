@@ -91,7 +91,9 @@ async def test_a_birthday_is_celebrated_once_after_the_communitys_midnight(
     assert "Saved: 03-03" in harness.last_reply(CELEBRANT)
     await harness.say(SILENT, "/birthday 3-3", chat_id=SILENT)
     await harness.say(OTHER, "/birthday 03-04", chat_id=OTHER)
-    await harness.handled(api.block_bot(SILENT))
+    blocked = api.block_bot(SILENT)
+    assert blocked is not None
+    await harness.handled(blocked)
     await harness.say(ADMIN_ID, "/birthdays group on")
     assert "in the group: on" in harness.last_reply()
 

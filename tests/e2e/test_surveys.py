@@ -174,8 +174,11 @@ async def test_an_nps_survey_of_twenty_members_is_closed_and_posted_once(
         row = (await session.execute(select(SurveyRow))).scalar_one()
         assert (row.status, row.answer_count, row.score_hundredths) == ("closed", 20, 2000)
     await ledger_matches_balances(harness)
+    await the_next_survey_is_compared(harness)
 
-    # The next survey is compared with this one, and /stats gets both numbers.
+
+async def the_next_survey_is_compared(harness: SurveyHarness) -> None:
+    """The next survey is compared with the first (+20), and /stats gets both numbers."""
     await harness.say(CREATOR_ID, "/survey nps")
     second = survey_posts(harness)[-1]
     for user_id in MEMBERS[:4]:
