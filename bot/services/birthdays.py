@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.domain.care import (
@@ -152,7 +152,7 @@ async def set_group(
     uow: UnitOfWork, community: Community, on: bool, actor_id: int | None, now: datetime
 ) -> CareSettings:
     chosen = await uow.surveys.settings(community.id)
-    changed = CareSettings(**{**chosen.__dict__, "birthday_group": on})
+    changed = replace(chosen, birthday_group=on)
     await uow.surveys.save_settings(community.id, changed)
     await uow.audit.add(community.id, actor_id, "birthday_group", None, "on" if on else "off", now)
     return changed
@@ -173,7 +173,11 @@ async def set_gift(
         raise InvalidSurveySetting(lowest=0, highest=MAX_GIFT)
     chosen = await uow.surveys.settings(community.id)
     field = "birthday_vip_gift" if vip else "birthday_gift"
-    changed = CareSettings(**{**chosen.__dict__, field: int(word)})
+    changed = (
+        replace(chosen, birthday_vip_gift=int(word))
+        if vip
+        else replace(chosen, birthday_gift=int(word))
+    )
     await uow.surveys.save_settings(community.id, changed)
     await uow.audit.add(community.id, actor_id, field, None, word, now)
     return changed

@@ -8,7 +8,7 @@ restarts run the due work, a survey's result is computed and queued once."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.domain.care import (
@@ -127,7 +127,7 @@ async def start(
     )
     survey_id = await uow.surveys.add(survey, actor_id)
     await uow.audit.add(community.id, actor_id, "survey_start", None, f"#{survey_id}", now)
-    return Survey(**{**survey.__dict__, "id": survey_id})
+    return replace(survey, id=survey_id)
 
 
 async def get(uow: UnitOfWork, community: Community, survey_id: int) -> Survey:
@@ -184,14 +184,8 @@ async def _close(
         value = csat_hundredths(scores)
     if not await uow.surveys.close(survey.id, status, len(scores), value, now):
         return None
-    closed = Survey(
-        **{
-            **survey.__dict__,
-            "status": status,
-            "closed_at": now,
-            "answer_count": len(scores),
-            "score_hundredths": value,
-        }
+    closed = replace(
+        survey, status=status, closed_at=now, answer_count=len(scores), score_hundredths=value
     )
     previous = await uow.surveys.closed_before(community.id, survey.kind, survey.id)
     return SurveyResult(
@@ -264,7 +258,7 @@ async def set_days(
 ) -> CareSettings:
     days = _number(text, MIN_DAYS, MAX_DAYS)
     chosen = await uow.surveys.settings(community.id)
-    changed = CareSettings(**{**chosen.__dict__, "survey_days": days})
+    changed = replace(chosen, survey_days=days)
     await uow.surveys.save_settings(community.id, changed)
     await uow.audit.add(community.id, actor_id, "survey_duration", None, str(days), now)
     return changed
@@ -275,7 +269,7 @@ async def set_thanks(
 ) -> CareSettings:
     points = _number(text, 0, MAX_THANKS)
     chosen = await uow.surveys.settings(community.id)
-    changed = CareSettings(**{**chosen.__dict__, "survey_thanks": points})
+    changed = replace(chosen, survey_thanks=points)
     await uow.surveys.save_settings(community.id, changed)
     await uow.audit.add(community.id, actor_id, "survey_thanks", None, str(points), now)
     return changed

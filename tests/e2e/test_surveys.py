@@ -146,6 +146,9 @@ async def test_an_nps_survey_of_twenty_members_is_closed_and_posted_once(
         assert "Only members of this group can answer" in str(refused.get("text"))
     # A forged press for a score out of range is refused too.
     assert "Usage" in str((await press(harness, post, MEMBERS[2], "v1sv:1:11")).get("text"))
+    # ...and one naming a survey this group does not have.
+    forged = await press(harness, post, MEMBERS[2], "v1sv:999:5")
+    assert "no survey #999" in str(forged.get("text"))
     async with stored(harness) as session:
         assert await session.scalar(select(func.count()).select_from(SurveyAnswerRow)) == 20
     assert await thanks_total(harness) == 20 * 5
