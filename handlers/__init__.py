@@ -6,6 +6,7 @@ from aiogram import Router
 
 from handlers import (
     activity,
+    birthdays,
     campaigns,
     chat_migration,
     checkin,
@@ -23,6 +24,7 @@ from handlers import (
     private,
     quizzes,
     shop,
+    surveys,
     tickets,
 )
 
@@ -48,6 +50,8 @@ def setup_routers() -> list[Router]:
         shop.setup(),
         lifecycle.setup(),
         tickets.setup(),
+        surveys.setup(),
+        birthdays.setup(),
         activity.setup(),
         fallback.setup(),
     ]

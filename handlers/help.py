@@ -32,6 +32,7 @@ MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("myorders", N_("Your shop orders")),
     ("lottery", N_("Lotteries: /lottery list|show <id>, and more for moderators")),
     ("quiz", N_("Quiz leaderboard: /quiz top (moderators: start|schedule|list|cancel|add|import)")),
+    ("birthday", N_("Your birthday, privately: /birthday MM-DD (no year), /birthday off")),
     ("mydata", N_("Your stored data as a file (in a private chat with me)")),
     ("forgetme", N_("Delete your personal data (in a private chat with me)")),
     ("help", N_("What I can do")),
@@ -74,6 +75,15 @@ MODERATOR_COMMAND_HELP: tuple[tuple[str, str], ...] = (
     ),
     ("ticketrules", N_("Ticket rewards and limit: /ticketrules bug|idea <points>|limit <n>")),
     ("stats", N_("Community metrics and charts: /stats [days] (here, or privately with me)")),
+    (
+        "survey",
+        N_(
+            "Surveys: /survey nps, /survey csat <question>, /survey schedule <schedule> nps|csat "
+            "<question>, /survey list|close|cancel|unschedule <id>, /survey duration <days>, "
+            "/survey thanks <points>"
+        ),
+    ),
+    ("birthdays", N_("Birthdays: /birthdays, /birthdays group on|off, /birthdays gift <points>")),
 )
 
 

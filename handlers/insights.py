@@ -35,6 +35,7 @@ from bot.services import insights
 from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import IsModerator, ModeratorDirectory
 from handlers.render import tier_name
+from handlers.surveys import survey_stats_lines
 from handlers.tickets import ticket_stats_lines
 from runtime.charts import ChartLabels, ChartRenderer
 from runtime.outbox import Outbox
@@ -69,6 +70,8 @@ LEDGER_KIND_NAMES = {
     LedgerKind.QUIZ: N_("quizzes"),
     LedgerKind.WINBACK: N_("win-back gifts"),
     LedgerKind.TICKET: N_("feedback rewards"),
+    LedgerKind.SURVEY_THANKS: N_("survey thanks"),
+    LedgerKind.BIRTHDAY_GIFT: N_("birthday gifts"),
 }
 
 
@@ -172,6 +175,7 @@ def summary(_: Translator, report: InsightsReport) -> str:
     )
     if report.tickets is not None:
         lines += ticket_stats_lines(_, report.tickets)
+    lines += survey_stats_lines(_, list(report.nps_trend), list(report.csat_trend))
     return "\n".join(lines)
 
 

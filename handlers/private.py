@@ -110,6 +110,7 @@ def setup() -> Router:
     for ticket_command in ("feedback", "bug", "idea", "complaint", "mytickets"):
         group_only.remove(ticket_command)
     group_only.remove("stats")
+    group_only.remove("birthday")
 
     @router.message(Command(*group_only))
     async def only_in_groups(message: Message, outbox: Outbox, _: Translator) -> None:

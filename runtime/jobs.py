@@ -26,6 +26,7 @@ from handlers.checkin import checkin_keyboard
 from handlers.lotteries import queue_announcement, queue_draw_result
 from handlers.render import announce_referral, name
 from runtime import lifecycle as lifecycle_work  # a module: runtime.lifecycle imports handlers
+from runtime.care import run_care_work
 from runtime.outbox import Outbox
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,7 @@ async def run_due_work(
                 community_id,
                 qualify_referrals(open_uow, members, now, community_id),
             )
+    await _isolated("care", None, run_care_work(open_uow, now))
     await _isolated("housekeeping", None, forget_processed_updates(open_uow, now))
 
 

@@ -718,3 +718,109 @@ class LedgerDayRow(Base):
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     issued: Mapped[int] = mapped_column(BigInteger)
     spent: Mapped[int] = mapped_column(BigInteger)
+
+
+class SurveyRow(Base):
+    """A satisfaction survey (NPS 0-10 or CSAT 1-5): open until `closes_at`, then closed once
+    (a conditional update) with its result kept."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (
+        Index("ix_surveys_due", "status", "closes_at"),
+        Index("ix_surveys_community_kind", "community_id", "kind", "closed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(8))
+    question: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    opened_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    thanks_points: Mapped[int] = mapped_column(Integer, default=0)
+    answer_count: Mapped[int | None] = mapped_column(Integer)
+    score_hundredths: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SurveyAnswerRow(Base):
+    """A member's one answer to a survey; a changed answer replaces the score."""
+
+    __tablename__ = "survey_answers"
+    __table_args__ = (UniqueConstraint("survey_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    survey_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("surveys.id", ondelete="CASCADE"),
+    )
+    community_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    score: Mapped[int] = mapped_column(Integer)
+    answered_at: Mapped[datetime]
+    changed_at: Mapped[datetime | None]
+
+
+class SurveyScheduleRow(Base):
+    """Surveys on a schedule (the forms of /campaign add)."""
+
+    __tablename__ = "survey_schedules"
+    __table_args__ = (Index("ix_survey_schedules_due", "status", "next_run_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE"), index=True
+    )
+    schedule: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))
+    question: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    next_run_at: Mapped[datetime | None]
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class CareSettingsRow(Base):
+    """A community's survey and birthday settings (a row only once one was changed)."""
+
+    __tablename__ = "care_settings"
+
+    community_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("communities.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    survey_days: Mapped[int] = mapped_column(Integer)
+    survey_thanks: Mapped[int] = mapped_column(Integer)
+    birthday_group: Mapped[bool]
+    birthday_gift: Mapped[int] = mapped_column(Integer)
+    birthday_vip_gift: Mapped[int | None] = mapped_column(Integer)
+
+
+class BirthdayRow(Base):
+    """A user's birthday: month and day only (the year is never asked for)."""
+
+    __tablename__ = "birthdays"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    month: Mapped[int] = mapped_column(Integer)
+    day: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class BirthdayGreetingRow(Base):
+    """One congratulation (and gift) per member per community per local year: the claim."""
+
+    __tablename__ = "birthday_greetings"
+
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    greeted_at: Mapped[datetime]
+    gift: Mapped[int] = mapped_column(Integer)

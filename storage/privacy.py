@@ -131,6 +131,11 @@ PARTS: tuple[Part, ...] = (
     # moderator did to others' tickets stays without their id.
     Part("tickets", "tickets", ("user_id",), erase=DELETE),
     Part("ticket_events", "ticket_events", ("actor_id",), erase=SET_NULL),
+    Part("survey_answers", "survey_answers", ("user_id",), erase=DELETE),
+    Part("surveys_created", "surveys", ("created_by",), erase=SET_NULL),
+    Part("survey_schedules_created", "survey_schedules", ("created_by",), erase=SET_NULL),
+    Part("birthdays", "birthdays", ("user_id",), erase=DELETE),
+    Part("birthday_greetings", "birthday_greetings", ("user_id",), erase=DELETE),
 )
 
 # How each part is erased (/forgetme), by (table, section). Kept apart from PARTS only so

@@ -10,6 +10,7 @@ from bot.ports import SavepointsUnavailable, transaction_open
 from storage.activity import SqlActivityRepository
 from storage.audit import SqlAuditRepository
 from storage.badges import SqlBadgeRepository
+from storage.birthdays import SqlBirthdayRepository
 from storage.caches import savepoint_undone
 from storage.campaigns import SqlCampaignRepository, SqlOutgoingQueue
 from storage.chat_moves import SqlChatMoves
@@ -29,6 +30,7 @@ from storage.quizzes import SqlQuizRepository
 from storage.referrals import SqlReferralRepository
 from storage.shop import SqlShopRepository
 from storage.sqlite_inloop import SQLiteDialect_inloop
+from storage.surveys import SqlSurveyRepository
 from storage.tickets import SqlTicketRepository
 from storage.users import SqlUserRepository
 
@@ -65,6 +67,8 @@ class SqlUnitOfWork:
         self.lifecycle = SqlLifecycleRepository(session)
         self.tickets = SqlTicketRepository(session)
         self.insights = SqlInsightsRepository(session)
+        self.surveys = SqlSurveyRepository(session)
+        self.birthdays = SqlBirthdayRepository(session)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from bot.domain.care import Survey
 from bot.domain.models import Tier
 from bot.domain.tickets import TicketStats
 
@@ -130,6 +131,8 @@ class InsightsReport:
     winbacks_sent: int = 0  # win-back messages sent in the period
     winbacks_won: int = 0  # of those, members active again within the window
     tickets: TicketStats | None = None
+    nps_trend: tuple[Survey, ...] = ()  # the latest closed surveys, newest first
+    csat_trend: tuple[Survey, ...] = ()
     # Daily ledger aggregates computed for ended days not kept yet (bot.services.insights).
     zone: str = ""
     new_ledger_days: tuple[date, ...] = ()

@@ -41,6 +41,8 @@ class LedgerKind(enum.StrEnum):
     QUIZ = "quiz"
     WINBACK = "winback"
     TICKET = "ticket"
+    SURVEY_THANKS = "survey_thanks"
+    BIRTHDAY_GIFT = "birthday_gift"
 
 
 class Activity(enum.StrEnum):

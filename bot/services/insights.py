@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.domain.care import SurveyKind
 from bot.domain.errors import UsageError
 from bot.domain.insights import (
     Cohort,
@@ -109,6 +110,8 @@ async def community_report(
     statuses = await repo.referral_statuses(community.id, since)
     winbacks_sent, winbacks_won = await uow.lifecycle.winback_rate(community.id, since)
     tickets = await uow.tickets.ticket_stats(community.id, since)
+    nps_trend = await uow.surveys.survey_trend(community.id, SurveyKind.NPS, 2)
+    csat_trend = await uow.surveys.survey_trend(community.id, SurveyKind.CSAT, 2)
     return InsightsReport(
         community_id=community.id,
         title=community.title,
@@ -139,6 +142,8 @@ async def community_report(
         winbacks_sent=winbacks_sent,
         winbacks_won=winbacks_won,
         tickets=tickets,
+        nps_trend=tuple(nps_trend),
+        csat_trend=tuple(csat_trend),
         zone=zone,
         new_ledger_days=tuple(new_days),
         new_ledger_rows=tuple(new_rows),

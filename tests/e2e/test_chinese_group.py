@@ -25,6 +25,7 @@ SYNTAX_WORDS = {
     "rule", "loyal", "factor", "mingap", "history", "inactive", "churn", "wonback", "gift",
     "open", "bug", "idea", "complaint", "accept", "done", "reply", "merge", "announce", "tickets",
 }  # fmt: skip
+SYNTAX_WORDS |= {"close", "unschedule", "duration", "thanks", "gift", "vip", "NPS", "CSAT"}
 PROPER_NAMES = ("Seed Users", "User 1001", "User 1002", "Creator", "Admin", "Owner", "Hello")
 ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
 
@@ -164,11 +165,29 @@ COMMANDS = [
     (ADMIN_ID, "/ticketrules bug x"),
     (CREATOR_ID, "/stats"),
     (CREATOR_ID, "/stats 0"),
+    (ADMIN_ID, "/survey"),
+    (ADMIN_ID, "/survey csat"),
+    (ADMIN_ID, "/survey duration 0"),
+    (ADMIN_ID, "/survey thanks 3"),
+    (ADMIN_ID, "/survey close 9"),
+    (ADMIN_ID, "/survey nps"),
+    (ADMIN_ID, "/survey csat 活动怎么样？"),
+    (ADMIN_ID, "/survey list"),
+    (ADMIN_ID, "/survey schedule daily 21:00 csat 还好吗？"),
+    (ADMIN_ID, "/survey close 1"),
+    (ADMIN_ID, "/survey cancel 2"),
+    (1001, "/survey nps"),
+    (1001, "/birthday 03-03"),
+    (ADMIN_ID, "/birthdays"),
+    (ADMIN_ID, "/birthdays gift 30"),
+    (ADMIN_ID, "/birthdays vip 50"),
+    (ADMIN_ID, "/birthdays group maybe"),
     (CREATOR_ID, "/checkinpost"),
 ]
 PRIVATE_COMMANDS = ["/start", "/start ref_nope", "/start inv_nope", "/help", "/invite", "/top"]
 PRIVATE_COMMANDS += ["/forgetme"]
 PRIVATE_COMMANDS += ["/idea 想要夜间模式", "/feedback 测试", "/bug", "/mytickets"]
+PRIVATE_COMMANDS += ["/birthday", "/birthday 13-01", "/birthday 03-03", "/birthday off"]
 
 
 async def test_a_chinese_group_sees_no_untranslated_english(harness: Harness) -> None:

@@ -70,7 +70,8 @@ async def press(
 
 async def use_every_feature(harness: Harness) -> None:
     """MEMBER joins through INVITER's link, invites NEWCOMER, checks in, chats, is awarded
-    and given a badge, redeems a shop item, wins a lottery, answers a quiz."""
+    and given a badge, redeems a shop item, wins a lottery, answers a quiz and a survey, and
+    is congratulated on their birthday (in the group too)."""
     api, clock = harness.api, harness.clock
     add_members(harness, [INVITER, OTHER])
     api.add_user(MEMBER, MEMBER_NAME, username=MEMBER_USERNAME)
@@ -119,6 +120,15 @@ async def use_every_feature(harness: Harness) -> None:
     await harness.say(ADMIN_ID, "/ticket 1 accept")
     await harness.say(ADMIN_ID, "/ticket 1 announce")
     assert "posted" in harness.last_reply(), harness.last_reply()
+    await harness.say(CREATOR_ID, "/survey nps")
+    survey = harness.replies()[-1]
+    assert "+5 points" in await press(harness, GROUP_ID, survey, MEMBER, 9)
+    await press(harness, GROUP_ID, survey, OTHER, 7)
+    await harness.say(CREATOR_ID, "/survey close 1")
+    await harness.say(CREATOR_ID, "/birthdays group on")
+    await harness.say(MEMBER, "/birthday 03-03", chat_id=MEMBER)  # today in Shanghai
+    await harness.run_due_work()
+    assert "Happy birthday" in (harness.replies(MEMBER)[-1].text or "")
 
 
 async def balances(harness: Harness) -> dict[int, int]:
@@ -206,6 +216,9 @@ async def test_forgetme_erases_every_trace_and_keeps_the_totals(harness: Harness
         "lottery_wins",
         "quiz_answers",
         "tickets",
+        "survey_answers",
+        "birthdays",
+        "birthday_greetings",
     ):
         assert sections[section], f"/mydata has no {section}"
     assert await traces_of(harness, MEMBER, (MEMBER_NAME, MEMBER_USERNAME))
@@ -293,6 +306,8 @@ async def test_a_moderator_is_forgotten_and_what_they_made_stays(harness: Harnes
     await harness.say(OTHER, "/idea More stickers")
     await harness.say(ADMIN_ID, "/ticket 1 accept")
     assert "accepted" in harness.last_reply(), harness.last_reply()
+    await harness.say(ADMIN_ID, "/survey nps")
+    await harness.say(ADMIN_ID, "/survey schedule daily 21:00 csat How are we doing?")
     link = await invite_link_of(harness, INVITER)
     code = api.calls("createChatInviteLink")[-1]["name"].removeprefix("ref_")
     api.add_user(NEWCOMER, "Newbie", username="newbie")
@@ -335,6 +350,8 @@ async def test_a_moderator_is_forgotten_and_what_they_made_stays(harness: Harnes
         "quiz_sessions_started",
         "quiz_schedules_created",
         "campaigns_created",
+        "surveys_created",
+        "survey_schedules_created",
         "audit",
         "ticket_events",
     ):
@@ -358,6 +375,8 @@ async def test_a_moderator_is_forgotten_and_what_they_made_stays(harness: Harnes
         "campaigns",
         "tickets",
         "ticket_events",
+        "surveys",
+        "survey_schedules",
     ):
         assert counts[table] == counts_before[table], table  # kept, without their creator
     assert counts["dead_letters"] == 1  # the other member's failed update stays

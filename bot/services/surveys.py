@@ -1,0 +1,333 @@
+"""Satisfaction surveys: an NPS question (0-10) or a CSAT rating (1-5) answered with buttons,
+one answer per member per survey (changeable while it is open), closed after a set time with
+its result kept and posted once, and surveys on a schedule.
+
+Closing is claimed by a conditional update (open -> closed), so however many workers or
+restarts run the due work, a survey's result is computed and queued once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from bot.domain.care import (
+    DETRACTOR_UP_TO,
+    PROMOTER_FROM,
+    CareSettings,
+    InvalidSurveySetting,
+    NotASurveyMember,
+    Survey,
+    SurveyClosed,
+    SurveyKind,
+    SurveyQuestionMissing,
+    SurveyQuestionTooLong,
+    SurveySchedule,
+    SurveyStatus,
+    UnknownSurvey,
+    UnknownSurveySchedule,
+    csat_hundredths,
+    nps_score,
+)
+from bot.domain.errors import N_, UsageError
+from bot.domain.models import Community, LedgerEntry, LedgerKind, PointsChange
+from bot.domain.rules import timezone_loads
+from bot.domain.schedules import next_fire, parse_schedule, require_future
+from bot.ports import UnitOfWork
+from bot.services.points import apply_points
+
+logger = logging.getLogger(__name__)
+
+MAX_QUESTION = 250
+MIN_DAYS, MAX_DAYS = 1, 30
+MAX_THANKS = 1000
+LARGEST_ID = 2**31 - 1
+DUE_LIMIT = 20
+LISTED = 10
+ACTIVE = "active"
+DONE = "done"
+CANCELLED = "cancelled"
+# A scheduled survey that could not open within this time of its moment (the bot was down)
+# is skipped rather than opened late.
+SCHEDULE_GRACE = timedelta(minutes=60)
+
+USAGE = N_(
+    "/survey nps | csat <question> | schedule <schedule> nps|csat <question> | list | "
+    "close <id> | cancel <id> | unschedule <id> | duration <days> | thanks <points>"
+)
+
+
+@dataclass(frozen=True)
+class AnswerOutcome:
+    survey: Survey
+    score: int
+    first: bool
+    thanks: PointsChange | None
+
+
+@dataclass(frozen=True)
+class SurveyResult:
+    """A closed survey and what its result post says."""
+
+    community: Community
+    survey: Survey
+    previous: Survey | None
+    promoters: int = 0
+    passives: int = 0
+    detractors: int = 0
+
+
+def parse_id(text: str) -> int:
+    word = text.strip().lstrip("#")
+    if not word.isdecimal() or len(word) > 12:
+        raise UsageError(usage=USAGE)
+    return int(word)
+
+
+def parse_kind(text: str) -> tuple[SurveyKind, str | None]:
+    """`nps` or `csat <question>`."""
+    kind_word, _sep, question = text.strip().partition(" ")
+    kind_word = kind_word.lower()
+    if kind_word == SurveyKind.NPS.value and not question.strip():
+        return SurveyKind.NPS, None
+    if kind_word == SurveyKind.CSAT.value:
+        question = question.strip()
+        if not question:
+            raise SurveyQuestionMissing()
+        if len(question) > MAX_QUESTION:
+            raise SurveyQuestionTooLong(maximum=MAX_QUESTION)
+        return SurveyKind.CSAT, question
+    raise UsageError(usage=USAGE)
+
+
+async def settings(uow: UnitOfWork, community: Community) -> CareSettings:
+    return await uow.surveys.settings(community.id)
+
+
+async def start(
+    uow: UnitOfWork,
+    community: Community,
+    kind: SurveyKind,
+    question: str | None,
+    actor_id: int | None,
+    now: datetime,
+) -> Survey:
+    """Opens a survey for the community's set number of days."""
+    chosen = await uow.surveys.settings(community.id)
+    survey = Survey(
+        id=0,
+        community_id=community.id,
+        kind=kind,
+        question=question,
+        status=SurveyStatus.OPEN,
+        opened_at=now,
+        closes_at=now + timedelta(days=chosen.survey_days),
+        closed_at=None,
+        thanks_points=chosen.survey_thanks,
+    )
+    survey_id = await uow.surveys.add(survey, actor_id)
+    await uow.audit.add(community.id, actor_id, "survey_start", None, f"#{survey_id}", now)
+    return replace(survey, id=survey_id)
+
+
+async def get(uow: UnitOfWork, community: Community, survey_id: int) -> Survey:
+    found = None
+    if survey_id <= LARGEST_ID:
+        found = await uow.surveys.get(community.id, survey_id)
+    if found is None:
+        raise UnknownSurvey(survey_id=survey_id)
+    return found
+
+
+async def answer(
+    uow: UnitOfWork, community: Community, user_id: int, survey_id: int, score: int, now: datetime
+) -> AnswerOutcome:
+    """The pressing member's answer: refused for a survey of another group, a closed one, a
+    score out of range, or someone the stored membership does not know as a member. The
+    first answer earns the survey's thank-you once (keyed by survey and member)."""
+    survey = await get(uow, community, survey_id)
+    if survey.status != SurveyStatus.OPEN or now >= survey.closes_at:
+        raise SurveyClosed(survey_id=survey.id)
+    if score not in survey.kind.scores:
+        raise UsageError(usage=USAGE)
+    member = await uow.members.get(community.id, user_id)
+    if member is None or not member.is_member:
+        raise NotASurveyMember()
+    first = await uow.surveys.answer(survey.id, community.id, user_id, score, now)
+    thanks = None
+    if first and survey.thanks_points > 0:
+        entry = LedgerEntry(
+            community_id=community.id,
+            user_id=user_id,
+            amount=survey.thanks_points,
+            kind=LedgerKind.SURVEY_THANKS,
+            idempotency_key=f"survey:{survey.id}:{user_id}",
+            created_at=now,
+            reason=f"survey #{survey.id}",
+        )
+        thanks = await apply_points(uow, community, entry, member)
+    return AnswerOutcome(survey, score, first, thanks)
+
+
+async def _close(
+    uow: UnitOfWork,
+    community: Community,
+    survey: Survey,
+    status: SurveyStatus,
+    now: datetime,
+) -> SurveyResult | None:
+    scores = list(await uow.surveys.scores(survey.id))
+    if survey.kind == SurveyKind.NPS:
+        nps = nps_score(scores)
+        value = nps * 100 if nps is not None else None
+    else:
+        value = csat_hundredths(scores)
+    if not await uow.surveys.close(survey.id, status, len(scores), value, now):
+        return None
+    closed = replace(
+        survey, status=status, closed_at=now, answer_count=len(scores), score_hundredths=value
+    )
+    previous = await uow.surveys.closed_before(community.id, survey.kind, survey.id)
+    return SurveyResult(
+        community=community,
+        survey=closed,
+        previous=previous,
+        promoters=sum(1 for score in scores if score >= PROMOTER_FROM),
+        passives=sum(1 for score in scores if DETRACTOR_UP_TO < score < PROMOTER_FROM),
+        detractors=sum(1 for score in scores if score <= DETRACTOR_UP_TO),
+    )
+
+
+async def close_now(
+    uow: UnitOfWork, community: Community, survey_id: int, actor_id: int | None, now: datetime
+) -> SurveyResult:
+    """A moderator closes a survey before its time; its result is posted as usual."""
+    survey = await get(uow, community, survey_id)
+    result = None
+    if survey.status == SurveyStatus.OPEN:
+        result = await _close(uow, community, survey, SurveyStatus.CLOSED, now)
+    if result is None:
+        raise SurveyClosed(survey_id=survey.id)
+    await uow.audit.add(community.id, actor_id, "survey_close", None, f"#{survey.id}", now)
+    return result
+
+
+async def cancel(
+    uow: UnitOfWork, community: Community, survey_id: int, actor_id: int | None, now: datetime
+) -> Survey:
+    """Ends a survey without a result (it does not count in the trend); thank-yous paid stay."""
+    survey = await get(uow, community, survey_id)
+    if survey.status != SurveyStatus.OPEN or (
+        await _close(uow, community, survey, SurveyStatus.CANCELLED, now) is None
+    ):
+        raise SurveyClosed(survey_id=survey.id)
+    await uow.audit.add(community.id, actor_id, "survey_cancel", None, f"#{survey.id}", now)
+    return survey
+
+
+async def close_due(uow: UnitOfWork, community_id: int, now: datetime) -> list[SurveyResult]:
+    """The community's surveys whose time is over, each closed once (a conditional update)."""
+    community = await uow.communities.get(community_id)
+    if community is None:
+        return []
+    results = []
+    for survey in await uow.surveys.due(community_id, now, DUE_LIMIT):
+        result = await _close(uow, community, survey, SurveyStatus.CLOSED, now)
+        if result is not None:
+            results.append(result)
+    return results
+
+
+async def listing(
+    uow: UnitOfWork, community: Community
+) -> tuple[list[Survey], list[SurveySchedule]]:
+    surveys = list(await uow.surveys.recent(community.id, LISTED))
+    return surveys, list(await uow.surveys.schedules_of(community.id))
+
+
+async def survey_trend(
+    uow: UnitOfWork, community_id: int, kind: SurveyKind, limit: int = 2
+) -> list[Survey]:
+    """The latest closed surveys of a kind, newest first, for /stats: the first is the
+    latest score, the next one what it is compared with."""
+    return list(await uow.surveys.survey_trend(community_id, kind, limit))
+
+
+async def set_days(
+    uow: UnitOfWork, community: Community, text: str, actor_id: int | None, now: datetime
+) -> CareSettings:
+    days = _number(text, MIN_DAYS, MAX_DAYS)
+    chosen = await uow.surveys.settings(community.id)
+    changed = replace(chosen, survey_days=days)
+    await uow.surveys.save_settings(community.id, changed)
+    await uow.audit.add(community.id, actor_id, "survey_duration", None, str(days), now)
+    return changed
+
+
+async def set_thanks(
+    uow: UnitOfWork, community: Community, text: str, actor_id: int | None, now: datetime
+) -> CareSettings:
+    points = _number(text, 0, MAX_THANKS)
+    chosen = await uow.surveys.settings(community.id)
+    changed = replace(chosen, survey_thanks=points)
+    await uow.surveys.save_settings(community.id, changed)
+    await uow.audit.add(community.id, actor_id, "survey_thanks", None, str(points), now)
+    return changed
+
+
+def _number(text: str, lowest: int, highest: int) -> int:
+    word = text.strip()
+    if not word.isdecimal() or len(word) > 6 or not lowest <= int(word) <= highest:
+        raise InvalidSurveySetting(lowest=lowest, highest=highest)
+    return int(word)
+
+
+async def add_schedule(
+    uow: UnitOfWork, community: Community, text: str, actor_id: int | None, now: datetime
+) -> SurveySchedule:
+    """`<schedule> nps` or `<schedule> csat <question>`, with the schedule forms of
+    /campaign add."""
+    schedule, rest = parse_schedule(text)
+    kind, question = parse_kind(rest)
+    first = require_future(schedule, now, community.timezone)
+    planned = SurveySchedule(0, community.id, schedule.spec, kind, question, ACTIVE, first)
+    schedule_id = await uow.surveys.add_schedule(planned, actor_id, now)
+    await uow.audit.add(community.id, actor_id, "survey_schedule", None, f"#{schedule_id}", now)
+    return SurveySchedule(schedule_id, community.id, schedule.spec, kind, question, ACTIVE, first)
+
+
+async def unschedule(
+    uow: UnitOfWork, community: Community, schedule_id: int, actor_id: int | None, now: datetime
+) -> None:
+    found = None
+    if schedule_id <= LARGEST_ID:
+        found = await uow.surveys.get_schedule(community.id, schedule_id)
+    if found is None or found.status != ACTIVE:
+        raise UnknownSurveySchedule(schedule_id=schedule_id)
+    await uow.surveys.move_schedule(schedule_id, None, CANCELLED, None)
+    await uow.audit.add(community.id, actor_id, "survey_unschedule", None, f"#{schedule_id}", now)
+
+
+async def start_scheduled(uow: UnitOfWork, community_id: int, now: datetime) -> list[Survey]:
+    """Opens the community's scheduled surveys whose moment has come, each moment once: the
+    schedule is moved on from the moment it was read at (a claim) in the same transaction."""
+    community = await uow.communities.get(community_id)
+    if community is None or not timezone_loads(community.timezone):
+        return []
+    opened = []
+    for planned in await uow.surveys.due_schedules(community_id, now, DUE_LIMIT):
+        assert planned.next_run_at is not None
+        try:
+            schedule, _rest = parse_schedule(planned.schedule)
+            following = next_fire(schedule, max(now, planned.next_run_at), community.timezone)
+        except Exception:
+            logger.exception("Survey schedule %d cannot be read; cancelled", planned.id)
+            await uow.surveys.move_schedule(planned.id, planned.next_run_at, CANCELLED, None)
+            continue
+        status = ACTIVE if following else DONE
+        if not await uow.surveys.move_schedule(planned.id, planned.next_run_at, status, following):
+            continue
+        if now - planned.next_run_at > SCHEDULE_GRACE:
+            continue
+        opened.append(await start(uow, community, planned.kind, planned.question, None, now))
+    return opened
