@@ -69,6 +69,7 @@ async def measure(database_url: str, period: int, repeat: int) -> dict[str, obje
     engine = build_engine(database_url)
     factory = build_session_factory(engine)
     renderer = ChartRenderer()
+    await renderer.warm_up()  # as the bot does when it starts
     _ = translator("en")
     runs: list[dict[str, float]] = []
     sizes: list[int] = []

@@ -124,6 +124,17 @@ class App:
         self.scheduler.start()
         sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.open_uow))
 
+    def _warm_up_charts(self) -> None:
+        stats = self.dispatcher.workflow_data.get("stats")
+        if not isinstance(stats, StatsContext):
+            return
+
+        def report(done: asyncio.Future[None]) -> None:
+            if not done.cancelled() and done.exception() is not None:
+                logger.warning("Could not prepare the chart worker: %r", done.exception())
+
+        stats.charts.warm_up().add_done_callback(report)
+
     async def start_polling(self, *, handle_signals: bool = True) -> None:
         """Polls until stopped. Updates are handled a getUpdates page at a time, in one
         transaction per page (runtime/intake.py), and confirmed (by the next getUpdates
@@ -144,6 +155,7 @@ class App:
         sender_task = None
         if self.settings.background_sender:
             sender_task = asyncio.create_task(self.sender.run())
+        self._warm_up_charts()
         quiet_per_update_logs()
         if self.freeze_gc_after_start:
             gc.collect()

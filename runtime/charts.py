@@ -11,18 +11,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
-
-import matplotlib
-
-matplotlib.use("Agg")
-
-from matplotlib import font_manager
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from bot.domain.insights import InsightsReport
 from bot.domain.models import Tier
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CJK_FONTS = (
     "Noto Sans CJK SC",
@@ -50,7 +46,20 @@ class ChartLabels:
 
 
 @lru_cache(maxsize=1)
+def _matplotlib() -> ModuleType:
+    """matplotlib with the Agg backend, imported at the first chart: it adds about 50 MB to
+    the process, which a bot whose moderators never ask for /stats does not need."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    return matplotlib
+
+
+@lru_cache(maxsize=1)
 def _cjk_font() -> str | None:
+    _matplotlib()
+    from matplotlib import font_manager
+
     names = {font.name for font in font_manager.fontManager.ttflist}
     return next((name for name in CJK_FONTS if name in names), None)
 
@@ -70,6 +79,8 @@ def usable_labels(labels: ChartLabels) -> tuple[ChartLabels, list[str]]:
 
 
 def _png(figure: Figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     buffer = io.BytesIO()
     FigureCanvasAgg(figure)
     figure.savefig(buffer, format="png", dpi=DPI)
@@ -81,6 +92,9 @@ DPI = 100
 
 def _figure(fonts: list[str], *, left: float = 0.08) -> Figure:
     """A fixed layout (a layout engine costs more time than the drawing itself)."""
+    matplotlib = _matplotlib()
+    from matplotlib.figure import Figure
+
     matplotlib.rcParams["font.family"] = "sans-serif"
     matplotlib.rcParams["font.sans-serif"] = fonts
     figure = Figure(figsize=(8, 4.5), facecolor="white")
@@ -189,6 +203,16 @@ def render_all(report: InsightsReport, labels: ChartLabels) -> list[bytes]:
     return [chart(report, usable, fonts) for chart in CHARTS]
 
 
+def _warm_up() -> None:
+    """A first small drawing: loads matplotlib, its fonts and its renderer's caches."""
+    figure = _figure(usable_labels(ChartLabels())[1])
+    axes = figure.subplots()
+    axes.plot([0, 1], [0, 1], label="0")
+    axes.set_title("0")
+    axes.legend()
+    _png(figure)
+
+
 class ChartRenderer:
     """Draws charts in one worker thread (matplotlib's state is not shared between threads,
     so drawings run one at a time) and awaits them without blocking the event loop."""
@@ -199,11 +223,19 @@ class ChartRenderer:
         self._render = render
         self._executor: ThreadPoolExecutor | None = None
 
-    async def render(self, report: InsightsReport, labels: ChartLabels) -> list[bytes]:
+    def _worker(self) -> ThreadPoolExecutor:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charts")
+        return self._executor
+
+    def warm_up(self) -> asyncio.Future[None]:
+        """Imports matplotlib and finds the fonts in the worker, off the event loop, so that
+        the first /stats does not pay for it (about half a second)."""
+        return asyncio.get_running_loop().run_in_executor(self._worker(), _warm_up)
+
+    async def render(self, report: InsightsReport, labels: ChartLabels) -> list[bytes]:
         loop = asyncio.get_running_loop()
-        return list(await loop.run_in_executor(self._executor, self._render, report, labels))
+        return list(await loop.run_in_executor(self._worker(), self._render, report, labels))
 
     def close(self) -> None:
         if self._executor is not None:
