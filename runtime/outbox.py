@@ -86,6 +86,16 @@ def merged_checkins(lines: Sequence[CheckinLine]) -> list[str]:
     return messages
 
 
+def fit_message(text: str) -> str:
+    """Text Telegram accepts in one message: a longer one (a long list, a ticket with a long
+    history) is cut at the last line break that fits, and ends with "…"."""
+    if len(text) <= MAX_MESSAGE_LENGTH:
+        return text
+    room = MAX_MESSAGE_LENGTH - 2
+    cut = text.rfind("\n", 0, room)
+    return (text[:cut] if cut > 0 else text[:room]) + "\n…"
+
+
 def _chunks(entries: list[str], render: Callable[[str, int], str]) -> list[str]:
     """`render(names, count)` over runs of entries, each run short enough for one message."""
     room = MAX_MESSAGE_LENGTH - len(render("", 10**6))
@@ -114,7 +124,7 @@ def message_payload(
     thread_id: int | None = None,
 ) -> dict[str, Any]:
     """A queued message in plain data: what the sender turns back into a Bot API call."""
-    payload: dict[str, Any] = {"text": text}
+    payload: dict[str, Any] = {"text": fit_message(text)}
     if markup is not None:
         payload["markup"] = markup.model_dump(mode="json", exclude_none=True)
     if photo is not None:
@@ -207,7 +217,7 @@ class Outbox:
         method = SendMessage(
             chat_id=message.chat.id,
             message_thread_id=message.message_thread_id if message.is_topic_message else None,
-            text=text,
+            text=fit_message(text),
             reply_markup=markup,
             reply_parameters=ReplyParameters(
                 message_id=message.message_id, allow_sending_without_reply=True
@@ -220,7 +230,7 @@ class Outbox:
             SendMessage(
                 chat_id=chat_id,
                 message_thread_id=self._threads.get(chat_id),
-                text=text,
+                text=fit_message(text),
                 reply_markup=markup,
             )
         )

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.caches import user_forgotten
 from storage.models import Base
+from storage.tickets import reopen_orphaned_duplicates
 
 # Column names that hold a Telegram user id (private chat ids equal user ids).
 USER_ID_COLUMNS = frozenset(
@@ -266,6 +267,7 @@ class SqlPrivacyRepository:
                     where = _key_in(table, keys)
                     total += await self._apply(table, where, erase, user_id, None)
             changed[part.section] = changed.get(part.section, 0) + total
+        await reopen_orphaned_duplicates(self._session)
         user_forgotten(self._session, user_id)
         return changed
 

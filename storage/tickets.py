@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.domain.tickets import (
     FeedbackTicket,
@@ -289,3 +290,20 @@ class SqlTicketRepository:
             else None,
             accepted_rate=accepted / decided if decided else None,
         )
+
+
+async def reopen_orphaned_duplicates(session: AsyncSession) -> int:
+    """Tickets merged into one that no longer exists (its reporter was forgotten) are open
+    again as new, so that a moderator decides on them and their reporters hear the outcome;
+    no later ticket can inherit them by taking the freed number."""
+    main = aliased(TicketRow)
+    orphaned = ~exists().where(
+        main.community_id == TicketRow.community_id, main.number == TicketRow.merged_into
+    )
+    result = await session.execute(
+        update(TicketRow)
+        .where(TicketRow.merged_into.is_not(None), orphaned)
+        .values(status=str(TicketStatus.NEW), merged_into=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -36,7 +36,7 @@ def parse_days(args: str | None) -> int:
     text = (args or "").strip()
     if not text:
         return DEFAULT_DAYS
-    if not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
+    if not text.isdecimal() or not 1 <= int(text) <= MAX_DAYS:
         raise UsageError(usage=STATS_USAGE)
     return int(text)
 

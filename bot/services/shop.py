@@ -122,7 +122,7 @@ def _number(word: str, lowest: int, highest: int) -> int:
 
 
 def parse_id(word: str, usage: str) -> int:
-    if not word.lstrip("#").isdigit():
+    if not word.lstrip("#").isdecimal():
         raise UsageError(usage=usage)
     return _number(word.lstrip("#"), 1, LARGEST_ID)
 
@@ -153,7 +153,7 @@ def parse_new_item(args: str) -> NewItem:
     """`<price> <stock> <title>`, with optional `tier=<tier>` and `limit=<n>` words anywhere
     after the numbers."""
     words = args.split()
-    if len(words) < 3 or not words[0].isdigit() or not words[1].isdigit():
+    if len(words) < 3 or not words[0].isdecimal() or not words[1].isdecimal():
         raise UsageError(usage=ADD_USAGE)
     price = _number(words[0], 1, MAX_PRICE)
     stock = _number(words[1], 0, MAX_STOCK)

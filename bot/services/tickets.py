@@ -107,7 +107,7 @@ class TicketView:
 
 def parse_number(word: str, usage: str = TICKET_USAGE) -> int:
     digits = word.lstrip("#")
-    if not digits.isdigit():
+    if not digits.isdecimal():
         raise UsageError(usage=usage)
     number = int(digits)
     if not 1 <= number <= LARGEST_NUMBER:

@@ -52,6 +52,8 @@ async def test_members_and_bad_periods_get_no_stats(harness: Harness) -> None:
     assert "/stats [1-365]" in harness.last_reply()
     await harness.say(ADMIN_ID, "/stats week")
     assert "/stats [1-365]" in harness.last_reply()
+    await harness.say(ADMIN_ID, "/stats ²")  # a digit to str.isdigit, not to int()
+    assert "/stats [1-365]" in harness.last_reply()
     assert not harness.api.sent_albums
 
 

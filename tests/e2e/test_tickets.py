@@ -341,3 +341,20 @@ async def test_ticket_rules_set_rewards_and_the_daily_limit(harness: Harness) ->
     assert "limit" in harness.last_reply()
     await harness.say(ADMIN_ID, "/ticket 1 accept")
     assert await balance(harness, REPORTER) == 45
+
+
+async def test_a_ticket_longer_than_a_message_is_shown_cut(harness: Harness) -> None:
+    """The longest ticket (2,000 characters) with a dozen long replies in its history is more
+    than Telegram takes in one message: /ticket still answers, cut at a line, ending "…"."""
+    add_members(harness, [REPORTER])
+    await harness.say(REPORTER, "/bug " + "长" * 2000)
+    for _ in range(12):
+        harness.clock.advance(seconds=30)
+        await harness.say(ADMIN_ID, "/ticket 1 reply " + "好" * 300)
+    await harness.say(ADMIN_ID, "/ticket 1")
+    shown = harness.last_reply()
+    assert shown.startswith("🐞") or "#1" in shown
+    assert len(shown) <= 4096 and shown.endswith("\n…")
+    assert "长" * 2000 in shown
+    await harness.say(ADMIN_ID, "/ticket ²")  # a digit to str.isdigit, not to int()
+    assert "Usage" in harness.last_reply()

@@ -199,3 +199,32 @@ async def test_overlapping_filings_in_one_group_get_the_next_numbers(
         await wait_until_someone_waits_for_a_lock(session_factory)
     assert filed.ticket.number == 1
     assert await second == 2
+
+
+async def test_duplicates_of_a_forgotten_members_ticket_open_again(
+    session_factory: Factory,
+) -> None:
+    """#1 was merged into #2; #2's reporter is forgotten (#2 deleted). #1 is open again, and a
+    later ticket that takes number 2 does not inherit it (nor tell #1's reporter about it)."""
+    from bot.services import privacy
+
+    third = UserInfo(id=7003, first_name="Third")
+    community = await community_with_members(session_factory)
+    async with unit_of_work(session_factory) as uow:
+        await member_joined(uow, community, third, START)
+    duplicate = await file(session_factory, community, OTHER, TicketKind.BUG, "k1")
+    main = await file(session_factory, community, REPORTER, TicketKind.BUG, "k2")
+    async with unit_of_work(session_factory) as uow:
+        await tickets.merge(uow, community, duplicate, main, MODERATORS[0], START)
+    async with unit_of_work(session_factory) as uow:
+        await privacy.forget_me(uow, REPORTER.id)
+    async with unit_of_work(session_factory) as uow:
+        reopened = await uow.tickets.get(GROUP, duplicate)
+    assert reopened is not None
+    assert (reopened.status, reopened.merged_into) == (TicketStatus.NEW, None)
+    later = await file(session_factory, community, third, TicketKind.BUG, "k3")
+    async with unit_of_work(session_factory) as uow:
+        outcome = await tickets.move(
+            uow, community, later, TicketStatus.ACCEPTED, MODERATORS[0], START
+        )
+    assert {recipient.user.id for recipient in outcome.recipients} == {third.id}
