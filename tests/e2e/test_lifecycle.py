@@ -328,3 +328,21 @@ async def test_a_custom_win_back_text_is_sent_as_written(harness: Harness) -> No
     await harness.run_due_work()
     # Sent in HTML mode, escaped: the member reads exactly what the moderator wrote.
     assert harness.last_message(chat_id=EVERY_2_DAYS) == "Come back &lt;soon&gt; &amp; say hi"
+
+
+async def test_a_group_the_bot_left_is_not_asked_for_its_admins_on_every_pass(
+    harness: Harness,
+) -> None:
+    """Telegram refuses getChatAdministrators for good once the bot is removed: the week's
+    digest is settled (no one to tell) instead of asking again every 15 seconds."""
+    await settle_in(harness, [DAILY], days=0)
+    await harness.handled(harness.api.remove_bot_from_group(GROUP_ID, by_user_id=CREATOR_ID))
+    for _ in range(3):
+        harness.clock.advance(seconds=15)
+        await harness.run_due_work()
+    asked = [
+        call
+        for call in harness.api.calls("getChatAdministrators")
+        if call.get("chat_id") == GROUP_ID
+    ]
+    assert len(asked) <= 1, asked
