@@ -3,7 +3,7 @@ the implementations."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -379,6 +379,13 @@ class ProcessedUpdateRepository(Protocol):
     async def claim(self, bot_id: int, update_id: int, now: datetime) -> bool: ...
     async def claim_many(self, bot_id: int, update_ids: Iterable[int], now: datetime) -> set[int]:
         """The ids newly claimed (those not handled before)."""
+        ...
+
+    async def remember_answers(
+        self, bot_id: int, answers: Mapping[int, dict[str, Any]]
+    ) -> None: ...
+    async def answers(self, bot_id: int, update_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The answers remembered for those handled button presses."""
         ...
 
     async def release(self, bot_id: int, update_id: int) -> None: ...

@@ -5,14 +5,20 @@ One transaction per batch: every update id claimed in one statement, each update
 savepoint (handlers/middlewares/unit_of_work.py), one commit, then the replies, and only then
 is the batch confirmed to Telegram. A transient failure undoes the whole batch, which is tried
 again with growing waits; a bug undoes its update only, kept as a dead letter in the same
-transaction."""
+transaction. A page is read update by update from its raw JSON: one that aiogram's models
+reject (a field a later Bot API version adds or drops) becomes a dead letter with its raw
+payload, and the rest of the page is handled.
+
+A confirmed press has been answered: the batch is confirmed only after its callback answers
+were sent (or given up), and a press redelivered after a crash between the commit and its
+answer gets the answer it had, which the batch's transaction remembered."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import (
@@ -21,7 +27,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import GetUpdates
+from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.types import Update
 
 from bot.ports import Clock, SavepointsUnavailable, UnitOfWork, UnitOfWorkFactory
@@ -34,6 +40,7 @@ from runtime.outbox import Outbox
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
+MAX_UPDATE_ID = 2**63 - 1
 
 Deliver = Callable[[Sequence[Outbox]], Awaitable[None]]
 ReadsOnly = Callable[[Update], bool]
@@ -47,6 +54,58 @@ def nothing_reads_only(_update: Update) -> bool:
 class ReplayOutcome:
     already_handled: bool = False
     refused: bool = False
+
+
+class GetRawUpdates(TelegramMethod[list[Any]]):
+    """getUpdates with the page left as raw JSON, so that each update is parsed on its own."""
+
+    __returning__: ClassVar[Any] = list[Any]
+    __api_method__: ClassVar[str] = "getUpdates"
+
+    offset: int | None = None
+    limit: int | None = None
+    timeout: int | None = None
+    allowed_updates: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An update aiogram's models reject: kept as a dead letter with its raw payload."""
+
+    update_id: int | None
+    payload: dict[str, Any]
+    error: str
+
+
+@dataclass
+class Page:
+    updates: list[Update] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+    @property
+    def next_offset(self) -> int | None:
+        ids = [update.update_id for update in self.updates]
+        ids += [item.update_id for item in self.unreadable if item.update_id is not None]
+        return max(ids) + 1 if ids else None
+
+
+def parse_page(raw: Sequence[Any], bot: Bot) -> Page:
+    """Each update of a raw getUpdates page (or a webhook body) parsed on its own."""
+    page = Page()
+    for item in raw:
+        try:
+            page.updates.append(Update.model_validate(item, context={"bot": bot}))
+        except Exception as error:
+            page.unreadable.append(_unreadable(item, error, bot.token))
+    return page
+
+
+def _unreadable(item: Any, error: Exception, token: str) -> Unreadable:
+    update_id = item.get("update_id") if isinstance(item, dict) else None
+    readable_id = type(update_id) is int and 0 <= update_id <= MAX_UPDATE_ID
+    update_id = update_id if readable_id else None
+    payload = item if isinstance(item, dict) else {"update_id": update_id, "raw": item}
+    return Unreadable(update_id, payload, describe_error(error, token))
 
 
 class BatchIntake:
@@ -82,14 +141,14 @@ class BatchIntake:
         offset: int | None = None
         delays = None
         while True:
-            request = GetUpdates(
+            request = GetRawUpdates(
                 offset=offset,
                 limit=PAGE_SIZE,
                 timeout=polling_timeout,
                 allowed_updates=allowed_updates,
             )
             try:
-                page = await self._bot(request, request_timeout=request_timeout)
+                raw = await self._bot(request, request_timeout=request_timeout)
             except (
                 TelegramNetworkError,
                 TelegramServerError,
@@ -102,18 +161,27 @@ class BatchIntake:
                 await self._sleep(delay)
                 continue
             delays = None
-            if page:
-                await self.handle_batch(page)
-                offset = max(update.update_id for update in page) + 1
+            page = parse_page(raw, self._bot)
+            if page.updates or page.unreadable:
+                await self.handle_batch(page.updates, page.unreadable)
+            offset = page.next_offset or offset
 
-    async def handle_batch(self, updates: Sequence[Update]) -> None:
+    async def handle_batch(
+        self, updates: Sequence[Update], unreadable: Sequence[Unreadable] = ()
+    ) -> None:
         """Applies the batch exactly once, waiting out transient failures for as long as they
         last, then hands its replies on; then answers its read-only commands. Returns when
         the batch may be confirmed."""
+        for item in unreadable:
+            logger.error(
+                "Update %s cannot be read (%s); kept as a dead letter (see `seedbot deadletters`)",
+                item.update_id,
+                item.error.splitlines()[0],
+            )
         reads = [update for update in updates if self._reads_only(update)]
         writes = [update for update in updates if not self._reads_only(update)]
-        if writes:
-            await self._handle_writes(writes)
+        if writes or unreadable:
+            await self._handle_writes(writes, unreadable)
         if reads:
             await self._handle_reads(reads)
 
@@ -139,14 +207,16 @@ class BatchIntake:
         if again:
             await self._handle_writes(again)
 
-    async def _handle_writes(self, updates: Sequence[Update]) -> None:
+    async def _handle_writes(
+        self, updates: Sequence[Update], unreadable: Sequence[Unreadable] = ()
+    ) -> None:
         delays = self._backoff.delays()
         waited = 0.0
         driver_savepoints = True
         while True:
             try:
                 await self._prefetch(updates)
-                outboxes = await self._apply(updates, driver_savepoints)
+                outboxes = await self._apply(updates, driver_savepoints, unreadable)
                 break
             except SavepointsUnavailable as error:
                 logger.warning(
@@ -194,25 +264,58 @@ class BatchIntake:
         await self._invite_links.prefetch(self._bot, updates)
         await self._quiz_files.prefetch(self._bot, updates)
 
-    async def _apply(self, updates: Sequence[Update], driver_savepoints: bool) -> list[Outbox]:
+    async def _apply(
+        self,
+        updates: Sequence[Update],
+        driver_savepoints: bool,
+        unreadable: Sequence[Unreadable] = (),
+    ) -> list[Outbox]:
         outboxes: list[Outbox] = []
+        answers: dict[int, dict[str, Any]] = {}
         async with self._open_uow(driver_savepoints=driver_savepoints) as uow:
+            for item in unreadable:
+                if item.update_id is not None:
+                    await self._store_dead_letter(uow, item.update_id, item.payload, item.error)
             fresh = await self._claim(uow, updates)
+            handled_before: list[Update] = []
             for update in updates:
                 if update.update_id not in fresh:
                     logger.info("Update %d was already handled; ignored", update.update_id)
+                    handled_before.append(update)
                     continue
                 fresh.discard(update.update_id)
                 outcome = await self._feed(uow, update)
                 if outcome.failure is None:
                     outboxes.append(outcome.outbox)
+                    answer = _answer_of(outcome.outbox)
+                    if answer is not None and update.callback_query is not None:
+                        answers[update.update_id] = answer
                 elif is_transient(outcome.failure) or isinstance(
                     outcome.failure, SavepointsUnavailable
                 ):
                     raise outcome.failure
                 else:
                     await self._set_aside(uow, update, outcome.failure)
+                    if update.callback_query is not None:
+                        outboxes.append(_answered(update, {}))
+            await uow.processed_updates.remember_answers(self._bot.id, answers)
+            outboxes += await self._answer_again(uow, handled_before)
         return outboxes
+
+    async def _answer_again(self, uow: UnitOfWork, updates: Sequence[Update]) -> list[Outbox]:
+        """Presses handled before (a crash came between their commit and their answers) get
+        the answers they had."""
+        presses = [update for update in updates if update.callback_query is not None]
+        if not presses:
+            return []
+        remembered = await uow.processed_updates.answers(
+            self._bot.id, [update.update_id for update in presses]
+        )
+        return [
+            _answered(update, remembered[update.update_id])
+            for update in presses
+            if update.update_id in remembered
+        ]
 
     async def _claim(self, uow: UnitOfWork, updates: Sequence[Update]) -> set[int]:
         return await uow.processed_updates.claim_many(
@@ -243,7 +346,17 @@ class BatchIntake:
         await uow.processed_updates.release(self._bot.id, update.update_id)
         try:
             payload = update.model_dump(mode="json", exclude_none=True, by_alias=True)
-            await self._add_dead_letter(uow, update.update_id, payload, text)
+        except Exception:
+            payload = {"update_id": update.update_id, "raw": raw_payload(update)}
+        await self._store_dead_letter(uow, update.update_id, payload, text)
+
+    async def _store_dead_letter(
+        self, uow: UnitOfWork, update_id: int, payload: dict[str, Any], text: str
+    ) -> None:
+        """When the payload cannot be stored, a row with just the update's id and both
+        errors is, and the payload goes to the log."""
+        try:
+            await self._add_dead_letter(uow, update_id, payload, text)
             return
         except Exception as store_error:
             if is_transient(store_error) or isinstance(store_error, SavepointsUnavailable):
@@ -252,21 +365,19 @@ class BatchIntake:
         logger.error(
             "The dead letter of update %d could not be stored (%s); storing its id only. "
             "Its payload: %s",
-            update.update_id,
+            update_id,
             store_text,
-            raw_payload(update),
+            _redacted(repr(payload), self._bot.token),
         )
         both = f"{text}\n(payload not stored: {store_text})"[:2000]
         try:
-            await self._add_dead_letter(
-                uow, update.update_id, {"update_id": update.update_id}, both
-            )
+            await self._add_dead_letter(uow, update_id, {"update_id": update_id}, both)
         except Exception as minimal_error:
             if is_transient(minimal_error) or isinstance(minimal_error, SavepointsUnavailable):
                 raise
             logger.error(
                 "Not even the id of update %d could be stored as a dead letter (%s)",
-                update.update_id,
+                update_id,
                 describe_error(minimal_error, self._bot.token),
             )
 
@@ -291,6 +402,27 @@ def quiet_per_update_logs() -> None:
     events = logging.getLogger("aiogram.event")
     if not any(isinstance(f, _PerUpdateLinesAtDebug) for f in events.filters):
         events.addFilter(_PerUpdateLinesAtDebug())
+
+
+def _answer_of(outbox: Outbox) -> dict[str, Any] | None:
+    """The callback answer an outbox plans, as plain data (its query id left out)."""
+    for reply in outbox.planned():
+        if isinstance(reply.method, AnswerCallbackQuery):
+            return reply.method.model_dump(
+                mode="json", exclude_none=True, exclude={"callback_query_id"}
+            )
+    return None
+
+
+def _answered(update: Update, answer: dict[str, Any]) -> Outbox:
+    assert update.callback_query is not None
+    outbox = Outbox()
+    outbox.call(AnswerCallbackQuery(callback_query_id=update.callback_query.id, **answer))
+    return outbox
+
+
+def _redacted(text: str, secret: str) -> str:
+    return text.replace(secret, "<BOT_TOKEN>")
 
 
 def _ids(updates: Sequence[Update]) -> str:

@@ -246,6 +246,10 @@ class Outbox:
         transaction) and returns them; if it fails, `fallback` is sent instead."""
         self._methods.append(Reply(fallback, build=build))
 
+    def planned(self) -> Sequence[Reply]:
+        """The planned calls, left in the outbox."""
+        return tuple(self._methods)
+
     def take(self) -> list[Reply]:
         """The planned calls, in order, leaving the outbox empty (for the reply path)."""
         replies, self._methods = self._methods, []

@@ -1,7 +1,9 @@
 """The reply path: what updates want to say goes out after their transaction committed,
 without holding up the next batch and inside Telegram's limits.
 
-Callback answers (toasts) go out at once. Everything else waits in a queue of its chat,
+Callback answers (toasts) go out at once, and the intake waits for its batch's answers
+before it confirms the batch: a press Telegram forgets has been answered. Everything else
+waits in a queue of its chat,
 drained by that chat's own task: messages are paced by the RateWindows the paced sender
 uses too, a 429 holds back only that chat, and a group with more check-in replies waiting
 than its budget allows gets them merged into one message."""
@@ -36,13 +38,30 @@ from runtime.sender import RateWindows, never_reached_telegram
 logger = logging.getLogger(__name__)
 
 ANSWER_WORKERS = 32
-# Callback answers waiting before the intake takes the next batch: a burst's toasts go out
-# while it lasts instead of piling up behind the batches.
-ANSWER_BACKLOG = 100
 ANSWER_ATTEMPTS = 3
 CLOSE_GRACE_SECONDS = 5.0
 RATE_LIMITED_ATTEMPTS = 3  # as RetryAfterMiddleware: three attempts in all, then given up
 NETWORK_BACKOFF = Backoff(first=0.5, cap=30.0)
+# Telegram's answer to a press answered already, or answered after its time ran out.
+_EXPIRED_QUERY = "query is too old"
+
+
+class _Answers:
+    """The callback answers of one batch still under way."""
+
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.settled = asyncio.Event()
+        self.settled.set()
+
+    def add(self) -> None:
+        self.waiting += 1
+        self.settled.clear()
+
+    def done(self) -> None:
+        self.waiting -= 1
+        if self.waiting <= 0:
+            self.settled.set()
 
 
 @dataclass
@@ -79,7 +98,6 @@ class ReplySender:
         sleep: Sleeper = asyncio.sleep,
         *,
         answer_workers: int = ANSWER_WORKERS,
-        answer_backlog: int = ANSWER_BACKLOG,
         network_backoff: Backoff = NETWORK_BACKOFF,
     ) -> None:
         self._bot = bot
@@ -87,34 +105,30 @@ class ReplySender:
         self._clock = clock
         self._sleep = sleep
         self._answer_workers = answer_workers
-        self._answer_backlog = answer_backlog
-        self._answers_room = asyncio.Event()
-        self._answers_room.set()
         self._network_backoff = network_backoff
         self._chats: dict[int, _ChatQueue] = {}
-        self._answers: deque[TelegramMethod[Any]] = deque()
+        self._answers: deque[tuple[TelegramMethod[Any], _Answers | None]] = deque()
         self._answering = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending = 0
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def submit(self, outbox: Outbox) -> None:
+    def submit(self, outbox: Outbox, answers: _Answers | None = None) -> None:
         """Takes the outbox's replies for sending; returns at once."""
         for reply in outbox.take():
             self._pending += 1
             self._idle.clear()
-            self._enqueue(reply)
+            self._enqueue(reply, answers)
 
     async def deliver(self, outboxes: Sequence[Outbox]) -> None:
-        """The intake's reply hook (runtime.intake.Deliver): submits the batch's outboxes,
-        then waits while more callback answers wait than `answer_backlog`, which bounds the
-        updates in flight and keeps toasts flowing during a burst."""
+        """The intake's reply hook (runtime.intake.Deliver): submits the batch's outboxes and
+        returns once their callback answers were sent or given up, so that the batch is
+        confirmed to Telegram only then; messages go on in their chats' queues."""
+        answers = _Answers()
         for outbox in outboxes:
-            self.submit(outbox)
-        while len(self._answers) > self._answer_backlog:
-            self._answers_room.clear()
-            await self._answers_room.wait()
+            self.submit(outbox, answers)
+        await answers.settled.wait()
 
     async def idle(self) -> None:
         """Returns once every reply submitted so far was sent or given up."""
@@ -133,18 +147,22 @@ class ReplySender:
         if self._pending:
             logger.warning("%d replies were still waiting at the stop; not sent", self._pending)
         self._chats.clear()
+        for _method, answers in self._answers:
+            if answers is not None:
+                answers.done()
         self._answers.clear()
-        self._answers_room.set()
         self._pending = 0
         self._idle.set()
 
-    def _enqueue(self, reply: Reply) -> None:
+    def _enqueue(self, reply: Reply, answers: _Answers | None = None) -> None:
         if reply.build is not None:
             self._spawn(self._build(reply))
             return
         chat_id = getattr(reply.method, "chat_id", None)
         if isinstance(reply.method, AnswerCallbackQuery) or not isinstance(chat_id, int):
-            self._answers.append(reply.method)
+            if answers is not None and isinstance(reply.method, AnswerCallbackQuery):
+                answers.add()
+            self._answers.append((reply.method, answers))
             if self._answering < self._answer_workers:
                 self._answering += 1
                 self._spawn(self._answer_all())
@@ -169,13 +187,13 @@ class ReplySender:
     async def _answer_all(self) -> None:
         try:
             while self._answers:
-                method = self._answers.popleft()
-                if len(self._answers) <= self._answer_backlog:
-                    self._answers_room.set()
+                method, answers = self._answers.popleft()
                 try:
                     await self._answer(method)
                 finally:
                     self._done()
+                    if answers is not None and isinstance(method, AnswerCallbackQuery):
+                        answers.done()
         finally:
             self._answering -= 1
 
@@ -197,7 +215,10 @@ class ReplySender:
                 logger.warning("Cannot send %s: %s", name, error.message)
                 return
             except TelegramAPIError as error:
-                logger.error("Sending %s failed: %s", name, error.message)
+                if _EXPIRED_QUERY in error.message:
+                    logger.info("%s came too late or twice: %s", name, error.message)
+                else:
+                    logger.error("Sending %s failed: %s", name, error.message)
                 return
             except Exception:
                 logger.exception("Sending %s failed unexpectedly", name)

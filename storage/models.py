@@ -185,6 +185,7 @@ class ProcessedUpdateRow(Base):
     bot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(index=True)
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class InviteLinkRow(Base):

@@ -480,6 +480,8 @@ class FakeBotAPI:
         hold = self._holds.get(method.lower())
         if hold is not None:
             await hold.wait()
+            if request.transport is None or request.transport.is_closing():
+                return self._error_response(TelegramAPIError(499, "the client went away"))
         try:
             self._raise_injected_failure(method)
             result = await handler(params)
@@ -936,6 +938,19 @@ class FakeBotAPI:
             self._messages[chat_id][message.message_id] = message
             update_ids.append(self._emit_raw("message", _dump(message), deliverable=deliverable))
         return self._stamp_queued(update_ids)
+
+    def emit_unreadable(self, kind: str, payload: JSONDict) -> int:
+        """An update delivered exactly as given, unchecked: one that aiogram's models may
+        reject (a field a later Bot API version adds or drops)."""
+        return self._stamp_queued([self._emit_raw(kind, payload, deliverable=True)])[0]
+
+    def answers_per_press(self) -> dict[str, int]:
+        """How many callback answers Telegram accepted for each press."""
+        counts: dict[str, int] = {}
+        for answer in self.callback_answers:
+            query_id = str(answer["callback_query_id"])
+            counts[query_id] = counts.get(query_id, 0) + 1
+        return counts
 
     def callback_query_id(self, update_id: int) -> str:
         return str(self._history[update_id]["callback_query"]["id"])
