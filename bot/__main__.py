@@ -1,6 +1,7 @@
 """Command line: `seedbot run` starts the bot (after migrating), `seedbot migrate` only migrates,
-`seedbot deadletters` lists the updates set aside after a bug, `seedbot replay <id>` runs one
-again, `seedbot verify-draw` recomputes a lottery's winners from its revealed seed."""
+`seedbot deadletters` lists the updates set aside after a bug (`seedbot deadletters discard`
+drops those that can never succeed), `seedbot replay <id>` runs one again, `seedbot
+verify-draw` recomputes a lottery's winners from its revealed seed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from contextlib import suppress
+from datetime import UTC, datetime
 from itertools import islice
 
 from aiogram.exceptions import TelegramUnauthorizedError
@@ -116,6 +118,49 @@ async def _list_dead_letters(settings: Settings) -> None:
     print(format_dead_letters(letters))
 
 
+def parse_cutoff(text: str) -> datetime:
+    """`--all-before`: a date (midnight UTC) or an ISO date and time (UTC unless it says)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date: write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def _discard_dead_letters(
+    settings: Settings, update_id: int | None, cutoff: datetime | None
+) -> int:
+    """0 when something was discarded (or nothing was before the cutoff), 2 when there is no
+    dead letter for that update."""
+    from storage.uow import unit_of_work
+
+    bot_id = extract_bot_id(settings.bot_token.get_secret_value())
+    engine = build_engine(settings.database_url)
+    try:
+        async with unit_of_work(build_session_factory(engine)) as uow:
+            if update_id is not None:
+                found = await uow.dead_letters.discard(bot_id, update_id)
+            else:
+                assert cutoff is not None
+                count = await uow.dead_letters.discard_before(bot_id, cutoff)
+    finally:
+        await engine.dispose()
+    if update_id is not None:
+        if not found:
+            print(
+                f"No dead letter for update {update_id}; `seedbot deadletters` lists them.",
+                file=sys.stderr,
+            )
+            return 2
+        print(f"Dead letter of update {update_id} discarded.")
+        return 0
+    assert cutoff is not None
+    print(f"{count} dead letter(s) from before {cutoff:%Y-%m-%d %H:%M} UTC discarded.")
+    return 0
+
+
 async def _replay(settings: Settings, update_id: int) -> int:
     """Runs a dead letter again through the real dispatcher; 0 when it worked, 1 when it
     failed again (the dead letter stays), 2 when there is no such dead letter."""
@@ -202,7 +247,21 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="apply migrations, then poll Telegram for updates")
     commands.add_parser("migrate", help="upgrade the database to the latest schema")
-    commands.add_parser("deadletters", help="list the updates set aside after a failure (a bug)")
+    dead_letters = commands.add_parser(
+        "deadletters", help="list the updates set aside after a failure (a bug)"
+    )
+    dead_letter_actions = dead_letters.add_subparsers(dest="action")
+    discard = dead_letter_actions.add_parser(
+        "discard", help="drop dead letters that can never succeed"
+    )
+    which = discard.add_mutually_exclusive_group(required=True)
+    which.add_argument("update_id", nargs="?", type=int, help="the update id of one")
+    which.add_argument(
+        "--all-before",
+        type=parse_cutoff,
+        metavar="DATE",
+        help="every one that failed before this date (YYYY-MM-DD, UTC)",
+    )
     replay = commands.add_parser("replay", help="run a dead letter again, after a fix")
     replay.add_argument("update_id", type=int)
     verify = commands.add_parser(
@@ -229,6 +288,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger().setLevel(settings.log_level)
     redact_secrets_in_logs(settings)
     if arguments.command == "deadletters":
+        if arguments.action == "discard":
+            raise SystemExit(
+                asyncio.run(
+                    _discard_dead_letters(settings, arguments.update_id, arguments.all_before)
+                )
+            )
         asyncio.run(_list_dead_letters(settings))
         return
     if arguments.command == "replay":

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import DeadLetterRow
@@ -75,6 +75,25 @@ class SqlDeadLetters:
             .values(replayed_at=now)
         )
         return bool(getattr(result, "rowcount", 0) == 1)
+
+
+    async def discard(self, bot_id: int, update_id: int) -> bool:
+        """Deletes one that can never succeed; False when there is none."""
+        result = await self._session.execute(
+            delete(DeadLetterRow).where(
+                DeadLetterRow.bot_id == bot_id, DeadLetterRow.update_id == update_id
+            )
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def discard_before(self, bot_id: int, cutoff: datetime) -> int:
+        """Deletes those that failed before `cutoff`; how many there were."""
+        result = await self._session.execute(
+            delete(DeadLetterRow).where(
+                DeadLetterRow.bot_id == bot_id, DeadLetterRow.failed_at < cutoff
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _from_row(row: DeadLetterRow) -> DeadLetter:
