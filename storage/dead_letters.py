@@ -76,7 +76,6 @@ class SqlDeadLetters:
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 
-
     async def discard(self, bot_id: int, update_id: int) -> bool:
         """Deletes one that can never succeed; False when there is none."""
         result = await self._session.execute(
