@@ -10,7 +10,7 @@ from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters
 
 from bot.domain.errors import N_
-from bot.i18n import translator
+from bot.i18n import Translator, translator
 from bot.ports import OutgoingQueue
 
 BLOCKED_CHAT = "chat is blocked"
@@ -18,6 +18,14 @@ MAX_MESSAGE_LENGTH = 4096
 CHECKED_IN = N_("✅ {count} members checked in: {names}")
 CHECKED_IN_ENTRY = N_("{name} +{points} (streak {streak})")
 ALREADY_CHECKED_IN = N_("Already checked in today: {names}")
+POST_FAILED = N_(
+    "⚠️ {what} could not be posted in {group}, so nobody can use its buttons. "
+    "Telegram said: {reason}"
+)
+POST_UNCERTAIN = N_(
+    "⚠️ {what} may not have reached {group}: it was sent, but its arrival was not "
+    "confirmed, and it is not sent again ({reason}). Please check the group."
+)
 
 
 class AnnouncementQueue(OutgoingQueue, Protocol):
@@ -114,6 +122,21 @@ def _chunks(entries: list[str], render: Callable[[str, int], str]) -> list[str]:
 
 
 EDIT_TEXT = "edit_text"  # an outgoing message that edits one the queue sent before
+FAILURE_NOTICE = "failure_notice"  # the payload's part for telling a moderator about a failed post
+
+
+def failure_notice(
+    _: Translator, what: str, group_id: int, group: str, moderator_id: int | None
+) -> dict[str, Any]:
+    """What the sender tells the moderator when a post with buttons fails for good (or may
+    not have arrived): privately if they can get private messages, otherwise in the group.
+    The texts keep `{reason}`, filled in with what Telegram said."""
+    return {
+        "user_id": moderator_id,
+        "group_id": group_id,
+        "failed": _(POST_FAILED, what=what, group=group, reason="{reason}"),
+        "uncertain": _(POST_UNCERTAIN, what=what, group=group, reason="{reason}"),
+    }
 
 
 def message_payload(
@@ -154,10 +177,15 @@ class Outbox:
         photo: str | None = None,
         not_before: datetime | None = None,
         campaign_run_id: int | None = None,
+        tell_on_failure: dict[str, Any] | None = None,
     ) -> None:
+        """Through the paced queue, once per key, retried until Telegram takes it; with
+        `tell_on_failure` (see failure_notice), a moderator hears if it never arrives."""
         payload = message_payload(
             text, markup=markup, photo=photo, thread_id=self._threads.get(chat_id)
         )
+        if tell_on_failure is not None:
+            payload[FAILURE_NOTICE] = tell_on_failure
         self._announcements.append(
             Announcement(chat_id, key, kind, payload, not_before, campaign_run_id)
         )

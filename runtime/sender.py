@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from html import escape
 from typing import Any
 
 import aiohttp
@@ -28,10 +29,20 @@ from aiogram.methods import EditMessageText, SendMessage, SendPhoto, TelegramMet
 from aiogram.types import InlineKeyboardMarkup, Message
 
 from bot.domain.models import OutgoingMessage, QueuedOriginal
-from bot.ports import BLOCKED, FAILED, PENDING, SENDING, SENT, UNCERTAIN, Clock, UnitOfWorkFactory
+from bot.ports import (
+    BLOCKED,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    UNCERTAIN,
+    Clock,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from bot.services import chat_moves
 from handlers.retry import Backoff, Sleeper, call_without_waiting, is_transient
-from runtime.outbox import BLOCKED_CHAT, EDIT_TEXT
+from runtime.outbox import BLOCKED_CHAT, EDIT_TEXT, FAILURE_NOTICE, message_payload
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +189,37 @@ def never_reached_telegram(error: BaseException) -> bool:
     return False
 
 
+async def tell_moderator(
+    uow: UnitOfWork, message: OutgoingMessage, status: str, reason: str | None, now: datetime
+) -> None:
+    """A post that carried a failure notice (runtime.outbox.failure_notice) ended without
+    arriving: its moderator is told, privately if they can get private messages, otherwise
+    in the group; once, keyed by the post."""
+    notice = message.payload.get(FAILURE_NOTICE)
+    if not isinstance(notice, dict):
+        return
+    template = notice.get("uncertain" if status == UNCERTAIN else "failed")
+    group_id = notice.get("group_id")
+    if not isinstance(template, str) or not isinstance(group_id, int):
+        return
+    moderator_id = notice.get("user_id")
+    chat_id = group_id
+    if (
+        isinstance(moderator_id, int)
+        and moderator_id > 0
+        and await uow.users.can_message(moderator_id)
+        and not await uow.outgoing.is_blocked(moderator_id)
+    ):
+        chat_id = moderator_id
+    elif await uow.outgoing.is_blocked(group_id):
+        logger.warning("Nobody can be told that queued message %d failed", message.id)
+        return
+    text = template.replace("{reason}", escape(reason or "?"))
+    await uow.outgoing.enqueue(
+        chat_id, FAILURE_NOTICE, message_payload(text), f"{message.dedup_key}:failed", now, now
+    )
+
+
 def backoff(attempts: int) -> timedelta:
     doubled: timedelta = FIRST_BACKOFF * 2 ** min(attempts, 10)
     return min(doubled, MAX_BACKOFF)
@@ -276,6 +318,7 @@ class Sender:
                 await uow.outgoing.settle_run_by_messages(
                     message.campaign_run_id, BLOCKED_CHAT, now
                 )
+            await tell_moderator(uow, message, BLOCKED, BLOCKED_CHAT, now)
             return False
 
     async def _original(self, message: OutgoingMessage) -> QueuedOriginal | None:
@@ -392,6 +435,8 @@ class Sender:
             )
             if message.campaign_run_id is not None:
                 await uow.outgoing.settle_run_by_messages(message.campaign_run_id, error, now)
+            if status != SENT:
+                await tell_moderator(uow, message, status, error, now)
 
     async def _retry(self, message: OutgoingMessage, not_before: datetime, error: str) -> None:
         async with self._open_uow() as uow:
@@ -419,3 +464,4 @@ class Sender:
                 await uow.outgoing.settle_run_by_messages(message.campaign_run_id, reason, now)
             if message.chat_id > 0:
                 await uow.users.set_can_message(message.chat_id, False)
+            await tell_moderator(uow, message, BLOCKED, reason, now)
