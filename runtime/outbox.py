@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -11,7 +12,9 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyPar
 
 from bot.domain.errors import N_
 from bot.i18n import Translator, translator
-from bot.ports import OutgoingQueue
+from bot.ports import OutgoingQueue, UnitOfWork
+
+logger = logging.getLogger(__name__)
 
 BLOCKED_CHAT = "chat is blocked"
 MAX_MESSAGE_LENGTH = 4096
@@ -137,6 +140,36 @@ def failure_notice(
         "failed": _(POST_FAILED, what=what, group=group, reason="{reason}"),
         "uncertain": _(POST_UNCERTAIN, what=what, group=group, reason="{reason}"),
     }
+
+
+async def queue_failure_notice(
+    uow: UnitOfWork,
+    notice: Mapping[str, Any],
+    uncertain: bool,
+    reason: str | None,
+    key: str,
+    now: datetime,
+) -> None:
+    """Queues a failure notice (see failure_notice) once per key: to the moderator if they can
+    get private messages, otherwise to the group, unless that refuses the bot too."""
+    template = notice.get("uncertain" if uncertain else "failed")
+    group_id = notice.get("group_id")
+    if not isinstance(template, str) or not isinstance(group_id, int):
+        return
+    moderator_id = notice.get("user_id")
+    chat_id = group_id
+    if (
+        isinstance(moderator_id, int)
+        and moderator_id > 0
+        and await uow.users.can_message(moderator_id)
+        and not await uow.outgoing.is_blocked(moderator_id)
+    ):
+        chat_id = moderator_id
+    elif await uow.outgoing.is_blocked(group_id):
+        logger.warning("Nobody can be told that %s did not arrive", key)
+        return
+    text = template.replace("{reason}", escape(reason or "?"))
+    await uow.outgoing.enqueue(chat_id, FAILURE_NOTICE, message_payload(text), key, now, now)
 
 
 def message_payload(

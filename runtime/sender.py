@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from html import escape
 from typing import Any
 
 import aiohttp
@@ -42,7 +41,7 @@ from bot.ports import (
 )
 from bot.services import chat_moves
 from handlers.retry import Backoff, Sleeper, call_without_waiting, is_transient
-from runtime.outbox import BLOCKED_CHAT, EDIT_TEXT, FAILURE_NOTICE, message_payload
+from runtime.outbox import BLOCKED_CHAT, EDIT_TEXT, FAILURE_NOTICE, queue_failure_notice
 
 logger = logging.getLogger(__name__)
 
@@ -192,32 +191,11 @@ def never_reached_telegram(error: BaseException) -> bool:
 async def tell_moderator(
     uow: UnitOfWork, message: OutgoingMessage, status: str, reason: str | None, now: datetime
 ) -> None:
-    """A post that carried a failure notice (runtime.outbox.failure_notice) ended without
-    arriving: its moderator is told, privately if they can get private messages, otherwise
-    in the group; once, keyed by the post."""
+    """A post that carried a failure notice ended without arriving: its moderator is told."""
     notice = message.payload.get(FAILURE_NOTICE)
-    if not isinstance(notice, dict):
-        return
-    template = notice.get("uncertain" if status == UNCERTAIN else "failed")
-    group_id = notice.get("group_id")
-    if not isinstance(template, str) or not isinstance(group_id, int):
-        return
-    moderator_id = notice.get("user_id")
-    chat_id = group_id
-    if (
-        isinstance(moderator_id, int)
-        and moderator_id > 0
-        and await uow.users.can_message(moderator_id)
-        and not await uow.outgoing.is_blocked(moderator_id)
-    ):
-        chat_id = moderator_id
-    elif await uow.outgoing.is_blocked(group_id):
-        logger.warning("Nobody can be told that queued message %d failed", message.id)
-        return
-    text = template.replace("{reason}", escape(reason or "?"))
-    await uow.outgoing.enqueue(
-        chat_id, FAILURE_NOTICE, message_payload(text), f"{message.dedup_key}:failed", now, now
-    )
+    if isinstance(notice, dict):
+        key = f"{message.dedup_key}:failed"
+        await queue_failure_notice(uow, notice, status == UNCERTAIN, reason, key, now)
 
 
 def backoff(attempts: int) -> timedelta:

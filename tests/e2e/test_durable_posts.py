@@ -175,3 +175,54 @@ async def test_an_anonymous_admin_is_told_in_the_group(harness: RestartingHarnes
     await harness.handled(update_id)
     [notice] = notices(harness, GROUP_ID)
     assert notice.startswith("⚠️ Survey #1 could not be posted")
+
+
+async def start_a_quiz(harness: Harness, questions: int) -> None:
+    for number in range(1, questions + 1):
+        await harness.say(ADMIN_ID, f"/quiz add Question {number}? | Alpha | *Bravo | Charlie")
+    await harness.say(ADMIN_ID, f"/quiz start {questions}")
+    assert f"A quiz of {questions} questions starts now" in harness.last_reply()
+
+
+async def test_a_quiz_question_meeting_three_429s_waits_them_out_and_is_posted_once(
+    harness: RestartingHarness,
+) -> None:
+    await start_a_quiz(harness, 1)
+    harness.api.fail_next("sendPoll", retry_after=30, times=3)
+    sleeps_before = len(harness.sleeps)
+    for attempt in range(1, 4):
+        await harness.run_due_work()
+        assert len(harness.api.calls("sendPoll")) == attempt  # one try per pass, no waiting
+        harness.clock.advance(seconds=29)
+        await harness.run_due_work()
+        assert len(harness.api.calls("sendPoll")) == attempt  # not before retry_after
+        harness.clock.advance(seconds=1)
+    assert harness.sleeps[sleeps_before:] == []
+    await harness.run_due_work()
+    [poll] = harness.api.polls_in(GROUP_ID)
+    assert poll.question == "Question 1?"
+    update_id = harness.api.answer_poll(poll.id, CREATOR_ID, [1])
+    await harness.handled(update_id)
+    await harness.restart()
+    for _ in range(3):
+        harness.clock.advance(seconds=40)
+        await harness.run_due_work()
+    assert len(harness.api.polls_in(GROUP_ID)) == 1
+    assert any("quiz is over" in (m.text or "") for m in harness.replies())
+
+
+async def test_a_quiz_question_refused_for_good_is_reported_to_the_moderator(
+    harness: RestartingHarness,
+) -> None:
+    await harness.say(ADMIN_ID, "/start", chat_id=ADMIN_ID)
+    await start_a_quiz(harness, 2)
+    harness.api.fail_next(
+        "sendPoll", error_code=400, description="Bad Request: not enough rights to send polls"
+    )
+    await harness.run_due_work()
+    [notice] = notices(harness, ADMIN_ID)
+    assert notice.startswith("⚠️ Question 1 of quiz #1 could not be posted in <b>Seed Users</b>")
+    assert "not enough rights to send polls" in notice
+    await harness.run_due_work()
+    assert len(harness.api.polls_in(GROUP_ID)) == 1  # the next question goes on
+    assert notices(harness, GROUP_ID) == []
