@@ -15,8 +15,8 @@ from bot.ports import UnitOfWork
 from bot.services.checkin import CheckinOutcome, check_in, is_checkin_keyword
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
-from handlers.render import announce_promotion, name
-from runtime.outbox import CheckinLine, Outbox
+from handlers.render import actor_of, announce_promotion, name
+from runtime.outbox import CheckinLine, Outbox, failure_notice
 
 
 class CheckinButton(CallbackData, prefix="v1ci"):
@@ -91,10 +91,15 @@ def setup() -> Router:
     async def post_checkin_button(
         message: Message, community: Community, outbox: Outbox, _: Translator
     ) -> None:
-        outbox.send(
+        outbox.announce(
             community.id,
             _("📅 Daily check-in! Press the button to check in and keep your streak."),
-            checkin_keyboard(_),
+            f"checkinpost:{community.id}:{message.message_id}",
+            kind="checkin_post",
+            markup=checkin_keyboard(_),
+            tell_on_failure=failure_notice(
+                _, _("The check-in button"), community.id, name(community.title), actor_of(message)
+            ),
         )
 
     return router

@@ -23,7 +23,7 @@ from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.moderation import split_target_and_rest
 from handlers.render import actor_of, badge_name, name, tier_name
-from runtime.outbox import Outbox
+from runtime.outbox import Outbox, failure_notice
 
 MEMBER_ACTIONS = frozenset({"list", "show", "entries"})
 ENTRIES_PER_MESSAGE = 3500  # characters of the entry list in one private message
@@ -197,8 +197,17 @@ def entry_list_messages(_: Translator, lottery: Lottery) -> list[str]:
     return [head] + [f"<pre>{chr(10).join(chunk)}</pre>" for chunk in chunks if chunk]
 
 
-def queue_announcement(outbox: Outbox, community: Community, lottery: Lottery) -> None:
-    """A repeated lottery's announcement with its join button, through the outgoing queue."""
+def queue_announcement(
+    outbox: Outbox,
+    community: Community,
+    lottery: Lottery,
+    *,
+    by_hand: bool = False,
+    moderator_id: int | None = None,
+) -> None:
+    """A lottery's announcement with its join button, through the outgoing queue, once; one
+    created `by_hand` tells its moderator (None: an anonymous admin, told in the group) if
+    it cannot be posted."""
     _ = translator(community.language)
     outbox.announce(
         community.id,
@@ -206,6 +215,11 @@ def queue_announcement(outbox: Outbox, community: Community, lottery: Lottery) -
         f"lottery:{lottery.id}:announce",
         kind="lottery",
         markup=join_keyboard(_, lottery),
+        tell_on_failure=None
+        if not by_hand
+        else failure_notice(
+            _, _("Lottery #{id}", id=lottery.id), community.id, name(community.title), moderator_id
+        ),
     )
 
 
@@ -314,9 +328,7 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
         elif action == "new":
             draft = lotteries.parse_new(rest, now, community.timezone)
             created = await lotteries.create(uow, community, draft, actor, now)
-            outbox.send(
-                community.id, announcement(_, community, created), join_keyboard(_, created)
-            )
+            queue_announcement(outbox, community, created, by_hand=True, moderator_id=actor)
         elif action == "draw" and len(words) == 1:
             result = await lotteries.draw_now(
                 uow, community, lotteries.parse_id(words[0]), actor, now
@@ -383,11 +395,7 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
         if reply.question is not None:
             outbox.reply(message, _(reply.question))
         elif reply.created is not None:
-            outbox.send(
-                community.id,
-                announcement(_, community, reply.created),
-                join_keyboard(_, reply.created),
-            )
+            queue_announcement(outbox, community, reply.created, by_hand=True, moderator_id=user.id)
 
     @router.message(Command("lottery"))
     async def refuse(message: Message, outbox: Outbox, _: Translator) -> None:

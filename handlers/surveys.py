@@ -22,7 +22,7 @@ from bot.services.surveys import SurveyResult
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.render import actor_of, name
-from runtime.outbox import Outbox
+from runtime.outbox import Outbox, failure_notice
 
 NPS_ROW = 6  # buttons 0-5 on the first row, 6-10 on the second
 
@@ -179,8 +179,16 @@ def survey_stats_lines(
     return lines
 
 
-def queue_survey(outbox: Outbox, community: Community, survey: Survey) -> None:
-    """A scheduled survey's post, through the outgoing queue, once."""
+def queue_survey(
+    outbox: Outbox,
+    community: Community,
+    survey: Survey,
+    *,
+    by_hand: bool = False,
+    moderator_id: int | None = None,
+) -> None:
+    """A survey's post, through the outgoing queue, once; one started `by_hand` tells its
+    moderator (None: an anonymous admin, told in the group) if it cannot be posted."""
     _ = translator(community.language)
     outbox.announce(
         community.id,
@@ -188,6 +196,11 @@ def queue_survey(outbox: Outbox, community: Community, survey: Survey) -> None:
         f"survey:{survey.id}:post",
         kind="survey",
         markup=survey_keyboard(survey),
+        tell_on_failure=None
+        if not by_hand
+        else failure_notice(
+            _, _("Survey #{id}", id=survey.id), community.id, name(community.title), moderator_id
+        ),
     )
 
 
@@ -237,7 +250,7 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
         if action in (SurveyKind.NPS.value, SurveyKind.CSAT.value):
             kind, question = surveys.parse_kind(f"{action} {rest}")
             survey = await surveys.start(uow, community, kind, question, actor, now)
-            outbox.send(community.id, survey_text(_, community, survey), survey_keyboard(survey))
+            queue_survey(outbox, community, survey, by_hand=True, moderator_id=actor)
         elif action == "schedule":
             planned = await surveys.add_schedule(uow, community, rest, actor, now)
             outbox.reply(

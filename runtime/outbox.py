@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -10,14 +11,24 @@ from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters
 
 from bot.domain.errors import N_
-from bot.i18n import translator
-from bot.ports import OutgoingQueue
+from bot.i18n import Translator, translator
+from bot.ports import OutgoingQueue, UnitOfWork
+
+logger = logging.getLogger(__name__)
 
 BLOCKED_CHAT = "chat is blocked"
 MAX_MESSAGE_LENGTH = 4096
 CHECKED_IN = N_("✅ {count} members checked in: {names}")
 CHECKED_IN_ENTRY = N_("{name} +{points} (streak {streak})")
 ALREADY_CHECKED_IN = N_("Already checked in today: {names}")
+POST_FAILED = N_(
+    "⚠️ {what} could not be posted in {group}, so nobody can use its buttons. "
+    "Telegram said: {reason}"
+)
+POST_UNCERTAIN = N_(
+    "⚠️ {what} may not have reached {group}: it was sent, but its arrival was not "
+    "confirmed, and it is not sent again ({reason}). Please check the group."
+)
 
 
 class AnnouncementQueue(OutgoingQueue, Protocol):
@@ -114,6 +125,51 @@ def _chunks(entries: list[str], render: Callable[[str, int], str]) -> list[str]:
 
 
 EDIT_TEXT = "edit_text"  # an outgoing message that edits one the queue sent before
+FAILURE_NOTICE = "failure_notice"  # the payload's part for telling a moderator about a failed post
+
+
+def failure_notice(
+    _: Translator, what: str, group_id: int, group: str, moderator_id: int | None
+) -> dict[str, Any]:
+    """What the sender tells the moderator when a post with buttons fails for good (or may
+    not have arrived): privately if they can get private messages, otherwise in the group.
+    The texts keep `{reason}`, filled in with what Telegram said."""
+    return {
+        "user_id": moderator_id,
+        "group_id": group_id,
+        "failed": _(POST_FAILED, what=what, group=group, reason="{reason}"),
+        "uncertain": _(POST_UNCERTAIN, what=what, group=group, reason="{reason}"),
+    }
+
+
+async def queue_failure_notice(
+    uow: UnitOfWork,
+    notice: Mapping[str, Any],
+    uncertain: bool,
+    reason: str | None,
+    key: str,
+    now: datetime,
+) -> None:
+    """Queues a failure notice (see failure_notice) once per key: to the moderator if they can
+    get private messages, otherwise to the group, unless that refuses the bot too."""
+    template = notice.get("uncertain" if uncertain else "failed")
+    group_id = notice.get("group_id")
+    if not isinstance(template, str) or not isinstance(group_id, int):
+        return
+    moderator_id = notice.get("user_id")
+    chat_id = group_id
+    if (
+        isinstance(moderator_id, int)
+        and moderator_id > 0
+        and await uow.users.can_message(moderator_id)
+        and not await uow.outgoing.is_blocked(moderator_id)
+    ):
+        chat_id = moderator_id
+    elif await uow.outgoing.is_blocked(group_id):
+        logger.warning("Nobody can be told that %s did not arrive", key)
+        return
+    text = template.replace("{reason}", escape(reason or "?"))
+    await uow.outgoing.enqueue(chat_id, FAILURE_NOTICE, message_payload(text), key, now, now)
 
 
 def message_payload(
@@ -154,10 +210,15 @@ class Outbox:
         photo: str | None = None,
         not_before: datetime | None = None,
         campaign_run_id: int | None = None,
+        tell_on_failure: dict[str, Any] | None = None,
     ) -> None:
+        """Through the paced queue, once per key, retried until Telegram takes it; with
+        `tell_on_failure` (see failure_notice), a moderator hears if it never arrives."""
         payload = message_payload(
             text, markup=markup, photo=photo, thread_id=self._threads.get(chat_id)
         )
+        if tell_on_failure is not None:
+            payload[FAILURE_NOTICE] = tell_on_failure
         self._announcements.append(
             Announcement(chat_id, key, kind, payload, not_before, campaign_run_id)
         )

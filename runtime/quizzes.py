@@ -10,18 +10,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter
+from aiogram.methods import SendPoll
 
 from bot.domain.models import QuizQuestion, QuizSlotStatus
-from bot.ports import Clock, QuizPollSender, UnitOfWorkFactory
+from bot.i18n import translator
+from bot.ports import Clock, QuizPollSender, UnitOfWork, UnitOfWorkFactory
 from bot.services import quizzes
-from bot.services.quizzes import PollToPost
+from bot.services.quizzes import POST_RETRY, PollToPost
 from handlers.quizzes import render_results
-from runtime.outbox import Outbox
+from handlers.render import name
+from handlers.retry import call_without_waiting
+from runtime.outbox import Outbox, failure_notice, queue_failure_notice
 from runtime.sender import never_reached_telegram
 
 logger = logging.getLogger(__name__)
@@ -42,7 +46,9 @@ class BotQuizPolls:
         self, chat_id: int, question: QuizQuestion, open_period: int
     ) -> tuple[int, str]:
         several = len(question.correct) > 1
-        message = await self._bot.send_poll(
+        # A 429 comes back at once (no waiting inside the call): the slot is put back until
+        # Telegram's retry_after, as the paced sender does, and the due work goes on.
+        send = SendPoll(
             chat_id=chat_id,
             question=question.text,
             options=list(question.options),
@@ -56,6 +62,7 @@ class BotQuizPolls:
             question_parse_mode=None,
             open_period=open_period,
         )
+        message = await call_without_waiting(self._bot, send)
         assert message.poll is not None
         return message.message_id, message.poll.id
 
@@ -86,6 +93,8 @@ async def run_quizzes(
 async def _post(
     open_uow: UnitOfWorkFactory, clock: Clock, polls: QuizPollSender | None, claim: PollToPost
 ) -> None:
+    retry_after = POST_RETRY
+    reason = ""
     if polls is None:
         status = QuizSlotStatus.PENDING
     else:
@@ -93,22 +102,46 @@ async def _post(
             message_id, poll_id = await polls.send_quiz(
                 claim.chat_id, claim.slot.question, claim.open_period
             )
-        except TelegramRetryAfter:
+        except TelegramRetryAfter as error:
             status = QuizSlotStatus.PENDING
+            retry_after = timedelta(seconds=error.retry_after)
         except TelegramAPIError as error:
             logger.warning("Quiz question %d was refused: %s", claim.slot.id, error)
-            status = QuizSlotStatus.FAILED
+            status, reason = QuizSlotStatus.FAILED, error.message
         except Exception as error:
             status = (
                 QuizSlotStatus.PENDING if never_reached_telegram(error) else QuizSlotStatus.LOST
             )
+            reason = str(error) or type(error).__name__
             logger.warning("Quiz question %d: %s (%s)", claim.slot.id, error, status)
         else:
             async with open_uow() as uow:
                 await quizzes.record_posted(uow, claim, message_id, poll_id, clock.now())
             return
     async with open_uow() as uow:
-        await quizzes.record_not_posted(uow, claim, status, clock.now())
+        now = clock.now()
+        await quizzes.record_not_posted(uow, claim, status, now, retry_after)
+        if status != QuizSlotStatus.PENDING:
+            await _tell_moderator(uow, claim, status, reason, now)
+
+
+async def _tell_moderator(
+    uow: UnitOfWork, claim: PollToPost, status: QuizSlotStatus, reason: str, now: datetime
+) -> None:
+    """A question that will not be in the group: the moderator who started the quiz (or the
+    group, for a scheduled one) is told, once per session."""
+    community = await uow.communities.get(claim.chat_id)
+    if community is None:
+        return
+    _ = translator(community.language)
+    what = _(
+        "Question {position} of quiz #{id}",
+        position=claim.slot.position,
+        id=claim.slot.session_id,
+    )
+    notice = failure_notice(_, what, community.id, name(community.title), claim.started_by)
+    key = f"quiz:{claim.slot.session_id}:not-posted"
+    await queue_failure_notice(uow, notice, status == QuizSlotStatus.LOST, reason, key, now)
 
 
 @dataclass

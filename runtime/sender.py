@@ -28,10 +28,20 @@ from aiogram.methods import EditMessageText, SendMessage, SendPhoto, TelegramMet
 from aiogram.types import InlineKeyboardMarkup, Message
 
 from bot.domain.models import OutgoingMessage, QueuedOriginal
-from bot.ports import BLOCKED, FAILED, PENDING, SENDING, SENT, UNCERTAIN, Clock, UnitOfWorkFactory
+from bot.ports import (
+    BLOCKED,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    UNCERTAIN,
+    Clock,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from bot.services import chat_moves
 from handlers.retry import Backoff, Sleeper, call_without_waiting, is_transient
-from runtime.outbox import BLOCKED_CHAT, EDIT_TEXT
+from runtime.outbox import BLOCKED_CHAT, EDIT_TEXT, FAILURE_NOTICE, queue_failure_notice
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +188,16 @@ def never_reached_telegram(error: BaseException) -> bool:
     return False
 
 
+async def tell_moderator(
+    uow: UnitOfWork, message: OutgoingMessage, status: str, reason: str | None, now: datetime
+) -> None:
+    """A post that carried a failure notice ended without arriving: its moderator is told."""
+    notice = message.payload.get(FAILURE_NOTICE)
+    if isinstance(notice, dict):
+        key = f"{message.dedup_key}:failed"
+        await queue_failure_notice(uow, notice, status == UNCERTAIN, reason, key, now)
+
+
 def backoff(attempts: int) -> timedelta:
     doubled: timedelta = FIRST_BACKOFF * 2 ** min(attempts, 10)
     return min(doubled, MAX_BACKOFF)
@@ -276,6 +296,7 @@ class Sender:
                 await uow.outgoing.settle_run_by_messages(
                     message.campaign_run_id, BLOCKED_CHAT, now
                 )
+            await tell_moderator(uow, message, BLOCKED, BLOCKED_CHAT, now)
             return False
 
     async def _original(self, message: OutgoingMessage) -> QueuedOriginal | None:
@@ -392,6 +413,8 @@ class Sender:
             )
             if message.campaign_run_id is not None:
                 await uow.outgoing.settle_run_by_messages(message.campaign_run_id, error, now)
+            if status != SENT:
+                await tell_moderator(uow, message, status, error, now)
 
     async def _retry(self, message: OutgoingMessage, not_before: datetime, error: str) -> None:
         async with self._open_uow() as uow:
@@ -419,3 +442,4 @@ class Sender:
                 await uow.outgoing.settle_run_by_messages(message.campaign_run_id, reason, now)
             if message.chat_id > 0:
                 await uow.users.set_can_message(message.chat_id, False)
+            await tell_moderator(uow, message, BLOCKED, reason, now)

@@ -60,6 +60,7 @@ def _session(row: QuizSessionRow) -> QuizSession:
         status=row.status,
         open_period=row.open_period,
         next_step_at=row.next_step_at,
+        created_by=row.created_by,
     )
 
 

@@ -440,6 +440,7 @@ class QuizSession:
     status: str
     open_period: int
     next_step_at: datetime | None
+    created_by: int | None = None  # the moderator who started it; None when scheduled
 
 
 @dataclass(frozen=True)

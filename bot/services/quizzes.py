@@ -113,6 +113,7 @@ class PollToPost:
     slot: QuizSlot
     chat_id: int
     open_period: int
+    started_by: int | None = None
 
 
 @dataclass(frozen=True)
@@ -524,7 +525,9 @@ async def _advance_session(
             slot.id, QuizSlotStatus.PENDING, QuizSlotStatus.SENDING, claimed_at=now
         ):
             await uow.quizzes.set_next_step(session.id, now + LOST_AFTER)
-            step.to_post.append(PollToPost(slot, community.id, session.open_period))
+            step.to_post.append(
+                PollToPost(slot, community.id, session.open_period, session.created_by)
+            )
         return
     if await uow.quizzes.finish_session(session.id, DONE):
         scores = list(await uow.quizzes.session_scores(session.id, RESULTS_SHOWN))
@@ -572,13 +575,17 @@ async def record_posted(
 
 
 async def record_not_posted(
-    uow: UnitOfWork, claim: PollToPost, status: QuizSlotStatus, now: datetime
+    uow: UnitOfWork,
+    claim: PollToPost,
+    status: QuizSlotStatus,
+    now: datetime,
+    retry_after: timedelta = POST_RETRY,
 ) -> None:
     """Telegram refused the poll (FAILED), the call's fate is unknown (LOST), or it surely
-    never reached Telegram (PENDING: posted at the next pass)."""
+    never reached Telegram or was asked to wait (PENDING: posted again after `retry_after`)."""
     await uow.quizzes.move_slot(claim.slot.id, QuizSlotStatus.SENDING, status)
     retry = status == QuizSlotStatus.PENDING
-    await uow.quizzes.set_next_step(claim.slot.session_id, now + POST_RETRY if retry else now)
+    await uow.quizzes.set_next_step(claim.slot.session_id, now + retry_after if retry else now)
 
 
 async def record_answer(
