@@ -192,7 +192,8 @@ class LedgerRepository(Protocol):
     async def get(self, entry_id: int) -> LedgerEntry | None: ...
     async def has_key(self, idempotency_key: str) -> bool: ...
     async def awards_since(self, community_id: int, since: datetime) -> Sequence[QuotaUse]:
-        """Award points per moderator since `since`, revoked awards excluded, most first."""
+        """Points per moderator since `since` of the kinds their quota counts (awards, ticket
+        rewards), revoked awards excluded, most first."""
         ...
 
     async def recent_moderation(

@@ -17,7 +17,7 @@ from bot.ports import UnitOfWork
 from bot.services import birthdays, surveys
 from bot.services.birthdays import Greeting
 from handlers.filters.chat import InGroup, InPrivate
-from handlers.filters.moderator import IsModerator
+from handlers.filters.moderator import IsModerator, ModeratorDirectory, is_owner_message
 from handlers.render import actor_of, name
 from runtime.outbox import Outbox
 
@@ -126,6 +126,7 @@ def setup() -> Router:
         community: Community,
         now: datetime,
         outbox: Outbox,
+        moderators: ModeratorDirectory,
         _: Translator,
     ) -> None:
         words = (command.args or "").lower().split()
@@ -136,7 +137,13 @@ def setup() -> Router:
             settings = await birthdays.set_group(uow, community, words[1] == "on", actor, now)
         elif words[0] in ("gift", "vip") and len(words) == 2:
             settings = await birthdays.set_gift(
-                uow, community, words[1], actor, now, vip=words[0] == "vip"
+                uow,
+                community,
+                words[1],
+                actor,
+                now,
+                vip=words[0] == "vip",
+                by_owner=is_owner_message(message, moderators),
             )
         else:
             raise UsageError(usage=SETTINGS_USAGE)

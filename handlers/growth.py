@@ -24,7 +24,7 @@ from bot.i18n import Translator
 from bot.ports import UnitOfWork
 from bot.services import moderation, onboarding, referrals
 from handlers.filters.chat import InGroup
-from handlers.filters.moderator import IsModerator
+from handlers.filters.moderator import IsModerator, ModeratorDirectory, is_owner_message
 from handlers.invite_links import PlannedIssuer, PreparedInviteLinks
 from handlers.moderation import split_target_and_rest
 from handlers.render import actor_of, name
@@ -256,6 +256,7 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
         community: Community,
         now: datetime,
         outbox: Outbox,
+        moderators: ModeratorDirectory,
         _: Translator,
     ) -> None:
         words = (command.args or "").lower().split()
@@ -263,7 +264,13 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
             if len(words) != 2:
                 raise UsageError(usage=onboarding.GROWTH_USAGE)
             community = await onboarding.set_growth_rule(
-                uow, community, words[0], words[1], actor_of(message), now
+                uow,
+                community,
+                words[0],
+                words[1],
+                actor_of(message),
+                now,
+                by_owner=is_owner_message(message, moderators),
             )
         rules = community.growth
         outbox.reply(

@@ -17,7 +17,7 @@ from bot.ports import UnitOfWork
 from bot.services import lifecycle
 from bot.services.lifecycle import Digest, Winback
 from handlers.filters.chat import InGroup
-from handlers.filters.moderator import IsModerator
+from handlers.filters.moderator import IsModerator, ModeratorDirectory, is_owner_message
 from handlers.render import actor_of, name
 from runtime.outbox import Outbox
 
@@ -230,11 +230,15 @@ def setup() -> Router:
         community: Community,
         now: datetime,
         outbox: Outbox,
+        moderators: ModeratorDirectory,
         _: Translator,
     ) -> None:
         args = (command.args or "").strip()
         if args:
-            community = await lifecycle.set_winback(uow, community, args, actor_of(message), now)
+            owner = is_owner_message(message, moderators)
+            community = await lifecycle.set_winback(
+                uow, community, args, actor_of(message), now, by_owner=owner
+            )
         outbox.reply(message, render_settings(_, community))
 
     return router

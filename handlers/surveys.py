@@ -20,7 +20,7 @@ from bot.ports import UnitOfWork
 from bot.services import surveys
 from bot.services.surveys import SurveyResult
 from handlers.filters.chat import InGroup
-from handlers.filters.moderator import IsModerator
+from handlers.filters.moderator import IsModerator, ModeratorDirectory, is_owner_message
 from handlers.render import actor_of, name
 from runtime.outbox import Outbox, failure_notice
 
@@ -242,6 +242,7 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
         community: Community,
         now: datetime,
         outbox: Outbox,
+        moderators: ModeratorDirectory,
         _: Translator,
     ) -> None:
         action, _sep, rest = (command.args or "").strip().partition(" ")
@@ -302,7 +303,8 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
             changed = await surveys.set_days(uow, community, rest, actor, now)
             outbox.reply(message, _("New surveys stay open {days} days.", days=changed.survey_days))
         elif action == "thanks":
-            changed = await surveys.set_thanks(uow, community, rest, actor, now)
+            owner = is_owner_message(message, moderators)
+            changed = await surveys.set_thanks(uow, community, rest, actor, now, by_owner=owner)
             outbox.reply(
                 message,
                 _(

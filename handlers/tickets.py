@@ -32,7 +32,7 @@ from bot.ports import UnitOfWork
 from bot.services import tickets
 from bot.services.tickets import Filed, Outcome, Recipient, TicketView
 from handlers.filters.chat import GROUP_CHAT_TYPES, InGroup
-from handlers.filters.moderator import IsModerator
+from handlers.filters.moderator import IsModerator, ModeratorDirectory
 from handlers.render import actor_of, name
 from runtime.outbox import Outbox
 
@@ -549,6 +549,7 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
         community: Community,
         now: datetime,
         outbox: Outbox,
+        moderators: ModeratorDirectory,
         _: Translator,
     ) -> None:
         words = (command.args or "").split(maxsplit=2)
@@ -558,6 +559,7 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
         word = words[1].lower() if len(words) > 1 else ""
         rest = words[2].strip() if len(words) > 2 else ""
         actor = actor_of(message)
+        owner = actor is not None and moderators.is_owner(actor)
         if not word:
             await show_ticket(message, uow, community, number, outbox, _)
             return
@@ -565,7 +567,14 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
             if rest and word != "reject":
                 raise UsageError(usage=tickets.TICKET_USAGE)
             outcome = await tickets.move(
-                uow, community, number, MOVE_WORDS[word], actor, now, rest or None
+                uow,
+                community,
+                number,
+                MOVE_WORDS[word],
+                actor,
+                now,
+                rest or None,
+                quota_exempt=owner,
             )
             tell_reporters(outbox, community, outcome)
             outbox.reply(message, moved_text(_, outcome))
@@ -612,7 +621,9 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
             )
             outbox.reply(message, _("📣 The outcome of #{number} is posted.", number=number))
         elif word == "reward" and not rest:
-            paid = await tickets.reward_duplicate(uow, community, number, actor, now)
+            paid = await tickets.reward_duplicate(
+                uow, community, number, actor, now, quota_exempt=owner
+            )
             if paid is None:
                 outbox.reply(
                     message,
@@ -638,14 +649,22 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
         community: Community,
         now: datetime,
         outbox: Outbox,
+        moderators: ModeratorDirectory,
         _: Translator,
     ) -> None:
         words = (command.args or "").lower().split()
         if words:
             if len(words) != 2:
                 raise UsageError(usage=tickets.RULES_USAGE)
+            actor = actor_of(message)
             community = await tickets.set_rule(
-                uow, community, words[0], words[1], actor_of(message), now
+                uow,
+                community,
+                words[0],
+                words[1],
+                actor,
+                now,
+                by_owner=actor is not None and moderators.is_owner(actor),
             )
         rules = community.tickets
         outbox.reply(
@@ -671,6 +690,7 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
         community: Community,
         now: datetime,
         outbox: Outbox,
+        moderators: ModeratorDirectory,
         _: Translator,
     ) -> None:
         number = callback_data.number
@@ -682,7 +702,10 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
                 alert=True,
             )
             return
-        outcome = await tickets.move(uow, community, number, status, callback.from_user.id, now)
+        actor = callback.from_user.id
+        outcome = await tickets.move(
+            uow, community, number, status, actor, now, quota_exempt=moderators.is_owner(actor)
+        )
         tell_reporters(outbox, community, outcome)
         outbox.toast(callback, moved_text(_, outcome))
 

@@ -9,6 +9,7 @@ from sqlalchemy import String, bindparam, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from bot.domain.bounds import QUOTA_KINDS
 from bot.domain.models import LeaderboardRow, LedgerEntry, LedgerKind, QuotaUse
 from storage.models import LedgerRow, MemberRow, UserRow
 from storage.prepared import PerDialect
@@ -98,7 +99,7 @@ class SqlLedgerRepository:
                 )
                 .where(
                     award.community_id == community_id,
-                    award.kind == str(LedgerKind.AWARD),
+                    award.kind.in_([str(kind) for kind in sorted(QUOTA_KINDS)]),
                     award.created_at >= since,
                     revoke.id.is_(None),
                 )

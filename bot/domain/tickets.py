@@ -149,3 +149,17 @@ class ComplaintNotAnnounced(DomainError):
 
 class TicketNotDecided(DomainError):
     message = N_("Ticket #{number} has no outcome to announce yet (accept, finish or reject it).")
+
+
+class OwnTicketReward(DomainError):
+    message = N_(
+        "Ticket #{number} is yours: a decision that pays you points must be taken by another "
+        "moderator. Nothing was changed."
+    )
+
+
+class AnonymousTicketReward(DomainError):
+    message = N_(
+        "Anonymous admins cannot take a decision that pays points: it counts against one "
+        "moderator's monthly quota. Turn off “Remain anonymous” and send the command again."
+    )

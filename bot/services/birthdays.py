@@ -11,6 +11,13 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from bot.domain.bounds import (
+    AUDIT_ACTION,
+    PaidSetting,
+    check_paid_amount,
+    paid_amount_change,
+    paid_bound,
+)
 from bot.domain.care import (
     BirthdayCandidate,
     CareSettings,
@@ -26,7 +33,6 @@ from bot.services.points import apply_points
 
 logger = logging.getLogger(__name__)
 
-MAX_GIFT = 10_000
 _MONTH_DAY = re.compile(r"([0-9]{1,2})-([0-9]{1,2})")
 OFF_WORDS = frozenset({"off", "remove", "delete", "关闭", "删除"})
 
@@ -166,18 +172,21 @@ async def set_gift(
     now: datetime,
     *,
     vip: bool = False,
+    by_owner: bool = False,
 ) -> CareSettings:
-    """The birthday gift in points (0 = none); `vip`: the reserved VIP gift setting."""
+    """The birthday gift in points (0 = none), bounded (bot.domain.bounds); `vip`: the
+    reserved VIP gift setting."""
+    setting = PaidSetting.BIRTHDAY_VIP_GIFT if vip else PaidSetting.BIRTHDAY_GIFT
     word = text.strip()
-    if not word.isdecimal() or len(word) > 6 or int(word) > MAX_GIFT:
-        raise InvalidSurveySetting(lowest=0, highest=MAX_GIFT)
+    if not word.isdecimal():
+        raise InvalidSurveySetting(lowest=0, highest=paid_bound(setting, by_owner))
+    gift = check_paid_amount(setting, int(word), by_owner=by_owner)
     chosen = await uow.surveys.settings(community.id)
-    field = "birthday_vip_gift" if vip else "birthday_gift"
-    changed = (
-        replace(chosen, birthday_vip_gift=int(word))
-        if vip
-        else replace(chosen, birthday_gift=int(word))
-    )
+    if vip:
+        before, changed = chosen.birthday_vip_gift, replace(chosen, birthday_vip_gift=gift)
+    else:
+        before, changed = chosen.birthday_gift, replace(chosen, birthday_gift=gift)
     await uow.surveys.save_settings(community.id, changed)
-    await uow.audit.add(community.id, actor_id, field, None, word, now)
+    detail = paid_amount_change(setting, before, gift)
+    await uow.audit.add(community.id, actor_id, AUDIT_ACTION, None, detail, now)
     return changed

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.domain.bounds import AUDIT_ACTION, PaidSetting, check_paid_amount, paid_amount_change
 from bot.domain.errors import N_, OutOfRange, TextTooLong, UsageError
 from bot.domain.models import (
     Community,
@@ -40,7 +41,6 @@ LIFECYCLE_SETTINGS: dict[str, tuple[str, int, int]] = {
 LIFECYCLE_USAGE = N_("/lifecycle new|loyal|factor|mingap|history|inactive|churn|wonback <number>")
 WINBACK_USAGE = N_("/winback on|off — /winback gift <points> — /winback text <text>|default")
 KEY_RULE_USAGE = N_("/keymembers rule <top percent> <qualified referrals>")
-GIFT_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -184,8 +184,15 @@ async def set_lifecycle_setting(
 
 
 async def set_winback(
-    uow: UnitOfWork, community: Community, args: str, actor_id: int | None, now: datetime
+    uow: UnitOfWork,
+    community: Community,
+    args: str,
+    actor_id: int | None,
+    now: datetime,
+    *,
+    by_owner: bool = False,
 ) -> Community:
+    """on|off, gift <points> (bounded: bot.domain.bounds) or text <text>|default."""
     word, _, rest = args.strip().partition(" ")
     word = word.lower()
     rest = rest.strip()
@@ -193,9 +200,10 @@ async def set_winback(
     if word in ("on", "off") and not rest:
         rules = replace(rules, winback=word == "on")
     elif word == "gift" and rest.isdecimal():
-        if not 0 <= int(rest) <= GIFT_LIMIT:
-            raise OutOfRange(lowest=0, highest=GIFT_LIMIT)
-        rules = replace(rules, winback_gift=int(rest))
+        gift = check_paid_amount(PaidSetting.WINBACK_GIFT, int(rest), by_owner=by_owner)
+        detail = paid_amount_change(PaidSetting.WINBACK_GIFT, rules.winback_gift, gift)
+        rules = replace(rules, winback_gift=gift)
+        return await _save(uow, community, rules, detail, actor_id, now, AUDIT_ACTION)
     elif word == "text" and rest:
         if len(rest) > WINBACK_TEXT_LIMIT:
             raise TextTooLong(maximum=WINBACK_TEXT_LIMIT)
@@ -232,8 +240,9 @@ async def _save(
     detail: str,
     actor_id: int | None,
     now: datetime,
+    action: str = "lifecycle_rule",
 ) -> Community:
     changed = replace(community, lifecycle=rules)
     await uow.communities.save_settings(changed)
-    await uow.audit.add(community.id, actor_id, "lifecycle_rule", None, detail, now)
+    await uow.audit.add(community.id, actor_id, action, None, detail, now)
     return changed

@@ -148,10 +148,7 @@ async def change_points(
         if actor_id == user.id:
             raise CannotAwardSelf()
         if not quota_exempt:
-            quota = community.moderation.monthly_award_quota
-            remaining = max(quota - await quota_used(uow, community, actor_id, now), 0)
-            if amount > remaining:
-                raise AwardQuotaExceeded(remaining=remaining, quota=quota)
+            await check_quota(uow, community, actor_id, amount, now)
     change = await apply_points(
         uow,
         community,
@@ -173,11 +170,22 @@ async def change_points(
     return change
 
 
+async def check_quota(
+    uow: UnitOfWork, community: Community, actor_id: int | None, amount: int, now: datetime
+) -> None:
+    """Refuses a payment the moderator decides (an award, a ticket's reward) that would take
+    them over their monthly quota."""
+    quota = community.moderation.monthly_award_quota
+    remaining = max(quota - await quota_used(uow, community, actor_id, now), 0)
+    if amount > remaining:
+        raise AwardQuotaExceeded(remaining=remaining, quota=quota)
+
+
 async def quota_used(
     uow: UnitOfWork, community: Community, actor_id: int | None, now: datetime
 ) -> int:
-    """Points the moderator awarded this calendar month in the community's timezone,
-    revoked awards excluded."""
+    """Points the moderator awarded or paid by a decision (ticket rewards) this calendar month
+    in the community's timezone, revoked awards excluded."""
     uses = await _uses_this_month(uow, community, now)
     return sum(use.used for use in uses if use.actor_id == actor_id)
 

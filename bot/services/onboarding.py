@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from bot.domain.bounds import AUDIT_ACTION, PaidSetting, check_paid_amount, paid_amount_change
 from bot.domain.errors import N_, OutOfRange, TextTooLong, UsageError
 from bot.domain.markup import check_template
 from bot.domain.models import Community, JoinRequestPolicy
@@ -81,9 +82,11 @@ async def set_join_request_policy(
 
 GROWTH_RULE_LIMITS = {
     "hours": ("qualifying_hours", 0, 24 * 90),
-    "reward": ("referral_reward", 0, 10_000),
-    "bonus": ("welcome_bonus", 0, 10_000),
     "cap": ("daily_referral_cap", 0, 1_000),
+}
+GROWTH_REWARDS = {
+    "reward": ("referral_reward", PaidSetting.REFERRAL_REWARD),
+    "bonus": ("welcome_bonus", PaidSetting.WELCOME_BONUS),
 }
 
 
@@ -94,10 +97,20 @@ async def set_growth_rule(
     value: str,
     actor_id: int | None,
     now: datetime,
+    *,
+    by_owner: bool = False,
 ) -> Community:
-    """Changes one referral rule: hours, reward, bonus, cap (numbers) or checkin (on|off)."""
+    """Changes one referral rule: hours, reward, bonus, cap (numbers) or checkin (on|off);
+    the reward and the bonus are bounded (bot.domain.bounds)."""
+    action, detail = "growth_rule", f"{rule}={value}"
     if rule == "checkin" and value in ("on", "off"):
         growth = replace(community.growth, requires_checkin=value == "on")
+    elif rule in GROWTH_REWARDS and value.isdecimal():
+        field_name, setting = GROWTH_REWARDS[rule]
+        number = check_paid_amount(setting, int(value), by_owner=by_owner)
+        before = getattr(community.growth, field_name)
+        action, detail = AUDIT_ACTION, paid_amount_change(setting, before, number)
+        growth = replace(community.growth, **{field_name: number})  # type: ignore[arg-type]
     elif rule in GROWTH_RULE_LIMITS and value.isdecimal():
         field_name, lowest, highest = GROWTH_RULE_LIMITS[rule]
         number = int(value)
@@ -108,7 +121,7 @@ async def set_growth_rule(
         raise UsageError(usage=GROWTH_USAGE)
     changed = replace(community, growth=growth)
     await uow.communities.save_settings(changed)
-    await uow.audit.add(community.id, actor_id, "growth_rule", None, f"{rule}={value}", now)
+    await uow.audit.add(community.id, actor_id, action, None, detail, now)
     return changed
 
 

@@ -11,6 +11,13 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from bot.domain.bounds import (
+    AUDIT_ACTION,
+    PaidSetting,
+    check_paid_amount,
+    paid_amount_change,
+    paid_bound,
+)
 from bot.domain.care import (
     DETRACTOR_UP_TO,
     PROMOTER_FROM,
@@ -40,7 +47,6 @@ logger = logging.getLogger(__name__)
 
 MAX_QUESTION = 250
 MIN_DAYS, MAX_DAYS = 1, 30
-MAX_THANKS = 1000
 LARGEST_ID = 2**31 - 1
 DUE_LIMIT = 20
 LISTED = 10
@@ -265,13 +271,24 @@ async def set_days(
 
 
 async def set_thanks(
-    uow: UnitOfWork, community: Community, text: str, actor_id: int | None, now: datetime
+    uow: UnitOfWork,
+    community: Community,
+    text: str,
+    actor_id: int | None,
+    now: datetime,
+    *,
+    by_owner: bool = False,
 ) -> CareSettings:
-    points = _number(text, 0, MAX_THANKS)
+    """The points a first answer earns, bounded (bot.domain.bounds)."""
+    setting, word = PaidSetting.SURVEY_THANKS, text.strip()
+    if not word.isdecimal():
+        raise InvalidSurveySetting(lowest=0, highest=paid_bound(setting, by_owner))
+    points = check_paid_amount(setting, int(word), by_owner=by_owner)
     chosen = await uow.surveys.settings(community.id)
     changed = replace(chosen, survey_thanks=points)
     await uow.surveys.save_settings(community.id, changed)
-    await uow.audit.add(community.id, actor_id, "survey_thanks", None, str(points), now)
+    detail = paid_amount_change(setting, chosen.survey_thanks, points)
+    await uow.audit.add(community.id, actor_id, AUDIT_ACTION, None, detail, now)
     return changed
 
 

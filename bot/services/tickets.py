@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
+from bot.domain.bounds import AUDIT_ACTION, PaidSetting, check_paid_amount, paid_amount_change
 from bot.domain.errors import N_, NotEligible, OutOfRange, TextTooLong, UsageError
 from bot.domain.models import Community, LedgerEntry, LedgerKind, PointsChange, UserInfo
 from bot.domain.rules import local_day
@@ -19,8 +20,10 @@ from bot.domain.tickets import (
     MOVES_FROM,
     OPEN_STATUSES,
     REWARDED_KINDS,
+    AnonymousTicketReward,
     ComplaintNotAnnounced,
     FeedbackTicket,
+    OwnTicketReward,
     TicketEvent,
     TicketKind,
     TicketLimitReached,
@@ -36,6 +39,7 @@ from bot.domain.tickets import (
 )
 from bot.ports import UnitOfWork
 from bot.services.membership import ensure_member
+from bot.services.moderation import check_quota
 from bot.services.points import apply_points
 
 MAX_TEXT = 2000
@@ -64,11 +68,12 @@ TICKET_USAGE = N_(
 )
 TICKETS_USAGE = N_("/tickets [open|all] [bug|idea|complaint]")
 RULES_USAGE = N_("/ticketrules bug|idea <points> — /ticketrules limit <tickets a day>")
-RULE_LIMITS: dict[str, tuple[str, int, int]] = {
-    "bug": ("bug_reward", 0, 10_000),
-    "idea": ("idea_reward", 0, 10_000),
-    "limit": ("daily_limit", 1, 100),
+REWARD_RULES: dict[str, tuple[str, PaidSetting]] = {
+    "bug": ("bug_reward", PaidSetting.TICKET_BUG),
+    "idea": ("idea_reward", PaidSetting.TICKET_IDEA),
 }
+RULE_LIMITS: dict[str, tuple[str, int, int]] = {"limit": ("daily_limit", 1, 100)}
+PAYING_STATUSES = frozenset({TicketStatus.ACCEPTED, TicketStatus.DONE})
 
 
 @dataclass(frozen=True)
@@ -206,13 +211,42 @@ async def _recipients(
     return found
 
 
+async def _unpaid_reward(uow: UnitOfWork, community: Community, paid: FeedbackTicket) -> int:
+    """What paying the ticket's reporter now would pay: 0 if nothing or paid before."""
+    amount = community.tickets.reward_for(paid.kind) if paid.kind in REWARDED_KINDS else 0
+    if amount <= 0 or await uow.ledger.has_key(f"{LedgerKind.TICKET}:{paid.id}"):
+        return 0
+    return amount
+
+
+async def _check_payer(
+    uow: UnitOfWork,
+    community: Community,
+    paid: FeedbackTicket,
+    actor_id: int | None,
+    quota_exempt: bool,
+    now: datetime,
+) -> None:
+    """A decision that pays a reporter is taken by a known moderator other than the reporter,
+    and counts against their monthly quota (the bot's owners are exempt from the quota)."""
+    amount = await _unpaid_reward(uow, community, paid)
+    if amount <= 0:
+        return
+    if actor_id is None:
+        raise AnonymousTicketReward()
+    if actor_id == paid.user_id:
+        raise OwnTicketReward(number=paid.number)
+    if not quota_exempt:
+        await check_quota(uow, community, actor_id, amount, now)
+
+
 async def _pay(
     uow: UnitOfWork, community: Community, paid: FeedbackTicket, actor_id: int | None, now: datetime
 ) -> PointsChange | None:
     amount = community.tickets.reward_for(paid.kind)
     if amount <= 0:
         return None
-    return await apply_points(
+    change = await apply_points(
         uow,
         community,
         LedgerEntry(
@@ -226,6 +260,10 @@ async def _pay(
             actor_id=actor_id,
         ),
     )
+    if change is not None:
+        detail = f"#{paid.number} {amount:+d}"
+        await uow.audit.add(community.id, actor_id, "ticket_reward", paid.user_id, detail, now)
+    return change
 
 
 async def move(
@@ -236,10 +274,13 @@ async def move(
     actor_id: int | None,
     now: datetime,
     reason: str | None = None,
+    *,
+    quota_exempt: bool = False,
 ) -> Outcome:
     """new -> accepted -> done, or new|accepted -> rejected (with a reason). The change is
     one conditional UPDATE: a second press or a second moderator finds it made and is
-    refused. An accepted (or done) bug or idea pays its reporter once."""
+    refused. An accepted (or done) bug or idea pays its reporter once, on the decision of a
+    known moderator who is not the reporter, within that moderator's monthly quota."""
     if status == TicketStatus.REJECTED:
         reason = (reason or "").strip()
         if not reason:
@@ -247,16 +288,20 @@ async def move(
         if len(reason) > MAX_REASON:
             raise TextTooLong(maximum=MAX_REASON)
     current = await ticket(uow, community, number)
-    moved = await uow.tickets.move(current.id, status, MOVES_FROM[status], now, note=reason)
-    if not moved:
-        raise TicketStatusUnchanged(number=number, status=STATUS_MSGIDS[current.status])
+    unchanged = TicketStatusUnchanged(number=number, status=STATUS_MSGIDS[current.status])
+    if current.status not in MOVES_FROM[status]:
+        raise unchanged
+    if status in PAYING_STATUSES:
+        await _check_payer(uow, community, current, actor_id, quota_exempt, now)
+    if not await uow.tickets.move(current.id, status, MOVES_FROM[status], now, note=reason):
+        raise unchanged
     await uow.tickets.add_event(TicketEvent(current.id, str(status), now, actor_id, reason))
     await uow.audit.add(
         community.id, actor_id, f"ticket_{status}", current.user_id, f"#{number}", now
     )
     after = replace(current, status=status, note=reason if reason else current.note)
     reward = None
-    if status in (TicketStatus.ACCEPTED, TicketStatus.DONE) and after.kind in REWARDED_KINDS:
+    if status in PAYING_STATUSES and after.kind in REWARDED_KINDS:
         reward = await _pay(uow, community, after, actor_id, now)
     return Outcome(after, reward, await _recipients(uow, community, after))
 
@@ -316,10 +361,17 @@ async def merge(
 
 
 async def reward_duplicate(
-    uow: UnitOfWork, community: Community, number: int, actor_id: int | None, now: datetime
+    uow: UnitOfWork,
+    community: Community,
+    number: int,
+    actor_id: int | None,
+    now: datetime,
+    *,
+    quota_exempt: bool = False,
 ) -> PointsChange | None:
     """A moderator's choice to pay the reporter of a merged duplicate too, once (the same
-    ledger key as any ticket's reward); None when it was paid before."""
+    ledger key as any ticket's reward), with the same rules as accepting a ticket; None when
+    it was paid before."""
     duplicate = await ticket(uow, community, number)
     if (
         duplicate.status != TicketStatus.MERGED
@@ -330,6 +382,7 @@ async def reward_duplicate(
     main = await uow.tickets.get(community.id, duplicate.merged_into)
     if main is None or main.status not in (TicketStatus.ACCEPTED, TicketStatus.DONE):
         raise TicketRewardRefused(number=number)
+    await _check_payer(uow, community, duplicate, actor_id, quota_exempt, now)
     paid = await _pay(uow, community, duplicate, actor_id, now)
     if paid is not None:
         await uow.tickets.add_event(TicketEvent(duplicate.id, "rewarded", now, actor_id, None))
@@ -393,17 +446,27 @@ async def set_rule(
     value: str,
     actor_id: int | None,
     now: datetime,
+    *,
+    by_owner: bool = False,
 ) -> Community:
-    """bug|idea <points> (the reward of an accepted ticket) or limit <tickets a day>."""
-    if rule not in RULE_LIMITS or not value.isdecimal():
+    """bug|idea <points> (the reward of an accepted ticket, bounded: bot.domain.bounds) or
+    limit <tickets a day>."""
+    if rule not in REWARD_RULES.keys() | RULE_LIMITS.keys() or not value.isdecimal():
         raise UsageError(usage=RULES_USAGE)
-    field_name, lowest, highest = RULE_LIMITS[rule]
     number = int(value)
-    if not lowest <= number <= highest:
-        raise OutOfRange(lowest=lowest, highest=highest)
+    if rule in REWARD_RULES:
+        field_name, setting = REWARD_RULES[rule]
+        check_paid_amount(setting, number, by_owner=by_owner)
+        before = getattr(community.tickets, field_name)
+        action, detail = AUDIT_ACTION, paid_amount_change(setting, before, number)
+    else:
+        field_name, lowest, highest = RULE_LIMITS[rule]
+        if not lowest <= number <= highest:
+            raise OutOfRange(lowest=lowest, highest=highest)
+        action, detail = "ticket_rule", f"{rule}={number}"
     changed = replace(community, tickets=replace(community.tickets, **{field_name: number}))
     await uow.communities.save_settings(changed)
-    await uow.audit.add(community.id, actor_id, "ticket_rule", None, f"{rule}={value}", now)
+    await uow.audit.add(community.id, actor_id, action, None, detail, now)
     return changed
 
 

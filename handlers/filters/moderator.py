@@ -153,3 +153,12 @@ class IsModerator(Filter):
                 return False
             return await moderators.is_moderator(bot, message.chat.id, event.from_user.id)
         return await is_moderator_message(event, bot, moderators)
+
+
+def is_owner_message(message: Message, moderators: ModeratorDirectory) -> bool:
+    """From one of the bot's owners in person (an anonymous admin never is one)."""
+    return (
+        message.sender_chat is None
+        and message.from_user is not None
+        and moderators.is_owner(message.from_user.id)
+    )

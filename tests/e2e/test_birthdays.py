@@ -196,4 +196,4 @@ async def test_the_group_is_no_place_for_a_birthday_and_off_removes_it(
     await harness.say(OTHER, "/birthdays gift 5")
     assert "Only moderators" in harness.last_reply()
     await harness.say(ADMIN_ID, "/birthdays gift -5")
-    assert "from 0 to 10000" in harness.last_reply()
+    assert "from 0 to 1000." in harness.last_reply()

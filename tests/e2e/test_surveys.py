@@ -260,7 +260,7 @@ async def test_csat_schedules_and_settings(
         ("/survey nps please", "Usage"),
         ("/survey", "Usage"),
         ("/survey duration 0", "from 1 to 30"),
-        ("/survey thanks lots", "from 0 to 1000"),
+        ("/survey thanks lots", "from 0 to 100."),
         ("/survey close 7", "no survey #7"),
         ("/survey schedule monthly 40 20:00 nps", "schedule"),
         ("/survey unschedule 3", "no scheduled survey #3"),
