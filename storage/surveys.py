@@ -278,6 +278,7 @@ def _survey(row: SurveyRow) -> Survey:
         thanks_points=row.thanks_points,
         answer_count=row.answer_count,
         score_hundredths=row.score_hundredths,
+        created_by=row.created_by,
     )
 
 
@@ -290,4 +291,5 @@ def _schedule(row: SurveyScheduleRow) -> SurveySchedule:
         question=row.question,
         status=row.status,
         next_run_at=row.next_run_at,
+        created_by=row.created_by,
     )

@@ -46,6 +46,7 @@ class Survey:
     thanks_points: int
     answer_count: int | None = None
     score_hundredths: int | None = None  # NPS × 100 or the CSAT average × 100
+    created_by: int | None = None  # the moderator who opened it, or who scheduled it
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class SurveySchedule:
     question: str | None
     status: str
     next_run_at: datetime | None
+    created_by: int | None = None
 
 
 @dataclass(frozen=True)

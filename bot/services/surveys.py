@@ -117,8 +117,11 @@ async def start(
     question: str | None,
     actor_id: int | None,
     now: datetime,
+    *,
+    scheduled_by: int | None = None,
 ) -> Survey:
-    """Opens a survey for the community's set number of days."""
+    """Opens a survey for the community's set number of days. Its opener (the moderator, or
+    for a scheduled one whoever scheduled it) earns no thank-you from it."""
     chosen = await uow.surveys.settings(community.id)
     survey = Survey(
         id=0,
@@ -130,8 +133,9 @@ async def start(
         closes_at=now + timedelta(days=chosen.survey_days),
         closed_at=None,
         thanks_points=chosen.survey_thanks,
+        created_by=actor_id if actor_id is not None else scheduled_by,
     )
-    survey_id = await uow.surveys.add(survey, actor_id)
+    survey_id = await uow.surveys.add(survey, survey.created_by)
     await uow.audit.add(community.id, actor_id, "survey_start", None, f"#{survey_id}", now)
     return replace(survey, id=survey_id)
 
@@ -150,7 +154,8 @@ async def answer(
 ) -> AnswerOutcome:
     """The pressing member's answer: refused for a survey of another group, a closed one, a
     score out of range, or someone the stored membership does not know as a member. The
-    first answer earns the survey's thank-you once (keyed by survey and member)."""
+    first answer earns the survey's thank-you once (keyed by survey and member), except for
+    the survey's own opener: nobody pays themselves through a setting."""
     survey = await get(uow, community, survey_id)
     if survey.status != SurveyStatus.OPEN or now >= survey.closes_at:
         raise SurveyClosed(survey_id=survey.id)
@@ -161,7 +166,7 @@ async def answer(
         raise NotASurveyMember()
     first = await uow.surveys.answer(survey.id, community.id, user_id, score, now)
     thanks = None
-    if first and survey.thanks_points > 0:
+    if first and survey.thanks_points > 0 and user_id != survey.created_by:
         entry = LedgerEntry(
             community_id=community.id,
             user_id=user_id,
@@ -346,5 +351,15 @@ async def start_scheduled(uow: UnitOfWork, community_id: int, now: datetime) -> 
             continue
         if now - planned.next_run_at > SCHEDULE_GRACE:
             continue
-        opened.append(await start(uow, community, planned.kind, planned.question, None, now))
+        opened.append(
+            await start(
+                uow,
+                community,
+                planned.kind,
+                planned.question,
+                None,
+                now,
+                scheduled_by=planned.created_by,
+            )
+        )
     return opened

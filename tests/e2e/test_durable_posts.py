@@ -117,7 +117,7 @@ async def test_a_post_meeting_three_429s_is_posted_once_after_them(
 async def test_a_crash_between_the_commit_and_the_send_still_posts_once(
     harness: RestartingHarness, command: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def die_before_sending(outbox: Outbox) -> None:
+    def die_before_sending(outbox: Outbox, *_answers: object) -> None:
         outbox.take()
 
     monkeypatch.setattr(harness.app.replies, "submit", die_before_sending)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from storage.models import AuditRow, MemberRow, TicketRow
+from storage.models import AuditRow, LedgerRow, MemberRow, TicketRow
 from tests.e2e.conftest import (
     ADMIN_ID,
     CREATOR_ID,
@@ -241,3 +241,31 @@ async def test_paid_amounts_are_bounded_owners_go_higher_and_changes_are_audited
         detail.endswith(f" -> {points}")
         for detail, (_a, points) in zip(details, expected_audit, strict=True)
     )
+
+
+async def test_a_moderator_earns_no_thank_you_from_their_own_survey(harness: Harness) -> None:
+    from tests.e2e.test_surveys import buttons as survey_buttons
+    from tests.e2e.test_surveys import press, survey_posts
+
+    add_members(harness, [REPORTER])
+    await harness.say(REPORTER, "hello")
+    await harness.say(ADMIN_ID, "hello")
+    await harness.say(ADMIN_ID, "/survey thanks 100")
+    await harness.say(ADMIN_ID, "/survey nps")
+    [post] = survey_posts(harness)
+    data = survey_buttons(post)
+    own = await press(harness, post, ADMIN_ID, data[10])
+    assert "Your answer: 10." in str(own.get("text")), own
+    assert "+100" not in str(own.get("text")), own
+    member = await press(harness, post, REPORTER, data[8])
+    assert "+100" in str(member.get("text"))
+    async with stored(harness) as session:
+        thanked = (
+            await session.execute(
+                select(LedgerRow.user_id, LedgerRow.amount).where(
+                    LedgerRow.kind == "survey_thanks"
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in thanked] == [(REPORTER, 100)]
+    await ledger_matches_balances(harness)
