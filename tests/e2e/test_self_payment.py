@@ -262,9 +262,7 @@ async def test_a_moderator_earns_no_thank_you_from_their_own_survey(harness: Har
     async with stored(harness) as session:
         thanked = (
             await session.execute(
-                select(LedgerRow.user_id, LedgerRow.amount).where(
-                    LedgerRow.kind == "survey_thanks"
-                )
+                select(LedgerRow.user_id, LedgerRow.amount).where(LedgerRow.kind == "survey_thanks")
             )
         ).all()
     assert [tuple(row) for row in thanked] == [(REPORTER, 100)]
