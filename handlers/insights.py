@@ -32,6 +32,7 @@ from bot.domain.models import Community, LedgerKind, Tier
 from bot.i18n import Translator
 from bot.ports import UnitOfWork, UnitOfWorkFactory
 from bot.services import insights
+from handlers.buttons import ChatId, SmallCount
 from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import IsModerator, ModeratorDirectory
 from handlers.render import tier_name
@@ -76,8 +77,8 @@ LEDGER_KIND_NAMES = {
 
 
 class StatsButton(CallbackData, prefix="v1st"):
-    community_id: int
-    days: int
+    community_id: ChatId
+    days: SmallCount
 
 
 def _percent(part: int, whole: int) -> str:
