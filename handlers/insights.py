@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from html import escape
 from typing import Any
 
 from aiogram import Bot, Router
@@ -91,7 +92,7 @@ def summary(_: Translator, report: InsightsReport) -> str:
     lines = [
         _(
             "📊 <b>{title}</b>: the last {days} days ({first} – {last})",
-            title=report.title,
+            title=escape(report.title),
             days=days,
             first=f"{report.first_day:%Y-%m-%d}",
             last=f"{report.last_day:%Y-%m-%d}",
