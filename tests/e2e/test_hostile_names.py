@@ -145,6 +145,10 @@ async def test_every_message_takes_hostile_names_titles_and_texts(  # noqa: PLR0
     await step(h, ADMIN_ID, f"/shop add 10 5 {TEXT}")
     await step(h, EVE, "/shop")
     await press(h, last_with_button(h), EVE)
+    await step(h, ADMIN_ID, f"/shop add 100000 5 {TEXT}")
+    await step(h, EVE, "/shop")
+    await press(h, last_with_button(h), EVE, row=1)
+    assert TEXT in str(api.callback_answers[-1]["text"]), api.callback_answers[-1]
     await step(h, EVE, "/myorders")
     await step(h, ADMIN_ID, "/orders")
     await step(h, ADMIN_ID, "/orders fulfil 1")
