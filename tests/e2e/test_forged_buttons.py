@@ -9,8 +9,8 @@ from aiogram.filters.callback_data import CallbackData
 from sqlalchemy import func, select
 
 from handlers import setup_routers
-from storage.models import Base, DeadLetterRow
-from tests.e2e.conftest import GROUP_ID, Harness
+from storage.models import Base, DeadLetterRow, ShopOrderRow
+from tests.e2e.conftest import ADMIN_ID, GROUP_ID, OWNER_ID, Harness
 from tests.e2e.helpers import add_members, stored
 
 MEMBER = 1001
@@ -41,7 +41,8 @@ def valid_value(name: str, annotation: object) -> str:
 
 
 def forged_data(cls: type[CallbackData]) -> list[str]:
-    """For each number field, the other fields valid and that one wrong; and malformed data."""
+    """For each number field (and each field of a few fixed letters), the other fields valid
+    and that one wrong; and data with a part too many or too few."""
     fields = cls.model_fields
     valid = {name: valid_value(name, field.annotation) for name, field in fields.items()}
     sep = cls.__separator__
@@ -49,6 +50,8 @@ def forged_data(cls: type[CallbackData]) -> list[str]:
     if fields:
         forged.append(cls.__prefix__)
     for name, field in fields.items():
+        if typing.get_origin(field.annotation) is typing.Literal:
+            forged.append(sep.join([cls.__prefix__, *{**valid, name: "zz"}.values()]))
         if field.annotation is not int:
             continue
         wrong = ALWAYS_WRONG if name in CHAT_ID_FIELDS else ALWAYS_WRONG + WRONG_FOR_ROW_IDS
@@ -99,3 +102,30 @@ async def test_forged_presses_of_every_prefix_are_answered_and_change_nothing(
     assert await row_counts(harness) == before
     async with stored(harness) as session:
         assert await session.scalar(select(func.count()).select_from(DeadLetterRow)) == 0
+
+
+async def test_a_moderator_pressing_an_order_button_with_a_forged_action_settles_nothing(
+    harness: Harness,
+) -> None:
+    add_members(harness, [MEMBER])
+    await harness.say(MEMBER, "/myorders")  # registers the member
+    await harness.say(OWNER_ID, f"/award {MEMBER} 100 seed points")
+    await harness.say(ADMIN_ID, "/shop add 10 5 Mug")
+    await harness.say(MEMBER, "/shop")
+    shop = harness.replies()[-1]
+    assert shop.reply_markup is not None
+    redeem = shop.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    await harness.handled(harness.api.press_button(GROUP_ID, shop.message_id, MEMBER, redeem))
+    await harness.say(ADMIN_ID, "/orders")
+    orders = harness.replies()[-1]
+    assert orders.reply_markup is not None
+    fulfil = str(orders.reply_markup["inline_keyboard"][0][0]["callback_data"])
+    assert fulfil.startswith("v1so:f:")
+
+    forged = fulfil.replace(":f:", ":x:")
+    update_id = harness.api.press_button(GROUP_ID, orders.message_id, ADMIN_ID, forged)
+    await harness.handled(update_id)
+
+    assert harness.api.callback_answers[-1]["text"] == STALE
+    async with stored(harness) as session:
+        assert await session.scalar(select(ShopOrderRow.status)) == "pending"
