@@ -218,3 +218,21 @@ async def test_every_message_takes_hostile_names_titles_and_texts(  # noqa: PLR0
 def post_data(post: SentMessage) -> str:
     assert post.reply_markup is not None
     return str(post.reply_markup["inline_keyboard"][0][0]["callback_data"])
+
+
+async def test_merged_check_ins_take_hostile_names(hostile: Harness) -> None:
+    members = list(range(3001, 3031))
+    for user_id in members:
+        hostile.api.add_user(user_id, f"<{user_id}> & \u202e", username=f"user{user_id}")
+        hostile.api.add_member(GROUP_ID, user_id)
+
+    update_ids = hostile.api.send_messages(GROUP_ID, [BOB, *members], "/checkin")
+    await hostile.handled(update_ids[-1])
+
+    merged = [m for m in hostile.replies() if "members checked in" in (m.text or "")]
+    assert merged
+    said = "\n".join(shown(m) for m in merged)
+    for user_id in members:
+        assert f"<{user_id}> & \u202e +10 (streak 1)" in said
+    assert 'Bob "<b>" +10' in said
+    assert not parse_errors(hostile)
