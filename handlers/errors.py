@@ -16,12 +16,14 @@ from runtime.outbox import Outbox
 logger = logging.getLogger(__name__)
 
 
-def refusal_text(error: DomainError, translate: Translator) -> str:
-    """The refusal's message in the chat's language, its params escaped for HTML."""
+def refusal_text(error: DomainError, translate: Translator, *, as_html: bool = True) -> str:
+    """The refusal's message in the chat's language, its params escaped for HTML (or left as
+    they are for a button's answer, which Telegram shows as plain text)."""
+    quote = escape if as_html else str
     translated = type(error).translated_params
     plain = {key: value for key, value in error.params.items() if key not in translated}
     params = {
-        key: escape(
+        key: quote(
             translate(value, **plain)
             if key in translated and isinstance(value, str)
             else str(value)
@@ -46,8 +48,10 @@ def setup() -> Router:
         Inside the intake's transaction the explanation is only planned into the update's
         outbox, sent after the commit; with no transaction open it is sent right away."""
         assert isinstance(event.exception, DomainError)
-        text = refusal_text(event.exception, _ or translator("en"))
         update = event.update
+        text = refusal_text(
+            event.exception, _ or translator("en"), as_html=update.callback_query is None
+        )
         if outbox is not None and transaction_open.get():
             if update.callback_query is not None:
                 outbox.toast(update.callback_query, text[:200])

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from html import escape
 from typing import Any
 
 from aiogram import Bot, Router
@@ -32,6 +33,7 @@ from bot.domain.models import Community, LedgerKind, Tier
 from bot.i18n import Translator
 from bot.ports import UnitOfWork, UnitOfWorkFactory
 from bot.services import insights
+from handlers.buttons import ChatId, SmallCount
 from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import IsModerator, ModeratorDirectory
 from handlers.render import tier_name
@@ -76,8 +78,8 @@ LEDGER_KIND_NAMES = {
 
 
 class StatsButton(CallbackData, prefix="v1st"):
-    community_id: int
-    days: int
+    community_id: ChatId
+    days: SmallCount
 
 
 def _percent(part: int, whole: int) -> str:
@@ -90,7 +92,7 @@ def summary(_: Translator, report: InsightsReport) -> str:
     lines = [
         _(
             "📊 <b>{title}</b>: the last {days} days ({first} – {last})",
-            title=report.title,
+            title=escape(report.title),
             days=days,
             first=f"{report.first_day:%Y-%m-%d}",
             last=f"{report.last_day:%Y-%m-%d}",

@@ -19,6 +19,7 @@ from bot.i18n import Translator, translator
 from bot.ports import UnitOfWork
 from bot.services import lotteries, moderation
 from bot.services.lotteries import DrawResult, LotteryView
+from handlers.buttons import RowId
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.moderation import split_target_and_rest
@@ -32,7 +33,7 @@ ENTRIES_PER_MESSAGE = 3500  # characters of the entry list in one private messag
 class LotteryButton(CallbackData, prefix="v1lt"):
     """Join a lottery; who joins is the user who pressed, checked against the chat's lottery."""
 
-    lottery_id: int
+    lottery_id: RowId
 
 
 class MemberAction(Filter):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
@@ -18,6 +19,7 @@ from bot.i18n import Translator, language_of_user, translator
 from bot.ports import UnitOfWork
 from bot.services import shop
 from bot.services.shop import Settlement
+from handlers.buttons import RowId
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.render import actor_of, name, tier_name
@@ -42,14 +44,14 @@ MODERATORS_ONLY = N_("Only moderators of this group can use this command.")
 class RedeemButton(CallbackData, prefix="v1sr"):
     """Redeem an item; the buyer is whoever pressed."""
 
-    item_id: int
+    item_id: RowId
 
 
 class OrderButton(CallbackData, prefix="v1so"):
     """A moderator settles an order: action "f" (fulfil) or "r" (reject)."""
 
-    action: str
-    order_id: int
+    action: Literal["f", "r"]
+    order_id: RowId
 
 
 class FirstWordIn(Filter):

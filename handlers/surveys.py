@@ -19,6 +19,7 @@ from bot.i18n import Translator, translator
 from bot.ports import UnitOfWork
 from bot.services import surveys
 from bot.services.surveys import SurveyResult
+from handlers.buttons import RowId, SmallCount
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator, ModeratorDirectory, is_owner_message
 from handlers.render import actor_of, name
@@ -37,8 +38,8 @@ class SurveyButton(CallbackData, prefix="v1sv"):
     """One score of a survey; who answers is the user who pressed, checked against the
     chat's survey and its stored membership."""
 
-    survey_id: int
-    score: int
+    survey_id: RowId
+    score: SmallCount
 
 
 def survey_keyboard(survey: Survey) -> InlineKeyboardMarkup:

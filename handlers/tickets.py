@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from html import escape
+from typing import Literal
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
@@ -31,6 +32,7 @@ from bot.i18n import Translator, language_of_user, translator
 from bot.ports import UnitOfWork
 from bot.services import tickets
 from bot.services.tickets import Filed, Outcome, Recipient, TicketView
+from handlers.buttons import ChatId, RowId
 from handlers.filters.chat import GROUP_CHAT_TYPES, InGroup
 from handlers.filters.moderator import IsModerator, ModeratorDirectory
 from handlers.render import actor_of, name
@@ -71,7 +73,7 @@ class FeedbackButton(CallbackData, prefix="v1tf"):
     asks for the kind next. The text is the message the prompt replies to; only its author's
     press counts."""
 
-    community_id: int
+    community_id: ChatId
     kind: str
 
 
@@ -79,8 +81,8 @@ class TriageButton(CallbackData, prefix="v1tt"):
     """A moderator moves ticket #number: action "a" (accept), "d" (done), "r" (reject: the
     reason is asked for as a command)."""
 
-    action: str
-    number: int
+    action: Literal["a", "d", "r"]
+    number: RowId
 
 
 def status_name(_: Translator, status: TicketStatus) -> str:

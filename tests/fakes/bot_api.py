@@ -234,12 +234,34 @@ def _replace(obj: TObj, **changes: Any) -> TObj:
 
 
 HTML_TAGS = "b|strong|i|em|u|ins|s|strike|del|a|code|pre|tg-spoiler|span|blockquote|tg-emoji"
-_TAG = re.compile(rf"</?({HTML_TAGS})(\s[^<>]*)?>")
+_START_TAG = re.compile(
+    rf"<({HTML_TAGS})((?:\s+[a-z-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'<>=]+))?)*)\s*>"
+)
+_END_TAG = re.compile(rf"</({HTML_TAGS})\s*>")
+_ATTRIBUTE = re.compile(r"([a-z-]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'<>=]+)))?")
 _ENTITY = re.compile(r"&(lt|gt|amp|quot|#[0-9]+|#x[0-9a-fA-F]+);")
+_REQUIRED_ATTRIBUTE = {"a": "href", "tg-emoji": "emoji-id"}
+
+
+def _html_error(problem: str) -> TelegramAPIError:
+    return _bad(f"can't parse entities: {problem}")
+
+
+def _check_start_tag(name: str, attributes: str, offset: int) -> None:
+    values = {
+        match.group(1): next((v for v in match.groups()[1:] if v is not None), "")
+        for match in _ATTRIBUTE.finditer(attributes)
+    }
+    if name == "span" and values.get("class") != "tg-spoiler":
+        raise _html_error(f'tag "span" must have class "tg-spoiler" at byte offset {offset}')
+    required = _REQUIRED_ATTRIBUTE.get(name)
+    if required is not None and not values.get(required):
+        raise _html_error(f'tag "{name}" must have attribute "{required}" at byte offset {offset}')
 
 
 def _check_html(text: str, parse_mode: str | None) -> None:
-    """Telegram's HTML rules: only its tags, balanced; every other < and & escaped."""
+    """Telegram's HTML rules: only its tags (span only as a spoiler, a with an href), balanced;
+    entities only &lt; &gt; &amp; &quot; and numeric ones; every other < and & escaped."""
     if (parse_mode or "").upper() != "HTML":
         return
     stack: list[str] = []
@@ -247,24 +269,32 @@ def _check_html(text: str, parse_mode: str | None) -> None:
     while position < len(text):
         char = text[position]
         if char == "<":
-            tag = _TAG.match(text, position)
-            if tag is None:
-                raise _bad(f"can't parse entities: unsupported start tag at byte offset {position}")
-            name = tag.group(1)
-            if tag.group(0).startswith("</"):
-                if not stack or stack.pop() != name:
-                    raise _bad(f"can't parse entities: unmatched end tag {name}")
-            else:
-                stack.append(name)
-            position = tag.end()
+            offset = len(text[:position].encode())
+            end = _END_TAG.match(text, position)
+            if end is not None:
+                if not stack:
+                    raise _html_error(f"unexpected end tag at byte offset {offset}")
+                expected = stack.pop()
+                if expected != end.group(1):
+                    raise _html_error(
+                        f'unmatched end tag at byte offset {offset}, expected "</{expected}>", '
+                        f'found "</{end.group(1)}>"'
+                    )
+                position = end.end()
+                continue
+            start = _START_TAG.match(text, position)
+            if start is None:
+                raise _html_error(f"unsupported start tag at byte offset {offset}")
+            _check_start_tag(start.group(1), start.group(2), offset)
+            stack.append(start.group(1))
+            position = start.end()
             continue
         if char == "&" and _ENTITY.match(text, position) is None:
-            raise _bad(f"can't parse entities: unescaped & at byte offset {position}")
+            offset = len(text[:position].encode())
+            raise _html_error(f"unsupported HTML entity at byte offset {offset}")
         position += 1
     if stack:
-        raise _bad(
-            f"can't parse entities: can't find end tag corresponding to start tag {stack[-1]}"
-        )
+        raise _html_error(f'can\'t find end tag corresponding to start tag "{stack[-1]}"')
 
 
 def _utf16_len(text: str) -> int:
@@ -361,6 +391,7 @@ class FakeBotAPI:
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
         self.pinned_messages: list[tuple[int, int]] = []
         self.internal_errors: list[str] = []
+        self.refusals: list[tuple[str, int, str]] = []  # (method, error code, description)
         self.allowed_updates: list[str] | None = None
         self.webhook_url: str | None = None
         # time.perf_counter() stamps, for benchmarks: when an update was queued for the bot,
@@ -486,6 +517,7 @@ class FakeBotAPI:
             self._raise_injected_failure(method)
             result = await handler(params)
         except TelegramAPIError as exc:
+            self.refusals.append((method, exc.error_code, exc.description))
             return self._error_response(exc)
         except Exception as exc:  # a bug in the fake: surface it to the test
             logger.exception("FakeBotAPI failed on %s", method)

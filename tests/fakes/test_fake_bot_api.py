@@ -624,3 +624,46 @@ async def test_albums_of_uploaded_photos_are_sent_as_one_message_per_photo(
                 InputMediaPhoto(media=BufferedInputFile(b"x", "d.png")),
             ],
         )
+
+
+ACCEPTED_HTML = [
+    "plain > text",
+    "<b>bold</b> <strong>s</strong> <i>i</i> <em>e</em> <u>u</u> <ins>i</ins> <s>s</s>",
+    "<strike>s</strike> <del>d</del> <tg-spoiler>x</tg-spoiler>",
+    '<span class="tg-spoiler">x</span> <a href="https://t.me/x?a=1&amp;b=2">link</a>',
+    '<tg-emoji emoji-id="5368324170671202286">👍</tg-emoji> <code>c</code>',
+    '<pre><code class="language-python">x</code></pre> <blockquote expandable>q</blockquote>',
+    "R&amp;D &lt;Beta&gt; &quot;x&quot; &#38; &#x26; \u202eevil",
+    "<b><i>nested</i></b>",
+]
+REFUSED_HTML = [
+    "R&D testers",
+    "<Beta> testers",
+    "a < b",
+    "&nbsp;",
+    "<b>open",
+    "</b>",
+    "<b><i>crossed</b></i>",
+    "<span>not a spoiler</span>",
+    "<a>no link</a>",
+    "<div>x</div>",
+    "<b",
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text", ACCEPTED_HTML)
+async def test_html_that_telegram_accepts(fake: FakeBotAPI, bot: Bot, text: str) -> None:
+    make_group(fake)
+    await bot.send_message(GROUP, text, parse_mode="HTML")
+    assert fake.messages_to(GROUP)[-1].text == text
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text", REFUSED_HTML)
+async def test_html_that_telegram_refuses(fake: FakeBotAPI, bot: Bot, text: str) -> None:
+    make_group(fake)
+    with pytest.raises(TelegramBadRequest, match="can't parse entities"):
+        await bot.send_message(GROUP, text, parse_mode="HTML")
+    await bot.send_message(GROUP, text)
+    assert fake.messages_to(GROUP)[-1].text == text
