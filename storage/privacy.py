@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.caches import user_forgotten
 from storage.models import Base
+from storage.reward_memory import remember_before_erasure
 from storage.tickets import reopen_orphaned_duplicates
 
 # Column names that hold a Telegram user id (private chat ids equal user ids).
@@ -77,6 +78,8 @@ class Erase:
 DELETE = Erase("delete")
 SET_NULL = Erase("null")
 PLACEHOLDER = Erase("placeholder")
+# A table that names no one (no user-id column): kept whole by /forgetme.
+NOT_PERSONAL = Erase("keep")
 
 
 def anonymize(action: Literal["null", "placeholder", "keep"], **scrub: Scrub) -> Erase:
@@ -137,6 +140,11 @@ PARTS: tuple[Part, ...] = (
     Part("survey_schedules_created", "survey_schedules", ("created_by",), erase=SET_NULL),
     Part("birthdays", "birthdays", ("user_id",), erase=DELETE),
     Part("birthday_greetings", "birthday_greetings", ("user_id",), erase=DELETE),
+    # Not personal data, kept: one-time rewards already given, the person only a keyed hash
+    # of their id (HMAC-SHA256) that leads to no one without the secret below; it is what
+    # keeps a forgotten member who comes back from being rewarded twice (fraud prevention).
+    Part("reward_memory", "reward_memory", (), erase=NOT_PERSONAL),
+    Part("app_secrets", "app_secrets", (), erase=NOT_PERSONAL),  # the bot's own random keys
 )
 
 # How each part is erased (/forgetme), by (table, section). Kept apart from PARTS only so
@@ -229,6 +237,8 @@ class SqlPrivacyRepository:
         """Each part's rows about the user, as JSON-ready dicts."""
         sections: dict[str, list[dict[str, Any]]] = {}
         for part in PARTS:
+            if not part.columns:
+                continue
             table: Table = Base.metadata.tables[part.table]
             keys = list(table.primary_key.columns)
             query = (
@@ -245,9 +255,11 @@ class SqlPrivacyRepository:
 
     async def erase_user(self, user_id: int) -> dict[str, int]:
         """/forgetme: every part's rows about the user deleted or anonymized as the part
-        declares (PARTS, then MENTION_PARTS, the users row last), in this transaction.
+        declares (PARTS, then MENTION_PARTS, the users row last), in this transaction; the
+        one-time rewards those rows show as given are kept in the reward memory first.
         Returns the rows changed per section (all zero: nothing was stored)."""
         await self._session.flush()
+        await remember_before_erasure(self._session, user_id)
         names = await self._names_of(user_id)
         await self._ensure_erased_user()
         changed: dict[str, int] = {}

@@ -30,6 +30,19 @@ def test_the_parts_name_real_tables_and_columns() -> None:
     assert "users" in {part.table for part in PARTS}
 
 
+def test_a_part_kept_whole_names_no_one() -> None:
+    """/forgetme keeps a NOT_PERSONAL part's rows (the reward memory: keyed hashes, its
+    secret): such a table has no user-id column, and a part without columns is one of them."""
+    from storage.privacy import NOT_PERSONAL
+
+    with_user_ids = user_id_tables()
+    kept = {part.table for part in PARTS if part.erase is NOT_PERSONAL}
+    assert {"reward_memory", "app_secrets"} <= kept
+    assert not kept & set(with_user_ids)
+    for part in PARTS:
+        assert (part.erase is NOT_PERSONAL) == (not part.columns), part.section
+
+
 def test_columns_ending_in_a_user_like_name_are_recognised() -> None:
     """A new column named like a person (…_user_id, …_by) must be added to USER_ID_COLUMNS."""
     suspicious = {

@@ -1,0 +1,52 @@
+"""reward memory: one-time rewards kept through /forgetme under a keyed hash, and its secret
+
+Revision ID: 0015_reward_memory
+Revises: 0013_surveys
+Create Date: 2026-12-07
+
+New tables only: nothing stored before is changed. The reward memory's secret is generated at random
+by the bot when it is first needed (storage/reward_memory.py); a downgrade drops it with the
+memory it keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0015_reward_memory"
+down_revision: str | None = "0013_surveys"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "app_secrets",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("value", sa.String(length=128), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_app_secrets")),
+    )
+    op.create_table(
+        "reward_memory",
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("community_id", sa.BigInteger(), nullable=False),
+        sa.Column("subject", sa.String(length=64), nullable=False),
+        sa.Column("occasion", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["community_id"],
+            ["communities.id"],
+            name=op.f("fk_reward_memory_community_id_communities"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "kind", "community_id", "subject", "occasion", name=op.f("pk_reward_memory")
+        ),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("reward_memory")
+    op.drop_table("app_secrets")
