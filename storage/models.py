@@ -681,6 +681,7 @@ class TicketRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     photo_file_id: Mapped[str | None] = mapped_column(String(200))
+    photo_user_id: Mapped[int | None] = mapped_column(BigInteger)  # who posted the photo
     request_key: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime]
     first_answer_at: Mapped[datetime | None]

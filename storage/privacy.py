@@ -47,6 +47,7 @@ USER_ID_COLUMNS = frozenset(
         "target_user_id",
         "created_by",
         "settled_by",
+        "photo_user_id",
     }
 )
 
@@ -98,6 +99,7 @@ class Part:
     columns: tuple[str, ...]
     erase: Erase | Mapping[str, Erase] | None = None
     mentions: Mapping[str, Erase] = field(default_factory=dict)
+    shown: tuple[str, ...] = ()  # the columns /mydata shows (all when empty)
 
     def erase_of(self, column: str) -> Erase | None:
         if isinstance(self.erase, Erase) or self.erase is None:
@@ -134,6 +136,15 @@ PARTS: tuple[Part, ...] = (
     # A forgotten reporter's tickets go, with their history (ticket_events cascade); what a
     # moderator did to others' tickets stays without their id.
     Part("tickets", "tickets", ("user_id",), erase=DELETE),
+    # Their photo attached to someone else's ticket (a reply to their photo message): the
+    # photo goes, the ticket stays; /mydata shows them the photo, not the reporter's words.
+    Part(
+        "ticket_photos",
+        "tickets",
+        ("photo_user_id",),
+        erase=anonymize("null", photo_file_id=Scrub.NULL),
+        shown=("community_id", "number", "photo_file_id", "created_at"),
+    ),
     Part("ticket_events", "ticket_events", ("actor_id",), erase=SET_NULL),
     Part("survey_answers", "survey_answers", ("user_id",), erase=DELETE),
     Part("surveys_created", "surveys", ("created_by",), erase=SET_NULL),
@@ -241,8 +252,9 @@ class SqlPrivacyRepository:
                 continue
             table: Table = Base.metadata.tables[part.table]
             keys = list(table.primary_key.columns)
+            shown = [table.c[name] for name in part.shown] or list(table.columns)
             query = (
-                select(table)
+                select(*shown)
                 .where(or_(*(table.c[name] == user_id for name in part.columns)))
                 .order_by(*(key.desc() for key in keys))
                 .limit(EXPORT_ROW_LIMIT)

@@ -1,10 +1,12 @@
-"""reward memory: one-time rewards kept through /forgetme under a keyed hash, and its secret
+"""reward memory: one-time rewards kept through /forgetme under a keyed hash, its secret, and
+who posted a ticket's photo
 
 Revision ID: 0015_reward_memory
 Revises: 0013_surveys
 Create Date: 2026-12-07
 
-New tables only: nothing stored before is changed. The reward memory's secret is generated at random
+New tables, and one new nullable column (tickets.photo_user_id, unknown for tickets filed
+before): nothing stored before is changed. The reward memory's secret is generated at random
 by the bot when it is first needed (storage/reward_memory.py); a downgrade drops it with the
 memory it keys.
 """
@@ -45,8 +47,12 @@ def upgrade() -> None:
             "kind", "community_id", "subject", "occasion", name=op.f("pk_reward_memory")
         ),
     )
+    with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("photo_user_id", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.drop_column("photo_user_id")
     op.drop_table("reward_memory")
     op.drop_table("app_secrets")

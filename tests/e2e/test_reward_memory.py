@@ -1,7 +1,8 @@
 """/forgetme does not re-open one-time rewards: a forgotten member who comes back is a
 rejoiner. Their inviter is not paid again for them, nor are they given a second welcome bonus,
-a second birthday gift in the same year or a second thank-you for the same survey. Runs on
-SQLite and, when TEST_DATABASE_URL is set, on PostgreSQL."""
+a second birthday gift in the same year or a second thank-you for the same survey. A photo of
+theirs that someone else attached to a ticket is erased with them. Runs on SQLite and, when
+TEST_DATABASE_URL is set, on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select
 
-from storage.models import LedgerRow, ReferralRow, RewardMemoryRow
+from storage.models import Base, LedgerRow, ReferralRow, RewardMemoryRow, TicketRow
 from tests.e2e.conftest import ADMIN_ID, CREATOR_ID, GROUP_ID, Harness, start_bot, stop_bot
 from tests.e2e.helpers import add_members, ledger_matches_balances, stored
 from tests.fakes.bot_api import FakeBotAPI, SentMessage
@@ -151,3 +152,40 @@ async def test_a_survey_thanks_once_after_forgetme(harness: Harness) -> None:
     second = harness.replies()[-1]
     assert "+5 points" in await press(harness, GROUP_ID, second, FRIEND, 10)
     await ledger_matches_balances(harness)
+
+
+async def test_a_photo_of_a_forgotten_member_attached_by_someone_else_is_erased(
+    harness: Harness,
+) -> None:
+    api = harness.api
+    add_members(harness, [FRIEND, OTHER])
+    await harness.say(FRIEND, "/start", chat_id=FRIEND)
+    photo = api.send_photo_message(GROUP_ID, FRIEND, file_id="AgACfriendsface")
+    await harness.handled(photo)
+    await harness.say(OTHER, "/bug Look at this", reply_to_message_id=api.message_id_of(photo))
+    assert "Ticket #1 is filed" in harness.last_reply()
+    await harness.say(OTHER, "/idea A banner of my own")
+    own = api.send_photo_message(GROUP_ID, OTHER, caption="/bug Mine", file_id="AgACotherphoto")
+    await harness.posted(own)
+    assert "Ticket #3 is filed" in harness.last_reply()
+
+    await harness.say(FRIEND, "/mydata", chat_id=FRIEND)
+    exported = api.sent_documents[-1][2].decode()
+    assert "AgACfriendsface" in exported
+    assert "Look at this" not in exported  # the reporter's words are theirs, not the friend's
+    await forget(harness, FRIEND)
+
+    async with stored(harness) as session:
+        tickets = {
+            row.number: (row.user_id, row.text, row.photo_file_id)
+            for row in (await session.execute(select(TicketRow))).scalars()
+        }
+        ticket_count = await session.scalar(
+            select(func.count()).select_from(Base.metadata.tables["tickets"])
+        )
+    assert ticket_count == 3
+    assert tickets[1] == (OTHER, "Look at this", None)  # the ticket stays, the photo goes
+    assert tickets[3] == (OTHER, "Mine", "AgACotherphoto")
+    await harness.say(ADMIN_ID, "/ticket 1")
+    assert "Look at this" in harness.last_reply()
+    assert not [call for call in api.calls("sendPhoto") if call["photo"] == "AgACfriendsface"]
