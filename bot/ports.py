@@ -64,6 +64,7 @@ from bot.domain.models import (
     UserInfo,
     WeekNumbers,
 )
+from bot.domain.rewards import OneTimeReward
 from bot.domain.tickets import (
     FeedbackTicket,
     TicketEvent,
@@ -631,6 +632,9 @@ class UnitOfWork(Protocol):
     @property
     def birthdays(self) -> BirthdayRepository: ...
 
+    @property
+    def reward_memory(self) -> RewardMemory: ...
+
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A SAVEPOINT inside the transaction: an exception in the block undoes only the
         block's work, and the transaction goes on."""
@@ -986,4 +990,20 @@ class BirthdayRepository(Protocol):
         self, community_id: int, user_id: int, year: int, gift: int, now: datetime
     ) -> bool:
         """The member's greeting in that community for that year: True once, ever."""
+        ...
+
+
+RewardKey = tuple[int, int, str]  # (community id, user id, occasion)
+
+
+class RewardMemory(Protocol):
+    """One-time rewards already given, kept through /forgetme under a keyed hash of the user
+    id (never the id itself): a forgotten member who comes back is not rewarded again."""
+
+    async def remember(
+        self, reward: OneTimeReward, community_id: int, user_id: int, occasion: str = ""
+    ) -> None: ...
+
+    async def given(self, reward: OneTimeReward, keys: Collection[RewardKey]) -> set[RewardKey]:
+        """Those of the keys whose reward was given (and remembered) already."""
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from html import escape
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
@@ -345,9 +345,16 @@ def duration(_: Translator, span: timedelta) -> str:
     return _("{hours} h {minutes} min", hours=minutes // 60, minutes=minutes % 60)
 
 
-def content_of(message: Message) -> tuple[str, str | None]:
+class Content(NamedTuple):
+    text: str
+    photo: str | None
+    photo_user_id: int | None
+
+
+def content_of(message: Message) -> Content:
     """A /feedback message's text (after the command) and photo: its own, or that of the
-    message it replies to."""
+    message it replies to, with who posted that photo (none known for a channel's or an
+    anonymous administrator's)."""
     raw = message.text or message.caption or ""
     words = raw.split(maxsplit=1)
     text = (
@@ -357,11 +364,11 @@ def content_of(message: Message) -> tuple[str, str | None]:
         if not raw.startswith("/")
         else ""
     )
-    photo = message.photo[-1].file_id if message.photo else None
-    replied = message.reply_to_message
-    if photo is None and replied is not None and replied.photo:
-        photo = replied.photo[-1].file_id
-    return text, photo
+    source = message if message.photo else message.reply_to_message
+    if source is None or not source.photo:
+        return Content(text, None, None)
+    author = source.from_user if source.sender_chat is None else None
+    return Content(text, source.photo[-1].file_id, author.id if author is not None else None)
 
 
 def request_key(message: Message) -> str:
@@ -378,9 +385,17 @@ async def file_and_answer(
     outbox: Outbox,
     _: Translator,
 ) -> None:
-    text, photo = content_of(message)
+    text, photo, photo_user_id = content_of(message)
     filed = await tickets.file_ticket(
-        uow, community, user, kind, text, photo, request_key(message), now
+        uow,
+        community,
+        user,
+        kind,
+        text,
+        photo,
+        request_key(message),
+        now,
+        photo_user_id=photo_user_id,
     )
     if message.chat.type in GROUP_CHAT_TYPES:
         if filed.reachable and not filed.repeated:
@@ -412,7 +427,7 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
         if user is None or message.sender_chat is not None:
             return
         kind = SHORTCUTS.get(command.command.lower())
-        text, _photo = content_of(message)
+        text = content_of(message).text
         tickets.check_text(text)  # refused before any question is asked
         if community is None:  # a private chat: which group is it about?
             communities = list(await uow.members.communities_of(user.id))
@@ -480,9 +495,17 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
             )
             return
         kind = KIND_CHARS[callback_data.kind]
-        text, photo = content_of(original)
+        text, photo, photo_user_id = content_of(original)
         filed = await tickets.file_ticket(
-            uow, target, user, kind, text, photo, request_key(original), now
+            uow,
+            target,
+            user,
+            kind,
+            text,
+            photo,
+            request_key(original),
+            now,
+            photo_user_id=photo_user_id,
         )
         if prompt.chat.type in GROUP_CHAT_TYPES:
             answer = filed_in_group(_, filed)

@@ -682,6 +682,7 @@ class TicketRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     photo_file_id: Mapped[str | None] = mapped_column(String(200))
+    photo_user_id: Mapped[int | None] = mapped_column(BigInteger)  # who posted the photo
     request_key: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime]
     first_answer_at: Mapped[datetime | None]
@@ -825,3 +826,26 @@ class BirthdayGreetingRow(Base):
     year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     greeted_at: Mapped[datetime]
     gift: Mapped[int] = mapped_column(Integer)
+
+
+class AppSecretRow(Base):
+    """Secrets the bot generated for itself, once, at random (never configured, never logged)."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+
+
+class RewardMemoryRow(Base):
+    """A one-time reward already given, kept through /forgetme: the person is only a keyed
+    hash (HMAC-SHA256 of the user id, the key in app_secrets), never the id."""
+
+    __tablename__ = "reward_memory"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    occasion: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.caches import user_forgotten
 from storage.models import Base
+from storage.reward_memory import remember_before_erasure
 from storage.tickets import reopen_orphaned_duplicates
 
 # Column names that hold a Telegram user id (private chat ids equal user ids).
@@ -46,6 +47,7 @@ USER_ID_COLUMNS = frozenset(
         "target_user_id",
         "created_by",
         "settled_by",
+        "photo_user_id",
     }
 )
 
@@ -77,6 +79,8 @@ class Erase:
 DELETE = Erase("delete")
 SET_NULL = Erase("null")
 PLACEHOLDER = Erase("placeholder")
+# A table that names no one (no user-id column): kept whole by /forgetme.
+NOT_PERSONAL = Erase("keep")
 
 
 def anonymize(action: Literal["null", "placeholder", "keep"], **scrub: Scrub) -> Erase:
@@ -95,6 +99,7 @@ class Part:
     columns: tuple[str, ...]
     erase: Erase | Mapping[str, Erase] | None = None
     mentions: Mapping[str, Erase] = field(default_factory=dict)
+    shown: tuple[str, ...] = ()  # the columns /mydata shows (all when empty)
 
     def erase_of(self, column: str) -> Erase | None:
         if isinstance(self.erase, Erase) or self.erase is None:
@@ -131,12 +136,26 @@ PARTS: tuple[Part, ...] = (
     # A forgotten reporter's tickets go, with their history (ticket_events cascade); what a
     # moderator did to others' tickets stays without their id.
     Part("tickets", "tickets", ("user_id",), erase=DELETE),
+    # Their photo attached to someone else's ticket (a reply to their photo message): the
+    # photo goes, the ticket stays; /mydata shows them the photo, not the reporter's words.
+    Part(
+        "ticket_photos",
+        "tickets",
+        ("photo_user_id",),
+        erase=anonymize("null", photo_file_id=Scrub.NULL),
+        shown=("community_id", "number", "photo_file_id", "created_at"),
+    ),
     Part("ticket_events", "ticket_events", ("actor_id",), erase=SET_NULL),
     Part("survey_answers", "survey_answers", ("user_id",), erase=DELETE),
     Part("surveys_created", "surveys", ("created_by",), erase=SET_NULL),
     Part("survey_schedules_created", "survey_schedules", ("created_by",), erase=SET_NULL),
     Part("birthdays", "birthdays", ("user_id",), erase=DELETE),
     Part("birthday_greetings", "birthday_greetings", ("user_id",), erase=DELETE),
+    # Not personal data, kept: one-time rewards already given, the person only a keyed hash
+    # of their id (HMAC-SHA256) that leads to no one without the secret below; it is what
+    # keeps a forgotten member who comes back from being rewarded twice (fraud prevention).
+    Part("reward_memory", "reward_memory", (), erase=NOT_PERSONAL),
+    Part("app_secrets", "app_secrets", (), erase=NOT_PERSONAL),  # the bot's own random keys
 )
 
 # How each part is erased (/forgetme), by (table, section). Kept apart from PARTS only so
@@ -229,10 +248,13 @@ class SqlPrivacyRepository:
         """Each part's rows about the user, as JSON-ready dicts."""
         sections: dict[str, list[dict[str, Any]]] = {}
         for part in PARTS:
+            if not part.columns:
+                continue
             table: Table = Base.metadata.tables[part.table]
             keys = list(table.primary_key.columns)
+            shown = [table.c[name] for name in part.shown] or list(table.columns)
             query = (
-                select(table)
+                select(*shown)
                 .where(or_(*(table.c[name] == user_id for name in part.columns)))
                 .order_by(*(key.desc() for key in keys))
                 .limit(EXPORT_ROW_LIMIT)
@@ -245,9 +267,11 @@ class SqlPrivacyRepository:
 
     async def erase_user(self, user_id: int) -> dict[str, int]:
         """/forgetme: every part's rows about the user deleted or anonymized as the part
-        declares (PARTS, then MENTION_PARTS, the users row last), in this transaction.
+        declares (PARTS, then MENTION_PARTS, the users row last), in this transaction; the
+        one-time rewards those rows show as given are kept in the reward memory first.
         Returns the rows changed per section (all zero: nothing was stored)."""
         await self._session.flush()
+        await remember_before_erasure(self._session, user_id)
         names = await self._names_of(user_id)
         await self._ensure_erased_user()
         changed: dict[str, int] = {}

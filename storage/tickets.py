@@ -39,6 +39,7 @@ def _ticket(row: TicketRow, reporter_name: str = "") -> FeedbackTicket:
         created_at=row.created_at,
         photo_file_id=row.photo_file_id,
         reporter_name=reporter_name,
+        photo_user_id=row.photo_user_id,
         first_answer_at=row.first_answer_at,
         merged_into=row.merged_into,
         note=row.note,
@@ -65,6 +66,7 @@ class SqlTicketRepository:
                 status=str(ticket.status),
                 text=ticket.text,
                 photo_file_id=ticket.photo_file_id,
+                photo_user_id=ticket.photo_user_id,
                 request_key=request_key,
                 created_at=ticket.created_at,
             )

@@ -28,6 +28,7 @@ from storage.privacy import SqlPrivacyRepository
 from storage.processed_updates import SqlProcessedUpdates
 from storage.quizzes import SqlQuizRepository
 from storage.referrals import SqlReferralRepository
+from storage.reward_memory import SqlRewardMemory
 from storage.shop import SqlShopRepository
 from storage.sqlite_inloop import SQLiteDialect_inloop
 from storage.surveys import SqlSurveyRepository
@@ -69,6 +70,7 @@ class SqlUnitOfWork:
         self.insights = SqlInsightsRepository(session)
         self.surveys = SqlSurveyRepository(session)
         self.birthdays = SqlBirthdayRepository(session)
+        self.reward_memory = SqlRewardMemory(session)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

@@ -63,6 +63,7 @@ class FeedbackTicket:
     created_at: datetime
     photo_file_id: str | None = None
     reporter_name: str = ""
+    photo_user_id: int | None = None  # who posted the photo (to erase it with them)
     first_answer_at: datetime | None = None
     merged_into: int | None = None  # the number of the ticket this one duplicates
     note: str | None = None  # a rejection's reason

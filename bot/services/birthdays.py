@@ -1,6 +1,7 @@
 """Birthdays: a user gives a month and a day (never a year); on that day in each community's
 timezone the bot congratulates them there and gives the community's gift, once per member
-per community per local year (a unique claim; the gift's ledger key says the same).
+per community per local year (a unique claim; the gift's ledger key says the same; the reward
+memory keeps it through /forgetme).
 
 `02-29` is celebrated on `02-28` in years without a leap day."""
 
@@ -27,6 +28,7 @@ from bot.domain.care import (
     valid_birthday,
 )
 from bot.domain.models import Community, LedgerEntry, LedgerKind
+from bot.domain.rewards import OneTimeReward
 from bot.domain.rules import local_day, timezone_loads
 from bot.ports import UnitOfWork
 from bot.services.points import apply_points
@@ -90,14 +92,15 @@ def days_around(now: datetime) -> set[tuple[int, int]]:
 
 async def greet_due(uow: UnitOfWork, now: datetime) -> list[Greeting]:
     """Every member whose birthday is today in their community's timezone and who was not
-    greeted there this (local) year: claimed, given the gift, and handed back to be said."""
+    greeted there this (local) year, nor before they were forgotten (/forgetme): claimed,
+    given the gift, and handed back to be said."""
     candidates = await uow.birthdays.candidates(days_around(now))
     if not candidates:
         return []
     years = {now.year - 1, now.year, now.year + 1}
     greeted = await uow.birthdays.greeted({c.user_id for c in candidates}, years)
     communities: dict[int, Community | None] = {}
-    found = []
+    due: list[tuple[Community, BirthdayCandidate, int]] = []
     for candidate in candidates:
         if candidate.community_id not in communities:
             communities[candidate.community_id] = await uow.communities.get(candidate.community_id)
@@ -107,11 +110,18 @@ async def greet_due(uow: UnitOfWork, now: datetime) -> list[Greeting]:
         today = local_day(now, community.timezone)
         if celebrated_on(candidate.month, candidate.day, today.year) != today:
             continue
-        if (community.id, candidate.user_id, today.year) in greeted:
+        if (community.id, candidate.user_id, today.year) not in greeted:
+            due.append((community, candidate, today.year))
+    given_before_forgotten = await uow.reward_memory.given(
+        OneTimeReward.BIRTHDAY_GIFT, [(c.id, who.user_id, str(year)) for c, who, year in due]
+    )
+    found = []
+    for community, candidate, year in due:
+        if (community.id, candidate.user_id, str(year)) in given_before_forgotten:
             continue
         try:
             async with uow.savepoint():
-                greeting = await _greet(uow, community, candidate, today.year, now)
+                greeting = await _greet(uow, community, candidate, year, now)
         except Exception:
             logger.exception(
                 "Birthday of %d in %d could not be celebrated", candidate.user_id, community.id
@@ -129,6 +139,9 @@ async def _greet(
     gift = chosen.birthday_gift
     if not await uow.birthdays.claim(community.id, candidate.user_id, year, gift, now):
         return None
+    await uow.reward_memory.remember(
+        OneTimeReward.BIRTHDAY_GIFT, community.id, candidate.user_id, str(year)
+    )
     if gift > 0:
         await apply_points(
             uow,

@@ -26,6 +26,7 @@ from bot.domain.models import (
     RejectionReason,
     UserInfo,
 )
+from bot.domain.rewards import OneTimeReward
 from bot.domain.rules import day_start, period_start
 from bot.ports import InviteLinkIssuer, UnitOfWork
 from bot.services.membership import (
@@ -180,7 +181,8 @@ async def record_join(
     """A user joined: registers them, attributes the join, and queues a welcome for newcomers.
 
     The referral is pending until it qualifies; self-invites, rejoins and bots are recorded
-    as rejected with their reason. A join with no known link is recorded as organic.
+    as rejected with their reason. Someone whose referral qualified here before they were
+    forgotten (/forgetme) is a rejoiner too. A join with no known link is recorded as organic.
     """
     existed = await uow.members.get(community.id, user.id) is not None
     attribution = await _attributed_inviter(uow, community, user.id, link_url, link_name, at)
@@ -189,7 +191,7 @@ async def record_join(
         reason = RejectionReason.BOT
     elif attribution is not None and attribution[0] == user.id:
         reason = RejectionReason.SELF_INVITE
-    elif existed:
+    elif existed or (attribution is not None and await _rewarded_before(uow, community, user.id)):
         reason = RejectionReason.REJOIN
     member = await member_joined(uow, community, user, at)
     referral: Referral | None = None
@@ -222,6 +224,12 @@ async def record_join(
     if newcomer:
         await uow.members.set_welcome_due(community.id, user.id, at)
     return JoinOutcome(member=member, referral=referral, newcomer=newcomer)
+
+
+async def _rewarded_before(uow: UnitOfWork, community: Community, user_id: int) -> bool:
+    """A referral of this person qualified here before they were forgotten (/forgetme)."""
+    key = (community.id, user_id, "")
+    return bool(await uow.reward_memory.given(OneTimeReward.REFERRAL, [key]))
 
 
 async def record_leave(uow: UnitOfWork, community: Community, user: UserInfo, at: datetime) -> None:
@@ -331,9 +339,11 @@ async def try_qualify(
     """Credits a pending referral once the newcomer stayed long enough and checked in.
 
     The inviter's reward and the newcomer's welcome bonus are each paid exactly once
-    (ledger idempotency keys); past the inviter's daily cap the referral is recorded as
-    rejected and pays nothing. The inviter's member row is locked while the cap is counted,
-    so two referrals of one inviter settled at the same time cannot both pass it.
+    (ledger idempotency keys), and the qualification is kept in the reward memory, which
+    /forgetme does not erase (see `record_join`); past the inviter's daily cap the referral
+    is recorded as rejected and pays nothing. The inviter's member row is locked while the
+    cap is counted, so two referrals of one inviter settled at the same time cannot both
+    pass it.
     """
     referral = await uow.referrals.get(community.id, invitee_id)
     if referral is None or referral.status != ReferralStatus.PENDING or referral.inviter_id is None:
@@ -357,6 +367,7 @@ async def try_qualify(
         community.id, invitee_id, ReferralStatus.QUALIFIED, None, now
     ):
         return None
+    await uow.reward_memory.remember(OneTimeReward.REFERRAL, community.id, invitee_id)
     inviter_reward = await _pay(
         uow, community, inviter_id, growth.referral_reward, LedgerKind.REFERRAL, invitee_id, now
     )

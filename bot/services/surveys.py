@@ -38,6 +38,7 @@ from bot.domain.care import (
 )
 from bot.domain.errors import N_, UsageError
 from bot.domain.models import Community, LedgerEntry, LedgerKind, PointsChange
+from bot.domain.rewards import OneTimeReward
 from bot.domain.rules import timezone_loads
 from bot.domain.schedules import next_fire, parse_schedule, require_future
 from bot.ports import UnitOfWork
@@ -154,8 +155,9 @@ async def answer(
 ) -> AnswerOutcome:
     """The pressing member's answer: refused for a survey of another group, a closed one, a
     score out of range, or someone the stored membership does not know as a member. The
-    first answer earns the survey's thank-you once (keyed by survey and member), except for
-    the survey's own opener: nobody pays themselves through a setting."""
+    first answer earns the survey's thank-you once (keyed by survey and member), and not
+    again after /forgetme (the reward memory); never to the survey's own opener: nobody pays
+    themselves through a setting."""
     survey = await get(uow, community, survey_id)
     if survey.status != SurveyStatus.OPEN or now >= survey.closes_at:
         raise SurveyClosed(survey_id=survey.id)
@@ -166,7 +168,11 @@ async def answer(
         raise NotASurveyMember()
     first = await uow.surveys.answer(survey.id, community.id, user_id, score, now)
     thanks = None
-    if first and survey.thanks_points > 0 and user_id != survey.created_by:
+    thanked = first and survey.thanks_points > 0 and user_id != survey.created_by
+    if thanked and not await _thanked_before(uow, survey, user_id):
+        await uow.reward_memory.remember(
+            OneTimeReward.SURVEY_THANKS, community.id, user_id, str(survey.id)
+        )
         entry = LedgerEntry(
             community_id=community.id,
             user_id=user_id,
@@ -178,6 +184,12 @@ async def answer(
         )
         thanks = await apply_points(uow, community, entry, member)
     return AnswerOutcome(survey, score, first, thanks)
+
+
+async def _thanked_before(uow: UnitOfWork, survey: Survey, user_id: int) -> bool:
+    """Thanked for this survey before they were forgotten (/forgetme)."""
+    key = (survey.community_id, user_id, str(survey.id))
+    return bool(await uow.reward_memory.given(OneTimeReward.SURVEY_THANKS, [key]))
 
 
 async def _close(

@@ -152,10 +152,13 @@ async def file_ticket(
     photo_file_id: str | None,
     request_key: str,
     now: datetime,
+    *,
+    photo_user_id: int | None = None,
 ) -> Filed:
     """Files a ticket unless the request was filed before (`repeated`). Refused: empty or too
     long text, or the member's daily limit (community's local day) reached. Filing is not
-    activity: it earns nothing and does not count toward the member's active days."""
+    activity: it earns nothing and does not count toward the member's active days.
+    `photo_user_id`: who posted the photo, so that /forgetme of that person erases it."""
     text = check_text(text)
     existing = await uow.tickets.by_key(request_key)
     if existing is not None:
@@ -176,6 +179,7 @@ async def file_ticket(
             text=text,
             created_at=now,
             photo_file_id=photo_file_id,
+            photo_user_id=photo_user_id if photo_file_id else None,
         ),
         request_key,
     )

@@ -25,9 +25,22 @@ def test_every_table_with_a_user_id_is_covered() -> None:
 def test_the_parts_name_real_tables_and_columns() -> None:
     for part in PARTS:
         table = Base.metadata.tables[part.table]
-        for column in part.columns:
+        for column in (*part.columns, *part.shown):
             assert column in table.columns, (part.table, column)
     assert "users" in {part.table for part in PARTS}
+
+
+def test_a_part_kept_whole_names_no_one() -> None:
+    """/forgetme keeps a NOT_PERSONAL part's rows (the reward memory: keyed hashes, its
+    secret): such a table has no user-id column, and a part without columns is one of them."""
+    from storage.privacy import NOT_PERSONAL
+
+    with_user_ids = user_id_tables()
+    kept = {part.table for part in PARTS if part.erase is NOT_PERSONAL}
+    assert {"reward_memory", "app_secrets"} <= kept
+    assert not kept & set(with_user_ids)
+    for part in PARTS:
+        assert (part.erase is NOT_PERSONAL) == (not part.columns), part.section
 
 
 def test_columns_ending_in_a_user_like_name_are_recognised() -> None:
