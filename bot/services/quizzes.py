@@ -12,6 +12,7 @@ import importlib
 import io
 import json
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -57,6 +58,7 @@ MAX_TOPIC = 64
 MAX_DIFFICULTY = 32
 MAX_QUESTIONS_PER_FILE = 1000
 MAX_FILE_BYTES = 1024 * 1024
+MAX_DIGITS = 6
 
 DEFAULT_COUNT = 5
 MAX_COUNT = 50
@@ -87,6 +89,8 @@ ADD_USAGE = N_(
     "/quiz add <question> | <option> | *<correct option> | <option> "
     "[| explanation: …] [| topic: …] [| difficulty: …]"
 )
+UNREADABLE = N_("the file could not be read as YAML, JSON or CSV")
+TOO_MANY = N_("a file may hold at most 1000 questions")
 LINE = N_("Line {number}")
 ENTRY = N_("Entry {number}")
 
@@ -133,6 +137,7 @@ class QuizStep:
 # ---------------------------------------------------------------- questions and files
 
 
+NOT_TEXT = N_("a value that should be text is not text")
 MISSING = {
     "question": N_("the question is missing"),
     "option": N_("an option is empty"),
@@ -152,11 +157,26 @@ def _text(value: Any, what: str, maximum: int, *, required: bool) -> str | None:
             raise QuestionProblem(MISSING[what])
         return None
     if not isinstance(value, str | int | float) or isinstance(value, bool):
-        raise QuestionProblem(N_("a value that should be text is not text"))
+        raise QuestionProblem(NOT_TEXT)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise QuestionProblem(NOT_TEXT)
     text = str(value).strip()
+    if not _storable(text):
+        raise QuestionProblem(NOT_TEXT)
     if len(text) > maximum:
         raise QuestionProblem(TOO_LONG[what], maximum=maximum)
     return text
+
+
+def _storable(text: str) -> bool:
+    """No control characters (PostgreSQL refuses NUL) and no lone surrogates."""
+    if any(ord(char) < 32 and char not in "\t\n\r" for char in text):
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def build_question(
@@ -213,41 +233,63 @@ def _correct_numbers(correct: Any) -> list[int]:
         raise QuestionProblem(N_("the correct option must be an option's number"))
     numbers = []
     for item in items:
-        if isinstance(item, bool) or not str(item).strip().isdecimal():
+        digits = str(item).strip() if isinstance(item, str | int) else ""
+        if isinstance(item, bool) or not digits.isdecimal() or len(digits) > MAX_DIGITS:
             raise QuestionProblem(N_("the correct option must be an option's number"))
-        numbers.append(int(str(item).strip()))
+        numbers.append(int(digits))
     return numbers
 
 
 def parse_question_file(content: bytes, file_name: str | None) -> list[QuizQuestion]:
     """Every question of a YAML, JSON or CSV file, or QuizFileInvalid naming the first bad
-    line (CSV) or entry (YAML, JSON) and why: a file is taken whole or not at all."""
+    line (CSV) or entry (YAML, JSON) and why: a file is taken whole or not at all. Whatever
+    the file holds (nesting too deep, numbers too long, garbage), the refusal is a
+    QuizFileInvalid or QuizFileUnreadable. Slow on a large YAML file: call it off the loop."""
     if len(content) > MAX_FILE_BYTES:
         raise QuizFileUnreadable(reason=N_("the file is larger than 1 MB"))
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise QuizFileUnreadable(reason=N_("the file is not UTF-8 text")) from None
-    name = (file_name or "").lower()
+    try:
+        questions = _questions_of(text, (file_name or "").lower())
+    except (QuizFileInvalid, QuizFileUnreadable):
+        raise
+    except RecursionError:
+        raise QuizFileUnreadable(reason=N_("the file is nested too deeply")) from None
+    except ValueError as error:
+        if "digits" in str(error):  # Python's limit on converting long integers
+            raise QuizFileUnreadable(reason=N_("a number in the file is too long")) from None
+        logger.warning("A question file could not be read: %r", error)
+        raise QuizFileUnreadable(reason=UNREADABLE) from None
+    except Exception as error:
+        logger.warning("A question file could not be read: %r", error)
+        raise QuizFileUnreadable(reason=UNREADABLE) from None
+    if not questions:
+        raise QuizFileUnreadable(reason=N_("the file holds no questions"))
+    if len(questions) > MAX_QUESTIONS_PER_FILE:
+        raise QuizFileUnreadable(reason=TOO_MANY)
+    return questions
+
+
+def _questions_of(text: str, name: str) -> list[QuizQuestion]:
     if name.endswith(".csv"):
-        questions = _from_csv(text)
-    elif name.endswith((".yaml", ".yml")):
-        questions = _from_entries(_load_yaml(text))
-    elif name.endswith(".json") or text.lstrip().startswith(("[", "{")):
+        return _from_csv(text)
+    if name.endswith((".yaml", ".yml")):
+        return _from_entries(_load_yaml(text))
+    if name.endswith(".json") or text.lstrip().startswith(("[", "{")):
         try:
-            entries = json.loads(text)
+            entries = json.loads(text, parse_constant=_no_constant)
         except json.JSONDecodeError as error:
             raise QuizFileInvalid(
                 place=LINE, number=error.lineno, reason=N_("this is not valid JSON")
             ) from None
-        questions = _from_entries(entries)
-    else:
-        questions = _from_csv(text)
-    if not questions:
-        raise QuizFileUnreadable(reason=N_("the file holds no questions"))
-    if len(questions) > MAX_QUESTIONS_PER_FILE:
-        raise QuizFileUnreadable(reason=N_("a file may hold at most 1000 questions"))
-    return questions
+        return _from_entries(entries)
+    return _from_csv(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise QuizFileUnreadable(reason=N_("the file holds {value}, which is not a number"), value=name)
 
 
 def _load_yaml(text: str) -> Any:
@@ -272,6 +314,8 @@ def _from_entries(entries: Any) -> list[QuizQuestion]:
         entries = entries["questions"]
     if not isinstance(entries, list):
         raise QuizFileUnreadable(reason=N_("the file must hold a list of questions"))
+    if len(entries) > MAX_QUESTIONS_PER_FILE:
+        raise QuizFileUnreadable(reason=TOO_MANY)
     questions = []
     for number, entry in enumerate(entries, start=1):
         try:
@@ -296,17 +340,19 @@ def _from_entries(entries: Any) -> list[QuizQuestion]:
 
 def _from_csv(text: str) -> list[QuizQuestion]:
     reader = csv.reader(io.StringIO(text))
-    header = [cell.strip().lower() for cell in next(reader, [])]
-    if "question" not in header or "correct" not in header:
-        raise QuizFileInvalid(
-            place=LINE, number=1, reason=N_("the header needs question, option1…, correct")
-        )
-    option_columns = [index for index, name in enumerate(header) if name.startswith("option")]
-    questions = []
+    questions: list[QuizQuestion] = []
     try:
+        header = [cell.strip().lower() for cell in next(reader, [])]
+        if "question" not in header or "correct" not in header:
+            raise QuizFileInvalid(
+                place=LINE, number=1, reason=N_("the header needs question, option1…, correct")
+            )
+        option_columns = [index for index, name in enumerate(header) if name.startswith("option")]
         for row in reader:
             if not any(cell.strip() for cell in row):
                 continue
+            if len(questions) >= MAX_QUESTIONS_PER_FILE:
+                raise QuizFileUnreadable(reason=TOO_MANY)
             cells = dict(zip(header, row, strict=False))
             options = [row[index] for index in option_columns if index < len(row)]
             while options and not options[-1].strip():
