@@ -122,9 +122,12 @@ def message_payload(
     markup: InlineKeyboardMarkup | None = None,
     photo: str | None = None,
     thread_id: int | None = None,
+    reply_to: int | None = None,
 ) -> dict[str, Any]:
     """A queued message in plain data: what the sender turns back into a Bot API call."""
     payload: dict[str, Any] = {"text": fit_message(text)}
+    if reply_to is not None:
+        payload["reply_to"] = reply_to
     if markup is not None:
         payload["markup"] = markup.model_dump(mode="json", exclude_none=True)
     if photo is not None:
@@ -154,9 +157,14 @@ class Outbox:
         photo: str | None = None,
         not_before: datetime | None = None,
         campaign_run_id: int | None = None,
+        reply_to: int | None = None,
     ) -> None:
         payload = message_payload(
-            text, markup=markup, photo=photo, thread_id=self._threads.get(chat_id)
+            text,
+            markup=markup,
+            photo=photo,
+            thread_id=self._threads.get(chat_id),
+            reply_to=reply_to,
         )
         self._announcements.append(
             Announcement(chat_id, key, kind, payload, not_before, campaign_run_id)

@@ -137,6 +137,7 @@ PARTS: tuple[Part, ...] = (
     Part("survey_schedules_created", "survey_schedules", ("created_by",), erase=SET_NULL),
     Part("birthdays", "birthdays", ("user_id",), erase=DELETE),
     Part("birthday_greetings", "birthday_greetings", ("user_id",), erase=DELETE),
+    Part("quiz_imports_requested", "quiz_imports", ("created_by",), erase=SET_NULL),
 )
 
 # How each part is erased (/forgetme), by (table, section). Kept apart from PARTS only so

@@ -14,15 +14,18 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.domain.errors import (
     N_,
+    DomainError,
     NoQuizQuestions,
     QuizAlreadyRunning,
     QuizFileInvalid,
+    QuizFileNotReady,
+    QuizFileTooLarge,
     QuizFileUnreadable,
     QuizQuestionInvalid,
     UnknownQuizSchedule,
@@ -34,6 +37,8 @@ from bot.domain.models import (
     LeaderboardRow,
     LedgerEntry,
     LedgerKind,
+    QuizImport,
+    QuizImportStatus,
     QuizQuestion,
     QuizSchedule,
     QuizSession,
@@ -59,6 +64,12 @@ MAX_DIFFICULTY = 32
 MAX_QUESTIONS_PER_FILE = 1000
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DIGITS = 6
+FILE_LIMIT = "1 MB"
+# A claimed import not finished by then (the bot stopped mid-download) is taken up again;
+# a download that failed is tried again after IMPORT_RETRY, IMPORT_ATTEMPTS times in all.
+IMPORT_LEASE = timedelta(minutes=2)
+IMPORT_RETRY = timedelta(seconds=30)
+IMPORT_ATTEMPTS = 3
 
 DEFAULT_COUNT = 5
 MAX_COUNT = 50
@@ -108,6 +119,16 @@ class QuestionProblem(Exception):
 class ImportResult:
     added: int
     already: int
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """A finished /quiz import, to tell the moderator: what it added, or why nothing."""
+
+    claim: QuizImport
+    community: Community
+    result: ImportResult | None = None
+    refusal: DomainError | None = None
 
 
 @dataclass(frozen=True)
@@ -425,6 +446,54 @@ async def import_questions(
     return ImportResult(added=added, already=len(questions) - added)
 
 
+async def request_import(
+    uow: UnitOfWork, community: Community, request: QuizImport, now: datetime
+) -> None:
+    """Stores a /quiz import for the import worker (downloaded, read and imported off the
+    intake, once); a file announced as larger than the limit is refused at once."""
+    if request.file_size is not None and request.file_size > MAX_FILE_BYTES:
+        raise QuizFileTooLarge(limit=FILE_LIMIT)
+    await uow.quizzes.add_import(replace(request, community_id=community.id), now)
+
+
+async def claim_import(uow: UnitOfWork, now: datetime) -> QuizImport | None:
+    """The next import to carry out, claimed for IMPORT_LEASE."""
+    return await uow.quizzes.claim_import(now, now + IMPORT_LEASE)
+
+
+def out_of_attempts(claim: QuizImport) -> bool:
+    """Claimed more often than it may be tried (the bot kept stopping while at it)."""
+    return claim.attempt > IMPORT_ATTEMPTS
+
+
+async def retry_import(uow: UnitOfWork, claim: QuizImport, now: datetime) -> ImportOutcome | None:
+    """A download that failed for now: tried again later, or given up after
+    IMPORT_ATTEMPTS tries (the outcome then says so)."""
+    if claim.attempt < IMPORT_ATTEMPTS:
+        await uow.quizzes.retry_import(claim, now + IMPORT_RETRY)
+        return None
+    return await finish_import(uow, claim, QuizFileNotReady(), now)
+
+
+async def finish_import(
+    uow: UnitOfWork,
+    claim: QuizImport,
+    read: Sequence[QuizQuestion] | DomainError,
+    now: datetime,
+) -> ImportOutcome | None:
+    """The file's questions imported (or its refusal recorded) in one transaction, once:
+    None when the claim was taken over meanwhile, which then does it."""
+    community = await uow.communities.get(claim.community_id)
+    refused = isinstance(read, DomainError)
+    status = QuizImportStatus.FAILED if refused else QuizImportStatus.DONE
+    if community is None or not await uow.quizzes.finish_import(claim, status, now):
+        return None
+    if isinstance(read, DomainError):
+        return ImportOutcome(claim, community, refusal=read)
+    result = await import_questions(uow, community, read, claim.created_by, now)
+    return ImportOutcome(claim, community, result=result)
+
+
 # ---------------------------------------------------------------- sessions
 
 
@@ -628,14 +697,31 @@ async def record_not_posted(
 
 
 async def record_answer(
-    uow: UnitOfWork, poll_id: str, user: UserInfo, option_ids: Sequence[int], now: datetime
+    uow: UnitOfWork,
+    poll_id: str,
+    user: UserInfo,
+    option_ids: Sequence[int],
+    now: datetime,
+    *,
+    in_group: bool | None,
 ) -> bool:
     """A member's answer (the first one counts; later ones and answers after the poll
-    closed score nothing). False when the poll is not one of ours or nothing was stored."""
+    closed score nothing). Only the group's current members answer: someone who left, or
+    with no member row whom Telegram did not confirm in the group (`in_group`, asked before
+    the transaction), is ignored and nothing is stored. False when nothing was stored."""
     found = await uow.quizzes.slot_by_poll(poll_id)
     if found is None or not option_ids or user.is_bot:
         return False
     slot, community_id = found
+    member = await uow.members.get(community_id, user.id)
+    if member is not None and not member.is_member:
+        return False
+    if member is None and in_group is not True:
+        if in_group is None:
+            logger.info(
+                "A quiz answer from %d, not known in %d, was ignored", user.id, community_id
+            )
+        return False
     on_time = (
         slot.status == QuizSlotStatus.OPEN
         and slot.closes_at is not None
@@ -643,7 +729,8 @@ async def record_answer(
     )
     correct = sorted(set(option_ids)) == sorted(slot.question.correct)
     await uow.users.upsert(user)
-    await uow.members.add(community_id, user.id, now, joined=False)
+    if member is None:
+        await uow.members.add(community_id, user.id, now, joined=False)
     if not await uow.quizzes.add_answer(
         slot.id, community_id, user.id, option_ids, correct, on_time, now
     ):
