@@ -41,6 +41,7 @@ LISTED = 40
 ANSWERER_TTL = timedelta(minutes=10)
 KEPT_ANSWERERS = 50_000
 KEPT_POLLS = 10_000
+MEMBERSHIP_CHECKS_AT_ONCE = 8
 
 
 class QuizAnswerers:
@@ -56,6 +57,14 @@ class QuizAnswerers:
         self._verdicts: dict[tuple[int, int], tuple[datetime, bool]] = {}
 
     async def prefetch(self, bot: Bot, updates: Iterable[Update]) -> None:
+        """Called with no transaction open. When it fails, the answers of those not asked
+        are ignored (logged), and the batch goes on."""
+        try:
+            await self._prefetch(bot, updates)
+        except Exception as error:
+            logger.warning("Could not check who answered the quiz polls: %r", error)
+
+    async def _prefetch(self, bot: Bot, updates: Iterable[Update]) -> None:
         answers = [
             (update.poll_answer.poll_id, update.poll_answer.user.id)
             for update in updates
@@ -83,9 +92,13 @@ class QuizAnswerers:
         if not to_ask:
             return
         checker = BotMembershipChecker(bot)
-        verdicts = await asyncio.gather(
-            *(checker.is_member(community_id, user_id) for community_id, user_id in to_ask)
-        )
+        at_once = asyncio.Semaphore(MEMBERSHIP_CHECKS_AT_ONCE)
+
+        async def ask(community_id: int, user_id: int) -> bool | None:
+            async with at_once:
+                return await checker.is_member(community_id, user_id)
+
+        verdicts = await asyncio.gather(*(ask(*pair) for pair in to_ask))
         if len(self._verdicts) + len(to_ask) > KEPT_ANSWERERS:
             self._verdicts.clear()
         for pair, verdict in zip(to_ask, verdicts, strict=True):
