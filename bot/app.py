@@ -37,9 +37,11 @@ from handlers.insights import StatsContext
 from handlers.middlewares.context import CommunityContextMiddleware
 from handlers.middlewares.unit_of_work import SavepointMiddleware
 from handlers.points import reads_only
+from handlers.quizzes import QuizAnswerers
 from handlers.retry import Backoff, RetryAfterMiddleware, Sleeper
 from runtime.charts import ChartRenderer
 from runtime.intake import (
+    PREFETCH_HOOKS,
     BatchIntake,
     ReplayOutcome,
     quiet_per_update_logs,
@@ -47,6 +49,7 @@ from runtime.intake import (
 from runtime.jobs import DUE_WORK_JOB, JobRuntime, scheduled_campaigns, sync_campaign_jobs
 from runtime.membership_checker import BotMembershipChecker
 from runtime.moderator_list import BotModeratorList
+from runtime.quiz_imports import BotQuizFiles, QuizImports
 from runtime.quizzes import BotQuizPolls, QuizDriver
 from runtime.replies import ReplySender
 from runtime.sender import RateWindows, Sender, SendLimits
@@ -78,6 +81,7 @@ class App:
     sender: Sender
     intake: BatchIntake
     replies: ReplySender
+    quiz_imports: QuizImports
     scheduler: Any = field(default=None)
     sleep: Sleeper = asyncio.sleep
     freeze_gc_after_start: bool = False
@@ -92,7 +96,9 @@ class App:
             self.clock,
             self.scheduler,
             BotMembershipChecker(self.bot),
-            quizzes=QuizDriver(self.open_uow, self.clock, BotQuizPolls(self.bot)).run,
+            quizzes=QuizDriver(
+                self.open_uow, self.clock, BotQuizPolls(self.bot), imports=self.quiz_imports.run
+            ).run,
             moderator_list=BotModeratorList(self.bot),
         ).run()
 
@@ -103,7 +109,11 @@ class App:
             return  # timed work is off (tests drive it by hand)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         QuizDriver.current = QuizDriver(
-            self.open_uow, self.clock, BotQuizPolls(self.bot), self.scheduler
+            self.open_uow,
+            self.clock,
+            BotQuizPolls(self.bot),
+            self.scheduler,
+            imports=self.quiz_imports.run,
         )
         JobRuntime.current = JobRuntime(
             self.open_uow,
@@ -297,6 +307,11 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
     windows = RateWindows(limits)
     dispatcher = build_dispatcher(settings, clock)
     dispatcher["stats"] = StatsContext(open_uow, ChartRenderer())
+    quiz_imports = QuizImports(open_uow, clock, BotQuizFiles(bot))
+    dispatcher["quiz_imports"] = quiz_imports.after_commit
+    quiz_answerers = QuizAnswerers(open_uow, clock)
+    dispatcher["quiz_answerers"] = quiz_answerers
+    dispatcher[PREFETCH_HOOKS] = [quiz_answerers.prefetch]
     replies = ReplySender(bot, windows, clock, sleep or asyncio.sleep)
     intake = BatchIntake(
         dispatcher,
@@ -318,5 +333,6 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
         sender=Sender(bot, open_uow, clock, windows=windows, sleep=sleep or asyncio.sleep),
         intake=intake,
         replies=replies,
+        quiz_imports=quiz_imports,
         sleep=sleep or asyncio.sleep,
     )

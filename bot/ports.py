@@ -45,6 +45,8 @@ from bot.domain.models import (
     PointsTotals,
     QueuedOriginal,
     QuizAnswer,
+    QuizImport,
+    QuizImportStatus,
     QuizQuestion,
     QuizSchedule,
     QuizSession,
@@ -527,7 +529,15 @@ class QuizRepository(Protocol):
         ...
 
     async def answers(self, slot_id: int) -> Sequence[QuizAnswer]:
-        """In the order they came."""
+        """Those of the community's current members, in the order they came."""
+        ...
+
+    async def poll_communities(self, poll_ids: Sequence[str]) -> dict[str, int]:
+        """The community of each of these polls that is one of ours."""
+        ...
+
+    async def with_member_rows(self, pairs: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
+        """The (community id, user id) pairs that have a member row, present or gone."""
         ...
 
     async def set_points(self, answer_id: int, points: int) -> None: ...
@@ -545,6 +555,34 @@ class QuizRepository(Protocol):
         self, schedule_id: int, status: str, next_run_at: datetime | None
     ) -> None: ...
     async def due_schedules(self, now: datetime, limit: int) -> Sequence[QuizSchedule]: ...
+    async def add_import(self, request: QuizImport, now: datetime) -> bool:
+        """A pending import, due now; False when that command was stored already."""
+        ...
+
+    async def claim_import(self, now: datetime, lease_until: datetime) -> QuizImport | None:
+        """The next pending import, or a working one whose claim ran out, claimed until
+        `lease_until` (its attempt counted)."""
+        ...
+
+    async def retry_import(self, claim: QuizImport, due_at: datetime) -> bool:
+        """Back to pending until `due_at`; False when the claim is no longer this one."""
+        ...
+
+    async def finish_import(
+        self, claim: QuizImport, status: QuizImportStatus, now: datetime
+    ) -> bool:
+        """Done or failed; False when the claim is no longer this one (nothing to do)."""
+        ...
+
+
+class QuizFileSource(Protocol):
+    """Question files as Telegram holds them; called with no transaction open."""
+
+    async def fetch(self, file_id: str, limit: int) -> bytes:
+        """The file's content; QuizFileTooLarge past `limit` bytes (checked before and
+        while downloading), QuizFileNotReady when Telegram refuses it for good, anything
+        else for a failure worth another try."""
+        ...
 
 
 class QuizPollSender(Protocol):

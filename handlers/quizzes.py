@@ -1,92 +1,123 @@
 """/quiz: a question bank per group, quiz sessions of polls, and the quiz leaderboard.
 
-A question file (/quiz import, as a reply to the file) is downloaded before the batch's
-transaction opens (`PreparedQuizFiles.prefetch`); the handler only reads what was fetched."""
+A question file (/quiz import, as a reply to the file) is not downloaded here: the handler
+stores the request and the import worker (runtime/quiz_imports.py) downloads, reads and
+imports it after the commit, off the intake. Quiz answers count only from the group's
+members; whether someone the bot has no member row for is in the group is asked before the
+batch's transaction opens (`QuizAnswerers.prefetch`)."""
 
 from __future__ import annotations
 
-import io
+import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import Message, PollAnswer, Update
+from aiogram.methods import SendMessage
+from aiogram.types import Message, PollAnswer, ReplyParameters, Update
 
 from bot.domain.errors import QuizFileMissing, QuizFileNotReady, UsageError
-from bot.domain.models import Community, LeaderboardRow, UserInfo
+from bot.domain.models import Community, LeaderboardRow, QuizImport, UserInfo
 from bot.i18n import Translator, translator
-from bot.ports import UnitOfWork
+from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.services import quizzes
-from bot.services.quizzes import MAX_FILE_BYTES, SessionResults
+from bot.services.quizzes import ImportOutcome, SessionResults
 from handlers.campaigns import local_time
+from handlers.errors import refusal_text
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.middlewares.context import user_info
 from handlers.render import actor_of, name
-from runtime.outbox import Outbox
+from runtime.membership_checker import BotMembershipChecker
+from runtime.outbox import Build, Outbox
 
 logger = logging.getLogger(__name__)
 
-KEPT_FILES = 16
 LISTED = 40
-GROUP_TYPES = frozenset({"group", "supergroup"})
+# What getChatMember said of someone with no member row is trusted this long.
+ANSWERER_TTL = timedelta(minutes=10)
+KEPT_ANSWERERS = 50_000
+KEPT_POLLS = 10_000
+MEMBERSHIP_CHECKS_AT_ONCE = 8
 
 
-def import_file_id(update: Update) -> tuple[str, int | None] | None:
-    """The file a `/quiz import` reply points at (and its announced size)."""
-    message = update.message
-    if message is None or message.chat.type not in GROUP_TYPES:
-        return None
-    words = (message.text or "").split()
-    if len(words) < 2 or words[0].split("@", 1)[0] != "/quiz" or words[1].lower() != "import":
-        return None
-    reply = message.reply_to_message
-    if reply is None or reply.document is None:
-        return None
-    return reply.document.file_id, reply.document.file_size
+class QuizAnswerers:
+    """Whether the people answering quiz polls are in the poll's group, for those the bot
+    has no member row of (someone quiet since before the bot came, or an outsider voting
+    in a public group): `prefetch` reads which answerers have a row and asks Telegram
+    (getChatMember) about the others, with no transaction open; handlers only read."""
 
-
-class PreparedQuizFiles:
-    """Question files downloaded ahead of the transaction that imports them."""
-
-    def __init__(self) -> None:
-        self._files: OrderedDict[str, bytes | None] = OrderedDict()
+    def __init__(self, open_uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._open_uow = open_uow
+        self._clock = clock
+        self._poll_communities: dict[str, int] = {}
+        self._verdicts: dict[tuple[int, int], tuple[datetime, bool]] = {}
 
     async def prefetch(self, bot: Bot, updates: Iterable[Update]) -> None:
-        """Called with no transaction open."""
-        for update in updates:
-            wanted = import_file_id(update)
-            if wanted is None or self._files.get(wanted[0]) is not None:
-                continue
-            file_id, size = wanted
-            self._files[file_id] = await self._download(bot, file_id, size)
-            while len(self._files) > KEPT_FILES:
-                self._files.popitem(last=False)
-
-    @staticmethod
-    async def _download(bot: Bot, file_id: str, size: int | None) -> bytes | None:
-        if size is not None and size > MAX_FILE_BYTES:
-            return b"\0" * (MAX_FILE_BYTES + 1)  # refused as too large, without downloading
+        """Called with no transaction open. When it fails, the answers of those not asked
+        are ignored (logged), and the batch goes on."""
         try:
-            file = await bot.get_file(file_id)
-            if file.file_path is None:
-                return None
-            buffer = io.BytesIO()
-            await bot.download_file(file.file_path, destination=buffer)
-            return buffer.getvalue()
+            await self._prefetch(bot, updates)
         except Exception as error:
-            logger.warning("Could not download the question file %s: %s", file_id, error)
-            return None
+            logger.warning("Could not check who answered the quiz polls: %r", error)
 
-    def content(self, file_id: str) -> bytes:
-        content = self._files.get(file_id)
-        if content is None:
-            raise QuizFileNotReady()
-        return content
+    async def _prefetch(self, bot: Bot, updates: Iterable[Update]) -> None:
+        answers = [
+            (update.poll_answer.poll_id, update.poll_answer.user.id)
+            for update in updates
+            if update.poll_answer is not None
+            and update.poll_answer.user is not None
+            and not update.poll_answer.user.is_bot
+        ]
+        if not answers:
+            return
+        now = self._clock.now()
+        async with self._open_uow(read_only=True) as uow:
+            unknown = [poll_id for poll_id, _ in answers if poll_id not in self._poll_communities]
+            if unknown:
+                if len(self._poll_communities) > KEPT_POLLS:
+                    self._poll_communities.clear()
+                self._poll_communities.update(await uow.quizzes.poll_communities(unknown))
+            pairs = [
+                (self._poll_communities[poll_id], user_id)
+                for poll_id, user_id in answers
+                if poll_id in self._poll_communities
+            ]
+            pairs = [pair for pair in pairs if self._verdict(pair, now) is None]
+            with_rows = await uow.quizzes.with_member_rows(pairs)
+        to_ask = sorted(set(pairs) - with_rows)
+        if not to_ask:
+            return
+        checker = BotMembershipChecker(bot)
+        at_once = asyncio.Semaphore(MEMBERSHIP_CHECKS_AT_ONCE)
+
+        async def ask(community_id: int, user_id: int) -> bool | None:
+            async with at_once:
+                return await checker.is_member(community_id, user_id)
+
+        verdicts = await asyncio.gather(*(ask(*pair) for pair in to_ask))
+        if len(self._verdicts) + len(to_ask) > KEPT_ANSWERERS:
+            self._verdicts.clear()
+        for pair, verdict in zip(to_ask, verdicts, strict=True):
+            if verdict is not None:
+                self._verdicts[pair] = (now, verdict)
+
+    def in_group(self, poll_id: str, user_id: int) -> bool | None:
+        """What Telegram said lately of that user in the poll's group; None when not asked
+        (they have a member row, or Telegram could not say)."""
+        community_id = self._poll_communities.get(poll_id)
+        if community_id is None:
+            return None
+        return self._verdict((community_id, user_id), self._clock.now())
+
+    def _verdict(self, pair: tuple[int, int], now: datetime) -> bool | None:
+        found = self._verdicts.get(pair)
+        if found is None or now - found[0] >= ANSWERER_TTL:
+            return None
+        return found[1]
 
 
 def render_board(_: Translator, rows: Iterable[LeaderboardRow]) -> list[str]:
@@ -109,6 +140,60 @@ def render_results(results: SessionResults) -> str:
     return "\n".join(lines)
 
 
+def queue_import_reply(outbox: Outbox, outcome: ImportOutcome) -> None:
+    """The moderator's answer to a finished /quiz import, through the outgoing queue (once,
+    even if the bot stops right after the import), as a reply to their command."""
+    claim = outcome.claim
+    _ = translator(outcome.community.language)
+    if outcome.result is not None:
+        text = _(
+            "📚 Imported {added} new questions ({already} were in the bank already).",
+            added=outcome.result.added,
+            already=outcome.result.already,
+        )
+    else:
+        assert outcome.refusal is not None
+        text = refusal_text(outcome.refusal, _)
+    if claim.thread_id is not None:
+        outbox.use_thread(claim.community_id, claim.thread_id)
+    outbox.announce(
+        claim.community_id,
+        text,
+        f"quiz-import:{claim.id}",
+        kind="quiz_import",
+        reply_to=claim.command_message_id,
+    )
+
+
+def import_request(message: Message, community: Community) -> QuizImport:
+    reply = message.reply_to_message
+    if reply is None or reply.document is None:
+        raise QuizFileMissing()
+    document = reply.document
+    return QuizImport(
+        id=0,
+        community_id=community.id,
+        command_message_id=message.message_id,
+        thread_id=message.message_thread_id if message.is_topic_message else None,
+        file_id=document.file_id,
+        file_name=(document.file_name or "")[:256] or None,
+        file_size=document.file_size,
+        attempt=0,
+        created_by=actor_of(message),
+    )
+
+
+def not_imported_yet(message: Message, _: Translator) -> SendMessage:
+    return SendMessage(
+        chat_id=message.chat.id,
+        message_thread_id=message.message_thread_id if message.is_topic_message else None,
+        text=refusal_text(QuizFileNotReady(), _),
+        reply_parameters=ReplyParameters(
+            message_id=message.message_id, allow_sending_without_reply=True
+        ),
+    )
+
+
 def setup() -> Router:
     router = Router(name="quizzes")
     router.message.filter(InGroup())
@@ -121,27 +206,15 @@ def setup() -> Router:
         community: Community,
         now: datetime,
         outbox: Outbox,
-        quiz_files: PreparedQuizFiles,
+        quiz_imports: Build,
         _: Translator,
     ) -> None:
         action, _sep, rest = (command.args or "").strip().partition(" ")
         action = action.lower()
         actor = actor_of(message)
         if action == "import":
-            reply = message.reply_to_message
-            if reply is None or reply.document is None:
-                raise QuizFileMissing()
-            content = quiz_files.content(reply.document.file_id)
-            questions = quizzes.parse_question_file(content, reply.document.file_name)
-            result = await quizzes.import_questions(uow, community, questions, actor, now)
-            outbox.reply(
-                message,
-                _(
-                    "📚 Imported {added} new questions ({already} were in the bank already).",
-                    added=result.added,
-                    already=result.already,
-                ),
-            )
+            await quizzes.request_import(uow, community, import_request(message, community), now)
+            outbox.later(quiz_imports, not_imported_yet(message, _))
         elif action == "add":
             question = quizzes.parse_added_question(rest)
             result = await quizzes.import_questions(uow, community, [question], actor, now)
@@ -210,15 +283,26 @@ def setup() -> Router:
     ) -> None:
         if (command.args or "").strip().lower() == "top":
             await show_top(message, uow, community, outbox, _)
+        else:
+            outbox.reply(message, _("Only moderators of this group can use this command."))
 
     @router.poll_answer()
     async def poll_answer(
-        poll_answer: PollAnswer, uow: UnitOfWork, user: UserInfo | None, now: datetime
+        poll_answer: PollAnswer,
+        uow: UnitOfWork,
+        user: UserInfo | None,
+        now: datetime,
+        quiz_answerers: QuizAnswerers,
     ) -> None:
         if poll_answer.user is None:
             return  # answered on behalf of a chat: nobody to score
         await quizzes.record_answer(
-            uow, poll_answer.poll_id, user_info(poll_answer.user), poll_answer.option_ids, now
+            uow,
+            poll_answer.poll_id,
+            user_info(poll_answer.user),
+            poll_answer.option_ids,
+            now,
+            in_group=quiz_answerers.in_group(poll_answer.poll_id, poll_answer.user.id),
         )
 
     return router

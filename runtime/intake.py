@@ -33,7 +33,6 @@ from aiogram.types import Update
 from bot.ports import Clock, SavepointsUnavailable, UnitOfWork, UnitOfWorkFactory
 from handlers.invite_links import PreparedInviteLinks
 from handlers.middlewares.unit_of_work import UpdateOutcome, describe_error, raw_payload
-from handlers.quizzes import PreparedQuizFiles
 from handlers.retry import Backoff, Sleeper, is_transient
 from runtime.outbox import Outbox
 
@@ -41,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 MAX_UPDATE_ID = 2**63 - 1
+# Dispatcher data: the features' `async (bot, updates)` hooks fetching from Telegram what
+# the batch's handlers will read, called before the transaction opens.
+PREFETCH_HOOKS = "prefetch_hooks"
 
 Deliver = Callable[[Sequence[Outbox]], Awaitable[None]]
 ReadsOnly = Callable[[Update], bool]
@@ -131,8 +133,6 @@ class BatchIntake:
         self._reads_only = reads_only
         self._invite_links = PreparedInviteLinks(open_uow)
         dispatcher["invite_links"] = self._invite_links
-        self._quiz_files = PreparedQuizFiles()
-        dispatcher["quiz_files"] = self._quiz_files
 
     async def poll(self, *, allowed_updates: list[str], polling_timeout: int) -> None:
         """Fetches a page, applies it, and confirms it (by the next page's offset) only after
@@ -262,7 +262,8 @@ class BatchIntake:
         if prefetch is not None:
             await prefetch(self._bot, updates)
         await self._invite_links.prefetch(self._bot, updates)
-        await self._quiz_files.prefetch(self._bot, updates)
+        for feature_prefetch in self._dispatcher.workflow_data.get(PREFETCH_HOOKS, ()):
+            await feature_prefetch(self._bot, updates)
 
     async def _apply(
         self,

@@ -178,9 +178,12 @@ def message_payload(
     markup: InlineKeyboardMarkup | None = None,
     photo: str | None = None,
     thread_id: int | None = None,
+    reply_to: int | None = None,
 ) -> dict[str, Any]:
     """A queued message in plain data: what the sender turns back into a Bot API call."""
     payload: dict[str, Any] = {"text": fit_message(text)}
+    if reply_to is not None:
+        payload["reply_to"] = reply_to
     if markup is not None:
         payload["markup"] = markup.model_dump(mode="json", exclude_none=True)
     if photo is not None:
@@ -211,11 +214,16 @@ class Outbox:
         not_before: datetime | None = None,
         campaign_run_id: int | None = None,
         tell_on_failure: dict[str, Any] | None = None,
+        reply_to: int | None = None,
     ) -> None:
         """Through the paced queue, once per key, retried until Telegram takes it; with
         `tell_on_failure` (see failure_notice), a moderator hears if it never arrives."""
         payload = message_payload(
-            text, markup=markup, photo=photo, thread_id=self._threads.get(chat_id)
+            text,
+            markup=markup,
+            photo=photo,
+            thread_id=self._threads.get(chat_id),
+            reply_to=reply_to,
         )
         if tell_on_failure is not None:
             payload[FAILURE_NOTICE] = tell_on_failure

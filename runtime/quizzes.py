@@ -8,7 +8,7 @@ session. A restart resumes from what is stored."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -146,7 +146,8 @@ async def _tell_moderator(
 
 @dataclass
 class QuizDriver:
-    """Runs the quiz sessions (with the periodic due work), then keeps one scheduler job per
+    """Carries out the stored /quiz imports left over (a crash, a failed download) and runs
+    the quiz sessions (with the periodic due work), then keeps one scheduler job per
     running session, due at its next step (deterministic id `quiz:<session id>`), so that
     the next question follows the close of the last without waiting for the due work."""
 
@@ -154,9 +155,15 @@ class QuizDriver:
     clock: Clock
     polls: QuizPollSender | None
     scheduler: Any = None
+    imports: Callable[[], Awaitable[None]] | None = None  # runtime.quiz_imports.QuizImports.run
     current: ClassVar[QuizDriver | None] = None
 
     async def run(self) -> None:
+        if self.imports is not None:
+            try:
+                await self.imports()
+            except Exception:
+                logger.exception("Quiz imports failed; tried again at the next pass")
         await run_quizzes(self.open_uow, self.clock, self.polls)
         if self.scheduler is not None and self.scheduler.running:
             async with self.open_uow(read_only=True) as uow:

@@ -25,7 +25,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.methods import EditMessageText, SendMessage, SendPhoto, TelegramMethod
-from aiogram.types import InlineKeyboardMarkup, Message
+from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
 
 from bot.domain.models import OutgoingMessage, QueuedOriginal
 from bot.ports import (
@@ -145,11 +145,17 @@ def method_for(message: OutgoingMessage) -> TelegramMethod[Any]:
             reply_markup=markup,
             message_thread_id=payload.get("thread_id"),
         )
+    reply_to = payload.get("reply_to")
     return SendMessage(
         chat_id=message.chat_id,
         text=payload["text"],
         reply_markup=markup,
         message_thread_id=payload.get("thread_id"),
+        reply_parameters=(
+            ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+            if isinstance(reply_to, int)
+            else None
+        ),
     )
 
 

@@ -554,6 +554,33 @@ class QuizScheduleRow(Base):
     created_at: Mapped[datetime]
 
 
+class QuizImportRow(Base):
+    """A /quiz import to carry out off the intake: pending, working (claimed until `due_at`),
+    done or failed. `attempts` counts the claims and tells a stale claim from a current one."""
+
+    __tablename__ = "quiz_imports"
+    __table_args__ = (
+        UniqueConstraint("community_id", "command_message_id"),
+        Index("ix_quiz_imports_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE")
+    )
+    command_message_id: Mapped[int] = mapped_column(BigInteger)
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    file_id: Mapped[str] = mapped_column(String(256))
+    file_name: Mapped[str | None] = mapped_column(String(256))
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime]
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
 class ActivityDayRow(Base):
     """What a member did on one local day of their community: the raw record of message counts,
     and a tally of the day's check-ins, quiz answers, lottery entries and orders (each also

@@ -151,6 +151,7 @@ PARTS: tuple[Part, ...] = (
     Part("survey_schedules_created", "survey_schedules", ("created_by",), erase=SET_NULL),
     Part("birthdays", "birthdays", ("user_id",), erase=DELETE),
     Part("birthday_greetings", "birthday_greetings", ("user_id",), erase=DELETE),
+    Part("quiz_imports_requested", "quiz_imports", ("created_by",), erase=SET_NULL),
     # Not personal data, kept: one-time rewards already given, the person only a keyed hash
     # of their id (HMAC-SHA256) that leads to no one without the secret below; it is what
     # keeps a forgotten member who comes back from being rewarded twice (fraud prevention).

@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.models import (
     LeaderboardRow,
     QuizAnswer,
+    QuizImport,
+    QuizImportStatus,
     QuizQuestion,
     QuizSchedule,
     QuizSession,
@@ -20,7 +22,9 @@ from bot.domain.models import (
     QuizSlotStatus,
 )
 from storage.models import (
+    MemberRow,
     QuizAnswerRow,
+    QuizImportRow,
     QuizPollRow,
     QuizQuestionRow,
     QuizScheduleRow,
@@ -31,6 +35,8 @@ from storage.sql import insert_ignoring_conflict
 
 RUNNING = "running"
 ACTIVE = "active"
+IMPORT_PENDING = str(QuizImportStatus.PENDING)
+IMPORT_WORKING = str(QuizImportStatus.WORKING)
 
 
 def fingerprint(question: QuizQuestion) -> str:
@@ -283,10 +289,38 @@ class SqlQuizRepository:
             },
         )
 
+    async def poll_communities(self, poll_ids: Sequence[str]) -> dict[str, int]:
+        if not poll_ids:
+            return {}
+        statement = (
+            select(QuizPollRow.poll_id, QuizSessionRow.community_id)
+            .join(QuizSessionRow, QuizSessionRow.id == QuizPollRow.session_id)
+            .where(QuizPollRow.poll_id.in_(sorted(set(poll_ids))))
+        )
+        return {
+            str(poll_id): community_id for poll_id, community_id in await self._execute(statement)
+        }
+
+    async def with_member_rows(self, pairs: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
+        if not pairs:
+            return set()
+        statement = select(MemberRow.community_id, MemberRow.user_id).where(
+            tuple_(MemberRow.community_id, MemberRow.user_id).in_(sorted(set(pairs)))
+        )
+        return {(community_id, user_id) for community_id, user_id in await self._execute(statement)}
+
+    async def _execute(self, statement: Any) -> list[Any]:
+        return list((await self._session.execute(statement)).all())
+
     async def answers(self, slot_id: int) -> Sequence[QuizAnswer]:
         statement = (
             select(QuizAnswerRow)
-            .where(QuizAnswerRow.quiz_poll_id == slot_id)
+            .join(
+                MemberRow,
+                (MemberRow.community_id == QuizAnswerRow.community_id)
+                & (MemberRow.user_id == QuizAnswerRow.user_id),
+            )
+            .where(QuizAnswerRow.quiz_poll_id == slot_id, MemberRow.is_member.is_(True))
             .order_by(QuizAnswerRow.id)
         )
         return [
@@ -380,6 +414,82 @@ class SqlQuizRepository:
             .limit(limit)
         )
         return [_schedule(row) for row in (await self._session.execute(statement)).scalars()]
+
+    async def add_import(self, request: QuizImport, now: datetime) -> bool:
+        return await insert_ignoring_conflict(
+            self._session,
+            QuizImportRow,
+            {
+                "community_id": request.community_id,
+                "command_message_id": request.command_message_id,
+                "thread_id": request.thread_id,
+                "file_id": request.file_id,
+                "file_name": request.file_name,
+                "file_size": request.file_size,
+                "status": IMPORT_PENDING,
+                "attempts": 0,
+                "due_at": now,
+                "created_by": request.created_by,
+                "created_at": now,
+            },
+        )
+
+    async def claim_import(self, now: datetime, lease_until: datetime) -> QuizImport | None:
+        statement = (
+            select(QuizImportRow)
+            .where(
+                or_(
+                    QuizImportRow.status == IMPORT_PENDING,
+                    QuizImportRow.status == IMPORT_WORKING,
+                ),
+                QuizImportRow.due_at <= now,
+            )
+            .order_by(QuizImportRow.due_at, QuizImportRow.id)
+            .limit(1)
+        )
+        row = (await self._session.execute(statement)).scalars().first()
+        if row is None:
+            return None
+        claimed = await self._session.execute(
+            update(QuizImportRow)
+            .where(QuizImportRow.id == row.id, QuizImportRow.attempts == row.attempts)
+            .values(status=IMPORT_WORKING, attempts=row.attempts + 1, due_at=lease_until)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(claimed, "rowcount", 0) != 1:
+            return None
+        return QuizImport(
+            id=row.id,
+            community_id=row.community_id,
+            command_message_id=row.command_message_id,
+            thread_id=row.thread_id,
+            file_id=row.file_id,
+            file_name=row.file_name,
+            file_size=row.file_size,
+            attempt=row.attempts + 1,
+            created_by=row.created_by,
+        )
+
+    async def retry_import(self, claim: QuizImport, due_at: datetime) -> bool:
+        return await self._move_import(claim, IMPORT_PENDING, due_at=due_at)
+
+    async def finish_import(
+        self, claim: QuizImport, status: QuizImportStatus, now: datetime
+    ) -> bool:
+        return await self._move_import(claim, str(status), finished_at=now)
+
+    async def _move_import(self, claim: QuizImport, status: str, **values: Any) -> bool:
+        result = await self._session.execute(
+            update(QuizImportRow)
+            .where(
+                QuizImportRow.id == claim.id,
+                QuizImportRow.status == IMPORT_WORKING,
+                QuizImportRow.attempts == claim.attempt,
+            )
+            .values(status=status, **values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def _schedule(row: QuizScheduleRow) -> QuizSchedule:

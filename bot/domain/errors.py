@@ -242,6 +242,10 @@ class QuizFileNotReady(DomainError):
     message = N_("I could not download that file. Try again in a moment.")
 
 
+class QuizFileTooLarge(DomainError):
+    message = N_("Nothing was imported: the file is larger than {limit}.")
+
+
 class NoQuizQuestions(DomainError):
     message = N_(
         "There are no quiz questions for that yet. Add some with /quiz add or /quiz import."

@@ -467,6 +467,29 @@ class QuizAnswer:
     on_time: bool
 
 
+class QuizImportStatus(enum.StrEnum):
+    PENDING = "pending"
+    WORKING = "working"  # claimed until its due_at; a later claim takes it over
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class QuizImport:
+    """A /quiz import claimed for carrying out: `attempt` is the claim's number, which the
+    step that finishes it must still hold."""
+
+    id: int
+    community_id: int
+    command_message_id: int
+    thread_id: int | None
+    file_id: str
+    file_name: str | None
+    file_size: int | None
+    attempt: int
+    created_by: int | None
+
+
 @dataclass(frozen=True)
 class QuizSchedule:
     id: int

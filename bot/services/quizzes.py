@@ -12,16 +12,20 @@ import importlib
 import io
 import json
 import logging
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.domain.errors import (
     N_,
+    DomainError,
     NoQuizQuestions,
     QuizAlreadyRunning,
     QuizFileInvalid,
+    QuizFileNotReady,
+    QuizFileTooLarge,
     QuizFileUnreadable,
     QuizQuestionInvalid,
     UnknownQuizSchedule,
@@ -33,6 +37,8 @@ from bot.domain.models import (
     LeaderboardRow,
     LedgerEntry,
     LedgerKind,
+    QuizImport,
+    QuizImportStatus,
     QuizQuestion,
     QuizSchedule,
     QuizSession,
@@ -57,6 +63,13 @@ MAX_TOPIC = 64
 MAX_DIFFICULTY = 32
 MAX_QUESTIONS_PER_FILE = 1000
 MAX_FILE_BYTES = 1024 * 1024
+MAX_DIGITS = 6
+FILE_LIMIT = "1 MB"
+# A claimed import not finished by then (the bot stopped mid-download) is taken up again;
+# a download that failed is tried again after IMPORT_RETRY, IMPORT_ATTEMPTS times in all.
+IMPORT_LEASE = timedelta(minutes=2)
+IMPORT_RETRY = timedelta(seconds=30)
+IMPORT_ATTEMPTS = 3
 
 DEFAULT_COUNT = 5
 MAX_COUNT = 50
@@ -87,6 +100,8 @@ ADD_USAGE = N_(
     "/quiz add <question> | <option> | *<correct option> | <option> "
     "[| explanation: …] [| topic: …] [| difficulty: …]"
 )
+UNREADABLE = N_("the file could not be read as YAML, JSON or CSV")
+TOO_MANY = N_("a file may hold at most 1000 questions")
 LINE = N_("Line {number}")
 ENTRY = N_("Entry {number}")
 
@@ -104,6 +119,16 @@ class QuestionProblem(Exception):
 class ImportResult:
     added: int
     already: int
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """A finished /quiz import, to tell the moderator: what it added, or why nothing."""
+
+    claim: QuizImport
+    community: Community
+    result: ImportResult | None = None
+    refusal: DomainError | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +159,7 @@ class QuizStep:
 # ---------------------------------------------------------------- questions and files
 
 
+NOT_TEXT = N_("a value that should be text is not text")
 MISSING = {
     "question": N_("the question is missing"),
     "option": N_("an option is empty"),
@@ -153,11 +179,26 @@ def _text(value: Any, what: str, maximum: int, *, required: bool) -> str | None:
             raise QuestionProblem(MISSING[what])
         return None
     if not isinstance(value, str | int | float) or isinstance(value, bool):
-        raise QuestionProblem(N_("a value that should be text is not text"))
+        raise QuestionProblem(NOT_TEXT)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise QuestionProblem(NOT_TEXT)
     text = str(value).strip()
+    if not _storable(text):
+        raise QuestionProblem(NOT_TEXT)
     if len(text) > maximum:
         raise QuestionProblem(TOO_LONG[what], maximum=maximum)
     return text
+
+
+def _storable(text: str) -> bool:
+    """No control characters (PostgreSQL refuses NUL) and no lone surrogates."""
+    if any(ord(char) < 32 and char not in "\t\n\r" for char in text):
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def build_question(
@@ -214,41 +255,63 @@ def _correct_numbers(correct: Any) -> list[int]:
         raise QuestionProblem(N_("the correct option must be an option's number"))
     numbers = []
     for item in items:
-        if isinstance(item, bool) or not str(item).strip().isdecimal():
+        digits = str(item).strip() if isinstance(item, str | int) else ""
+        if isinstance(item, bool) or not digits.isdecimal() or len(digits) > MAX_DIGITS:
             raise QuestionProblem(N_("the correct option must be an option's number"))
-        numbers.append(int(str(item).strip()))
+        numbers.append(int(digits))
     return numbers
 
 
 def parse_question_file(content: bytes, file_name: str | None) -> list[QuizQuestion]:
     """Every question of a YAML, JSON or CSV file, or QuizFileInvalid naming the first bad
-    line (CSV) or entry (YAML, JSON) and why: a file is taken whole or not at all."""
+    line (CSV) or entry (YAML, JSON) and why: a file is taken whole or not at all. Whatever
+    the file holds (nesting too deep, numbers too long, garbage), the refusal is a
+    QuizFileInvalid or QuizFileUnreadable. Slow on a large YAML file: call it off the loop."""
     if len(content) > MAX_FILE_BYTES:
         raise QuizFileUnreadable(reason=N_("the file is larger than 1 MB"))
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise QuizFileUnreadable(reason=N_("the file is not UTF-8 text")) from None
-    name = (file_name or "").lower()
+    try:
+        questions = _questions_of(text, (file_name or "").lower())
+    except (QuizFileInvalid, QuizFileUnreadable):
+        raise
+    except RecursionError:
+        raise QuizFileUnreadable(reason=N_("the file is nested too deeply")) from None
+    except ValueError as error:
+        if "digits" in str(error):  # Python's limit on converting long integers
+            raise QuizFileUnreadable(reason=N_("a number in the file is too long")) from None
+        logger.warning("A question file could not be read: %r", error)
+        raise QuizFileUnreadable(reason=UNREADABLE) from None
+    except Exception as error:
+        logger.warning("A question file could not be read: %r", error)
+        raise QuizFileUnreadable(reason=UNREADABLE) from None
+    if not questions:
+        raise QuizFileUnreadable(reason=N_("the file holds no questions"))
+    if len(questions) > MAX_QUESTIONS_PER_FILE:
+        raise QuizFileUnreadable(reason=TOO_MANY)
+    return questions
+
+
+def _questions_of(text: str, name: str) -> list[QuizQuestion]:
     if name.endswith(".csv"):
-        questions = _from_csv(text)
-    elif name.endswith((".yaml", ".yml")):
-        questions = _from_entries(_load_yaml(text))
-    elif name.endswith(".json") or text.lstrip().startswith(("[", "{")):
+        return _from_csv(text)
+    if name.endswith((".yaml", ".yml")):
+        return _from_entries(_load_yaml(text))
+    if name.endswith(".json") or text.lstrip().startswith(("[", "{")):
         try:
-            entries = json.loads(text)
+            entries = json.loads(text, parse_constant=_no_constant)
         except json.JSONDecodeError as error:
             raise QuizFileInvalid(
                 place=LINE, number=error.lineno, reason=N_("this is not valid JSON")
             ) from None
-        questions = _from_entries(entries)
-    else:
-        questions = _from_csv(text)
-    if not questions:
-        raise QuizFileUnreadable(reason=N_("the file holds no questions"))
-    if len(questions) > MAX_QUESTIONS_PER_FILE:
-        raise QuizFileUnreadable(reason=N_("a file may hold at most 1000 questions"))
-    return questions
+        return _from_entries(entries)
+    return _from_csv(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise QuizFileUnreadable(reason=N_("the file holds {value}, which is not a number"), value=name)
 
 
 def _load_yaml(text: str) -> Any:
@@ -273,6 +336,8 @@ def _from_entries(entries: Any) -> list[QuizQuestion]:
         entries = entries["questions"]
     if not isinstance(entries, list):
         raise QuizFileUnreadable(reason=N_("the file must hold a list of questions"))
+    if len(entries) > MAX_QUESTIONS_PER_FILE:
+        raise QuizFileUnreadable(reason=TOO_MANY)
     questions = []
     for number, entry in enumerate(entries, start=1):
         try:
@@ -297,17 +362,19 @@ def _from_entries(entries: Any) -> list[QuizQuestion]:
 
 def _from_csv(text: str) -> list[QuizQuestion]:
     reader = csv.reader(io.StringIO(text))
-    header = [cell.strip().lower() for cell in next(reader, [])]
-    if "question" not in header or "correct" not in header:
-        raise QuizFileInvalid(
-            place=LINE, number=1, reason=N_("the header needs question, option1…, correct")
-        )
-    option_columns = [index for index, name in enumerate(header) if name.startswith("option")]
-    questions = []
+    questions: list[QuizQuestion] = []
     try:
+        header = [cell.strip().lower() for cell in next(reader, [])]
+        if "question" not in header or "correct" not in header:
+            raise QuizFileInvalid(
+                place=LINE, number=1, reason=N_("the header needs question, option1…, correct")
+            )
+        option_columns = [index for index, name in enumerate(header) if name.startswith("option")]
         for row in reader:
             if not any(cell.strip() for cell in row):
                 continue
+            if len(questions) >= MAX_QUESTIONS_PER_FILE:
+                raise QuizFileUnreadable(reason=TOO_MANY)
             cells = dict(zip(header, row, strict=False))
             options = [row[index] for index in option_columns if index < len(row)]
             while options and not options[-1].strip():
@@ -378,6 +445,54 @@ async def import_questions(
             added += 1
     await uow.audit.add(community.id, actor_id, "quiz_import", None, f"+{added}", now)
     return ImportResult(added=added, already=len(questions) - added)
+
+
+async def request_import(
+    uow: UnitOfWork, community: Community, request: QuizImport, now: datetime
+) -> None:
+    """Stores a /quiz import for the import worker (downloaded, read and imported off the
+    intake, once); a file announced as larger than the limit is refused at once."""
+    if request.file_size is not None and request.file_size > MAX_FILE_BYTES:
+        raise QuizFileTooLarge(limit=FILE_LIMIT)
+    await uow.quizzes.add_import(replace(request, community_id=community.id), now)
+
+
+async def claim_import(uow: UnitOfWork, now: datetime) -> QuizImport | None:
+    """The next import to carry out, claimed for IMPORT_LEASE."""
+    return await uow.quizzes.claim_import(now, now + IMPORT_LEASE)
+
+
+def out_of_attempts(claim: QuizImport) -> bool:
+    """Claimed more often than it may be tried (the bot kept stopping while at it)."""
+    return claim.attempt > IMPORT_ATTEMPTS
+
+
+async def retry_import(uow: UnitOfWork, claim: QuizImport, now: datetime) -> ImportOutcome | None:
+    """A download that failed for now: tried again later, or given up after
+    IMPORT_ATTEMPTS tries (the outcome then says so)."""
+    if claim.attempt < IMPORT_ATTEMPTS:
+        await uow.quizzes.retry_import(claim, now + IMPORT_RETRY)
+        return None
+    return await finish_import(uow, claim, QuizFileNotReady(), now)
+
+
+async def finish_import(
+    uow: UnitOfWork,
+    claim: QuizImport,
+    read: Sequence[QuizQuestion] | DomainError,
+    now: datetime,
+) -> ImportOutcome | None:
+    """The file's questions imported (or its refusal recorded) in one transaction, once:
+    None when the claim was taken over meanwhile, which then does it."""
+    community = await uow.communities.get(claim.community_id)
+    refused = isinstance(read, DomainError)
+    status = QuizImportStatus.FAILED if refused else QuizImportStatus.DONE
+    if community is None or not await uow.quizzes.finish_import(claim, status, now):
+        return None
+    if isinstance(read, DomainError):
+        return ImportOutcome(claim, community, refusal=read)
+    result = await import_questions(uow, community, read, claim.created_by, now)
+    return ImportOutcome(claim, community, result=result)
 
 
 # ---------------------------------------------------------------- sessions
@@ -589,14 +704,31 @@ async def record_not_posted(
 
 
 async def record_answer(
-    uow: UnitOfWork, poll_id: str, user: UserInfo, option_ids: Sequence[int], now: datetime
+    uow: UnitOfWork,
+    poll_id: str,
+    user: UserInfo,
+    option_ids: Sequence[int],
+    now: datetime,
+    *,
+    in_group: bool | None,
 ) -> bool:
     """A member's answer (the first one counts; later ones and answers after the poll
-    closed score nothing). False when the poll is not one of ours or nothing was stored."""
+    closed score nothing). Only the group's current members answer: someone who left, or
+    with no member row whom Telegram did not confirm in the group (`in_group`, asked before
+    the transaction), is ignored and nothing is stored. False when nothing was stored."""
     found = await uow.quizzes.slot_by_poll(poll_id)
     if found is None or not option_ids or user.is_bot:
         return False
     slot, community_id = found
+    member = await uow.members.get(community_id, user.id)
+    if member is not None and not member.is_member:
+        return False
+    if member is None and in_group is not True:
+        if in_group is None:
+            logger.info(
+                "A quiz answer from %d, not known in %d, was ignored", user.id, community_id
+            )
+        return False
     on_time = (
         slot.status == QuizSlotStatus.OPEN
         and slot.closes_at is not None
@@ -604,7 +736,8 @@ async def record_answer(
     )
     correct = sorted(set(option_ids)) == sorted(slot.question.correct)
     await uow.users.upsert(user)
-    await uow.members.add(community_id, user.id, now, joined=False)
+    if member is None:
+        await uow.members.add(community_id, user.id, now, joined=False)
     if not await uow.quizzes.add_answer(
         slot.id, community_id, user.id, option_ids, correct, on_time, now
     ):

@@ -14,9 +14,17 @@ from aiogram.types import Poll
 from sqlalchemy import func, select, update
 
 from bot.app import ALLOWED_UPDATES, build_app
+from bot.services.quizzes import MAX_FILE_BYTES
 from runtime.jobs import JobRuntime
 from runtime.quizzes import QuizDriver
-from storage.models import LedgerRow, MemberRow, QuizAnswerRow, QuizQuestionRow
+from storage.models import (
+    DeadLetterRow,
+    LedgerRow,
+    MemberRow,
+    QuizAnswerRow,
+    QuizImportRow,
+    QuizQuestionRow,
+)
 from tests.e2e.conftest import (
     ADMIN_ID,
     CREATOR_ID,
@@ -28,8 +36,9 @@ from tests.e2e.conftest import (
     stop_bot,
 )
 from tests.e2e.helpers import add_members, ledger_matches_balances, stored
-from tests.fakes.bot_api import FakeBotAPI
+from tests.fakes.bot_api import FILE_DOWNLOAD, FakeBotAPI
 from tests.fakes.clock import FakeClock
+from tests.unit.test_quiz_files import HOSTILE
 
 MEMBERS = list(range(1001, 1011))  # ten members
 
@@ -157,13 +166,6 @@ async def test_a_bad_file_is_rejected_whole_with_the_reason(harness: Harness) ->
     assert await question_count(harness) == 0
     await harness.say(ADMIN_ID, "/quiz import")
     assert "Reply /quiz import to a file" in harness.last_reply()
-    before = len(harness.api.calls("getFile"))  # a member's import is ignored
-    update_id = harness.api.send_document(GROUP_ID, 1001, b"[]", "bank.json")
-    await harness.handled(update_id)
-    message_id = harness.api.message_id_of(update_id)
-    await harness.say(1001, "/quiz import", reply_to_message_id=message_id)
-    assert await question_count(harness) == 0
-    assert len(harness.api.calls("getFile")) >= before
 
 
 async def test_one_question_added_by_command(harness: Harness) -> None:
@@ -442,3 +444,149 @@ async def test_a_broken_session_does_not_stop_another_groups_quiz(harness: Harne
     await harness.run_due_work()
     assert polls(harness) == []
     assert len(harness.api.polls_in(other_group)) == 1
+
+
+async def one_open_poll(harness: Harness) -> Poll:
+    await import_file(harness, json.dumps([question(1)]).encode(), "bank.json")
+    await harness.say(ADMIN_ID, "/quiz start 1")
+    await harness.run_due_work()
+    [poll] = polls(harness)
+    return poll
+
+
+async def test_only_the_groups_members_score_in_a_quiz(harness: Harness) -> None:
+    poll = await one_open_poll(harness)
+    visitor, left, leaving = 2001, 2002, 2003
+    harness.api.add_user(visitor, "Visitor", username="visitor")
+    for user_id in (left, leaving):
+        harness.api.add_user(user_id, f"User {user_id}", username=f"user{user_id}")
+        await harness.handled(harness.api.join(GROUP_ID, user_id))
+    await harness.handled(harness.api.leave(GROUP_ID, left))
+    asked_before = len(harness.api.calls("getChatMember"))
+
+    # First right: an outsider (never in the group), then one who left; neither counts.
+    await answer(harness, poll, visitor, 1, outsider=True)
+    await answer(harness, poll, left, 1, outsider=True)
+    await answer(harness, poll, leaving, 1)  # still in the group now, gone at the close
+    await answer(harness, poll, 1001, 1)  # in the group since before the bot: never seen
+    await answer(harness, poll, 1002, 1)
+    await harness.handled(harness.api.leave(GROUP_ID, leaving))
+    harness.clock.advance(seconds=36)
+    await harness.run_due_work()
+
+    assert await balance(harness, 1001) == 15  # the first-correct bonus is a member's
+    assert await balance(harness, 1002) == 10
+    assert await balance(harness, leaving) == 0
+    async with stored(harness) as session:
+        answered = set(await session.scalars(select(QuizAnswerRow.user_id)))
+        members = set(await session.scalars(select(MemberRow.user_id)))
+        paid = set(await session.scalars(select(LedgerRow.user_id).where(LedgerRow.kind == "quiz")))
+    assert answered == {leaving, 1001, 1002}
+    assert visitor not in members
+    assert paid == {1001, 1002}
+    asked = [call["user_id"] for call in harness.api.calls("getChatMember")[asked_before:]]
+    assert sorted(asked) == [1001, 1002, visitor]  # those with a member row are not asked
+    await ledger_matches_balances(harness)
+
+
+HOSTILE_SAMPLE = [
+    "json deep list",
+    "json deep in an entry",
+    "json huge int",
+    "json NaN",
+    "json wrong top",
+    "json huge string",
+    "json latin-1",
+    "yaml deep list",
+    "yaml huge int",
+    "yaml billion laughs",
+    "yaml nan and inf",
+    "csv huge int correct",
+    "csv nul in row",
+    "binary garbage",
+]
+
+
+async def test_a_hostile_file_gets_a_clear_reply_and_no_dead_letter(harness: Harness) -> None:
+    for case in HOSTILE_SAMPLE:
+        content, file_name = HOSTILE[case]
+        reply = await import_file(harness, content, file_name)
+        assert reply.startswith("Nothing was imported"), (case, reply)
+    await harness.say(CREATOR_ID, "/lang zh")
+    content, file_name = HOSTILE["json deep list"]
+    assert await import_file(harness, content, file_name) == "未导入任何题目：文件嵌套太深"
+    content, file_name = HOSTILE["yaml huge int"]
+    assert await import_file(harness, content, file_name) == "未导入任何题目：文件里的数字太长"
+    assert await question_count(harness) == 0
+    async with stored(harness) as session:
+        assert await session.scalar(select(func.count()).select_from(DeadLetterRow)) == 0
+
+
+async def test_a_members_import_downloads_nothing(harness: Harness) -> None:
+    content = json.dumps([question(1)]).encode()
+    reply = await import_file(harness, content, "bank.json", user=1001)
+    assert reply == "Only moderators of this group can use this command."
+    assert harness.api.calls("getFile") == []
+    assert harness.api.downloads == []
+    assert await question_count(harness) == 0
+
+
+async def test_a_file_larger_than_the_limit_is_refused_without_downloading(
+    harness: Harness,
+) -> None:
+    content = json.dumps([question(n, explanation="E" * 150) for n in range(1, 4000)]).encode()
+    assert len(content) > MAX_FILE_BYTES
+    reply = await import_file(harness, content, "bank.json")
+    assert reply == "Nothing was imported: the file is larger than 1 MB."
+    assert harness.api.calls("getFile") == []
+    assert harness.api.downloads == []
+    async with stored(harness) as session:
+        assert await session.scalar(select(func.count()).select_from(QuizImportRow)) == 0
+    # A document that does not say its size: getFile does, and nothing is downloaded.
+    update_id = harness.api.send_document(
+        GROUP_ID, ADMIN_ID, content, "bank.json", size_in_message=False
+    )
+    await harness.handled(update_id)
+    document = harness.api.message_id_of(update_id)
+    await harness.say(ADMIN_ID, "/quiz import", reply_to_message_id=document)
+    assert harness.last_reply() == "Nothing was imported: the file is larger than 1 MB."
+    assert len(harness.api.calls("getFile")) == 1
+    assert harness.api.downloads == []
+    assert await question_count(harness) == 0
+
+
+async def test_a_slow_download_holds_up_no_other_group(harness: Harness) -> None:
+    other_group = -1009876543210
+    harness.api.add_group(other_group, "Other Seeds", creator_id=CREATOR_ID)
+    await harness.handled(harness.api.add_bot_to_group(other_group, by_user_id=CREATOR_ID))
+    harness.api.add_member(other_group, 1001)
+    held = harness.api.hold(FILE_DOWNLOAD)
+    document = harness.api.send_document(
+        GROUP_ID, ADMIN_ID, json.dumps([question(1)]).encode(), "bank.json"
+    )
+    await harness.handled(document)
+    command = harness.api.send_message(
+        GROUP_ID,
+        ADMIN_ID,
+        "/quiz import",
+        reply_to_message_id=harness.api.message_id_of(document),
+        date=harness.clock.now(),
+    )
+    await harness.api.wait_until_handled(command, timeout=3)
+    await harness.api.wait_for_download(timeout=3)  # under way, and held
+
+    before = len(harness.api.sent_messages)
+    checkin = harness.api.send_message(other_group, 1001, "/checkin", date=harness.clock.now())
+    await harness.api.wait_until_handled(checkin, timeout=3)
+    reply = await harness.api.wait_for_message(
+        lambda message: message.chat_id == other_group, timeout=3, start=before
+    )
+    assert "checked in" in (reply.text or "").lower()
+    assert await question_count(harness) == 0
+
+    held.set()
+    await harness.app.replies.idle()
+    await harness.app.sender.drain()
+    harness.last_said[GROUP_ID] = harness.api.message_id_of(command)
+    assert "Imported 1 new questions" in harness.last_reply()
+    assert await question_count(harness) == 1

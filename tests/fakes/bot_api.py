@@ -71,6 +71,7 @@ CHANNEL_BOT_ID = 136817688  # "Channel_Bot": sender of messages posted on behalf
 # Telegram only delivers these when they are explicitly listed in allowed_updates.
 DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 _MEMBER_STATUSES = frozenset({"creator", "administrator", "member"})
+FILE_DOWNLOAD = "file download"  # hold() key of the file downloads
 _RAW_STRING_FIELDS = frozenset(
     {
         "text", "caption", "parse_mode", "name", "callback_query_id", "invite_link", "url",
@@ -386,6 +387,7 @@ class FakeBotAPI:
         self.requests: list[tuple[str, JSONDict]] = []
         self.sent_messages: list[SentMessage] = []
         self.sent_documents: list[tuple[int, str, bytes]] = []  # (chat id, file name, content)
+        self.downloads: list[str] = []  # file paths the bot downloaded
         self.sent_albums: list[tuple[int, list[bytes]]] = []  # (chat id, uploaded photos)
         self.callback_answers: list[JSONDict] = []
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
@@ -493,7 +495,7 @@ class FakeBotAPI:
     async def _handle(self, request: web.Request) -> web.Response:
         parts = request.match_info["tail"].split("/")
         if len(parts) > 2 and parts[0] == "file":
-            return self._download(parts[1], "/".join(parts[2:]))
+            return await self._download(parts[1], "/".join(parts[2:]))
         if len(parts) != 2 or not parts[0].startswith("bot"):
             return self._error_response(TelegramAPIError(404, "Not Found"))
         token, method = parts[0][3:], parts[1]
@@ -748,7 +750,8 @@ class FakeBotAPI:
         self._group(chat_id).denied_rights.add(right)
 
     def hold(self, method: str) -> asyncio.Event:
-        """Calls of `method` wait (as a slow or hanging Telegram would) until the event is set."""
+        """Calls of `method` wait (as a slow or hanging Telegram would) until the event is set;
+        `FILE_DOWNLOAD` holds the file downloads (after getFile)."""
         event = asyncio.Event()
         self._holds[method.lower()] = event
         return event
@@ -1100,6 +1103,17 @@ class FakeBotAPI:
         found = await self._wait_for(find, self._request_pulse, timeout)
         if found is None:
             raise TimeoutError(f"{method} was not called within {timeout}s")
+        return found
+
+    async def wait_for_download(self, timeout: float = 10, *, start: int = 0) -> str:  # noqa: ASYNC109
+        """The path of the first file download in ``downloads[start:]`` (waits for it)."""
+        found = await self._wait_for(
+            lambda: self.downloads[start] if len(self.downloads) > start else None,
+            self._request_pulse,
+            timeout,
+        )
+        if found is None:
+            raise TimeoutError(f"no file was downloaded within {timeout}s")
         return found
 
     async def _wait_for(
@@ -2129,8 +2143,11 @@ class FakeBotAPI:
         *,
         mime_type: str | None = None,
         caption: str | None = None,
+        size_in_message: bool = True,
     ) -> int:
-        """A user sends a file; the bot may fetch it with getFile and download it."""
+        """A user sends a file; the bot may fetch it with getFile and download it. Without
+        `size_in_message` the message's document has no file_size (Telegram may omit it);
+        getFile still tells it."""
         unique = secrets.token_hex(6)
         file_id = f"BQAC{unique}"
         self._files[file_id] = _StoredFile(
@@ -2147,7 +2164,7 @@ class FakeBotAPI:
             file_unique_id=f"AgAD{unique}",
             file_name=file_name,
             mime_type=mime_type,
-            file_size=len(content),
+            file_size=len(content) if size_in_message else None,
         )
         return self._user_message(
             chat_id,
@@ -2169,17 +2186,20 @@ class FakeBotAPI:
         *,
         delivered_late: bool = False,
         repeat: bool = False,
+        outsider: bool = False,
     ) -> int:
         """A member votes in a non-anonymous poll: a `poll_answer` update. Telegram refuses a
         vote in a closed poll and a second vote in a quiz; `delivered_late` is a vote taken
         just before the close whose update reaches the bot after it, `repeat` a second
-        answer from the same user (to test the bot's own guard)."""
+        answer from the same user (to test the bot's own guard), `outsider` a vote from
+        someone not in the group who sees the poll (a public group's visitor)."""
         state = self._polls[poll_id]
         poll = self._poll_now(state)
         if poll.is_anonymous:
             raise ValueError("Telegram sends no poll_answer for anonymous polls")
         group = self._groups.get(state.chat_id)
-        if group is not None and group.members.get(user_id) not in _MEMBER_STATUSES:
+        in_group = group is None or group.members.get(user_id) in _MEMBER_STATUSES
+        if not in_group and not outsider:
             raise ValueError(f"user {user_id} is not a member of {state.chat_id}")
         if poll.is_closed and not delivered_late:
             raise ValueError(f"poll {poll_id} is closed")
@@ -2220,9 +2240,14 @@ class FakeBotAPI:
             ],
         )
 
-    def _download(self, token_part: str, file_path: str) -> web.Response:
+    async def _download(self, token_part: str, file_path: str) -> web.Response:
         if token_part != f"bot{self.token}":
             return self._error_response(TelegramAPIError(401, "Unauthorized"))
+        self.downloads.append(file_path)
+        self._request_pulse.fire()
+        hold = self._holds.get(FILE_DOWNLOAD)
+        if hold is not None:
+            await hold.wait()
         for stored in self._files.values():
             if stored.file.file_path == file_path:
                 return web.Response(body=stored.content)
