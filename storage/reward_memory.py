@@ -24,6 +24,7 @@ from storage.models import (
     AppSecretRow,
     BirthdayGreetingRow,
     LedgerRow,
+    MemberRow,
     ReferralRow,
     RewardMemoryRow,
     SurveyAnswerRow,
@@ -135,6 +136,13 @@ async def remember_before_erasure(session: AsyncSession, user_id: int) -> None:
     await memory.remember_all(
         OneTimeReward.REFERRAL,
         {(community_id, user_id, "") for (community_id,) in [*referrals, *bonuses]},
+    )
+    memberships = await session.execute(
+        select(MemberRow.community_id).where(MemberRow.user_id == user_id)
+    )
+    await memory.remember_all(
+        OneTimeReward.MEMBERSHIP,
+        {(community_id, user_id, "") for (community_id,) in memberships},
     )
     greetings = await session.execute(
         select(BirthdayGreetingRow.community_id, BirthdayGreetingRow.year).where(

@@ -10,5 +10,6 @@ class OneTimeReward(StrEnum):
     """What the reward memory remembers, per community and person (and occasion)."""
 
     REFERRAL = "referral"  # a qualified referral: the inviter's reward and the welcome bonus
+    MEMBERSHIP = "member"  # was a member: a later join by an invite link is a rejoin
     BIRTHDAY_GIFT = "birthday"  # occasion: the community's local year
     SURVEY_THANKS = "survey"  # occasion: the survey's id

@@ -227,9 +227,12 @@ async def record_join(
 
 
 async def _rewarded_before(uow: UnitOfWork, community: Community, user_id: int) -> bool:
-    """A referral of this person qualified here before they were forgotten (/forgetme)."""
+    """This person was a member here (their referral may have qualified) before they were
+    forgotten (/forgetme)."""
     key = (community.id, user_id, "")
-    return bool(await uow.reward_memory.given(OneTimeReward.REFERRAL, [key]))
+    if await uow.reward_memory.given(OneTimeReward.REFERRAL, [key]):
+        return True
+    return bool(await uow.reward_memory.given(OneTimeReward.MEMBERSHIP, [key]))
 
 
 async def record_leave(uow: UnitOfWork, community: Community, user: UserInfo, at: datetime) -> None:

@@ -111,6 +111,37 @@ async def test_forget_and_rejoin_three_times_pays_the_inviter_and_the_bonus_once
     await ledger_matches_balances(harness)
 
 
+async def test_a_member_who_joined_without_a_link_is_a_rejoiner_after_forgetme(
+    harness: Harness,
+) -> None:
+    """Nothing was paid for them, but they were a member: coming back by an invite link after
+    /forgetme does not make them someone's new referral."""
+    api, clock = harness.api, harness.clock
+    add_members(harness, [INVITER])
+    api.add_user(FRIEND, "Friend", username="friend")
+    await harness.handled(api.join(GROUP_ID, FRIEND))
+    await harness.say(FRIEND, "hello")
+    await harness.handled(api.leave(GROUP_ID, FRIEND))
+    await harness.say(FRIEND, "/start", chat_id=FRIEND)
+    await forget(harness, FRIEND)
+
+    await harness.say(INVITER, "/start", chat_id=INVITER)
+    await harness.say(INVITER, "/invite")
+    found = LINK.search(harness.last_message(chat_id=INVITER))
+    assert found
+    await harness.handled(api.join(GROUP_ID, FRIEND, invite_link=found.group(0)))
+    await harness.say(FRIEND, "/checkin")
+    clock.advance(hours=24, minutes=1)
+    await harness.run_due_work()
+    assert await paid(harness, "referral") == []
+    assert await paid(harness, "welcome_bonus") == []
+    async with stored(harness) as session:
+        referral = await session.scalar(select(ReferralRow).where(ReferralRow.invitee_id == FRIEND))
+        assert referral is not None
+        assert (referral.status, referral.reason) == ("rejected", "rejoin")
+    await ledger_matches_balances(harness)
+
+
 async def test_a_birthday_gift_is_given_once_in_a_year_after_forgetme(harness: Harness) -> None:
     add_members(harness, [FRIEND])
     for _round in range(2):
