@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from storage.models import LedgerRow, MemberRow
 from tests.e2e.conftest import GROUP_ID, Harness
@@ -37,3 +37,16 @@ async def ledger_matches_balances(harness: Harness) -> None:
             )
             assert member.balance == total, member.user_id
             assert member.balance >= 0
+
+
+async def each_balance_is_its_ledger(engine: AsyncEngine, members: list[int], points: int) -> None:
+    """For a bot run as its own process: each member holds `points`, as their ledger says."""
+    async with engine.connect() as connection:
+        for user_id in members:
+            balance = await connection.scalar(
+                select(MemberRow.balance).where(MemberRow.user_id == user_id)
+            )
+            ledger = await connection.scalar(
+                select(func.sum(LedgerRow.amount)).where(LedgerRow.user_id == user_id)
+            )
+            assert balance == ledger == points, user_id

@@ -24,7 +24,6 @@ from storage.engine import build_engine
 from storage.models import (
     CheckinRow,
     DeadLetterRow,
-    LedgerRow,
     MemberRow,
     ProcessedUpdateRow,
     UserRow,
@@ -38,7 +37,12 @@ from tests.e2e.conftest import (
     start_bot,
     stop_bot,
 )
-from tests.e2e.helpers import add_members, ledger_matches_balances, stored
+from tests.e2e.helpers import (
+    add_members,
+    each_balance_is_its_ledger,
+    ledger_matches_balances,
+    stored,
+)
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.clock import FakeClock
 
@@ -309,15 +313,7 @@ async def test_a_sigkill_mid_page_keeps_the_page_whole_and_redelivery_applies_it
         assert process.returncode == 0, stderr.decode()[-2000:]
 
         assert await stored_checkins() == len(members)
-        async with engine.connect() as connection:
-            for user_id in members:
-                balance = await connection.scalar(
-                    select(MemberRow.balance).where(MemberRow.user_id == user_id)
-                )
-                ledger = await connection.scalar(
-                    select(func.sum(LedgerRow.amount)).where(LedgerRow.user_id == user_id)
-                )
-                assert balance == ledger == 10
+        await each_balance_is_its_ledger(engine, members, 10)
     finally:
         await engine.dispose()
 

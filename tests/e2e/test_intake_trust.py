@@ -10,9 +10,14 @@ import pytest
 from sqlalchemy import func, select
 
 from storage.engine import build_engine
-from storage.models import CheckinRow, DeadLetterRow, LedgerRow, MemberRow
+from storage.models import CheckinRow, DeadLetterRow
 from tests.e2e.conftest import CREATOR_ID, GROUP_ID, Harness, start_bot, stop_bot
-from tests.e2e.helpers import add_members, ledger_matches_balances, stored
+from tests.e2e.helpers import (
+    add_members,
+    each_balance_is_its_ledger,
+    ledger_matches_balances,
+    stored,
+)
 from tests.e2e.test_batching import run_bot_process
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.clock import FakeClock
@@ -156,13 +161,6 @@ async def test_a_kill_between_the_commit_and_the_answers_leaves_no_press_unanswe
                 select(func.count()).select_from(CheckinRow).where(CheckinRow.user_id.in_(members))
             )
             assert checkins == len(members)
-            for user_id in members:
-                balance = await connection.scalar(
-                    select(MemberRow.balance).where(MemberRow.user_id == user_id)
-                )
-                ledger = await connection.scalar(
-                    select(func.sum(LedgerRow.amount)).where(LedgerRow.user_id == user_id)
-                )
-                assert balance == ledger == 10
+        await each_balance_is_its_ledger(engine, members, 10)
     finally:
         await engine.dispose()
