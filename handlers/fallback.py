@@ -14,6 +14,6 @@ def setup() -> Router:
 
     @router.callback_query()
     async def stale_button(callback: CallbackQuery, outbox: Outbox, _: Translator) -> None:
-        outbox.toast(callback, _("This button no longer works."))
+        outbox.toast(callback, _("This button is no longer valid."))
 
     return router

@@ -14,7 +14,7 @@ from tests.e2e.conftest import ADMIN_ID, GROUP_ID, OWNER_ID, Harness
 from tests.e2e.helpers import add_members, stored
 
 MEMBER = 1001
-STALE = "This button no longer works."
+STALE = "This button is no longer valid."
 CHAT_ID_FIELDS = frozenset({"community_id"})  # a group's id is negative
 ALWAYS_WRONG = ("", "x", "1.5", "0x10", str(2**63), str(-(2**63) - 1), "9" * 40)
 WRONG_FOR_ROW_IDS = ("-1", str(2**31))

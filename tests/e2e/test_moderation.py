@@ -246,4 +246,4 @@ async def test_stale_buttons_are_answered(harness: Harness) -> None:
     await harness.say(CREATOR_ID, "/checkinpost")
     post = harness.replies()[-1]
     await harness.handled(harness.api.press_button(GROUP_ID, post.message_id, 1001, "v0old:1"))
-    assert harness.api.callback_answers[-1]["text"] == "This button no longer works."
+    assert harness.api.callback_answers[-1]["text"] == "This button is no longer valid."
