@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramConflictError,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -154,6 +155,7 @@ class BatchIntake:
                 TelegramServerError,
                 TelegramRetryAfter,
                 TelegramConflictError,
+                ClientDecodeError,  # not a page at all: no update in it to set aside
             ) as error:
                 delays = delays or Backoff(first=1.0, cap=30.0).delays()
                 delay = next(delays)

@@ -87,6 +87,19 @@ async def test_an_unreadable_update_in_a_page_is_a_dead_letter_and_the_rest_is_h
         await stop_bot(app, task)
 
 
+@pytest.mark.parametrize("body", ['{"ok": true, "result": {"update_id": 1}}', "<html>502</html>"])
+async def test_a_getupdates_answer_that_is_no_page_is_waited_out(
+    harness: Harness, body: str
+) -> None:
+    api = harness.api
+    add_members(harness, [1001])
+    api.garble_answer("getUpdates", body)
+    api.garble_answer("getUpdates", body)
+    await harness.say(1001, "/checkin")
+    assert "+10 points" in harness.last_reply()
+    assert harness.sleeps[-2:] == [1.0, 2.0]
+
+
 async def test_a_redelivered_press_gets_the_answer_it_had_and_nothing_twice(
     harness: Harness,
 ) -> None:

@@ -418,6 +418,7 @@ class FakeBotAPI:
         self._failures: dict[str, deque[_Failure]] = {}
         self._holds: dict[str, asyncio.Event] = {}
         self._dropped_answers: dict[str, int] = {}
+        self._garbled_answers: dict[str, list[str]] = {}
         self._migrated: dict[int, int] = {}
         self._global_sends: deque[float] = deque()
         self._chat_sends: dict[int, deque[float]] = {}
@@ -510,6 +511,9 @@ class FakeBotAPI:
         handler = self._methods.get(method.lower())
         if handler is None:
             return self._error_response(TelegramAPIError(404, "Not Found"))
+        garbled = self._garbled_answers.get(method.lower())
+        if garbled:
+            return web.Response(text=garbled.pop(0), content_type="application/json")
         hold = self._holds.get(method.lower())
         if hold is not None:
             await hold.wait()
@@ -760,6 +764,11 @@ class FakeBotAPI:
         event = self._holds.pop(method.lower(), None)
         if event is not None:
             event.set()
+
+    def garble_answer(self, method: str, body: str) -> None:
+        """The next call of `method` is answered `body` as it is, instead of carrying it out
+        (a proxy or a future Bot API answering what aiogram cannot read)."""
+        self._garbled_answers.setdefault(method.lower(), []).append(body)
 
     def drop_answer(self, method: str, *, times: int = 1) -> None:
         """The next calls of `method` are carried out, but the connection closes before the
