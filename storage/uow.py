@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cached_property
 from itertools import count
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,7 +39,181 @@ from storage.users import SqlUserRepository
 _savepoint_numbers = count(1)
 
 
-class SqlUnitOfWork:
+class _SessionBound:
+    """What every part needs: the unit of work's session."""
+
+    session: AsyncSession
+
+
+# Each feature's part of the unit of work (bot.ports.<feature>.<Feature>Part): its repositories,
+# each built on first use and kept for the rest of the unit of work.
+
+
+class SqlCommunitiesPart(_SessionBound):
+    @cached_property
+    def communities(self) -> SqlCommunityRepository:
+        return SqlCommunityRepository(self.session)
+
+    @cached_property
+    def users(self) -> SqlUserRepository:
+        return SqlUserRepository(self.session)
+
+    @cached_property
+    def members(self) -> SqlMemberRepository:
+        return SqlMemberRepository(self.session)
+
+
+class SqlChatMovesPart(_SessionBound):
+    @cached_property
+    def chat_moves(self) -> SqlChatMoves:
+        return SqlChatMoves(self.session)
+
+
+class SqlCheckinsPart(_SessionBound):
+    @cached_property
+    def checkins(self) -> SqlCheckinRepository:
+        return SqlCheckinRepository(self.session)
+
+
+class SqlPointsPart(_SessionBound):
+    @cached_property
+    def ledger(self) -> SqlLedgerRepository:
+        return SqlLedgerRepository(self.session)
+
+
+class SqlBadgesPart(_SessionBound):
+    @cached_property
+    def badges(self) -> SqlBadgeRepository:
+        return SqlBadgeRepository(self.session)
+
+
+class SqlAuditPart(_SessionBound):
+    @cached_property
+    def audit(self) -> SqlAuditRepository:
+        return SqlAuditRepository(self.session)
+
+
+class SqlReferralsPart(_SessionBound):
+    @cached_property
+    def invite_links(self) -> SqlInviteLinkRepository:
+        return SqlInviteLinkRepository(self.session)
+
+    @cached_property
+    def referrals(self) -> SqlReferralRepository:
+        return SqlReferralRepository(self.session)
+
+
+class SqlCampaignsPart(_SessionBound):
+    @cached_property
+    def campaigns(self) -> SqlCampaignRepository:
+        return SqlCampaignRepository(self.session)
+
+
+class SqlOutgoingPart(_SessionBound):
+    @cached_property
+    def outgoing(self) -> SqlOutgoingQueue:
+        return SqlOutgoingQueue(self.session)
+
+
+class SqlUpdatesPart(_SessionBound):
+    @cached_property
+    def processed_updates(self) -> SqlProcessedUpdates:
+        return SqlProcessedUpdates(self.session)
+
+    @cached_property
+    def dead_letters(self) -> SqlDeadLetters:
+        return SqlDeadLetters(self.session)
+
+
+class SqlShopPart(_SessionBound):
+    @cached_property
+    def shop(self) -> SqlShopRepository:
+        return SqlShopRepository(self.session)
+
+
+class SqlLotteriesPart(_SessionBound):
+    @cached_property
+    def lotteries(self) -> SqlLotteryRepository:
+        return SqlLotteryRepository(self.session)
+
+
+class SqlQuizzesPart(_SessionBound):
+    @cached_property
+    def quizzes(self) -> SqlQuizRepository:
+        return SqlQuizRepository(self.session)
+
+
+class SqlPrivacyPart(_SessionBound):
+    @cached_property
+    def privacy(self) -> SqlPrivacyRepository:
+        return SqlPrivacyRepository(self.session)
+
+
+class SqlActivityPart(_SessionBound):
+    @cached_property
+    def activity(self) -> SqlActivityRepository:
+        return SqlActivityRepository(self.session)
+
+
+class SqlLifecyclePart(_SessionBound):
+    @cached_property
+    def lifecycle(self) -> SqlLifecycleRepository:
+        return SqlLifecycleRepository(self.session)
+
+
+class SqlTicketsPart(_SessionBound):
+    @cached_property
+    def tickets(self) -> SqlTicketRepository:
+        return SqlTicketRepository(self.session)
+
+
+class SqlInsightsPart(_SessionBound):
+    @cached_property
+    def insights(self) -> SqlInsightsRepository:
+        return SqlInsightsRepository(self.session)
+
+
+class SqlSurveysPart(_SessionBound):
+    @cached_property
+    def surveys(self) -> SqlSurveyRepository:
+        return SqlSurveyRepository(self.session)
+
+
+class SqlBirthdaysPart(_SessionBound):
+    @cached_property
+    def birthdays(self) -> SqlBirthdayRepository:
+        return SqlBirthdayRepository(self.session)
+
+
+class SqlRewardsPart(_SessionBound):
+    @cached_property
+    def reward_memory(self) -> SqlRewardMemory:
+        return SqlRewardMemory(self.session)
+
+
+class SqlUnitOfWork(
+    SqlCommunitiesPart,
+    SqlChatMovesPart,
+    SqlCheckinsPart,
+    SqlPointsPart,
+    SqlBadgesPart,
+    SqlAuditPart,
+    SqlReferralsPart,
+    SqlCampaignsPart,
+    SqlOutgoingPart,
+    SqlUpdatesPart,
+    SqlShopPart,
+    SqlLotteriesPart,
+    SqlQuizzesPart,
+    SqlPrivacyPart,
+    SqlActivityPart,
+    SqlLifecyclePart,
+    SqlTicketsPart,
+    SqlInsightsPart,
+    SqlSurveysPart,
+    SqlBirthdaysPart,
+    SqlRewardsPart,
+):
     """Repositories bound to one session; the owner of the session commits or rolls back."""
 
     def __init__(self, session: AsyncSession, *, driver_savepoints: bool = True) -> None:
@@ -46,31 +221,6 @@ class SqlUnitOfWork:
         self._driver_savepoints = driver_savepoints and isinstance(
             session.bind.dialect if session.bind is not None else None, SQLiteDialect_inloop
         )
-        self.communities = SqlCommunityRepository(session)
-        self.users = SqlUserRepository(session)
-        self.members = SqlMemberRepository(session)
-        self.checkins = SqlCheckinRepository(session)
-        self.ledger = SqlLedgerRepository(session)
-        self.badges = SqlBadgeRepository(session)
-        self.audit = SqlAuditRepository(session)
-        self.invite_links = SqlInviteLinkRepository(session)
-        self.referrals = SqlReferralRepository(session)
-        self.campaigns = SqlCampaignRepository(session)
-        self.outgoing = SqlOutgoingQueue(session)
-        self.chat_moves = SqlChatMoves(session)
-        self.processed_updates = SqlProcessedUpdates(session)
-        self.dead_letters = SqlDeadLetters(session)
-        self.shop = SqlShopRepository(session)
-        self.lotteries = SqlLotteryRepository(session)
-        self.quizzes = SqlQuizRepository(session)
-        self.privacy = SqlPrivacyRepository(session)
-        self.activity = SqlActivityRepository(session)
-        self.lifecycle = SqlLifecycleRepository(session)
-        self.tickets = SqlTicketRepository(session)
-        self.insights = SqlInsightsRepository(session)
-        self.surveys = SqlSurveyRepository(session)
-        self.birthdays = SqlBirthdayRepository(session)
-        self.reward_memory = SqlRewardMemory(session)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
