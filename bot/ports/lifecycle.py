@@ -9,7 +9,6 @@ from typing import Protocol
 from bot.domain.models import (
     LifecycleEntry,
     LifecycleRules,
-    Stage,
     WeekNumbers,
 )
 
@@ -52,7 +51,6 @@ class LifecycleRepository(Protocol):
         self, community_id: int, start: date, start_at: datetime, end_at: datetime
     ) -> WeekNumbers: ...
     async def community_ids(self) -> Sequence[int]: ...
-    async def stage_of(self, community_id: int, user_id: int) -> Stage | None: ...
 
 
 class LifecyclePart(Protocol):

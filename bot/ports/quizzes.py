@@ -26,7 +26,6 @@ class QuizRepository(Protocol):
         """False when the community's bank holds that question already."""
         ...
 
-    async def count_questions(self, community_id: int, topic: str | None) -> int: ...
     async def pick_questions(
         self, community_id: int, topic: str | None, count: int, now: datetime
     ) -> Sequence[QuizQuestion]:

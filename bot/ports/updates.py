@@ -10,7 +10,6 @@ from typing import Any, Protocol
 class ProcessedUpdateRepository(Protocol):
     """Which updates took effect, claimed in the same transaction as their effects."""
 
-    async def claim(self, bot_id: int, update_id: int, now: datetime) -> bool: ...
     async def claim_many(self, bot_id: int, update_ids: Iterable[int], now: datetime) -> set[int]:
         """The ids newly claimed (those not handled before)."""
         ...
