@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from functools import cached_property
 from itertools import count
+from typing import get_type_hints
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -39,156 +39,96 @@ from storage.users import SqlUserRepository
 _savepoint_numbers = count(1)
 
 
-class _SessionBound:
-    """What every part needs: the unit of work's session."""
-
-    session: AsyncSession
+# Each feature's part of the unit of work (bot.ports.<feature>.<Feature>Part): its repositories as
+# annotated attributes; the unit of work builds each one from its session when it opens.
 
 
-# Each feature's part of the unit of work (bot.ports.<feature>.<Feature>Part): its repositories,
-# each built on first use and kept for the rest of the unit of work.
+class SqlCommunitiesPart:
+    communities: SqlCommunityRepository
+    users: SqlUserRepository
+    members: SqlMemberRepository
 
 
-class SqlCommunitiesPart(_SessionBound):
-    @cached_property
-    def communities(self) -> SqlCommunityRepository:
-        return SqlCommunityRepository(self.session)
-
-    @cached_property
-    def users(self) -> SqlUserRepository:
-        return SqlUserRepository(self.session)
-
-    @cached_property
-    def members(self) -> SqlMemberRepository:
-        return SqlMemberRepository(self.session)
+class SqlChatMovesPart:
+    chat_moves: SqlChatMoves
 
 
-class SqlChatMovesPart(_SessionBound):
-    @cached_property
-    def chat_moves(self) -> SqlChatMoves:
-        return SqlChatMoves(self.session)
+class SqlCheckinsPart:
+    checkins: SqlCheckinRepository
 
 
-class SqlCheckinsPart(_SessionBound):
-    @cached_property
-    def checkins(self) -> SqlCheckinRepository:
-        return SqlCheckinRepository(self.session)
+class SqlPointsPart:
+    ledger: SqlLedgerRepository
 
 
-class SqlPointsPart(_SessionBound):
-    @cached_property
-    def ledger(self) -> SqlLedgerRepository:
-        return SqlLedgerRepository(self.session)
+class SqlBadgesPart:
+    badges: SqlBadgeRepository
 
 
-class SqlBadgesPart(_SessionBound):
-    @cached_property
-    def badges(self) -> SqlBadgeRepository:
-        return SqlBadgeRepository(self.session)
+class SqlAuditPart:
+    audit: SqlAuditRepository
 
 
-class SqlAuditPart(_SessionBound):
-    @cached_property
-    def audit(self) -> SqlAuditRepository:
-        return SqlAuditRepository(self.session)
+class SqlReferralsPart:
+    invite_links: SqlInviteLinkRepository
+    referrals: SqlReferralRepository
 
 
-class SqlReferralsPart(_SessionBound):
-    @cached_property
-    def invite_links(self) -> SqlInviteLinkRepository:
-        return SqlInviteLinkRepository(self.session)
-
-    @cached_property
-    def referrals(self) -> SqlReferralRepository:
-        return SqlReferralRepository(self.session)
+class SqlCampaignsPart:
+    campaigns: SqlCampaignRepository
 
 
-class SqlCampaignsPart(_SessionBound):
-    @cached_property
-    def campaigns(self) -> SqlCampaignRepository:
-        return SqlCampaignRepository(self.session)
+class SqlOutgoingPart:
+    outgoing: SqlOutgoingQueue
 
 
-class SqlOutgoingPart(_SessionBound):
-    @cached_property
-    def outgoing(self) -> SqlOutgoingQueue:
-        return SqlOutgoingQueue(self.session)
+class SqlUpdatesPart:
+    processed_updates: SqlProcessedUpdates
+    dead_letters: SqlDeadLetters
 
 
-class SqlUpdatesPart(_SessionBound):
-    @cached_property
-    def processed_updates(self) -> SqlProcessedUpdates:
-        return SqlProcessedUpdates(self.session)
-
-    @cached_property
-    def dead_letters(self) -> SqlDeadLetters:
-        return SqlDeadLetters(self.session)
+class SqlShopPart:
+    shop: SqlShopRepository
 
 
-class SqlShopPart(_SessionBound):
-    @cached_property
-    def shop(self) -> SqlShopRepository:
-        return SqlShopRepository(self.session)
+class SqlLotteriesPart:
+    lotteries: SqlLotteryRepository
 
 
-class SqlLotteriesPart(_SessionBound):
-    @cached_property
-    def lotteries(self) -> SqlLotteryRepository:
-        return SqlLotteryRepository(self.session)
+class SqlQuizzesPart:
+    quizzes: SqlQuizRepository
 
 
-class SqlQuizzesPart(_SessionBound):
-    @cached_property
-    def quizzes(self) -> SqlQuizRepository:
-        return SqlQuizRepository(self.session)
+class SqlPrivacyPart:
+    privacy: SqlPrivacyRepository
 
 
-class SqlPrivacyPart(_SessionBound):
-    @cached_property
-    def privacy(self) -> SqlPrivacyRepository:
-        return SqlPrivacyRepository(self.session)
+class SqlActivityPart:
+    activity: SqlActivityRepository
 
 
-class SqlActivityPart(_SessionBound):
-    @cached_property
-    def activity(self) -> SqlActivityRepository:
-        return SqlActivityRepository(self.session)
+class SqlLifecyclePart:
+    lifecycle: SqlLifecycleRepository
 
 
-class SqlLifecyclePart(_SessionBound):
-    @cached_property
-    def lifecycle(self) -> SqlLifecycleRepository:
-        return SqlLifecycleRepository(self.session)
+class SqlTicketsPart:
+    tickets: SqlTicketRepository
 
 
-class SqlTicketsPart(_SessionBound):
-    @cached_property
-    def tickets(self) -> SqlTicketRepository:
-        return SqlTicketRepository(self.session)
+class SqlInsightsPart:
+    insights: SqlInsightsRepository
 
 
-class SqlInsightsPart(_SessionBound):
-    @cached_property
-    def insights(self) -> SqlInsightsRepository:
-        return SqlInsightsRepository(self.session)
+class SqlSurveysPart:
+    surveys: SqlSurveyRepository
 
 
-class SqlSurveysPart(_SessionBound):
-    @cached_property
-    def surveys(self) -> SqlSurveyRepository:
-        return SqlSurveyRepository(self.session)
+class SqlBirthdaysPart:
+    birthdays: SqlBirthdayRepository
 
 
-class SqlBirthdaysPart(_SessionBound):
-    @cached_property
-    def birthdays(self) -> SqlBirthdayRepository:
-        return SqlBirthdayRepository(self.session)
-
-
-class SqlRewardsPart(_SessionBound):
-    @cached_property
-    def reward_memory(self) -> SqlRewardMemory:
-        return SqlRewardMemory(self.session)
+class SqlRewardsPart:
+    reward_memory: SqlRewardMemory
 
 
 class SqlUnitOfWork(
@@ -221,6 +161,8 @@ class SqlUnitOfWork(
         self._driver_savepoints = driver_savepoints and isinstance(
             session.bind.dialect if session.bind is not None else None, SQLiteDialect_inloop
         )
+        for name, repository in _REPOSITORIES:
+            setattr(self, name, repository(session))
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -255,6 +197,14 @@ class SqlUnitOfWork(
             savepoint_undone(sync)
             raise
         connection.execute(f"RELEASE {name}")
+
+
+_REPOSITORIES: tuple[tuple[str, Callable[[AsyncSession], object]], ...] = tuple(
+    (name, repository)
+    for part in SqlUnitOfWork.__bases__
+    for name, repository in get_type_hints(part).items()
+)
+"""Every part's repositories: (attribute, class), read once from the parts' annotations."""
 
 
 @asynccontextmanager
