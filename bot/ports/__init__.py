@@ -1,34 +1,13 @@
 """The Protocols the services, handlers and runtime need, one module per feature; storage/ and the
 composition root provide the implementations. Everything is re-exported here."""
 
-from bot.ports.activity import (
-    ActivityPart,
-    ActivityRepository,
-)
-from bot.ports.audit import (
-    AuditPart,
-    AuditRepository,
-)
-from bot.ports.badges import (
-    BadgeRepository,
-    BadgesPart,
-)
-from bot.ports.birthdays import (
-    BirthdayRepository,
-    BirthdaysPart,
-)
-from bot.ports.campaigns import (
-    CampaignRepository,
-    CampaignsPart,
-)
-from bot.ports.chat_moves import (
-    ChatMoveRepository,
-    ChatMovesPart,
-)
-from bot.ports.checkins import (
-    CheckinRepository,
-    CheckinsPart,
-)
+from bot.ports.activity import ActivityPart, ActivityRepository
+from bot.ports.audit import AuditPart, AuditRepository
+from bot.ports.badges import BadgeRepository, BadgesPart
+from bot.ports.birthdays import BirthdayRepository, BirthdaysPart
+from bot.ports.campaigns import CampaignRepository, CampaignsPart
+from bot.ports.chat_moves import ChatMoveRepository, ChatMovesPart
+from bot.ports.checkins import CheckinRepository, CheckinsPart
 from bot.ports.communities import (
     CommunitiesPart,
     CommunityRepository,
@@ -44,18 +23,9 @@ from bot.ports.core import (
     UnitOfWorkFactory,
     transaction_open,
 )
-from bot.ports.insights import (
-    InsightsPart,
-    InsightsRepository,
-)
-from bot.ports.lifecycle import (
-    LifecyclePart,
-    LifecycleRepository,
-)
-from bot.ports.lotteries import (
-    LotteriesPart,
-    LotteryRepository,
-)
+from bot.ports.insights import InsightsPart, InsightsRepository
+from bot.ports.lifecycle import LifecyclePart, LifecycleRepository
+from bot.ports.lotteries import LotteriesPart, LotteryRepository
 from bot.ports.outgoing import (
     BLOCKED,
     FAILED,
@@ -67,48 +37,20 @@ from bot.ports.outgoing import (
     OutgoingPart,
     OutgoingQueue,
 )
-from bot.ports.points import (
-    LedgerRepository,
-    PointsPart,
-)
-from bot.ports.privacy import (
-    PrivacyPart,
-    PrivacyRepository,
-)
-from bot.ports.quizzes import (
-    QuizFileSource,
-    QuizPollSender,
-    QuizRepository,
-    QuizzesPart,
-)
+from bot.ports.points import LedgerRepository, PointsPart
+from bot.ports.privacy import PrivacyPart, PrivacyRepository
+from bot.ports.quizzes import QuizFileSource, QuizPollSender, QuizRepository, QuizzesPart
 from bot.ports.referrals import (
     InviteLinkIssuer,
     InviteLinkRepository,
     ReferralRepository,
     ReferralsPart,
 )
-from bot.ports.rewards import (
-    RewardKey,
-    RewardMemory,
-    RewardsPart,
-)
-from bot.ports.shop import (
-    ShopPart,
-    ShopRepository,
-)
-from bot.ports.surveys import (
-    SurveyRepository,
-    SurveysPart,
-)
-from bot.ports.tickets import (
-    TicketRepository,
-    TicketsPart,
-)
-from bot.ports.updates import (
-    DeadLetterRepository,
-    ProcessedUpdateRepository,
-    UpdatesPart,
-)
+from bot.ports.rewards import RewardKey, RewardMemory, RewardsPart
+from bot.ports.shop import ShopPart, ShopRepository
+from bot.ports.surveys import SurveyRepository, SurveysPart
+from bot.ports.tickets import TicketRepository, TicketsPart
+from bot.ports.updates import DeadLetterRepository, ProcessedUpdateRepository, UpdatesPart
 
 __all__ = [
     "BLOCKED",

@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Protocol
 
-from bot.domain.models import (
-    Activity,
-)
+from bot.domain.models import Activity
 
 
 class ActivityRepository(Protocol):
@@ -21,7 +19,7 @@ class ActivityRepository(Protocol):
 
 
 class ActivityPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def activity(self) -> ActivityRepository: ...

@@ -19,7 +19,7 @@ class AuditRepository(Protocol):
 
 
 class AuditPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def audit(self) -> AuditRepository: ...

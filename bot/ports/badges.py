@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from bot.domain.models import (
-    Badge,
-)
+from bot.domain.models import Badge
 
 
 class BadgeRepository(Protocol):
@@ -18,7 +16,7 @@ class BadgeRepository(Protocol):
 
 
 class BadgesPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def badges(self) -> BadgeRepository: ...

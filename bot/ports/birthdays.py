@@ -6,9 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from bot.domain.care import (
-    BirthdayCandidate,
-)
+from bot.domain.care import BirthdayCandidate
 
 
 class BirthdayRepository(Protocol):
@@ -32,7 +30,7 @@ class BirthdayRepository(Protocol):
 
 
 class BirthdaysPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def birthdays(self) -> BirthdayRepository: ...

@@ -6,13 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from bot.domain.models import (
-    Campaign,
-    CampaignKind,
-    CampaignRun,
-    CampaignStatus,
-    RunOutcome,
-)
+from bot.domain.models import Campaign, CampaignKind, CampaignRun, CampaignStatus, RunOutcome
 
 
 class CampaignRepository(Protocol):
@@ -47,7 +41,7 @@ class CampaignRepository(Protocol):
 
 
 class CampaignsPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def campaigns(self) -> CampaignRepository: ...

@@ -12,7 +12,7 @@ class ChatMoveRepository(Protocol):
 
 
 class ChatMovesPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def chat_moves(self) -> ChatMoveRepository: ...

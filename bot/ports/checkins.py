@@ -15,7 +15,7 @@ class CheckinRepository(Protocol):
 
 
 class CheckinsPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def checkins(self) -> CheckinRepository: ...

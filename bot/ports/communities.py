@@ -115,7 +115,7 @@ class MemberRepository(Protocol):
 
 
 class CommunitiesPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def communities(self) -> CommunityRepository: ...

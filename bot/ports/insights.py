@@ -68,7 +68,7 @@ class InsightsRepository(Protocol):
 
 
 class InsightsPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def insights(self) -> InsightsRepository: ...

@@ -6,11 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
 
-from bot.domain.models import (
-    LifecycleEntry,
-    LifecycleRules,
-    WeekNumbers,
-)
+from bot.domain.models import LifecycleEntry, LifecycleRules, WeekNumbers
 
 
 class LifecycleRepository(Protocol):
@@ -54,7 +50,7 @@ class LifecycleRepository(Protocol):
 
 
 class LifecyclePart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def lifecycle(self) -> LifecycleRepository: ...

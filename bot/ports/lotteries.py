@@ -58,7 +58,7 @@ class LotteryRepository(Protocol):
 
 
 class LotteriesPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def lotteries(self) -> LotteryRepository: ...

@@ -6,31 +6,16 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.domain.models import (
-    OutgoingMessage,
-    QueuedOriginal,
-)
+from bot.domain.models import OutgoingMessage, QueuedOriginal
 
 # A queued message's status (OutgoingQueue.finish), and the error recorded for the messages
 # a stopped sender was sending.
 PENDING = "pending"
-
-
 SENDING = "sending"
-
-
 SENT = "sent"
-
-
 FAILED = "failed"
-
-
 BLOCKED = "blocked"
-
-
 UNCERTAIN = "uncertain"
-
-
 INTERRUPTED = "the sender stopped while sending"
 
 
@@ -53,12 +38,7 @@ class OutgoingQueue(Protocol):
 
     # The sender's side (runtime/sender.py).
     async def due(
-        self,
-        now: datetime,
-        limit: int,
-        *,
-        skip_chats: Collection[int] = (),
-        per_chat: int = 1,
+        self, now: datetime, limit: int, *, skip_chats: Collection[int] = (), per_chat: int = 1
     ) -> Sequence[OutgoingMessage]: ...
     async def chats_with_due(self, now: datetime, among: Collection[int]) -> Sequence[int]: ...
     async def claim(self, message_id: int) -> bool: ...
@@ -81,7 +61,7 @@ class OutgoingQueue(Protocol):
 
 
 class OutgoingPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def outgoing(self) -> OutgoingQueue: ...

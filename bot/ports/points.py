@@ -6,11 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from bot.domain.models import (
-    LeaderboardRow,
-    LedgerEntry,
-    QuotaUse,
-)
+from bot.domain.models import LeaderboardRow, LedgerEntry, QuotaUse
 
 
 class LedgerRepository(Protocol):
@@ -37,7 +33,7 @@ class LedgerRepository(Protocol):
 
 
 class PointsPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def ledger(self) -> LedgerRepository: ...

@@ -23,7 +23,7 @@ class PrivacyRepository(Protocol):
 
 
 class PrivacyPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def privacy(self) -> PrivacyRepository: ...

@@ -152,7 +152,7 @@ class QuizPollSender(Protocol):
 
 
 class QuizzesPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def quizzes(self) -> QuizRepository: ...

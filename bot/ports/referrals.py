@@ -70,7 +70,7 @@ class InviteLinkIssuer(Protocol):
 
 
 class ReferralsPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def invite_links(self) -> InviteLinkRepository: ...

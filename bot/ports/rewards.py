@@ -24,7 +24,7 @@ class RewardMemory(Protocol):
 
 
 class RewardsPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def reward_memory(self) -> RewardMemory: ...

@@ -6,11 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.domain.models import (
-    OrderStatus,
-    ShopItem,
-    ShopOrder,
-)
+from bot.domain.models import OrderStatus, ShopItem, ShopOrder
 
 
 class ShopRepository(Protocol):
@@ -70,7 +66,7 @@ class ShopRepository(Protocol):
 
 
 class ShopPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def shop(self) -> ShopRepository: ...

@@ -6,13 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from bot.domain.care import (
-    CareSettings,
-    Survey,
-    SurveyKind,
-    SurveySchedule,
-    SurveyStatus,
-)
+from bot.domain.care import CareSettings, Survey, SurveyKind, SurveySchedule, SurveyStatus
 
 
 class SurveyRepository(Protocol):
@@ -77,7 +71,7 @@ class SurveyRepository(Protocol):
 
 
 class SurveysPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def surveys(self) -> SurveyRepository: ...

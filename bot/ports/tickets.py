@@ -6,13 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from bot.domain.tickets import (
-    FeedbackTicket,
-    TicketEvent,
-    TicketKind,
-    TicketStats,
-    TicketStatus,
-)
+from bot.domain.tickets import FeedbackTicket, TicketEvent, TicketKind, TicketStats, TicketStatus
 
 
 class TicketRepository(Protocol):
@@ -79,7 +73,7 @@ class TicketRepository(Protocol):
 
 
 class TicketsPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def tickets(self) -> TicketRepository: ...

@@ -37,7 +37,7 @@ class DeadLetterRepository(Protocol):
 
 
 class UpdatesPart(Protocol):
-    """This feature's part of the unit of work (bot.ports.core.UnitOfWork)."""
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
 
     @property
     def processed_updates(self) -> ProcessedUpdateRepository: ...
