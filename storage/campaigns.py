@@ -91,10 +91,6 @@ class SqlCampaignRepository:
             return None
         return _campaign(row)
 
-    async def by_id(self, campaign_id: int) -> Campaign | None:
-        row = await self._session.get(CampaignRow, campaign_id)
-        return _campaign(row) if row else None
-
     async def of_community(self, community_id: int) -> Sequence[Campaign]:
         rows = await self._session.scalars(
             select(CampaignRow)
@@ -407,14 +403,6 @@ class SqlOutgoingQueue:
             await campaigns.settle_run(run_id, RunOutcome.UNCERTAIN, reason, now)
         else:
             await campaigns.settle_run(run_id, RunOutcome.FAILED, detail, now)
-
-    async def count(self, status: str) -> int:
-        value = await self._session.scalar(
-            select(func.count())
-            .select_from(OutgoingMessageRow)
-            .where(OutgoingMessageRow.status == status)
-        )
-        return int(value or 0)
 
     async def is_blocked(self, chat_id: int) -> bool:
         return await self._session.get(BlockedChatRow, chat_id) is not None

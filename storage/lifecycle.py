@@ -432,15 +432,6 @@ class SqlLifecycleRepository:
         )
         return found is not None
 
-    async def stage_of(self, community_id: int, user_id: int) -> Stage | None:
-        found = await self._session.scalar(
-            select(MemberLifecycleRow.stage).where(
-                MemberLifecycleRow.community_id == community_id,
-                MemberLifecycleRow.user_id == user_id,
-            )
-        )
-        return None if found is None else Stage(found)
-
 
 _COMMUNITY_IDS = text("SELECT id FROM communities ORDER BY id")
 

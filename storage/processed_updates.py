@@ -10,7 +10,7 @@ from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ProcessedUpdateRow
-from storage.sql import _dialect_insert, insert_ignoring_conflict
+from storage.sql import _dialect_insert
 
 
 class SqlProcessedUpdates:
@@ -18,13 +18,6 @@ class SqlProcessedUpdates:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-
-    async def claim(self, bot_id: int, update_id: int, now: datetime) -> bool:
-        return await insert_ignoring_conflict(
-            self._session,
-            ProcessedUpdateRow,
-            {"bot_id": bot_id, "update_id": update_id, "processed_at": now},
-        )
 
     async def claim_many(self, bot_id: int, update_ids: Iterable[int], now: datetime) -> set[int]:
         """Claims a batch's updates in one multi-row statement; returns the ids newly claimed

@@ -118,10 +118,6 @@ class SqlQuizRepository:
             conditions.append(func.lower(QuizQuestionRow.topic) == topic.lower())
         return conditions
 
-    async def count_questions(self, community_id: int, topic: str | None) -> int:
-        statement = select(func.count()).where(*self._in_bank(community_id, topic))
-        return int(await self._session.scalar(statement) or 0)
-
     async def pick_questions(
         self, community_id: int, topic: str | None, count: int, now: datetime
     ) -> Sequence[QuizQuestion]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.care import CareSettings, Survey, SurveyKind, SurveySchedule, SurveyStatus
@@ -111,10 +111,6 @@ class SqlSurveyRepository:
     async def scores(self, survey_id: int) -> Sequence[int]:
         statement = select(SurveyAnswerRow.score).where(SurveyAnswerRow.survey_id == survey_id)
         return list((await self._session.execute(statement)).scalars())
-
-    async def count_answers(self, survey_id: int) -> int:
-        statement = select(func.count()).where(SurveyAnswerRow.survey_id == survey_id)
-        return int(await self._session.scalar(statement) or 0)
 
     async def communities_due(self, now: datetime) -> Sequence[int]:
         surveys = select(SurveyRow.community_id).where(

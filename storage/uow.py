@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from itertools import count
+from typing import get_type_hints
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,7 +39,121 @@ from storage.users import SqlUserRepository
 _savepoint_numbers = count(1)
 
 
-class SqlUnitOfWork:
+# Each feature's part of the unit of work (bot.ports.<feature>.<Feature>Part): its repositories as
+# annotated attributes; the unit of work builds each one from its session when it opens.
+
+
+class SqlCommunitiesPart:
+    communities: SqlCommunityRepository
+    users: SqlUserRepository
+    members: SqlMemberRepository
+
+
+class SqlChatMovesPart:
+    chat_moves: SqlChatMoves
+
+
+class SqlCheckinsPart:
+    checkins: SqlCheckinRepository
+
+
+class SqlPointsPart:
+    ledger: SqlLedgerRepository
+
+
+class SqlBadgesPart:
+    badges: SqlBadgeRepository
+
+
+class SqlAuditPart:
+    audit: SqlAuditRepository
+
+
+class SqlReferralsPart:
+    invite_links: SqlInviteLinkRepository
+    referrals: SqlReferralRepository
+
+
+class SqlCampaignsPart:
+    campaigns: SqlCampaignRepository
+
+
+class SqlOutgoingPart:
+    outgoing: SqlOutgoingQueue
+
+
+class SqlUpdatesPart:
+    processed_updates: SqlProcessedUpdates
+    dead_letters: SqlDeadLetters
+
+
+class SqlShopPart:
+    shop: SqlShopRepository
+
+
+class SqlLotteriesPart:
+    lotteries: SqlLotteryRepository
+
+
+class SqlQuizzesPart:
+    quizzes: SqlQuizRepository
+
+
+class SqlPrivacyPart:
+    privacy: SqlPrivacyRepository
+
+
+class SqlActivityPart:
+    activity: SqlActivityRepository
+
+
+class SqlLifecyclePart:
+    lifecycle: SqlLifecycleRepository
+
+
+class SqlTicketsPart:
+    tickets: SqlTicketRepository
+
+
+class SqlInsightsPart:
+    insights: SqlInsightsRepository
+
+
+class SqlSurveysPart:
+    surveys: SqlSurveyRepository
+
+
+class SqlBirthdaysPart:
+    birthdays: SqlBirthdayRepository
+
+
+class SqlRewardsPart:
+    reward_memory: SqlRewardMemory
+
+
+class SqlUnitOfWork(
+    SqlCommunitiesPart,
+    SqlChatMovesPart,
+    SqlCheckinsPart,
+    SqlPointsPart,
+    SqlBadgesPart,
+    SqlAuditPart,
+    SqlReferralsPart,
+    SqlCampaignsPart,
+    SqlOutgoingPart,
+    SqlUpdatesPart,
+    SqlShopPart,
+    SqlLotteriesPart,
+    SqlQuizzesPart,
+    SqlPrivacyPart,
+    SqlActivityPart,
+    SqlLifecyclePart,
+    SqlTicketsPart,
+    SqlInsightsPart,
+    SqlSurveysPart,
+    SqlBirthdaysPart,
+    SqlRewardsPart,
+):
     """Repositories bound to one session; the owner of the session commits or rolls back."""
 
     def __init__(self, session: AsyncSession, *, driver_savepoints: bool = True) -> None:
@@ -46,31 +161,8 @@ class SqlUnitOfWork:
         self._driver_savepoints = driver_savepoints and isinstance(
             session.bind.dialect if session.bind is not None else None, SQLiteDialect_inloop
         )
-        self.communities = SqlCommunityRepository(session)
-        self.users = SqlUserRepository(session)
-        self.members = SqlMemberRepository(session)
-        self.checkins = SqlCheckinRepository(session)
-        self.ledger = SqlLedgerRepository(session)
-        self.badges = SqlBadgeRepository(session)
-        self.audit = SqlAuditRepository(session)
-        self.invite_links = SqlInviteLinkRepository(session)
-        self.referrals = SqlReferralRepository(session)
-        self.campaigns = SqlCampaignRepository(session)
-        self.outgoing = SqlOutgoingQueue(session)
-        self.chat_moves = SqlChatMoves(session)
-        self.processed_updates = SqlProcessedUpdates(session)
-        self.dead_letters = SqlDeadLetters(session)
-        self.shop = SqlShopRepository(session)
-        self.lotteries = SqlLotteryRepository(session)
-        self.quizzes = SqlQuizRepository(session)
-        self.privacy = SqlPrivacyRepository(session)
-        self.activity = SqlActivityRepository(session)
-        self.lifecycle = SqlLifecycleRepository(session)
-        self.tickets = SqlTicketRepository(session)
-        self.insights = SqlInsightsRepository(session)
-        self.surveys = SqlSurveyRepository(session)
-        self.birthdays = SqlBirthdayRepository(session)
-        self.reward_memory = SqlRewardMemory(session)
+        for name, repository in _REPOSITORIES:
+            setattr(self, name, repository(session))
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -105,6 +197,14 @@ class SqlUnitOfWork:
             savepoint_undone(sync)
             raise
         connection.execute(f"RELEASE {name}")
+
+
+_REPOSITORIES: tuple[tuple[str, Callable[[AsyncSession], object]], ...] = tuple(
+    (name, repository)
+    for part in SqlUnitOfWork.__bases__
+    for name, repository in get_type_hints(part).items()
+)
+"""Every part's repositories: (attribute, class), read once from the parts' annotations."""
 
 
 @asynccontextmanager

@@ -38,7 +38,7 @@ async def test_a_run_claimed_by_another_worker_is_not_claimed_again(
         assert await uow.campaigns.record_run(campaign_id, nine, RunOutcome.POSTED, None, nine)
     async with unit_of_work(session_factory) as uow:
         assert await campaigns.claim_due_runs(uow, nine + timedelta(minutes=1)) == []
-        campaign = await uow.campaigns.by_id(campaign_id)
+        campaign = await uow.campaigns.get(GROUP, campaign_id)
     assert campaign is not None and campaign.next_run_at == nine + timedelta(days=1)
 
 

@@ -1,0 +1,56 @@
+"""Members' lifecycle stages, win-backs and key members."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Protocol
+
+from bot.domain.models import LifecycleEntry, LifecycleRules, WeekNumbers
+
+
+class LifecycleRepository(Protocol):
+    """Members' lifecycle stages, judged in bulk in the database; win-backs once per at-risk
+    episode; claims of the daily and weekly work."""
+
+    async def claim(self, community_id: int, kind: str, period: date, now: datetime) -> bool:
+        """True for the one caller that claims the community's work of `kind` for `period`."""
+        ...
+
+    async def is_claimed(self, community_id: int, kind: str, period: date) -> bool: ...
+
+    async def judge(
+        self, community_id: int, rules: LifecycleRules, today: date, now: datetime
+    ) -> None:
+        """Every member's stage as of the local `today`, and the key members."""
+        ...
+
+    async def note_return(self, community_id: int, user_id: int, day: date) -> None:
+        """The member is active on `day`: an at-risk or churned member is won back."""
+        ...
+
+    async def start_winbacks(
+        self, community_id: int, today: date, deadline: date, now: datetime
+    ) -> Sequence[tuple[int, date]]:
+        """A win-back recorded for each reachable at-risk member whose episode has none."""
+        ...
+
+    async def winback_rate(self, community_id: int, since: datetime) -> tuple[int, int]:
+        """(win-backs sent since then, those whose member came back by the deadline)."""
+        ...
+
+    async def at_risk(self, community_id: int, limit: int) -> Sequence[LifecycleEntry]: ...
+    async def key_members(self, community_id: int, limit: int) -> Sequence[LifecycleEntry]: ...
+    async def unnoticed_key_members(self, community_id: int) -> Sequence[LifecycleEntry]: ...
+    async def mark_key_noticed(self, community_id: int, user_ids: Sequence[int]) -> None: ...
+    async def week_numbers(
+        self, community_id: int, start: date, start_at: datetime, end_at: datetime
+    ) -> WeekNumbers: ...
+    async def community_ids(self) -> Sequence[int]: ...
+
+
+class LifecyclePart(Protocol):
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
+
+    @property
+    def lifecycle(self) -> LifecycleRepository: ...

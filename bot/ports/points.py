@@ -1,0 +1,39 @@
+"""The points ledger (balances change only with a ledger row)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from bot.domain.models import LeaderboardRow, LedgerEntry, QuotaUse
+
+
+class LedgerRepository(Protocol):
+    async def add(self, entry: LedgerEntry) -> int | None:
+        """Append the entry; its id, or None if its idempotency key was already used."""
+        ...
+
+    async def get(self, entry_id: int) -> LedgerEntry | None: ...
+    async def has_key(self, idempotency_key: str) -> bool: ...
+    async def awards_since(self, community_id: int, since: datetime) -> Sequence[QuotaUse]:
+        """Points per moderator since `since` of the kinds their quota counts (awards, ticket
+        rewards), revoked awards excluded, most first."""
+        ...
+
+    async def recent_moderation(
+        self, community_id: int, user_id: int, limit: int
+    ) -> Sequence[LedgerEntry]:
+        """The member's latest awards and deductions, newest first."""
+        ...
+
+    async def top_earners_since(
+        self, community_id: int, since: datetime, limit: int, until: datetime | None = None
+    ) -> Sequence[LeaderboardRow]: ...
+
+
+class PointsPart(Protocol):
+    """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""
+
+    @property
+    def ledger(self) -> LedgerRepository: ...
