@@ -11,7 +11,6 @@ from typing import Any, Protocol
 
 from bot.domain.care import (
     BirthdayCandidate,
-    CareSettings,
     Survey,
     SurveyKind,
     SurveySchedule,
@@ -950,11 +949,8 @@ class InsightsRepository(Protocol):
 
 
 class SurveyRepository(Protocol):
-    """Satisfaction surveys, their answers and schedules, and the community's survey and
-    birthday settings."""
+    """Satisfaction surveys, their answers and schedules."""
 
-    async def settings(self, community_id: int) -> CareSettings: ...
-    async def save_settings(self, community_id: int, settings: CareSettings) -> None: ...
     async def add(self, survey: Survey, actor_id: int | None) -> int: ...
     async def get(self, community_id: int, survey_id: int) -> Survey | None: ...
     async def recent(self, community_id: int, limit: int) -> Sequence[Survey]: ...

@@ -132,7 +132,7 @@ def setup() -> Router:
         words = (command.args or "").lower().split()
         actor = actor_of(message)
         if not words:
-            settings = await surveys.settings(uow, community)
+            settings = surveys.settings(community)
         elif words[0] == "group" and len(words) == 2 and words[1] in ("on", "off"):
             settings = await birthdays.set_group(uow, community, words[1] == "on", actor, now)
         elif words[0] in ("gift", "vip") and len(words) == 2:

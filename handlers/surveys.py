@@ -281,7 +281,7 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
                         next=local_time(community, planned.next_run_at),
                     )
                 )
-            settings = await surveys.settings(uow, community)
+            settings = surveys.settings(community)
             lines.append(
                 _(
                     "Surveys stay open {days} days; thank-you: {points} points.",

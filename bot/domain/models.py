@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from bot.domain.care import CareSettings
 from bot.domain.tickets import TicketRules
 
 ANONYMOUS_ADMIN_ID = 1087968824
@@ -166,6 +167,7 @@ class Community:
     moderation: ModerationRules = field(default_factory=ModerationRules)
     lifecycle: LifecycleRules = field(default_factory=LifecycleRules)
     tickets: TicketRules = field(default_factory=TicketRules)
+    care: CareSettings = field(default_factory=CareSettings)
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ async def greet_due(uow: UnitOfWork, now: datetime) -> list[Greeting]:
 async def _greet(
     uow: UnitOfWork, community: Community, candidate: BirthdayCandidate, year: int, now: datetime
 ) -> Greeting | None:
-    chosen = await uow.surveys.settings(community.id)
+    chosen = community.care
     gift = chosen.birthday_gift
     if not await uow.birthdays.claim(community.id, candidate.user_id, year, gift, now):
         return None
@@ -170,9 +170,8 @@ async def _greet(
 async def set_group(
     uow: UnitOfWork, community: Community, on: bool, actor_id: int | None, now: datetime
 ) -> CareSettings:
-    chosen = await uow.surveys.settings(community.id)
-    changed = replace(chosen, birthday_group=on)
-    await uow.surveys.save_settings(community.id, changed)
+    changed = replace(community.care, birthday_group=on)
+    await uow.communities.save_settings(replace(community, care=changed))
     await uow.audit.add(community.id, actor_id, "birthday_group", None, "on" if on else "off", now)
     return changed
 
@@ -194,12 +193,12 @@ async def set_gift(
     if not word.isdecimal():
         raise InvalidSurveySetting(lowest=0, highest=paid_bound(setting, by_owner))
     gift = check_paid_amount(setting, int(word), by_owner=by_owner)
-    chosen = await uow.surveys.settings(community.id)
+    chosen = community.care
     if vip:
         before, changed = chosen.birthday_vip_gift, replace(chosen, birthday_vip_gift=gift)
     else:
         before, changed = chosen.birthday_gift, replace(chosen, birthday_gift=gift)
-    await uow.surveys.save_settings(community.id, changed)
+    await uow.communities.save_settings(replace(community, care=changed))
     detail = paid_amount_change(setting, before, gift)
     await uow.audit.add(community.id, actor_id, AUDIT_ACTION, None, detail, now)
     return changed

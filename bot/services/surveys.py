@@ -107,8 +107,9 @@ def parse_kind(text: str) -> tuple[SurveyKind, str | None]:
     raise UsageError(usage=USAGE)
 
 
-async def settings(uow: UnitOfWork, community: Community) -> CareSettings:
-    return await uow.surveys.settings(community.id)
+def settings(community: Community) -> CareSettings:
+    """The community's survey and birthday settings (kept with its other settings)."""
+    return community.care
 
 
 async def start(
@@ -123,7 +124,7 @@ async def start(
 ) -> Survey:
     """Opens a survey for the community's set number of days. Its opener (the moderator, or
     for a scheduled one whoever scheduled it) earns no thank-you from it."""
-    chosen = await uow.surveys.settings(community.id)
+    chosen = community.care
     survey = Survey(
         id=0,
         community_id=community.id,
@@ -280,9 +281,8 @@ async def set_days(
     uow: UnitOfWork, community: Community, text: str, actor_id: int | None, now: datetime
 ) -> CareSettings:
     days = _number(text, MIN_DAYS, MAX_DAYS)
-    chosen = await uow.surveys.settings(community.id)
-    changed = replace(chosen, survey_days=days)
-    await uow.surveys.save_settings(community.id, changed)
+    changed = replace(community.care, survey_days=days)
+    await uow.communities.save_settings(replace(community, care=changed))
     await uow.audit.add(community.id, actor_id, "survey_duration", None, str(days), now)
     return changed
 
@@ -301,9 +301,9 @@ async def set_thanks(
     if not word.isdecimal():
         raise InvalidSurveySetting(lowest=0, highest=paid_bound(setting, by_owner))
     points = check_paid_amount(setting, int(word), by_owner=by_owner)
-    chosen = await uow.surveys.settings(community.id)
+    chosen = community.care
     changed = replace(chosen, survey_thanks=points)
-    await uow.surveys.save_settings(community.id, changed)
+    await uow.communities.save_settings(replace(community, care=changed))
     detail = paid_amount_change(setting, chosen.survey_thanks, points)
     await uow.audit.add(community.id, actor_id, AUDIT_ACTION, None, detail, now)
     return changed
