@@ -382,6 +382,17 @@ class OrderStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class NewItem:
+    """An item as a moderator described it (/shop add), before it is put on sale."""
+
+    title: str
+    price: int
+    stock: int
+    min_tier: Tier = Tier.NEWCOMER
+    member_limit: int | None = None
+
+
+@dataclass(frozen=True)
 class ShopItem:
     """Something members can buy with points; `member_limit` None means no limit."""
 

@@ -8,7 +8,6 @@ memory keeps it through /forgetme).
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -22,10 +21,8 @@ from bot.domain.bounds import (
 from bot.domain.care import (
     BirthdayCandidate,
     CareSettings,
-    InvalidBirthday,
     InvalidSurveySetting,
     celebrated_on,
-    valid_birthday,
 )
 from bot.domain.models import Community, LedgerEntry, LedgerKind
 from bot.domain.rewards import OneTimeReward
@@ -34,9 +31,6 @@ from bot.ports import UnitOfWork
 from bot.services.points import apply_points
 
 logger = logging.getLogger(__name__)
-
-_MONTH_DAY = re.compile(r"([0-9]{1,2})-([0-9]{1,2})")
-OFF_WORDS = frozenset({"off", "remove", "delete", "关闭", "删除"})
 
 
 @dataclass(frozen=True)
@@ -52,25 +46,11 @@ class Greeting:
     in_group: bool
 
 
-def parse_birthday(text: str) -> tuple[int, int] | None:
-    """`MM-DD` -> (month, day); `off` -> None; anything else is refused."""
-    word = text.strip().lower()
-    if word in OFF_WORDS:
-        return None
-    match = _MONTH_DAY.fullmatch(word)
-    if match is None:
-        raise InvalidBirthday()
-    month, day = int(match.group(1)), int(match.group(2))
-    if not valid_birthday(month, day):
-        raise InvalidBirthday()
-    return month, day
-
-
 async def set_birthday(
-    uow: UnitOfWork, user_id: int, text: str, now: datetime
+    uow: UnitOfWork, user_id: int, wanted: tuple[int, int] | None, now: datetime
 ) -> tuple[int, int] | None:
-    """Stores (or, for `off`, removes) the user's birthday; returns what is stored now."""
-    wanted = parse_birthday(text)
+    """Stores the user's birthday (month, day), or removes it for None; returns what is
+    stored now."""
     if wanted is None:
         await uow.birthdays.remove(user_id)
         return None
