@@ -21,6 +21,7 @@ from bot.domain.models import (
     UserInfo,
 )
 from bot.i18n import Translator
+from bot.parsing.campaigns import parse_draft
 from bot.ports import INTERRUPTED, UnitOfWork
 from bot.services import campaigns
 from handlers.filters.chat import InGroup
@@ -138,7 +139,7 @@ def setup() -> Router:  # noqa: PLR0915
         if action == "add":
             reply = message.reply_to_message
             photo = reply.photo[-1].file_id if reply is not None and reply.photo else None
-            draft = campaigns.parse_draft(rest, photo)
+            draft = parse_draft(rest, photo)
             created = await campaigns.create(uow, community, draft, actor, now)
             outbox.reply(
                 message,

@@ -323,11 +323,14 @@ class RunOutcome(enum.StrEnum):
     TEST = "test"
 
 
+CHECKIN_BUTTON = "checkin"  # the action of a campaign button that checks the presser in
+
+
 @dataclass(frozen=True)
 class CampaignButton:
     text: str
     url: str | None = None
-    action: str | None = None  # "checkin"
+    action: str | None = None  # CHECKIN_BUTTON
 
 
 @dataclass(frozen=True)
