@@ -10,6 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.care import CareSettings
+from bot.domain.models import Community
+from bot.ports import UnitOfWork
 from bot.services import birthdays, surveys, tickets
 from bot.services.membership import CommunityDefaults, ensure_community
 from storage.models import CommunityRow
@@ -20,6 +22,12 @@ START = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 DEFAULTS = CommunityDefaults(timezone="Asia/Shanghai", language="zh_CN")
 
 
+async def stored_community(uow: UnitOfWork) -> Community:
+    community = await uow.communities.get(GROUP)
+    assert community is not None
+    return community
+
+
 async def test_care_settings_are_kept_in_the_community_settings_beside_the_others(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -28,21 +36,17 @@ async def test_care_settings_are_kept_in_the_community_settings_beside_the_other
         assert surveys.settings(community) == CareSettings()
         await surveys.set_days(uow, community, "7", None, START)
     async with unit_of_work(session_factory) as uow:
-        community = await uow.communities.get(GROUP)
-        assert community is not None
+        community = await stored_community(uow)
         await birthdays.set_group(uow, community, True, None, START)
     async with unit_of_work(session_factory) as uow:
-        community = await uow.communities.get(GROUP)
-        assert community is not None
+        community = await stored_community(uow)
         await birthdays.set_gift(uow, community, "30", None, START)
     async with unit_of_work(session_factory) as uow:
-        community = await uow.communities.get(GROUP)
-        assert community is not None
+        community = await stored_community(uow)
         await tickets.set_rule(uow, community, "limit", "9", None, START)
 
     async with unit_of_work(session_factory) as uow:
-        community = await uow.communities.get(GROUP)
-        assert community is not None
+        community = await stored_community(uow)
         assert surveys.settings(community) == CareSettings(
             survey_days=7, birthday_group=True, birthday_gift=30
         )
