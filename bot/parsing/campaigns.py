@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.domain.errors import N_, TextTooLong, UsageError
+from bot.domain.errors import N_, InvalidSchedule, TextTooLong, UsageError
 from bot.domain.markup import check_html, check_template
-from bot.domain.models import CHECKIN_BUTTON, CampaignButton
+from bot.domain.models import CHECKIN_BUTTON, CampaignButton, CampaignKind
 from bot.domain.schedules import Schedule, parse_schedule
 
 PLACEHOLDERS = ("community", "date", "top_member", "member_count")
@@ -14,6 +14,12 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_BUTTON_LABEL = 64
 BUTTON_PREFIX = "button:"
+
+BUILTIN_SCHEDULES = {
+    CampaignKind.CHECKIN_POST: "daily 09:00",
+    CampaignKind.WEEKLY_LEADERBOARD: "weekly mon 10:00",
+    CampaignKind.STREAK_REMINDER: "daily 20:00",
+}
 
 
 @dataclass(frozen=True)
@@ -49,3 +55,15 @@ def _parse_button(spec: str) -> CampaignButton:
     if len(label) > MAX_BUTTON_LABEL:
         raise TextTooLong(maximum=MAX_BUTTON_LABEL)
     return CampaignButton(text=label, url=url)
+
+
+def parse_builtin_schedule(kind: CampaignKind, text: str | None) -> Schedule:
+    """`/campaign enable <built-in> [schedule]`: a recurring schedule, the built-in's own
+    without one; a time alone (`20:00`) keeps the built-in's day."""
+    default = BUILTIN_SCHEDULES[kind]
+    if text and ":" in text and " " not in text.strip():
+        text = default.rsplit(" ", 1)[0] + " " + text.strip()
+    schedule, rest = parse_schedule(text or default)
+    if rest or not schedule.recurring:
+        raise InvalidSchedule()
+    return schedule

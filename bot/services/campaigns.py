@@ -46,12 +46,6 @@ DUE_BATCH = 50
 REMINDER_MIN_STREAK = 3
 MAX_TIMEZONE_SHOWN = 64
 
-BUILTIN_SCHEDULES = {
-    CampaignKind.CHECKIN_POST: "daily 09:00",
-    CampaignKind.WEEKLY_LEADERBOARD: "weekly mon 10:00",
-    CampaignKind.STREAK_REMINDER: "daily 20:00",
-}
-
 
 @dataclass(frozen=True)
 class ReminderRecipient:
@@ -162,18 +156,12 @@ async def enable_builtin(
     uow: UnitOfWork,
     community: Community,
     kind: CampaignKind,
-    schedule_text: str | None,
+    schedule: Schedule,
     actor_id: int | None,
     now: datetime,
 ) -> Campaign:
-    """Switches on a built-in campaign (or moves it to a new time). The time may be given
-    alone (`20:00`), keeping the built-in's day."""
-    default = BUILTIN_SCHEDULES[kind]
-    if schedule_text and ":" in schedule_text and " " not in schedule_text.strip():
-        schedule_text = default.rsplit(" ", 1)[0] + " " + schedule_text.strip()
-    schedule, rest = parse_schedule(schedule_text or default)
-    if rest or not schedule.recurring:
-        raise InvalidSchedule()
+    """Switches on a built-in campaign (or moves it to a new time; see
+    bot.parsing.campaigns.parse_builtin_schedule)."""
     first = require_future(schedule, now, community.timezone)
     existing = await uow.campaigns.builtin(community.id, kind)
     if existing is not None:
