@@ -13,6 +13,7 @@ from bot.domain.care import BirthdayInPrivate, CareSettings
 from bot.domain.errors import N_, UsageError
 from bot.domain.models import Community, UserInfo
 from bot.i18n import Translator, translator
+from bot.parsing.birthdays import parse_birthday
 from bot.ports import UnitOfWork
 from bot.services import birthdays, surveys
 from bot.services.birthdays import Greeting
@@ -102,7 +103,7 @@ def setup() -> Router:
                     ),
                 )
             return
-        stored = await birthdays.set_birthday(uow, user.id, text, now)
+        stored = await birthdays.set_birthday(uow, user.id, parse_birthday(text), now)
         if stored is None:
             outbox.reply(message, _("Your birthday is removed."))
         else:
@@ -132,7 +133,7 @@ def setup() -> Router:
         words = (command.args or "").lower().split()
         actor = actor_of(message)
         if not words:
-            settings = await surveys.settings(uow, community)
+            settings = surveys.settings(community)
         elif words[0] == "group" and len(words) == 2 and words[1] in ("on", "off"):
             settings = await birthdays.set_group(uow, community, words[1] == "on", actor, now)
         elif words[0] in ("gift", "vip") and len(words) == 2:

@@ -21,6 +21,7 @@ from bot.domain.models import (
     UserInfo,
 )
 from bot.i18n import Translator
+from bot.parsing.campaigns import parse_builtin_schedule, parse_draft
 from bot.ports import INTERRUPTED, UnitOfWork
 from bot.services import campaigns
 from handlers.filters.chat import InGroup
@@ -138,7 +139,7 @@ def setup() -> Router:  # noqa: PLR0915
         if action == "add":
             reply = message.reply_to_message
             photo = reply.photo[-1].file_id if reply is not None and reply.photo else None
-            draft = campaigns.parse_draft(rest, photo)
+            draft = parse_draft(rest, photo)
             created = await campaigns.create(uow, community, draft, actor, now)
             outbox.reply(
                 message,
@@ -197,7 +198,7 @@ def setup() -> Router:  # noqa: PLR0915
             outbox.reply(message, _("📬 Sent you a test post privately."))
         elif action == "enable" and words and words[0].lower() in BUILTIN_WORDS:
             kind = BUILTIN_WORDS[words[0].lower()]
-            schedule = " ".join(words[1:]) or None
+            schedule = parse_builtin_schedule(kind, " ".join(words[1:]) or None)
             enabled = await campaigns.enable_builtin(uow, community, kind, schedule, actor, now)
             outbox.reply(message, describe(_, community, enabled))
         elif action == "disable" and len(words) == 1 and words[0].lower() in BUILTIN_WORDS:

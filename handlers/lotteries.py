@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
@@ -16,6 +18,7 @@ from bot.domain.errors import PrivateChatNeeded, UsageError
 from bot.domain.lotteries import Lottery, LotteryStatus, LotteryWinner
 from bot.domain.models import Community, UserInfo
 from bot.i18n import Translator, translator
+from bot.parsing.lotteries import NEW_USAGE, USAGE, parse_id, parse_new, parse_repeat
 from bot.ports import UnitOfWork
 from bot.services import lotteries, moderation
 from bot.services.lotteries import DrawResult, LotteryView
@@ -271,163 +274,222 @@ def queue_draw_result(outbox: Outbox, result: DrawResult) -> None:
             )
 
 
-def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
+@dataclass(frozen=True)
+class Managing:
+    """A moderator's `/lottery <action> …`, as each action's function receives it."""
+
+    message: Message
+    uow: UnitOfWork
+    community: Community
+    actor: int | None
+    now: datetime
+    outbox: Outbox
+    translate: Translator
+
+
+async def lottery_look(
+    message: Message,
+    command: CommandObject,
+    uow: UnitOfWork,
+    community: Community,
+    user: UserInfo | None,
+    outbox: Outbox,
+    _: Translator,
+) -> None:
+    """A member's `/lottery list | show <id> | entries <id>`."""
+    words = (command.args or "").split()
+    user_id = user.id if user is not None and message.sender_chat is None else None
+    if words[0].lower() == "list" and len(words) == 1:
+        shown = await lotteries.listing(uow, community, user_id)
+        lines = [_("🎁 Lotteries:")]
+        lines.extend(describe(_, community, item) for item in shown)
+        if not shown:
+            lines.append(_("None yet."))
+        outbox.reply(message, "\n".join(lines))
+    elif words[0].lower() == "show" and len(words) == 2:
+        item = await lotteries.view(uow, community, parse_id(words[1]), user_id)
+        outbox.reply(message, details(_, community, item))
+    elif words[0].lower() == "entries" and len(words) == 2:
+        lottery = await lotteries.drawn(uow, community, parse_id(words[1]))
+        if user_id is None or not await uow.users.can_message(user_id):
+            raise PrivateChatNeeded()
+        for text in entry_list_messages(_, lottery):
+            outbox.send(user_id, text)
+        outbox.reply(message, _("📬 I sent you the entry list privately."))
+    else:
+        raise UsageError(usage=USAGE)
+
+
+async def new_lottery(asked: Managing, rest: str) -> None:
+    """`/lottery new` alone starts the guided dialog; with its one line, creates it."""
+    _, community = asked.translate, asked.community
+    if not rest.strip():
+        if asked.actor is None:
+            raise UsageError(usage=NEW_USAGE)
+        question = await lotteries.start_dialog(asked.uow, community, asked.actor, asked.now)
+        asked.outbox.reply(asked.message, _(question))
+        return
+    draft = parse_new(rest, asked.now, community.timezone)
+    created = await lotteries.create(asked.uow, community, draft, asked.actor, asked.now)
+    queue_announcement(asked.outbox, community, created, by_hand=True, moderator_id=asked.actor)
+
+
+async def draw_lottery(asked: Managing, rest: str) -> None:
+    lottery_id = parse_id(_single_word(rest))
+    result = await lotteries.draw_now(
+        asked.uow, asked.community, lottery_id, asked.actor, asked.now
+    )
+    queue_draw_result(asked.outbox, result)
+
+
+async def cancel_lottery(asked: Managing, rest: str) -> None:
+    _ = asked.translate
+    lottery_id = parse_id(_single_word(rest))
+    cancelled = await lotteries.cancel(
+        asked.uow, asked.community, lottery_id, asked.actor, asked.now
+    )
+    asked.outbox.reply(
+        asked.message,
+        _(
+            "Lottery #{id} is cancelled; {entries} paid entries refunded ({points} points).",
+            id=cancelled.lottery.id,
+            entries=cancelled.refunded_entries,
+            points=cancelled.refunded_points,
+        ),
+    )
+
+
+async def repeat_lottery(asked: Managing, rest: str) -> None:
+    _, community = asked.translate, asked.community
+    words = rest.split()
+    if not words:
+        raise UsageError(usage=USAGE)
+    lottery_id = parse_id(words[0])
+    schedule = parse_repeat(" ".join(words[1:]))
+    repeated = await lotteries.set_repeat(
+        asked.uow, community, lottery_id, schedule, asked.actor, asked.now
+    )
+    if repeated.repeat_next_at is None:
+        asked.outbox.reply(asked.message, _("Lottery #{id} no longer repeats.", id=repeated.id))
+        return
+    asked.outbox.reply(
+        asked.message,
+        _(
+            "Lottery #{id} repeats: {schedule}; next copy announced {when}.",
+            id=repeated.id,
+            schedule=repeated.repeat_schedule,
+            when=local_time(community, repeated.repeat_next_at),
+        ),
+    )
+
+
+async def reroll_lottery(asked: Managing, rest: str) -> None:
+    words = rest.split()
+    if not words:
+        raise UsageError(usage=USAGE)
+    lottery_id = parse_id(words[0])
+    target, extra = split_target_and_rest(asked.message, " ".join(words[1:]))
+    if extra:
+        raise UsageError(usage=USAGE)
+    winner = await moderation.resolve_target(asked.uow, asked.community, target)
+    result = await lotteries.reroll(
+        asked.uow, asked.community, lottery_id, winner, asked.actor, asked.now
+    )
+    queue_draw_result(asked.outbox, result)
+
+
+def _single_word(rest: str) -> str:
+    words = rest.split()
+    if len(words) != 1:
+        raise UsageError(usage=USAGE)
+    return words[0]
+
+
+MANAGING: dict[str, Callable[[Managing, str], Awaitable[None]]] = {
+    "new": new_lottery,
+    "draw": draw_lottery,
+    "cancel": cancel_lottery,
+    "repeat": repeat_lottery,
+    "reroll": reroll_lottery,
+}
+
+
+async def lottery_manage(
+    message: Message,
+    command: CommandObject,
+    uow: UnitOfWork,
+    community: Community,
+    now: datetime,
+    outbox: Outbox,
+    _: Translator,
+) -> None:
+    """A moderator's `/lottery <action> …`: one function per action (MANAGING)."""
+    action, _sep, rest = (command.args or "").strip().partition(" ")
+    run = MANAGING.get(action.lower())
+    if run is None:
+        raise UsageError(usage=USAGE)
+    await run(Managing(message, uow, community, actor_of(message), now, outbox, _), rest)
+
+
+async def dialog_answer(
+    message: Message,
+    uow: UnitOfWork,
+    community: Community,
+    user: UserInfo | None,
+    now: datetime,
+    outbox: Outbox,
+    _: Translator,
+) -> None:
+    if user is None or message.sender_chat is not None:
+        raise SkipHandler()
+    reply = await lotteries.answer_dialog(uow, community, user.id, message.text or "", user.id, now)
+    if reply is None:
+        raise SkipHandler()  # not a dialog answer: ordinary conversation
+    if reply.question is not None:
+        outbox.reply(message, _(reply.question))
+    elif reply.created is not None:
+        queue_announcement(outbox, community, reply.created, by_hand=True, moderator_id=user.id)
+
+
+async def refuse(message: Message, outbox: Outbox, _: Translator) -> None:
+    outbox.reply(message, _("Only moderators of this group can use this command."))
+
+
+async def join(
+    callback: CallbackQuery,
+    callback_data: LotteryButton,
+    uow: UnitOfWork,
+    community: Community,
+    user: UserInfo,
+    now: datetime,
+    outbox: Outbox,
+    _: Translator,
+) -> None:
+    entered = await lotteries.enter(uow, community, user, callback_data.lottery_id, now)
+    if entered.lottery.cost:
+        text = _(
+            "🎟 You are in lottery #{id} (entry {number}). −{cost} points, {balance} left.",
+            id=entered.lottery.id,
+            number=entered.number,
+            cost=entered.lottery.cost,
+            balance=entered.balance,
+        )
+    else:
+        text = _(
+            "🎟 You are in lottery #{id} (entry {number}).",
+            id=entered.lottery.id,
+            number=entered.number,
+        )
+    outbox.toast(callback, text)
+
+
+def setup() -> Router:
     router = Router(name="lotteries")
     router.message.filter(InGroup())
     router.callback_query.filter(InGroup())
-
-    @router.message(Command("lottery"), MemberAction())
-    async def lottery_look(
-        message: Message,
-        command: CommandObject,
-        uow: UnitOfWork,
-        community: Community,
-        user: UserInfo | None,
-        outbox: Outbox,
-        _: Translator,
-    ) -> None:
-        words = (command.args or "").split()
-        user_id = user.id if user is not None and message.sender_chat is None else None
-        if words[0].lower() == "list" and len(words) == 1:
-            shown = await lotteries.listing(uow, community, user_id)
-            lines = [_("🎁 Lotteries:")]
-            lines.extend(describe(_, community, item) for item in shown)
-            if not shown:
-                lines.append(_("None yet."))
-            outbox.reply(message, "\n".join(lines))
-        elif words[0].lower() == "show" and len(words) == 2:
-            item = await lotteries.view(uow, community, lotteries.parse_id(words[1]), user_id)
-            outbox.reply(message, details(_, community, item))
-        elif words[0].lower() == "entries" and len(words) == 2:
-            lottery = await lotteries.drawn(uow, community, lotteries.parse_id(words[1]))
-            if user_id is None or not await uow.users.can_message(user_id):
-                raise PrivateChatNeeded()
-            for text in entry_list_messages(_, lottery):
-                outbox.send(user_id, text)
-            outbox.reply(message, _("📬 I sent you the entry list privately."))
-        else:
-            raise UsageError(usage=lotteries.USAGE)
-
-    @router.message(Command("lottery"), IsModerator())
-    async def lottery_manage(
-        message: Message,
-        command: CommandObject,
-        uow: UnitOfWork,
-        community: Community,
-        now: datetime,
-        outbox: Outbox,
-        _: Translator,
-    ) -> None:
-        action, _sep, rest = (command.args or "").strip().partition(" ")
-        action = action.lower()
-        words = rest.split()
-        actor = actor_of(message)
-        if action == "new" and not rest.strip():
-            if actor is None:
-                raise UsageError(usage=lotteries.NEW_USAGE)
-            outbox.reply(message, _(await lotteries.start_dialog(uow, community, actor, now)))
-        elif action == "new":
-            draft = lotteries.parse_new(rest, now, community.timezone)
-            created = await lotteries.create(uow, community, draft, actor, now)
-            queue_announcement(outbox, community, created, by_hand=True, moderator_id=actor)
-        elif action == "draw" and len(words) == 1:
-            result = await lotteries.draw_now(
-                uow, community, lotteries.parse_id(words[0]), actor, now
-            )
-            queue_draw_result(outbox, result)
-        elif action == "cancel" and len(words) == 1:
-            cancelled = await lotteries.cancel(
-                uow, community, lotteries.parse_id(words[0]), actor, now
-            )
-            outbox.reply(
-                message,
-                _(
-                    "Lottery #{id} is cancelled; {entries} paid entries refunded "
-                    "({points} points).",
-                    id=cancelled.lottery.id,
-                    entries=cancelled.refunded_entries,
-                    points=cancelled.refunded_points,
-                ),
-            )
-        elif action == "repeat" and words:
-            repeated = await lotteries.set_repeat(
-                uow, community, lotteries.parse_id(words[0]), " ".join(words[1:]), actor, now
-            )
-            if repeated.repeat_next_at is None:
-                outbox.reply(message, _("Lottery #{id} no longer repeats.", id=repeated.id))
-            else:
-                outbox.reply(
-                    message,
-                    _(
-                        "Lottery #{id} repeats: {schedule}; next copy announced {when}.",
-                        id=repeated.id,
-                        schedule=repeated.repeat_schedule,
-                        when=local_time(community, repeated.repeat_next_at),
-                    ),
-                )
-        elif action == "reroll" and words:
-            lottery_id = lotteries.parse_id(words[0])
-            target, extra = split_target_and_rest(message, " ".join(words[1:]))
-            if extra:
-                raise UsageError(usage=lotteries.USAGE)
-            winner = await moderation.resolve_target(uow, community, target)
-            result = await lotteries.reroll(uow, community, lottery_id, winner, actor, now)
-            queue_draw_result(outbox, result)
-        else:
-            raise UsageError(usage=lotteries.USAGE)
-
-    @router.message(RepliesToBot())
-    async def dialog_answer(
-        message: Message,
-        uow: UnitOfWork,
-        community: Community,
-        user: UserInfo | None,
-        now: datetime,
-        outbox: Outbox,
-        _: Translator,
-    ) -> None:
-        if user is None or message.sender_chat is not None:
-            raise SkipHandler()
-        reply = await lotteries.answer_dialog(
-            uow, community, user.id, message.text or "", user.id, now
-        )
-        if reply is None:
-            raise SkipHandler()  # not a dialog answer: ordinary conversation
-        if reply.question is not None:
-            outbox.reply(message, _(reply.question))
-        elif reply.created is not None:
-            queue_announcement(outbox, community, reply.created, by_hand=True, moderator_id=user.id)
-
-    @router.message(Command("lottery"))
-    async def refuse(message: Message, outbox: Outbox, _: Translator) -> None:
-        outbox.reply(message, _("Only moderators of this group can use this command."))
-
-    @router.callback_query(LotteryButton.filter())
-    async def join(
-        callback: CallbackQuery,
-        callback_data: LotteryButton,
-        uow: UnitOfWork,
-        community: Community,
-        user: UserInfo,
-        now: datetime,
-        outbox: Outbox,
-        _: Translator,
-    ) -> None:
-        entered = await lotteries.enter(uow, community, user, callback_data.lottery_id, now)
-        if entered.lottery.cost:
-            text = _(
-                "🎟 You are in lottery #{id} (entry {number}). −{cost} points, {balance} left.",
-                id=entered.lottery.id,
-                number=entered.number,
-                cost=entered.lottery.cost,
-                balance=entered.balance,
-            )
-        else:
-            text = _(
-                "🎟 You are in lottery #{id} (entry {number}).",
-                id=entered.lottery.id,
-                number=entered.number,
-            )
-        outbox.toast(callback, text)
-
+    router.message.register(lottery_look, Command("lottery"), MemberAction())
+    router.message.register(lottery_manage, Command("lottery"), IsModerator())
+    router.message.register(dialog_answer, RepliesToBot())
+    router.message.register(refuse, Command("lottery"))
+    router.callback_query.register(join, LotteryButton.filter())
     return router

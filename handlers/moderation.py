@@ -14,6 +14,7 @@ from aiogram.types import Message
 from bot.domain.errors import N_, OwnersOnly, UsageError
 from bot.domain.models import Community
 from bot.i18n import LANGUAGES, Translator, translator
+from bot.parsing.moderation import parse_amount, parse_badge, parse_quota
 from bot.ports import UnitOfWork
 from bot.services import moderation
 from bot.services.moderation import TargetRef
@@ -154,7 +155,7 @@ def setup() -> Router:
             actor = actor_of(message)
             if actor is None or not moderators.is_owner(actor):
                 raise OwnersOnly()
-            points = moderation.parse_quota(words[1])
+            points = parse_quota(words[1])
             await moderation.set_quota(uow, community, actor_id=actor, quota=points, now=now)
             outbox.reply(
                 message,
@@ -232,7 +233,7 @@ async def _change_points(
     target, rest = split_target_and_rest(message, command.args)
     if target is None or not rest:
         raise UsageError(usage=usage)
-    amount = moderation.parse_amount(rest[0])
+    amount = parse_amount(rest[0])
     reason = " ".join(rest[1:]) or None
     change = await moderation.change_points(
         uow,
@@ -279,7 +280,7 @@ async def _change_badge(
     target, rest = split_target_and_rest(message, command.args)
     if target is None or len(rest) != 1:
         raise UsageError(usage=usage)
-    badge = moderation.parse_badge(rest[0])
+    badge = parse_badge(rest[0])
     result = await moderation.set_badge(
         uow,
         community,

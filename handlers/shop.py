@@ -16,6 +16,13 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from bot.domain.errors import N_, UsageError
 from bot.domain.models import Community, OrderStatus, ShopItem, ShopOrder, Tier, UserInfo
 from bot.i18n import Translator, language_of_user, translator
+from bot.parsing.shop import (
+    EDIT_USAGE,
+    REMOVE_USAGE,
+    parse_id,
+    parse_item_change,
+    parse_new_item,
+)
 from bot.ports import UnitOfWork
 from bot.services import shop
 from bot.services.shop import Settlement
@@ -176,13 +183,13 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
         word, rest = word.lower(), (others[0].strip() if others else "")
         actor = actor_of(message)
         if word == "add":
-            item = await shop.add_item(uow, community, shop.parse_new_item(rest), actor, now)
+            item = await shop.add_item(uow, community, parse_new_item(rest), actor, now)
             outbox.reply(message, _("🛍 Added to the shop: {item}", item=item_line(_, item)))
             return
         if word == "remove":
             if len(rest.split()) != 1:
-                raise UsageError(usage=shop.REMOVE_USAGE)
-            item_id = shop.parse_id(rest, shop.REMOVE_USAGE)
+                raise UsageError(usage=REMOVE_USAGE)
+            item_id = parse_id(rest, REMOVE_USAGE)
             item = await shop.remove_item(uow, community, item_id, actor, now)
             outbox.reply(
                 message,
@@ -191,9 +198,10 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
             return
         parts = rest.split(maxsplit=2)
         if len(parts) != 3:
-            raise UsageError(usage=shop.EDIT_USAGE)
-        item_id = shop.parse_id(parts[0], shop.EDIT_USAGE)
-        item = await shop.edit_item(uow, community, item_id, parts[1], parts[2], actor, now)
+            raise UsageError(usage=EDIT_USAGE)
+        item_id = parse_id(parts[0], EDIT_USAGE)
+        changes = parse_item_change(parts[1], parts[2])
+        item = await shop.edit_item(uow, community, item_id, changes, actor, now)
         outbox.reply(message, _("Updated: {item}", item=item_line(_, item)))
 
     @router.message(Command("shop"), FirstWordIn(MANAGEMENT_WORDS))
@@ -281,7 +289,7 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
         if word in FULFIL_WORDS or word == "reject":
             if len(words) < 2 or (word != "reject" and len(words) > 2):
                 raise UsageError(usage=ORDERS_USAGE)
-            order_id = shop.parse_id(words[1], ORDERS_USAGE)
+            order_id = parse_id(words[1], ORDERS_USAGE)
             if word == "reject":
                 note = words[2].strip() if len(words) > 2 else None
                 done = await shop.reject_order(

@@ -16,6 +16,7 @@ from bot.domain.care import NotASurveyMember, Survey, SurveyKind, SurveyStatus
 from bot.domain.errors import UsageError
 from bot.domain.models import Community, UserInfo
 from bot.i18n import Translator, translator
+from bot.parsing.surveys import USAGE, parse_id, parse_kind, parse_planned
 from bot.ports import UnitOfWork
 from bot.services import surveys
 from bot.services.surveys import SurveyResult
@@ -250,11 +251,14 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
         action = action.lower()
         actor = actor_of(message)
         if action in (SurveyKind.NPS.value, SurveyKind.CSAT.value):
-            kind, question = surveys.parse_kind(f"{action} {rest}")
+            kind, question = parse_kind(f"{action} {rest}")
             survey = await surveys.start(uow, community, kind, question, actor, now)
             queue_survey(outbox, community, survey, by_hand=True, moderator_id=actor)
         elif action == "schedule":
-            planned = await surveys.add_schedule(uow, community, rest, actor, now)
+            schedule, kind, question = parse_planned(rest)
+            planned = await surveys.add_schedule(
+                uow, community, schedule, kind, question, actor, now
+            )
             outbox.reply(
                 message,
                 _(
@@ -281,7 +285,7 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
                         next=local_time(community, planned.next_run_at),
                     )
                 )
-            settings = await surveys.settings(uow, community)
+            settings = surveys.settings(community)
             lines.append(
                 _(
                     "Surveys stay open {days} days; thank-you: {points} points.",
@@ -291,13 +295,13 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
             )
             outbox.reply(message, "\n".join(lines))
         elif action == "close":
-            result = await surveys.close_now(uow, community, surveys.parse_id(rest), actor, now)
+            result = await surveys.close_now(uow, community, parse_id(rest), actor, now)
             queue_result(outbox, result)
         elif action == "cancel":
-            cancelled = await surveys.cancel(uow, community, surveys.parse_id(rest), actor, now)
+            cancelled = await surveys.cancel(uow, community, parse_id(rest), actor, now)
             outbox.reply(message, _("Survey #{id} is cancelled.", id=cancelled.id))
         elif action == "unschedule":
-            schedule_id = surveys.parse_id(rest)
+            schedule_id = parse_id(rest)
             await surveys.unschedule(uow, community, schedule_id, actor, now)
             outbox.reply(message, _("Survey schedule #{id} is cancelled.", id=schedule_id))
         elif action == "duration":
@@ -314,7 +318,7 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
                 ),
             )
         else:
-            raise UsageError(usage=surveys.USAGE)
+            raise UsageError(usage=USAGE)
 
     @router.message(Command("survey"))
     async def refuse(message: Message, outbox: Outbox, _: Translator) -> None:

@@ -3,6 +3,8 @@ moderators' /tickets, /ticket <id> (with buttons) and /ticketrules."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 from typing import Literal, NamedTuple
@@ -29,6 +31,7 @@ from bot.domain.tickets import (
     TicketStatus,
 )
 from bot.i18n import Translator, language_of_user, translator
+from bot.parsing.tickets import TICKET_USAGE, parse_listing, parse_number
 from bot.ports import UnitOfWork
 from bot.services import tickets
 from bot.services.tickets import Filed, Outcome, Recipient, TicketView
@@ -406,338 +409,416 @@ async def file_and_answer(
         outbox.reply(message, filed_privately(_, community, filed))
 
 
-def setup() -> Router:  # noqa: PLR0915 - one statement group per command
+async def feedback(
+    message: Message,
+    command: CommandObject,
+    uow: UnitOfWork,
+    community: Community | None,
+    user: UserInfo | None,
+    now: datetime,
+    outbox: Outbox,
+    _: Translator,
+) -> None:
+    """/feedback (/bug, /idea, /complaint) <text>: asks for the group (privately, when the
+    member is in several) and the kind when they are not given, then files."""
+    if user is None or message.sender_chat is not None:
+        return
+    kind = SHORTCUTS.get(command.command.lower())
+    text = content_of(message).text
+    tickets.check_text(text)  # refused before any question is asked
+    if community is None:  # a private chat: which group is it about?
+        communities = list(await uow.members.communities_of(user.id))
+        if not communities:
+            raise NoTicketCommunity()
+        if len(communities) > 1:
+            outbox.reply(
+                message,
+                _("Which group is this about?"),
+                community_keyboard(communities, CHAR_OF_KIND[kind] if kind else ""),
+            )
+            return
+        community = communities[0]
+    if kind is None:
+        outbox.reply(
+            message,
+            _("What is it: a bug, an idea or a complaint?"),
+            kind_keyboard(_, community.id),
+        )
+        return
+    await file_and_answer(message, uow, community, user, kind, now, outbox, _)
+
+
+async def feedback_choice(
+    callback: CallbackQuery,
+    callback_data: FeedbackButton,
+    uow: UnitOfWork,
+    community: Community | None,
+    user: UserInfo,
+    now: datetime,
+    outbox: Outbox,
+    _: Translator,
+) -> None:
+    """Only the author of the /feedback message may choose; in a private chat the chosen
+    group is checked again to be one of theirs."""
+    prompt = callback.message
+    original = prompt.reply_to_message if isinstance(prompt, Message) else None
+    if (
+        not isinstance(prompt, Message)
+        or original is None
+        or original.from_user is None
+        or original.from_user.id != callback.from_user.id
+    ):
+        outbox.toast(callback, _("Only the member who wrote this can choose."), alert=True)
+        return
+    if community is None:
+        mine = {c.id: c for c in await uow.members.communities_of(user.id)}
+        target = mine.get(callback_data.community_id)
+        if target is None:
+            raise NoTicketCommunity()
+    elif community.id == callback_data.community_id:
+        target = community
+    else:
+        outbox.toast(callback, _("This button is not for this group."), alert=True)
+        return
+    if callback_data.kind not in KIND_CHARS:
+        outbox.toast(callback, _("Now choose the kind."))
+        outbox.call(
+            EditMessageText(
+                chat_id=prompt.chat.id,
+                message_id=prompt.message_id,
+                text=_("What is it: a bug, an idea or a complaint?"),
+                reply_markup=kind_keyboard(_, target.id),
+            )
+        )
+        return
+    await file_chosen(callback, prompt, original, uow, target, user, callback_data, now, outbox, _)
+
+
+async def file_chosen(
+    callback: CallbackQuery,
+    prompt: Message,
+    original: Message,
+    uow: UnitOfWork,
+    target: Community,
+    user: UserInfo,
+    callback_data: FeedbackButton,
+    now: datetime,
+    outbox: Outbox,
+    _: Translator,
+) -> None:
+    """Files the /feedback message once its group and kind are chosen, and answers in place
+    of the prompt."""
+    kind = KIND_CHARS[callback_data.kind]
+    text, photo, photo_user_id = content_of(original)
+    filed = await tickets.file_ticket(
+        uow,
+        target,
+        user,
+        kind,
+        text,
+        photo,
+        request_key(original),
+        now,
+        photo_user_id=photo_user_id,
+    )
+    if prompt.chat.type in GROUP_CHAT_TYPES:
+        answer = filed_in_group(_, filed)
+        if filed.reachable and not filed.repeated:
+            private = translator(language_of_user(user.language_code, target.language))
+            outbox.send(user.id, filed_privately(private, target, filed))
+    else:
+        answer = filed_privately(_, target, filed)
+    outbox.toast(callback, _("Ticket #{number} is filed.", number=filed.ticket.number))
+    if filed.repeated:  # the prompt was answered by the first press
+        return
+    outbox.call(EditMessageText(chat_id=prompt.chat.id, message_id=prompt.message_id, text=answer))
+
+
+async def my_tickets(
+    message: Message,
+    uow: UnitOfWork,
+    community: Community | None,
+    user: UserInfo | None,
+    outbox: Outbox,
+    _: Translator,
+) -> None:
+    if user is None or message.sender_chat is not None:
+        return
+    mine = await tickets.of_reporter(uow, user, community)
+    in_group = community is not None
+    shown = [(t, title) for t, title in mine if not (in_group and t.kind == TicketKind.COMPLAINT)]
+    lines = (
+        [_("Your tickets:")]
+        if shown
+        else [escape(_("You have no tickets yet. File one with /feedback <text>."))]
+    )
+    lines.extend(my_line(_, t, title) for t, title in shown)
+    if len(shown) < len(mine):
+        lines.append(_("Complaints are listed only in a private chat with me."))
+    outbox.reply(message, "\n".join(lines))
+
+
+async def ticket_list(
+    message: Message,
+    command: CommandObject,
+    uow: UnitOfWork,
+    community: Community,
+    outbox: Outbox,
+    _: Translator,
+) -> None:
+    everything, kind = parse_listing(command.args or "")
+    listed = await tickets.listing(uow, community, everything, kind)
+    if not listed:
+        outbox.reply(message, _("No open tickets.") if not everything else _("No tickets yet."))
+        return
+    title = _("🎫 Open tickets:") if not everything else _("🎫 Tickets:")
+    lines = [title, *(ticket_line(_, t) for t in listed)]
+    lines.append(escape(_("See one with /ticket <id>.")))
+    outbox.reply(message, "\n".join(lines))
+
+
+@dataclass(frozen=True)
+class Triaging:
+    """A moderator's `/ticket <id> <word> [rest]`, as each word's function receives it."""
+
+    message: Message
+    uow: UnitOfWork
+    community: Community
+    number: int
+    rest: str
+    actor: int | None
+    owner: bool  # the group's owner: exempt from the reward quota
+    now: datetime
+    outbox: Outbox
+    translate: Translator
+
+
+async def move_ticket(asked: Triaging, word: str) -> None:
+    """accept | done | reject <reason>."""
+    if asked.rest and word != "reject":
+        raise UsageError(usage=TICKET_USAGE)
+    outcome = await tickets.move(
+        asked.uow,
+        asked.community,
+        asked.number,
+        MOVE_WORDS[word],
+        asked.actor,
+        asked.now,
+        asked.rest or None,
+        quota_exempt=asked.owner,
+    )
+    tell_reporters(asked.outbox, asked.community, outcome)
+    asked.outbox.reply(asked.message, moved_text(asked.translate, outcome))
+
+
+async def reply_to_reporter(asked: Triaging, _word: str) -> None:
+    """reply <text>: noted in the history and sent to the reporter privately."""
+    _, community, number = asked.translate, asked.community, asked.number
+    recipient = await tickets.reply(
+        asked.uow, community, number, asked.rest, asked.actor, asked.now
+    )
+    if recipient is None or not recipient.reachable:
+        asked.outbox.reply(
+            asked.message,
+            _("Noted in the history, but the reporter cannot be reached privately."),
+        )
+        return
+    private = translator(language_of_user(recipient.user.language_code, community.language))
+    asked.outbox.announce(
+        recipient.user.id,
+        private(
+            "💬 About your ticket #{number} in {group}:\n{text}",
+            number=number,
+            group=name(community.title),
+            text=escape(asked.rest),
+        ),
+        f"ticket_reply:{community.id}:{asked.message.message_id}",
+        kind="ticket",
+    )
+    asked.outbox.reply(
+        asked.message,
+        _("📬 The reporter of #{number} will get your answer privately.", number=number),
+    )
+
+
+async def merge_ticket(asked: Triaging, _word: str) -> None:
+    """merge <into id>."""
+    _, number = asked.translate, asked.number
+    if not asked.rest or len(asked.rest.split()) != 1:
+        raise UsageError(usage=TICKET_USAGE)
+    into = parse_number(asked.rest)
+    outcome = await tickets.merge(asked.uow, asked.community, number, into, asked.actor, asked.now)
+    tell_reporters(asked.outbox, asked.community, outcome)
+    asked.outbox.reply(
+        asked.message, _("Ticket #{number} is merged into #{into}.", number=number, into=into)
+    )
+
+
+async def announce_outcome(asked: Triaging, _word: str) -> None:
+    """announce: the outcome of a decided bug or idea, posted in the group."""
+    _ = asked.translate
+    if asked.rest:
+        raise UsageError(usage=TICKET_USAGE)
+    announced = await tickets.announceable(
+        asked.uow, asked.community, asked.number, asked.actor, asked.now
+    )
+    asked.outbox.announce(
+        asked.community.id,
+        announcement_text(_, announced),
+        f"ticket_announce:{announced.id}:{announced.status}",
+        kind="ticket",
+    )
+    asked.outbox.reply(
+        asked.message, _("📣 The outcome of #{number} is posted.", number=asked.number)
+    )
+
+
+async def reward_reporter(asked: Triaging, _word: str) -> None:
+    """reward: pays the reporter of a duplicate, once."""
+    _, number = asked.translate, asked.number
+    if asked.rest:
+        raise UsageError(usage=TICKET_USAGE)
+    paid = await tickets.reward_duplicate(
+        asked.uow, asked.community, number, asked.actor, asked.now, quota_exempt=asked.owner
+    )
+    if paid is None:
+        asked.outbox.reply(
+            asked.message,
+            _("The reporter of #{number} was paid before; nothing changed.", number=number),
+        )
+        return
+    asked.outbox.reply(
+        asked.message,
+        _("The reporter of #{number} got {points} points.", number=number, points=paid.amount),
+    )
+
+
+TRIAGE_WORDS: dict[str, Callable[[Triaging, str], Awaitable[None]]] = {
+    **dict.fromkeys(MOVE_WORDS, move_ticket),
+    "reply": reply_to_reporter,
+    "merge": merge_ticket,
+    "announce": announce_outcome,
+    "reward": reward_reporter,
+}
+
+
+async def ticket_command(
+    message: Message,
+    command: CommandObject,
+    uow: UnitOfWork,
+    community: Community,
+    now: datetime,
+    outbox: Outbox,
+    moderators: ModeratorDirectory,
+    _: Translator,
+) -> None:
+    """/ticket <id> shows a ticket; /ticket <id> <word> … runs that word's function
+    (TRIAGE_WORDS)."""
+    words = (command.args or "").split(maxsplit=2)
+    if not words:
+        raise UsageError(usage=TICKET_USAGE)
+    number = parse_number(words[0])
+    word = words[1].lower() if len(words) > 1 else ""
+    rest = words[2].strip() if len(words) > 2 else ""
+    if not word:
+        await show_ticket(message, uow, community, number, outbox, _)
+        return
+    run = TRIAGE_WORDS.get(word)
+    if run is None:
+        raise UsageError(usage=TICKET_USAGE)
+    actor = actor_of(message)
+    owner = actor is not None and moderators.is_owner(actor)
+    asked = Triaging(message, uow, community, number, rest, actor, owner, now, outbox, _)
+    await run(asked, word)
+
+
+async def ticket_rules(
+    message: Message,
+    command: CommandObject,
+    uow: UnitOfWork,
+    community: Community,
+    now: datetime,
+    outbox: Outbox,
+    moderators: ModeratorDirectory,
+    _: Translator,
+) -> None:
+    words = (command.args or "").lower().split()
+    if words:
+        if len(words) != 2:
+            raise UsageError(usage=tickets.RULES_USAGE)
+        actor = actor_of(message)
+        community = await tickets.set_rule(
+            uow,
+            community,
+            words[0],
+            words[1],
+            actor,
+            now,
+            by_owner=actor is not None and moderators.is_owner(actor),
+        )
+    rules = community.tickets
+    outbox.reply(
+        message,
+        _(
+            "🎫 Ticket rules: an accepted bug pays {bug} points, an accepted idea {idea}; "
+            "a member may file at most {limit} tickets a day.",
+            bug=rules.bug_reward,
+            idea=rules.idea_reward,
+            limit=rules.daily_limit,
+        ),
+    )
+
+
+async def refused(message: Message, outbox: Outbox, _: Translator) -> None:
+    outbox.reply(message, _(MODERATORS_ONLY))
+
+
+async def triage(
+    callback: CallbackQuery,
+    callback_data: TriageButton,
+    uow: UnitOfWork,
+    community: Community,
+    now: datetime,
+    outbox: Outbox,
+    moderators: ModeratorDirectory,
+    _: Translator,
+) -> None:
+    number = callback_data.number
+    status = BUTTON_MOVES.get(callback_data.action)
+    if status is None:
+        outbox.toast(
+            callback,
+            _("Reject with a reason: /ticket {number} reject <reason>", number=number),
+            alert=True,
+        )
+        return
+    actor = callback.from_user.id
+    outcome = await tickets.move(
+        uow, community, number, status, actor, now, quota_exempt=moderators.is_owner(actor)
+    )
+    tell_reporters(outbox, community, outcome)
+    outbox.toast(callback, moved_text(_, outcome))
+
+
+async def triage_refused(callback: CallbackQuery, outbox: Outbox, _: Translator) -> None:
+    outbox.toast(callback, _(MODERATORS_ONLY))
+
+
+def setup() -> Router:
     router = Router(name="tickets")
+    router.message.register(feedback, Command("feedback", "bug", "idea", "complaint"))
+    router.callback_query.register(feedback_choice, FeedbackButton.filter())
+    router.message.register(my_tickets, Command("mytickets"))
     group = Router(name="tickets-group")
     group.message.filter(InGroup())
     group.callback_query.filter(InGroup())
+    group.message.register(ticket_list, Command("tickets"), IsModerator())
+    group.message.register(ticket_command, Command("ticket"), IsModerator())
+    group.message.register(ticket_rules, Command("ticketrules"), IsModerator())
+    group.message.register(refused, Command("tickets", "ticket", "ticketrules"))
+    group.callback_query.register(triage, TriageButton.filter(), IsModerator())
+    group.callback_query.register(triage_refused, TriageButton.filter())
     router.include_router(group)
-
-    @router.message(Command("feedback", "bug", "idea", "complaint"))
-    async def feedback(
-        message: Message,
-        command: CommandObject,
-        uow: UnitOfWork,
-        community: Community | None,
-        user: UserInfo | None,
-        now: datetime,
-        outbox: Outbox,
-        _: Translator,
-    ) -> None:
-        if user is None or message.sender_chat is not None:
-            return
-        kind = SHORTCUTS.get(command.command.lower())
-        text = content_of(message).text
-        tickets.check_text(text)  # refused before any question is asked
-        if community is None:  # a private chat: which group is it about?
-            communities = list(await uow.members.communities_of(user.id))
-            if not communities:
-                raise NoTicketCommunity()
-            if len(communities) > 1:
-                outbox.reply(
-                    message,
-                    _("Which group is this about?"),
-                    community_keyboard(communities, CHAR_OF_KIND[kind] if kind else ""),
-                )
-                return
-            community = communities[0]
-        if kind is None:
-            outbox.reply(
-                message,
-                _("What is it: a bug, an idea or a complaint?"),
-                kind_keyboard(_, community.id),
-            )
-            return
-        await file_and_answer(message, uow, community, user, kind, now, outbox, _)
-
-    @router.callback_query(FeedbackButton.filter())
-    async def feedback_choice(
-        callback: CallbackQuery,
-        callback_data: FeedbackButton,
-        uow: UnitOfWork,
-        community: Community | None,
-        user: UserInfo,
-        now: datetime,
-        outbox: Outbox,
-        _: Translator,
-    ) -> None:
-        """Only the author of the /feedback message may choose; in a private chat the chosen
-        group is checked again to be one of theirs."""
-        prompt = callback.message
-        original = prompt.reply_to_message if isinstance(prompt, Message) else None
-        if (
-            not isinstance(prompt, Message)
-            or original is None
-            or original.from_user is None
-            or original.from_user.id != callback.from_user.id
-        ):
-            outbox.toast(callback, _("Only the member who wrote this can choose."), alert=True)
-            return
-        if community is None:
-            mine = {c.id: c for c in await uow.members.communities_of(user.id)}
-            target = mine.get(callback_data.community_id)
-            if target is None:
-                raise NoTicketCommunity()
-        elif community.id == callback_data.community_id:
-            target = community
-        else:
-            outbox.toast(callback, _("This button is not for this group."), alert=True)
-            return
-        if callback_data.kind not in KIND_CHARS:
-            outbox.toast(callback, _("Now choose the kind."))
-            outbox.call(
-                EditMessageText(
-                    chat_id=prompt.chat.id,
-                    message_id=prompt.message_id,
-                    text=_("What is it: a bug, an idea or a complaint?"),
-                    reply_markup=kind_keyboard(_, target.id),
-                )
-            )
-            return
-        kind = KIND_CHARS[callback_data.kind]
-        text, photo, photo_user_id = content_of(original)
-        filed = await tickets.file_ticket(
-            uow,
-            target,
-            user,
-            kind,
-            text,
-            photo,
-            request_key(original),
-            now,
-            photo_user_id=photo_user_id,
-        )
-        if prompt.chat.type in GROUP_CHAT_TYPES:
-            answer = filed_in_group(_, filed)
-            if filed.reachable and not filed.repeated:
-                private = translator(language_of_user(user.language_code, target.language))
-                outbox.send(user.id, filed_privately(private, target, filed))
-        else:
-            answer = filed_privately(_, target, filed)
-        outbox.toast(callback, _("Ticket #{number} is filed.", number=filed.ticket.number))
-        if filed.repeated:  # the prompt was answered by the first press
-            return
-        outbox.call(
-            EditMessageText(chat_id=prompt.chat.id, message_id=prompt.message_id, text=answer)
-        )
-
-    @router.message(Command("mytickets"))
-    async def my_tickets(
-        message: Message,
-        uow: UnitOfWork,
-        community: Community | None,
-        user: UserInfo | None,
-        outbox: Outbox,
-        _: Translator,
-    ) -> None:
-        if user is None or message.sender_chat is not None:
-            return
-        mine = await tickets.of_reporter(uow, user, community)
-        in_group = community is not None
-        shown = [
-            (t, title) for t, title in mine if not (in_group and t.kind == TicketKind.COMPLAINT)
-        ]
-        lines = (
-            [_("Your tickets:")]
-            if shown
-            else [escape(_("You have no tickets yet. File one with /feedback <text>."))]
-        )
-        lines.extend(my_line(_, t, title) for t, title in shown)
-        if len(shown) < len(mine):
-            lines.append(_("Complaints are listed only in a private chat with me."))
-        outbox.reply(message, "\n".join(lines))
-
-    @group.message(Command("tickets"), IsModerator())
-    async def ticket_list(
-        message: Message,
-        command: CommandObject,
-        uow: UnitOfWork,
-        community: Community,
-        outbox: Outbox,
-        _: Translator,
-    ) -> None:
-        everything, kind = tickets.parse_listing(command.args or "")
-        listed = await tickets.listing(uow, community, everything, kind)
-        if not listed:
-            outbox.reply(message, _("No open tickets.") if not everything else _("No tickets yet."))
-            return
-        title = _("🎫 Open tickets:") if not everything else _("🎫 Tickets:")
-        lines = [title, *(ticket_line(_, t) for t in listed)]
-        lines.append(escape(_("See one with /ticket <id>.")))
-        outbox.reply(message, "\n".join(lines))
-
-    @group.message(Command("ticket"), IsModerator())
-    async def ticket_command(  # noqa: PLR0912 - one branch per subcommand
-        message: Message,
-        command: CommandObject,
-        uow: UnitOfWork,
-        community: Community,
-        now: datetime,
-        outbox: Outbox,
-        moderators: ModeratorDirectory,
-        _: Translator,
-    ) -> None:
-        words = (command.args or "").split(maxsplit=2)
-        if not words:
-            raise UsageError(usage=tickets.TICKET_USAGE)
-        number = tickets.parse_number(words[0])
-        word = words[1].lower() if len(words) > 1 else ""
-        rest = words[2].strip() if len(words) > 2 else ""
-        actor = actor_of(message)
-        owner = actor is not None and moderators.is_owner(actor)
-        if not word:
-            await show_ticket(message, uow, community, number, outbox, _)
-            return
-        if word in MOVE_WORDS:
-            if rest and word != "reject":
-                raise UsageError(usage=tickets.TICKET_USAGE)
-            outcome = await tickets.move(
-                uow,
-                community,
-                number,
-                MOVE_WORDS[word],
-                actor,
-                now,
-                rest or None,
-                quota_exempt=owner,
-            )
-            tell_reporters(outbox, community, outcome)
-            outbox.reply(message, moved_text(_, outcome))
-        elif word == "reply":
-            recipient = await tickets.reply(uow, community, number, rest, actor, now)
-            if recipient is None or not recipient.reachable:
-                outbox.reply(
-                    message,
-                    _("Noted in the history, but the reporter cannot be reached privately."),
-                )
-                return
-            private = translator(language_of_user(recipient.user.language_code, community.language))
-            outbox.announce(
-                recipient.user.id,
-                private(
-                    "💬 About your ticket #{number} in {group}:\n{text}",
-                    number=number,
-                    group=name(community.title),
-                    text=escape(rest),
-                ),
-                f"ticket_reply:{community.id}:{message.message_id}",
-                kind="ticket",
-            )
-            outbox.reply(
-                message,
-                _("📬 The reporter of #{number} will get your answer privately.", number=number),
-            )
-        elif word == "merge":
-            if not rest or len(rest.split()) != 1:
-                raise UsageError(usage=tickets.TICKET_USAGE)
-            into = tickets.parse_number(rest)
-            outcome = await tickets.merge(uow, community, number, into, actor, now)
-            tell_reporters(outbox, community, outcome)
-            outbox.reply(
-                message, _("Ticket #{number} is merged into #{into}.", number=number, into=into)
-            )
-        elif word == "announce" and not rest:
-            announced = await tickets.announceable(uow, community, number, actor, now)
-            outbox.announce(
-                community.id,
-                announcement_text(_, announced),
-                f"ticket_announce:{announced.id}:{announced.status}",
-                kind="ticket",
-            )
-            outbox.reply(message, _("📣 The outcome of #{number} is posted.", number=number))
-        elif word == "reward" and not rest:
-            paid = await tickets.reward_duplicate(
-                uow, community, number, actor, now, quota_exempt=owner
-            )
-            if paid is None:
-                outbox.reply(
-                    message,
-                    _("The reporter of #{number} was paid before; nothing changed.", number=number),
-                )
-            else:
-                outbox.reply(
-                    message,
-                    _(
-                        "The reporter of #{number} got {points} points.",
-                        number=number,
-                        points=paid.amount,
-                    ),
-                )
-        else:
-            raise UsageError(usage=tickets.TICKET_USAGE)
-
-    @group.message(Command("ticketrules"), IsModerator())
-    async def ticket_rules(
-        message: Message,
-        command: CommandObject,
-        uow: UnitOfWork,
-        community: Community,
-        now: datetime,
-        outbox: Outbox,
-        moderators: ModeratorDirectory,
-        _: Translator,
-    ) -> None:
-        words = (command.args or "").lower().split()
-        if words:
-            if len(words) != 2:
-                raise UsageError(usage=tickets.RULES_USAGE)
-            actor = actor_of(message)
-            community = await tickets.set_rule(
-                uow,
-                community,
-                words[0],
-                words[1],
-                actor,
-                now,
-                by_owner=actor is not None and moderators.is_owner(actor),
-            )
-        rules = community.tickets
-        outbox.reply(
-            message,
-            _(
-                "🎫 Ticket rules: an accepted bug pays {bug} points, an accepted idea {idea}; "
-                "a member may file at most {limit} tickets a day.",
-                bug=rules.bug_reward,
-                idea=rules.idea_reward,
-                limit=rules.daily_limit,
-            ),
-        )
-
-    @group.message(Command("tickets", "ticket", "ticketrules"))
-    async def refused(message: Message, outbox: Outbox, _: Translator) -> None:
-        outbox.reply(message, _(MODERATORS_ONLY))
-
-    @group.callback_query(TriageButton.filter(), IsModerator())
-    async def triage(
-        callback: CallbackQuery,
-        callback_data: TriageButton,
-        uow: UnitOfWork,
-        community: Community,
-        now: datetime,
-        outbox: Outbox,
-        moderators: ModeratorDirectory,
-        _: Translator,
-    ) -> None:
-        number = callback_data.number
-        status = BUTTON_MOVES.get(callback_data.action)
-        if status is None:
-            outbox.toast(
-                callback,
-                _("Reject with a reason: /ticket {number} reject <reason>", number=number),
-                alert=True,
-            )
-            return
-        actor = callback.from_user.id
-        outcome = await tickets.move(
-            uow, community, number, status, actor, now, quota_exempt=moderators.is_owner(actor)
-        )
-        tell_reporters(outbox, community, outcome)
-        outbox.toast(callback, moved_text(_, outcome))
-
-    @group.callback_query(TriageButton.filter())
-    async def triage_refused(callback: CallbackQuery, outbox: Outbox, _: Translator) -> None:
-        outbox.toast(callback, _(MODERATORS_ONLY))
-
     return router
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.care import CareSettings
 from bot.domain.models import (
     ActivityRules,
     CheckinRules,
@@ -23,6 +24,11 @@ from storage.caches import caches_of, community_changed_here
 from storage.models import CommunityRow
 from storage.sql import insert_ignoring_conflict
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Rules = TypeVar("Rules", bound="DataclassInstance")
+
 
 def _community_settings(community: Community) -> dict[str, Any]:
     return {
@@ -34,6 +40,7 @@ def _community_settings(community: Community) -> dict[str, Any]:
         "moderation": asdict(community.moderation),
         "lifecycle": asdict(community.lifecycle),
         "tickets": asdict(community.tickets),
+        "care": asdict(community.care),
     }
 
 
@@ -51,28 +58,17 @@ def _community_from_row(row: CommunityRow) -> Community:
         checkin_keywords=tuple(settings.get("checkin_keywords", defaults.checkin_keywords)),
         growth=_growth_from_settings(settings.get("growth", {})),
         public_code=row.public_code,
-        moderation=ModerationRules(
-            **{
-                key: value
-                for key, value in settings.get("moderation", {}).items()
-                if key in ModerationRules.__dataclass_fields__
-            }
-        ),
-        lifecycle=LifecycleRules(
-            **{
-                key: value
-                for key, value in settings.get("lifecycle", {}).items()
-                if key in LifecycleRules.__dataclass_fields__
-            }
-        ),
-        tickets=TicketRules(
-            **{
-                key: value
-                for key, value in settings.get("tickets", {}).items()
-                if key in TicketRules.__dataclass_fields__
-            }
-        ),
+        moderation=_known(ModerationRules, settings.get("moderation", {})),
+        lifecycle=_known(LifecycleRules, settings.get("lifecycle", {})),
+        tickets=_known(TicketRules, settings.get("tickets", {})),
+        care=_known(CareSettings, settings.get("care", {})),
     )
+
+
+def _known(kind: type[Rules], values: dict[str, Any]) -> Rules:
+    """The rules from their stored values, ignoring keys a newer or older release wrote."""
+    known = {field.name for field in fields(kind)}
+    return kind(**{key: value for key, value in values.items() if key in known})
 
 
 def _growth_from_settings(values: dict[str, Any]) -> GrowthRules:

@@ -812,24 +812,6 @@ class SurveyScheduleRow(Base):
     created_at: Mapped[datetime]
 
 
-class CareSettingsRow(Base):
-    """A community's survey and birthday settings (a row only once one was changed)."""
-
-    __tablename__ = "care_settings"
-
-    community_id: Mapped[int] = mapped_column(
-        BigInteger,
-        ForeignKey("communities.id", ondelete="CASCADE"),
-        primary_key=True,
-        autoincrement=False,
-    )
-    survey_days: Mapped[int] = mapped_column(Integer)
-    survey_thanks: Mapped[int] = mapped_column(Integer)
-    birthday_group: Mapped[bool]
-    birthday_gift: Mapped[int] = mapped_column(Integer)
-    birthday_vip_gift: Mapped[int | None] = mapped_column(Integer)
-
-
 class BirthdayRow(Base):
     """A user's birthday: month and day only (the year is never asked for)."""
 

@@ -1,5 +1,4 @@
-"""Surveys, their answers and schedules, and the community's survey and birthday settings.
-Never commits."""
+"""Surveys, their answers and schedules. Never commits."""
 
 from __future__ import annotations
 
@@ -9,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.care import CareSettings, Survey, SurveyKind, SurveySchedule, SurveyStatus
-from storage.models import CareSettingsRow, SurveyAnswerRow, SurveyRow, SurveyScheduleRow
+from bot.domain.care import Survey, SurveyKind, SurveySchedule, SurveyStatus
+from storage.models import SurveyAnswerRow, SurveyRow, SurveyScheduleRow
 from storage.sql import insert_ignoring_conflict
 
 ACTIVE = "active"
@@ -19,36 +18,6 @@ ACTIVE = "active"
 class SqlSurveyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-
-    async def settings(self, community_id: int) -> CareSettings:
-        row = await self._session.get(CareSettingsRow, community_id)
-        if row is None:
-            return CareSettings()
-        return CareSettings(
-            survey_days=row.survey_days,
-            survey_thanks=row.survey_thanks,
-            birthday_group=row.birthday_group,
-            birthday_gift=row.birthday_gift,
-            birthday_vip_gift=row.birthday_vip_gift,
-        )
-
-    async def save_settings(self, community_id: int, settings: CareSettings) -> None:
-        values = {
-            "survey_days": settings.survey_days,
-            "survey_thanks": settings.survey_thanks,
-            "birthday_group": settings.birthday_group,
-            "birthday_gift": settings.birthday_gift,
-            "birthday_vip_gift": settings.birthday_vip_gift,
-        }
-        inserted = await insert_ignoring_conflict(
-            self._session, CareSettingsRow, {"community_id": community_id, **values}
-        )
-        if not inserted:
-            await self._session.execute(
-                update(CareSettingsRow)
-                .where(CareSettingsRow.community_id == community_id)
-                .values(**values)
-            )
 
     async def add(self, survey: Survey, actor_id: int | None) -> int:
         row = SurveyRow(

@@ -20,7 +20,7 @@ import enum
 import hashlib
 import secrets
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.domain.models import Badge, Tier
@@ -51,6 +51,19 @@ class Eligibility:
     badge: Badge | None = None
     min_days: int = 0
     late_joiners: bool = True
+
+
+@dataclass(frozen=True)
+class LotteryDraft:
+    """A lottery as a moderator described it, before it is created."""
+
+    title: str
+    prize: str
+    draw_at: datetime
+    winners: int = 1
+    cost: int = 0
+    max_entries: int = 1
+    eligibility: Eligibility = field(default_factory=Eligibility)
 
 
 @dataclass(frozen=True)

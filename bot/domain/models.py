@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from bot.domain.care import CareSettings
 from bot.domain.tickets import TicketRules
 
 ANONYMOUS_ADMIN_ID = 1087968824
@@ -166,6 +167,7 @@ class Community:
     moderation: ModerationRules = field(default_factory=ModerationRules)
     lifecycle: LifecycleRules = field(default_factory=LifecycleRules)
     tickets: TicketRules = field(default_factory=TicketRules)
+    care: CareSettings = field(default_factory=CareSettings)
 
 
 @dataclass(frozen=True)
@@ -321,11 +323,14 @@ class RunOutcome(enum.StrEnum):
     TEST = "test"
 
 
+CHECKIN_BUTTON = "checkin"  # the action of a campaign button that checks the presser in
+
+
 @dataclass(frozen=True)
 class CampaignButton:
     text: str
     url: str | None = None
-    action: str | None = None  # "checkin"
+    action: str | None = None  # CHECKIN_BUTTON
 
 
 @dataclass(frozen=True)
@@ -377,6 +382,17 @@ class OrderStatus(enum.StrEnum):
     PENDING = "pending"
     FULFILLED = "fulfilled"
     REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """An item as a moderator described it (/shop add), before it is put on sale."""
+
+    title: str
+    price: int
+    stock: int
+    min_tier: Tier = Tier.NEWCOMER
+    member_limit: int | None = None
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from bot.domain.care import CareSettings, Survey, SurveyKind, SurveySchedule, SurveyStatus
+from bot.domain.care import Survey, SurveyKind, SurveySchedule, SurveyStatus
 
 
 class SurveyRepository(Protocol):
-    """Satisfaction surveys, their answers and schedules, and the community's survey and
-    birthday settings."""
+    """Satisfaction surveys, their answers and schedules."""
 
-    async def settings(self, community_id: int) -> CareSettings: ...
-    async def save_settings(self, community_id: int, settings: CareSettings) -> None: ...
     async def add(self, survey: Survey, actor_id: int | None) -> int: ...
     async def get(self, community_id: int, survey_id: int) -> Survey | None: ...
     async def recent(self, community_id: int, limit: int) -> Sequence[Survey]: ...

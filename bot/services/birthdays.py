@@ -8,7 +8,6 @@ memory keeps it through /forgetme).
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -22,10 +21,8 @@ from bot.domain.bounds import (
 from bot.domain.care import (
     BirthdayCandidate,
     CareSettings,
-    InvalidBirthday,
     InvalidSurveySetting,
     celebrated_on,
-    valid_birthday,
 )
 from bot.domain.models import Community, LedgerEntry, LedgerKind
 from bot.domain.rewards import OneTimeReward
@@ -34,9 +31,6 @@ from bot.ports import UnitOfWork
 from bot.services.points import apply_points
 
 logger = logging.getLogger(__name__)
-
-_MONTH_DAY = re.compile(r"([0-9]{1,2})-([0-9]{1,2})")
-OFF_WORDS = frozenset({"off", "remove", "delete", "关闭", "删除"})
 
 
 @dataclass(frozen=True)
@@ -52,25 +46,11 @@ class Greeting:
     in_group: bool
 
 
-def parse_birthday(text: str) -> tuple[int, int] | None:
-    """`MM-DD` -> (month, day); `off` -> None; anything else is refused."""
-    word = text.strip().lower()
-    if word in OFF_WORDS:
-        return None
-    match = _MONTH_DAY.fullmatch(word)
-    if match is None:
-        raise InvalidBirthday()
-    month, day = int(match.group(1)), int(match.group(2))
-    if not valid_birthday(month, day):
-        raise InvalidBirthday()
-    return month, day
-
-
 async def set_birthday(
-    uow: UnitOfWork, user_id: int, text: str, now: datetime
+    uow: UnitOfWork, user_id: int, wanted: tuple[int, int] | None, now: datetime
 ) -> tuple[int, int] | None:
-    """Stores (or, for `off`, removes) the user's birthday; returns what is stored now."""
-    wanted = parse_birthday(text)
+    """Stores the user's birthday (month, day), or removes it for None; returns what is
+    stored now."""
     if wanted is None:
         await uow.birthdays.remove(user_id)
         return None
@@ -135,7 +115,7 @@ async def greet_due(uow: UnitOfWork, now: datetime) -> list[Greeting]:
 async def _greet(
     uow: UnitOfWork, community: Community, candidate: BirthdayCandidate, year: int, now: datetime
 ) -> Greeting | None:
-    chosen = await uow.surveys.settings(community.id)
+    chosen = community.care
     gift = chosen.birthday_gift
     if not await uow.birthdays.claim(community.id, candidate.user_id, year, gift, now):
         return None
@@ -170,9 +150,8 @@ async def _greet(
 async def set_group(
     uow: UnitOfWork, community: Community, on: bool, actor_id: int | None, now: datetime
 ) -> CareSettings:
-    chosen = await uow.surveys.settings(community.id)
-    changed = replace(chosen, birthday_group=on)
-    await uow.surveys.save_settings(community.id, changed)
+    changed = replace(community.care, birthday_group=on)
+    await uow.communities.save_settings(replace(community, care=changed))
     await uow.audit.add(community.id, actor_id, "birthday_group", None, "on" if on else "off", now)
     return changed
 
@@ -194,12 +173,12 @@ async def set_gift(
     if not word.isdecimal():
         raise InvalidSurveySetting(lowest=0, highest=paid_bound(setting, by_owner))
     gift = check_paid_amount(setting, int(word), by_owner=by_owner)
-    chosen = await uow.surveys.settings(community.id)
+    chosen = community.care
     if vip:
         before, changed = chosen.birthday_vip_gift, replace(chosen, birthday_vip_gift=gift)
     else:
         before, changed = chosen.birthday_gift, replace(chosen, birthday_gift=gift)
-    await uow.surveys.save_settings(community.id, changed)
+    await uow.communities.save_settings(replace(community, care=changed))
     detail = paid_amount_change(setting, before, gift)
     await uow.audit.add(community.id, actor_id, AUDIT_ACTION, None, detail, now)
     return changed

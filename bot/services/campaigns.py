@@ -7,18 +7,14 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from bot.domain.errors import (
-    N_,
     InvalidSchedule,
     OutOfRange,
-    TextTooLong,
     UnknownCampaign,
     UnknownTimezone,
-    UsageError,
 )
-from bot.domain.markup import check_html, check_template
 from bot.domain.models import (
+    CHECKIN_BUTTON,
     Campaign,
-    CampaignButton,
     CampaignKind,
     CampaignRun,
     CampaignStatus,
@@ -37,36 +33,18 @@ from bot.domain.schedules import (
     parse_schedule,
     require_future,
 )
+from bot.parsing.campaigns import CampaignDraft
 from bot.ports import UnitOfWork
 from bot.services.checkin import carry_checkins_to_timezone
 
 logger = logging.getLogger(__name__)
 
-PLACEHOLDERS = ("community", "date", "top_member", "member_count")
-MAX_TEXT = 4096
-MAX_CAPTION = 1024
-MAX_BUTTON_LABEL = 64
-BUTTON_PREFIX = "button:"
-CHECKIN_ACTION = "checkin"
+CHECKIN_ACTION = CHECKIN_BUTTON  # the name runtime/jobs.py reads
 MISSED_RUNS_RECORDED = 10
 FIRE_TIMES_SCANNED = 500
 DUE_BATCH = 50
 REMINDER_MIN_STREAK = 3
 MAX_TIMEZONE_SHOWN = 64
-
-BUILTIN_SCHEDULES = {
-    CampaignKind.CHECKIN_POST: "daily 09:00",
-    CampaignKind.WEEKLY_LEADERBOARD: "weekly mon 10:00",
-    CampaignKind.STREAK_REMINDER: "daily 20:00",
-}
-
-
-@dataclass(frozen=True)
-class CampaignDraft:
-    schedule: Schedule
-    text: str
-    photo: str | None = None
-    button: CampaignButton | None = None
 
 
 @dataclass(frozen=True)
@@ -94,33 +72,6 @@ class DueRun:
     scheduled_at: datetime
     context: RunContext
     run_id: int | None = None  # the recorded run its queued messages report to
-
-
-def parse_draft(text: str, photo: str | None) -> CampaignDraft:
-    """`<schedule> <text>`, where the text's last line may be `button: <label> | <url>` or
-    `button: checkin`."""
-    schedule, body = parse_schedule(text)
-    lines = body.rstrip().splitlines()
-    button = None
-    if lines and lines[-1].strip().lower().startswith(BUTTON_PREFIX):
-        button = _parse_button(lines.pop().strip()[len(BUTTON_PREFIX) :].strip())
-    body = "\n".join(lines).strip()
-    if not body and photo is None:
-        raise UsageError(usage=N_("/campaign add daily 09:00 <text>"))
-    check_html(body)
-    check_template(body, PLACEHOLDERS, MAX_CAPTION if photo else MAX_TEXT)
-    return CampaignDraft(schedule=schedule, text=body, photo=photo, button=button)
-
-
-def _parse_button(spec: str) -> CampaignButton:
-    if spec.lower() == CHECKIN_ACTION:
-        return CampaignButton(text="", action=CHECKIN_ACTION)
-    label, _, url = (part.strip() for part in spec.partition("|"))
-    if not label or not url.startswith(("https://", "http://", "tg://")):
-        raise UsageError(usage=N_("button: <label> | https://… — or — button: checkin"))
-    if len(label) > MAX_BUTTON_LABEL:
-        raise TextTooLong(maximum=MAX_BUTTON_LABEL)
-    return CampaignButton(text=label, url=url)
 
 
 async def create(
@@ -205,18 +156,12 @@ async def enable_builtin(
     uow: UnitOfWork,
     community: Community,
     kind: CampaignKind,
-    schedule_text: str | None,
+    schedule: Schedule,
     actor_id: int | None,
     now: datetime,
 ) -> Campaign:
-    """Switches on a built-in campaign (or moves it to a new time). The time may be given
-    alone (`20:00`), keeping the built-in's day."""
-    default = BUILTIN_SCHEDULES[kind]
-    if schedule_text and ":" in schedule_text and " " not in schedule_text.strip():
-        schedule_text = default.rsplit(" ", 1)[0] + " " + schedule_text.strip()
-    schedule, rest = parse_schedule(schedule_text or default)
-    if rest or not schedule.recurring:
-        raise InvalidSchedule()
+    """Switches on a built-in campaign (or moves it to a new time; see
+    bot.parsing.campaigns.parse_builtin_schedule)."""
     first = require_future(schedule, now, community.timezone)
     existing = await uow.campaigns.builtin(community.id, kind)
     if existing is not None:

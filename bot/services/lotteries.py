@@ -7,7 +7,7 @@ and cancels with conditional UPDATEs so that two workers never both do them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import islice
 
@@ -21,15 +21,11 @@ from bot.domain.errors import (
     NotEligible,
     NotEligibleForLottery,
     NotEnoughPointsToEnter,
-    OutOfRange,
-    TextTooLong,
-    UnknownBadge,
     UnknownLottery,
-    UsageError,
 )
 from bot.domain.lotteries import (
-    Eligibility,
     Lottery,
+    LotteryDraft,
     LotteryStatus,
     LotteryWinner,
     Ticket,
@@ -43,57 +39,26 @@ from bot.domain.lotteries import (
 )
 from bot.domain.models import (
     Activity,
-    Badge,
     Community,
     LedgerEntry,
     LedgerKind,
     Member,
-    Tier,
     UserInfo,
 )
-from bot.domain.schedules import next_fire, parse_schedule, require_future
+from bot.domain.schedules import Schedule, next_fire, parse_schedule, require_future
+from bot.parsing.lotteries import check_dialog_answer, parse_new
 from bot.ports import UnitOfWork
 from bot.services.activity import note_activity
 from bot.services.membership import ensure_member
 from bot.services.points import apply_points, reverse_points
 
-NEW_USAGE = N_(
-    "/lottery new <title> | <prize> | <YYYY-MM-DD HH:MM> "
-    "[| winners=1 cost=0 max=1 tier=newcomer badge=expert|star days=0 late=yes|no]"
-)
-USAGE = N_(
-    "/lottery new … | list | show <id> | entries <id> | draw <id> | cancel <id> | "
-    "reroll <id> <@username|id> | repeat <id> <schedule>|off"
-)
-REPEAT_USAGE = N_("/lottery repeat <id> weekly mon 10:00 (schedules as in /campaign add) | off")
 REPEAT_GRACE = timedelta(hours=1)  # a repeat missed by longer (downtime) is skipped
-MAX_TITLE = 200
-MAX_PRIZE = 1000
-MAX_WINNERS = 100
-MAX_COST = 100_000
-MAX_ENTRIES = 100
-MAX_DAYS = 3650
 LISTED = 20
-LARGEST_ID = 2**31 - 1
-TIER_WORDS = {tier.name.lower(): tier for tier in Tier}
-YES = {"yes", "y", "on", "true", "1"}
-NO = {"no", "n", "off", "false", "0"}
 
 TOO_LOW_TIER = N_("your tier is too low.")
 BADGE_NEEDED = N_("it needs a badge you do not have.")
 TOO_RECENT = N_("you joined the group too recently.")
 JOINED_LATE = N_("it is only for members who were here when it was announced.")
-
-
-@dataclass(frozen=True)
-class LotteryDraft:
-    title: str
-    prize: str
-    draw_at: datetime
-    winners: int = 1
-    cost: int = 0
-    max_entries: int = 1
-    eligibility: Eligibility = field(default_factory=Eligibility)
 
 
 @dataclass(frozen=True)
@@ -127,74 +92,6 @@ class Cancellation:
     lottery: Lottery
     refunded_entries: int
     refunded_points: int
-
-
-def parse_id(word: str) -> int:
-    digits = word.lstrip("#")
-    if not digits.isdecimal() or len(digits) > 12:
-        raise UsageError(usage=USAGE)
-    if int(digits) > LARGEST_ID:
-        raise UnknownLottery(lottery_id=int(digits))
-    return int(digits)
-
-
-def _number(value: str, lowest: int, highest: int) -> int:
-    if not value.isdecimal() or len(value) > 12 or not lowest <= int(value) <= highest:
-        raise OutOfRange(lowest=lowest, highest=highest)
-    return int(value)
-
-
-def parse_new(text: str, now: datetime, timezone: str) -> LotteryDraft:
-    """The one-line form: `<title> | <prize> | <YYYY-MM-DD HH:MM> [| key=value ...]`."""
-    parts = [part.strip() for part in text.split("|")]
-    if len(parts) < 3 or not parts[0] or not parts[1]:
-        raise UsageError(usage=NEW_USAGE)
-    title, prize, when = parts[0], parts[1], parts[2]
-    if len(title) > MAX_TITLE:
-        raise TextTooLong(maximum=MAX_TITLE)
-    if len(prize) > MAX_PRIZE:
-        raise TextTooLong(maximum=MAX_PRIZE)
-    schedule, rest = parse_schedule(f"at {when}")
-    if rest.strip():
-        raise UsageError(usage=NEW_USAGE)
-    draw_at = require_future(schedule, now, timezone)
-    options: dict[str, str] = {}
-    for word in " ".join(parts[3:]).split():
-        key, sep, value = word.partition("=")
-        if not sep or key.lower() in options:
-            raise UsageError(usage=NEW_USAGE)
-        options[key.lower()] = value.strip().lower()
-    unknown = set(options) - {"winners", "cost", "max", "tier", "badge", "days", "late"}
-    if unknown:
-        raise UsageError(usage=NEW_USAGE)
-    tier = Tier.NEWCOMER
-    if "tier" in options:
-        if options["tier"] not in TIER_WORDS:
-            raise UsageError(usage=NEW_USAGE)
-        tier = TIER_WORDS[options["tier"]]
-    badge = None
-    if "badge" in options:
-        try:
-            badge = Badge(options["badge"])
-        except ValueError:
-            raise UnknownBadge(choices=", ".join(b.value for b in Badge)) from None
-    late = options.get("late", "yes")
-    if late not in YES | NO:
-        raise UsageError(usage=NEW_USAGE)
-    return LotteryDraft(
-        title=title,
-        prize=prize,
-        draw_at=draw_at,
-        winners=_number(options.get("winners", "1"), 1, MAX_WINNERS),
-        cost=_number(options.get("cost", "0"), 0, MAX_COST),
-        max_entries=_number(options.get("max", "1"), 1, MAX_ENTRIES),
-        eligibility=Eligibility(
-            min_tier=tier,
-            badge=badge,
-            min_days=_number(options.get("days", "0"), 0, MAX_DAYS),
-            late_joiners=late in YES,
-        ),
-    )
 
 
 async def create(
@@ -461,24 +358,19 @@ async def set_repeat(
     uow: UnitOfWork,
     community: Community,
     lottery_id: int,
-    spec: str,
+    schedule: Schedule | None,
     actor_id: int | None,
     now: datetime,
 ) -> Lottery:
     """`/lottery repeat <id> <schedule>`: a fresh copy of the lottery (same prize, rules and
-    cost, its own seed) is announced at each time of the schedule; `off` stops it."""
+    cost, its own seed) is announced at each time of the schedule; None (`off`) stops it."""
     lottery = await get(uow, community, lottery_id)
-    if spec.strip().lower() == "off":
+    if schedule is None:
         await uow.lotteries.set_repeat(lottery.id, None, None)
         await uow.audit.add(
             community.id, actor_id, "lottery_repeat", None, f"#{lottery.id} off", now
         )
         return replace(lottery, repeat_schedule=None, repeat_next_at=None)
-    if not spec.strip():
-        raise UsageError(usage=REPEAT_USAGE)
-    schedule, rest = parse_schedule(spec)
-    if rest.strip():
-        raise UsageError(usage=REPEAT_USAGE)
     first = require_future(schedule, now, community.timezone)
     await uow.lotteries.set_repeat(lottery.id, schedule.spec, first)
     await uow.audit.add(
@@ -548,7 +440,6 @@ DIALOG_STEPS: tuple[tuple[str, str], ...] = (
     ),
 )
 DIALOG_EXPIRES = timedelta(minutes=30)
-NO_BAR = N_("a title and a prize without the | character")
 
 
 @dataclass(frozen=True)
@@ -562,29 +453,6 @@ class DialogReply:
 async def start_dialog(uow: UnitOfWork, community: Community, user_id: int, now: datetime) -> str:
     await uow.lotteries.save_draft(community.id, user_id, {"step": 0, "answers": {}}, now)
     return DIALOG_STEPS[0][1]
-
-
-def _check_answer(step: str, answer: str, now: datetime, timezone: str) -> str:
-    if step in ("title", "prize"):
-        if not answer or "|" in answer:
-            raise UsageError(usage=NO_BAR)
-        maximum = MAX_TITLE if step == "title" else MAX_PRIZE
-        if len(answer) > maximum:
-            raise TextTooLong(maximum=maximum)
-    elif step == "when":
-        schedule, rest = parse_schedule(f"at {answer}")
-        if rest.strip():
-            raise UsageError(usage=NEW_USAGE)
-        require_future(schedule, now, timezone)
-    elif step == "winners":
-        _number(answer, 1, MAX_WINNERS)
-    elif step == "cost":
-        _number(answer, 0, MAX_COST)
-    elif step == "max" and answer != "-":
-        _number(answer, 1, MAX_ENTRIES)
-    elif step == "rules" and answer != "-":
-        parse_new(f"x | x | 2100-01-01 00:00 | {answer}", now, timezone)
-    return answer
 
 
 async def answer_dialog(
@@ -607,7 +475,7 @@ async def answer_dialog(
     index = int(data.get("step", 0))
     answers = dict(data.get("answers", {}))
     name = DIALOG_STEPS[index][0]
-    answers[name] = _check_answer(name, answer.strip(), now, community.timezone)
+    answers[name] = check_dialog_answer(name, answer.strip(), now, community.timezone)
     if index + 1 < len(DIALOG_STEPS):
         await uow.lotteries.save_draft(
             community.id, user_id, {"step": index + 1, "answers": answers}, now

@@ -1,23 +1,18 @@
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot.domain.errors import (
     AlreadyRevoked,
-    AmountTooLarge,
     AnonymousModerator,
     AwardQuotaExceeded,
     CannotAwardSelf,
     CannotRevokeOwnEntry,
     InsufficientBalance,
-    InvalidAmount,
     MissingTarget,
-    OutOfRange,
     ReasonTooLong,
     RevokeExceedsBalance,
-    UnknownBadge,
     UnknownLedgerEntry,
     UnknownTarget,
 )
@@ -36,9 +31,7 @@ from bot.ports import UnitOfWork
 from bot.services.membership import is_eligible
 from bot.services.points import apply_points, reverse_points
 
-MAX_POINTS_PER_ACTION = 10_000
 MAX_REASON_LENGTH = 200
-MAX_MONTHLY_QUOTA = 1_000_000
 REVOCABLE_KINDS = frozenset({LedgerKind.AWARD, LedgerKind.DEDUCT})
 
 
@@ -72,29 +65,7 @@ class BadgeChange:
     changed: bool
 
 
-AMOUNT_PATTERN = re.compile(r"\+?[0-9]{1,12}")
 MAX_TELEGRAM_ID = 2**63 - 1
-
-
-def parse_amount(text: str | None) -> int:
-    if text is None or not AMOUNT_PATTERN.fullmatch(text):
-        raise InvalidAmount()
-    amount = int(text)
-    if amount <= 0:
-        raise InvalidAmount()
-    if amount > MAX_POINTS_PER_ACTION:
-        raise AmountTooLarge(maximum=MAX_POINTS_PER_ACTION)
-    return amount
-
-
-def parse_badge(text: str | None) -> Badge:
-    choices = ", ".join(badge.value for badge in Badge)
-    if text is None:
-        raise UnknownBadge(choices=choices)
-    try:
-        return Badge(text.strip().lower())
-    except ValueError:
-        raise UnknownBadge(choices=choices) from None
 
 
 async def resolve_target(
@@ -200,12 +171,6 @@ async def _uses_this_month(uow: UnitOfWork, community: Community, now: datetime)
     since = period_start(now, community.timezone, LeaderboardPeriod.MONTH)
     assert since is not None
     return list(await uow.ledger.awards_since(community.id, since))
-
-
-def parse_quota(text: str | None) -> int:
-    if text is None or not AMOUNT_PATTERN.fullmatch(text) or int(text) > MAX_MONTHLY_QUOTA:
-        raise OutOfRange(lowest=0, highest=MAX_MONTHLY_QUOTA)
-    return int(text)
 
 
 async def set_quota(

@@ -7,6 +7,7 @@ zero however many members press at once, and a refused redemption leaves nothing
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,19 +19,17 @@ from bot.domain.errors import (
     NotEligible,
     NotEnoughPoints,
     OrderAlreadySettled,
-    OutOfRange,
     TextTooLong,
     TierTooLow,
     UnknownOrder,
     UnknownShopItem,
-    UnknownTier,
-    UsageError,
 )
 from bot.domain.models import (
     Activity,
     Community,
     LedgerEntry,
     LedgerKind,
+    NewItem,
     OrderStatus,
     PointsChange,
     ShopItem,
@@ -43,31 +42,11 @@ from bot.services.activity import note_activity
 from bot.services.membership import ensure_member
 from bot.services.points import apply_points, reverse_points
 
-ADD_USAGE = N_("/shop add <price> <stock> <title> [tier=<tier>] [limit=<n>]")
-EDIT_USAGE = N_("/shop edit <id> price|stock|title|tier|limit <value>")
-REMOVE_USAGE = N_("/shop remove <id>")
-MAX_PRICE = 1_000_000
-MAX_STOCK = 1_000_000
-MAX_LIMIT = 1_000
-MAX_TITLE = 100
 MAX_NOTE = 200
-LARGEST_ID = 2**31 - 1
 LISTED_ORDERS = 20
 # A second press of the same item by the same member this soon after their last order is
 # the same press (a double tap, a laggy client), not a second purchase.
 DOUBLE_PRESS_WINDOW = timedelta(seconds=5)
-TIER_WORDS: dict[str, Tier] = {
-    "newcomer": Tier.NEWCOMER,
-    "member": Tier.MEMBER,
-    "active": Tier.ACTIVE,
-    "contributor": Tier.CONTRIBUTOR,
-    "core": Tier.CORE,
-    "新人": Tier.NEWCOMER,
-    "成员": Tier.MEMBER,
-    "活跃": Tier.ACTIVE,
-    "贡献者": Tier.CONTRIBUTOR,
-    "核心": Tier.CORE,
-}
 TIER_MSGIDS = {
     Tier.NEWCOMER: N_("Newcomer"),
     Tier.MEMBER: N_("Member"),
@@ -75,17 +54,6 @@ TIER_MSGIDS = {
     Tier.CONTRIBUTOR: N_("Contributor"),
     Tier.CORE: N_("Core"),
 }
-TIER_CHOICES = N_("newcomer, member, active, contributor, core")
-NO_LIMIT_WORDS = frozenset({"none", "0", "off"})
-
-
-@dataclass(frozen=True)
-class NewItem:
-    title: str
-    price: int
-    stock: int
-    min_tier: Tier = Tier.NEWCOMER
-    member_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,64 +79,6 @@ class Settlement:
     reachable: bool
 
 
-def _number(word: str, lowest: int, highest: int) -> int:
-    try:
-        value = int(word)
-    except ValueError:
-        raise OutOfRange(lowest=lowest, highest=highest) from None
-    if not lowest <= value <= highest:
-        raise OutOfRange(lowest=lowest, highest=highest)
-    return value
-
-
-def parse_id(word: str, usage: str) -> int:
-    if not word.lstrip("#").isdecimal():
-        raise UsageError(usage=usage)
-    return _number(word.lstrip("#"), 1, LARGEST_ID)
-
-
-def parse_tier(word: str) -> Tier:
-    tier = TIER_WORDS.get(word.lower())
-    if tier is None:
-        raise UnknownTier(choices=TIER_CHOICES)
-    return tier
-
-
-def parse_limit(word: str) -> int | None:
-    if word.lower() in NO_LIMIT_WORDS:
-        return None
-    return _number(word, 1, MAX_LIMIT)
-
-
-def parse_title(text: str) -> str:
-    title = " ".join(text.split())
-    if not title:
-        raise UsageError(usage=ADD_USAGE)
-    if len(title) > MAX_TITLE:
-        raise TextTooLong(maximum=MAX_TITLE)
-    return title
-
-
-def parse_new_item(args: str) -> NewItem:
-    """`<price> <stock> <title>`, with optional `tier=<tier>` and `limit=<n>` words anywhere
-    after the numbers."""
-    words = args.split()
-    if len(words) < 3 or not words[0].isdecimal() or not words[1].isdecimal():
-        raise UsageError(usage=ADD_USAGE)
-    price = _number(words[0], 1, MAX_PRICE)
-    stock = _number(words[1], 0, MAX_STOCK)
-    tier, limit, title_words = Tier.NEWCOMER, None, []
-    for word in words[2:]:
-        key, _, value = word.partition("=")
-        if key.lower() == "tier" and value:
-            tier = parse_tier(value)
-        elif key.lower() == "limit" and value:
-            limit = parse_limit(value)
-        else:
-            title_words.append(word)
-    return NewItem(parse_title(" ".join(title_words)), price, stock, tier, limit)
-
-
 async def add_item(
     uow: UnitOfWork, community: Community, new: NewItem, actor_id: int | None, now: datetime
 ) -> ShopItem:
@@ -192,28 +102,12 @@ async def edit_item(
     uow: UnitOfWork,
     community: Community,
     item_id: int,
-    field: str,
-    value: str,
+    changes: Mapping[str, object],
     actor_id: int | None,
     now: datetime,
 ) -> ShopItem:
-    """One field of an item on sale: price, stock, title, tier (minimum tier) or limit (per
-    member; `none` removes it)."""
-    field = field.lower()
-    changes: dict[str, object]
-    if field == "price":
-        changes = {"price": _number(value, 1, MAX_PRICE)}
-    elif field == "stock":
-        changes = {"stock": _number(value, 0, MAX_STOCK)}
-    elif field == "title":
-        changes = {"title": parse_title(value)}
-    elif field == "tier":
-        changes = {"min_tier": int(parse_tier(value))}
-    elif field == "limit":
-        changes = {"member_limit": parse_limit(value)}
-    else:
-        raise UsageError(usage=EDIT_USAGE)
-    if not await uow.shop.update_item(community.id, item_id, **changes):
+    """Changes fields of an item on sale (see bot.parsing.shop.parse_item_change)."""
+    if not await uow.shop.update_item(community.id, item_id, **dict(changes)):
         raise UnknownShopItem(item_id=item_id)
     await uow.audit.add(community.id, actor_id, "shop_edit", None, f"#{item_id} {changes}", now)
     item = await uow.shop.item(community.id, item_id)

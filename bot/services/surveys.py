@@ -27,8 +27,6 @@ from bot.domain.care import (
     Survey,
     SurveyClosed,
     SurveyKind,
-    SurveyQuestionMissing,
-    SurveyQuestionTooLong,
     SurveySchedule,
     SurveyStatus,
     UnknownSurvey,
@@ -36,17 +34,17 @@ from bot.domain.care import (
     csat_hundredths,
     nps_score,
 )
-from bot.domain.errors import N_, UsageError
+from bot.domain.errors import UsageError
 from bot.domain.models import Community, LedgerEntry, LedgerKind, PointsChange
 from bot.domain.rewards import OneTimeReward
 from bot.domain.rules import timezone_loads
-from bot.domain.schedules import next_fire, parse_schedule, require_future
+from bot.domain.schedules import Schedule, next_fire, parse_schedule, require_future
+from bot.parsing.surveys import USAGE
 from bot.ports import UnitOfWork
 from bot.services.points import apply_points
 
 logger = logging.getLogger(__name__)
 
-MAX_QUESTION = 250
 MIN_DAYS, MAX_DAYS = 1, 30
 LARGEST_ID = 2**31 - 1
 DUE_LIMIT = 20
@@ -57,11 +55,6 @@ CANCELLED = "cancelled"
 # A scheduled survey that could not open within this time of its moment (the bot was down)
 # is skipped rather than opened late.
 SCHEDULE_GRACE = timedelta(minutes=60)
-
-USAGE = N_(
-    "/survey nps | csat <question> | schedule <schedule> nps|csat <question> | list | "
-    "close <id> | cancel <id> | unschedule <id> | duration <days> | thanks <points>"
-)
 
 
 @dataclass(frozen=True)
@@ -84,31 +77,9 @@ class SurveyResult:
     detractors: int = 0
 
 
-def parse_id(text: str) -> int:
-    word = text.strip().lstrip("#")
-    if not word.isdecimal() or len(word) > 12:
-        raise UsageError(usage=USAGE)
-    return int(word)
-
-
-def parse_kind(text: str) -> tuple[SurveyKind, str | None]:
-    """`nps` or `csat <question>`."""
-    kind_word, _sep, question = text.strip().partition(" ")
-    kind_word = kind_word.lower()
-    if kind_word == SurveyKind.NPS.value and not question.strip():
-        return SurveyKind.NPS, None
-    if kind_word == SurveyKind.CSAT.value:
-        question = question.strip()
-        if not question:
-            raise SurveyQuestionMissing()
-        if len(question) > MAX_QUESTION:
-            raise SurveyQuestionTooLong(maximum=MAX_QUESTION)
-        return SurveyKind.CSAT, question
-    raise UsageError(usage=USAGE)
-
-
-async def settings(uow: UnitOfWork, community: Community) -> CareSettings:
-    return await uow.surveys.settings(community.id)
+def settings(community: Community) -> CareSettings:
+    """The community's survey and birthday settings (kept with its other settings)."""
+    return community.care
 
 
 async def start(
@@ -123,7 +94,7 @@ async def start(
 ) -> Survey:
     """Opens a survey for the community's set number of days. Its opener (the moderator, or
     for a scheduled one whoever scheduled it) earns no thank-you from it."""
-    chosen = await uow.surveys.settings(community.id)
+    chosen = community.care
     survey = Survey(
         id=0,
         community_id=community.id,
@@ -280,9 +251,8 @@ async def set_days(
     uow: UnitOfWork, community: Community, text: str, actor_id: int | None, now: datetime
 ) -> CareSettings:
     days = _number(text, MIN_DAYS, MAX_DAYS)
-    chosen = await uow.surveys.settings(community.id)
-    changed = replace(chosen, survey_days=days)
-    await uow.surveys.save_settings(community.id, changed)
+    changed = replace(community.care, survey_days=days)
+    await uow.communities.save_settings(replace(community, care=changed))
     await uow.audit.add(community.id, actor_id, "survey_duration", None, str(days), now)
     return changed
 
@@ -301,9 +271,9 @@ async def set_thanks(
     if not word.isdecimal():
         raise InvalidSurveySetting(lowest=0, highest=paid_bound(setting, by_owner))
     points = check_paid_amount(setting, int(word), by_owner=by_owner)
-    chosen = await uow.surveys.settings(community.id)
+    chosen = community.care
     changed = replace(chosen, survey_thanks=points)
-    await uow.surveys.save_settings(community.id, changed)
+    await uow.communities.save_settings(replace(community, care=changed))
     detail = paid_amount_change(setting, chosen.survey_thanks, points)
     await uow.audit.add(community.id, actor_id, AUDIT_ACTION, None, detail, now)
     return changed
@@ -317,12 +287,15 @@ def _number(text: str, lowest: int, highest: int) -> int:
 
 
 async def add_schedule(
-    uow: UnitOfWork, community: Community, text: str, actor_id: int | None, now: datetime
+    uow: UnitOfWork,
+    community: Community,
+    schedule: Schedule,
+    kind: SurveyKind,
+    question: str | None,
+    actor_id: int | None,
+    now: datetime,
 ) -> SurveySchedule:
-    """`<schedule> nps` or `<schedule> csat <question>`, with the schedule forms of
-    /campaign add."""
-    schedule, rest = parse_schedule(text)
-    kind, question = parse_kind(rest)
+    """Plans a survey of the kind at each time of the schedule (the first must be ahead)."""
     first = require_future(schedule, now, community.timezone)
     planned = SurveySchedule(0, community.id, schedule.spec, kind, question, ACTIVE, first)
     schedule_id = await uow.surveys.add_schedule(planned, actor_id, now)

@@ -46,15 +46,6 @@ MAX_TEXT = 2000
 MAX_REPLY = 2000
 MAX_REASON = 500
 LISTED = 30
-LARGEST_NUMBER = 2**31 - 1
-KIND_WORDS: dict[str, TicketKind] = {
-    "bug": TicketKind.BUG,
-    "bugs": TicketKind.BUG,
-    "idea": TicketKind.IDEA,
-    "ideas": TicketKind.IDEA,
-    "complaint": TicketKind.COMPLAINT,
-    "complaints": TicketKind.COMPLAINT,
-}
 STATUS_MSGIDS = {
     TicketStatus.NEW: N_("new"),
     TicketStatus.ACCEPTED: N_("accepted"),
@@ -62,11 +53,6 @@ STATUS_MSGIDS = {
     TicketStatus.REJECTED: N_("rejected"),
     TicketStatus.MERGED: N_("merged"),
 }
-TICKET_USAGE = N_(
-    "/ticket <id> | /ticket <id> accept|done|reject <reason>|reply <text>|merge <into id>|"
-    "announce|reward"
-)
-TICKETS_USAGE = N_("/tickets [open|all] [bug|idea|complaint]")
 RULES_USAGE = N_("/ticketrules bug|idea <points> — /ticketrules limit <tickets a day>")
 REWARD_RULES: dict[str, tuple[str, PaidSetting]] = {
     "bug": ("bug_reward", PaidSetting.TICKET_BUG),
@@ -108,20 +94,6 @@ class TicketView:
     events: list[TicketEvent]
     duplicates: list[FeedbackTicket]
     rewarded: bool
-
-
-def parse_number(word: str, usage: str = TICKET_USAGE) -> int:
-    digits = word.lstrip("#")
-    if not digits.isdecimal():
-        raise UsageError(usage=usage)
-    number = int(digits)
-    if not 1 <= number <= LARGEST_NUMBER:
-        raise UsageError(usage=usage)
-    return number
-
-
-def parse_kind(word: str) -> TicketKind | None:
-    return KIND_WORDS.get(word.lower())
 
 
 def check_text(text: str) -> str:
@@ -415,19 +387,6 @@ async def view(uow: UnitOfWork, community: Community, number: int) -> TicketView
         list(await uow.tickets.duplicates(community.id, number)),
         await uow.ledger.has_key(f"{LedgerKind.TICKET}:{current.id}"),
     )
-
-
-def parse_listing(args: str) -> tuple[bool, TicketKind | None]:
-    """`[open|all] [kind]`: whether to list every status, and the kind."""
-    everything, kind = False, None
-    for word in args.lower().split():
-        if word in ("open", "all") and not everything:
-            everything = word == "all"
-        elif (found := parse_kind(word)) is not None and kind is None:
-            kind = found
-        else:
-            raise UsageError(usage=TICKETS_USAGE)
-    return everything, kind
 
 
 async def listing(

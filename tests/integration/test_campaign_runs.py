@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.models import RunOutcome
+from bot.parsing.campaigns import parse_draft
 from bot.services import campaigns
 from bot.services.membership import CommunityDefaults, ensure_community
 from storage.models import OutgoingMessageRow
@@ -24,7 +25,7 @@ async def make_campaign(factory: Factory, spec: str) -> int:
         community, _ = await ensure_community(
             uow, GROUP, "Seeds", START, CommunityDefaults("Asia/Shanghai", "en")
         )
-        draft = campaigns.parse_draft(spec, None)
+        draft = parse_draft(spec, None)
         return (await campaigns.create(uow, community, draft, 1, START)).id
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.domain.errors import LotteryClosed
 from bot.domain.lotteries import LotteryStatus, Ticket, parse_entries
 from bot.domain.models import Community, LedgerEntry, LedgerKind, UserInfo
+from bot.parsing.lotteries import parse_new
 from bot.services import lotteries
 from bot.services.lotteries import DrawResult
 from bot.services.membership import CommunityDefaults, ensure_community, member_joined, member_left
@@ -38,7 +39,7 @@ async def setup_lottery(factory: Factory, spec: str) -> Community:
                 community,
                 LedgerEntry(CHAT, user.id, 10, LedgerKind.AWARD, f"seed:{user.id}", START),
             )
-        draft = lotteries.parse_new(spec, START, community.timezone)
+        draft = parse_new(spec, START, community.timezone)
         await lotteries.create(uow, community, draft, None, START)
     return community
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.models import RunOutcome
+from bot.parsing.campaigns import parse_draft
 from bot.services import campaigns
 from bot.services.membership import CommunityDefaults, ensure_community
 from runtime.outbox import Outbox
@@ -41,7 +42,7 @@ async def test_a_run_outcome_settles_forward_only(session_factory: Factory) -> N
         community, _ = await ensure_community(
             uow, BUSY, "Seeds", START, CommunityDefaults("Asia/Shanghai", "en")
         )
-        draft = campaigns.parse_draft("daily 09:00 Morning", None)
+        draft = parse_draft("daily 09:00 Morning", None)
         campaign = await campaigns.create(uow, community, draft, 1, START)
         run_id = await uow.campaigns.record_run(campaign.id, START, RunOutcome.QUEUED, None, START)
         assert run_id is not None
@@ -69,7 +70,7 @@ async def test_a_run_outcome_settles_forward_only(session_factory: Factory) -> N
 
 
 async def reminder_run(uow: SqlUnitOfWork, community_id: int, at: datetime) -> int:
-    draft = campaigns.parse_draft("daily 20:00 Keep your streak", None)
+    draft = parse_draft("daily 20:00 Keep your streak", None)
     community, _ = await ensure_community(
         uow, community_id, "Seeds", START, CommunityDefaults("Asia/Shanghai", "en")
     )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.errors import DomainError, ItemSoldOut, MemberLimitReached
 from bot.domain.models import Community, LedgerEntry, LedgerKind, UserInfo
+from bot.parsing.shop import parse_new_item
 from bot.services import shop
 from bot.services.membership import CommunityDefaults, ensure_community, member_joined
 from bot.services.points import apply_points
@@ -38,7 +39,7 @@ async def stocked_shop(factory: Factory, stock: int) -> tuple[Community, int]:
                 LedgerEntry(GROUP, member.id, 30, LedgerKind.AWARD, f"seed:{member.id}", START),
             )
         item = await shop.add_item(
-            uow, community, shop.parse_new_item(f"25 {stock} Hoodie"), None, START
+            uow, community, parse_new_item(f"25 {stock} Hoodie"), None, START
         )
     return community, item.id
 
@@ -116,7 +117,7 @@ async def test_the_per_member_limit_holds_for_concurrent_redemptions(
     community, _ = await stocked_shop(session_factory, 10)
     async with unit_of_work(session_factory) as uow:
         limited = await shop.add_item(
-            uow, community, shop.parse_new_item("5 10 Pin limit=1"), None, START
+            uow, community, parse_new_item("5 10 Pin limit=1"), None, START
         )
     buyer = MEMBERS[0]
 

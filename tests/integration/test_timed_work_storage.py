@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.models import Community, UserInfo
+from bot.parsing.campaigns import parse_draft
 from bot.services import campaigns
 from bot.services.checkin import check_in
 from bot.services.membership import CommunityDefaults, ensure_community, member_joined
@@ -34,7 +35,7 @@ async def test_due_campaigns_are_found_and_claimed_per_community(session_factory
     for chat_id in (FIRST, SECOND):
         community = await make_community(session_factory, chat_id, "Asia/Shanghai")
         async with unit_of_work(session_factory) as uow:
-            draft = campaigns.parse_draft("daily 09:00 Morning", None)
+            draft = parse_draft("daily 09:00 Morning", None)
             await campaigns.create(uow, community, draft, 1, START)
     at = START + timedelta(hours=1, minutes=5)
     async with unit_of_work(session_factory) as uow:

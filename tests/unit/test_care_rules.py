@@ -13,7 +13,8 @@ from bot.domain.care import (
     nps_score,
     valid_birthday,
 )
-from bot.services.birthdays import days_around, parse_birthday
+from bot.parsing.birthdays import parse_birthday
+from bot.services.birthdays import days_around
 
 
 @pytest.mark.parametrize(
