@@ -2,7 +2,7 @@
 gathered over a short window), through aiogram's dispatcher.
 
 One transaction per batch: every update id claimed in one statement, each update in its own
-savepoint (handlers/middlewares/unit_of_work.py), one commit, then the replies, and only then
+savepoint (runtime/savepoints.py), one commit, then the replies, and only then
 is the batch confirmed to Telegram. A transient failure undoes the whole batch, which is tried
 again with growing waits; a bug undoes its update only, kept as a dead letter in the same
 transaction. A page is read update by update from its raw JSON: one that aiogram's models
@@ -33,9 +33,9 @@ from aiogram.types import Update
 
 from bot.ports import Clock, SavepointsUnavailable, UnitOfWork, UnitOfWorkFactory
 from handlers.invite_links import PreparedInviteLinks
-from handlers.middlewares.unit_of_work import UpdateOutcome, describe_error, raw_payload
-from handlers.retry import Backoff, Sleeper, is_transient
 from runtime.outbox import Outbox
+from runtime.retry import Backoff, Sleeper, is_transient
+from runtime.savepoints import UpdateOutcome, describe_error, raw_payload
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from bot.services import quizzes
 from bot.services.quizzes import POST_RETRY, PollToPost
 from handlers.quizzes import render_results
 from handlers.render import name
-from handlers.retry import call_without_waiting
 from runtime.outbox import Outbox, failure_notice, queue_failure_notice
+from runtime.retry import call_without_waiting
 from runtime.sender import never_reached_telegram
 
 logger = logging.getLogger(__name__)

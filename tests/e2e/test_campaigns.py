@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, select
 
-from bot.app import build_app
 from bot.domain.models import UserInfo
 from bot.services.membership import member_joined, set_private_chat
 from runtime.jobs import CAMPAIGN_JOB, JobRuntime, scheduled_campaigns, sync_campaign_jobs
+from seedbot.app import build_app
 from storage.models import CampaignRunRow, OutgoingMessageRow
 from storage.uow import unit_of_work
 from tests.e2e.conftest import CREATOR_ID, GROUP_ID, Harness, make_settings

@@ -13,10 +13,10 @@ import pytest
 from aiogram.types import Poll
 from sqlalchemy import func, select, update
 
-from bot.app import ALLOWED_UPDATES, build_app
 from bot.services.quizzes import MAX_FILE_BYTES
 from runtime.jobs import JobRuntime
 from runtime.quizzes import QuizDriver
+from seedbot.app import ALLOWED_UPDATES, build_app
 from storage.models import (
     DeadLetterRow,
     LedgerRow,

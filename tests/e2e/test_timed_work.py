@@ -9,11 +9,11 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select, update
 
-from bot.app import build_app
 from bot.domain.models import Community, UserInfo
 from bot.services import campaigns
 from bot.services.membership import member_joined, set_private_chat
 from runtime.jobs import JobRuntime
+from seedbot.app import build_app
 from storage.models import CampaignRow, CommunityRow
 from storage.uow import unit_of_work
 from tests.e2e.conftest import CREATOR_ID, GROUP_ID, Harness, make_settings

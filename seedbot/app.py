@@ -27,7 +27,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import SystemClock
-from bot.config import Settings, redacted_proxy
 from bot.ports import Clock, UnitOfWorkFactory
 from bot.services.membership import CommunityDefaults
 from handlers import setup_routers
@@ -35,10 +34,8 @@ from handlers.filters.moderator import ModeratorDirectory
 from handlers.help import register_command_menus
 from handlers.insights import StatsContext
 from handlers.middlewares.context import CommunityContextMiddleware
-from handlers.middlewares.unit_of_work import SavepointMiddleware
 from handlers.points import reads_only
 from handlers.quizzes import QuizAnswerers
-from handlers.retry import Backoff, RetryAfterMiddleware, Sleeper
 from runtime.charts import ChartRenderer
 from runtime.intake import (
     PREFETCH_HOOKS,
@@ -52,7 +49,10 @@ from runtime.moderator_list import BotModeratorList
 from runtime.quiz_imports import BotQuizFiles, QuizImports
 from runtime.quizzes import BotQuizPolls, QuizDriver
 from runtime.replies import ReplySender
+from runtime.retry import Backoff, RetryAfterMiddleware, Sleeper
+from runtime.savepoints import SavepointMiddleware
 from runtime.sender import RateWindows, Sender, SendLimits
+from seedbot.config import Settings, redacted_proxy
 from storage.engine import build_engine, build_session_factory
 from storage.uow import unit_of_work
 
