@@ -12,7 +12,6 @@ from sqlalchemy import select, update
 from bot.domain.models import Community, UserInfo
 from bot.services import campaigns
 from bot.services.membership import member_joined, set_private_chat
-from runtime.jobs import JobRuntime
 from seedbot.app import build_app
 from storage.models import CampaignRow, CommunityRow
 from storage.uow import unit_of_work
@@ -97,7 +96,6 @@ async def test_corrupted_campaign_rows_are_skipped_and_the_bot_starts(harness: H
         assert jobs["campaign:2"].misfire_grace_time == 60  # taken as the 1-minute minimum
     finally:
         restarted.scheduler.shutdown(wait=False)
-        JobRuntime.current = None
         await restarted.close()
 
     harness.clock.advance(minutes=31)  # 09:31
