@@ -94,6 +94,9 @@ class Feature:
     # at start and after every pass of the timed work, while the scheduler runs.
     sync_jobs: TimedWork | None = None
     wire: Callable[[WiringContext], Wiring] | None = None
+    # Update types it needs beyond the usual ones (e.g. "pre_checkout_query"): asked for
+    # in getUpdates' allowed_updates.
+    update_types: tuple[str, ...] = ()
     # Updates this feature only reads for (/top, /me): answered in a read-only transaction.
     reads_only: Callable[[Update], bool] | None = None
     # The sections of storage.privacy's registry that hold this feature's rows: its part of
@@ -109,6 +112,13 @@ def reads_only_of(features: Sequence[Feature]) -> Callable[[Update], bool]:
         return any(check(update) for check in checks)
 
     return reads_only
+
+
+def allowed_updates_of(base: Sequence[str], features: Sequence[Feature]) -> list[str]:
+    allowed = list(base)
+    for feature in features:
+        allowed.extend(kind for kind in feature.update_types if kind not in allowed)
+    return allowed
 
 
 def commands_of(features: Sequence[Feature]) -> list[FeatureCommand]:

@@ -34,7 +34,14 @@ from handlers.filters.moderator import ModeratorDirectory
 from handlers.help import register_command_menus
 from handlers.insights import StatsContext
 from handlers.middlewares.context import CommunityContextMiddleware
-from runtime.features import Feature, JobContext, Wiring, WiringContext, reads_only_of
+from runtime.features import (
+    Feature,
+    JobContext,
+    Wiring,
+    WiringContext,
+    allowed_updates_of,
+    reads_only_of,
+)
 from runtime.intake import BatchIntake, ReplayOutcome, quiet_per_update_logs
 from runtime.jobs import DUE_WORK_JOB, JobRuntime, job_runtime_of
 from runtime.membership_checker import BotMembershipChecker
@@ -211,7 +218,8 @@ class App:
     async def _poll(self, handle_signals: bool) -> None:
         logger.info("Polling for updates")
         polling = self.intake.poll(
-            allowed_updates=ALLOWED_UPDATES, polling_timeout=self.settings.polling_timeout
+            allowed_updates=allowed_updates_of(ALLOWED_UPDATES, self.features),
+            polling_timeout=self.settings.polling_timeout,
         )
         await self._until_stopped(polling, handle_signals)
         logger.info("Polling stopped")

@@ -44,6 +44,7 @@ DICE = Feature(
         FeatureCommand("loaded", "Load the die: /loaded <face>", moderators=True),
         FeatureCommand("odds", "The die's odds, also privately", private=True),
     ),
+    update_types=("message_reaction",),
 )
 
 
@@ -91,6 +92,8 @@ async def test_a_declared_command_shows_in_help_the_private_chat_and_the_menus(
     dice_harness: Harness,
 ) -> None:
     harness = dice_harness
+    allowed = harness.api.calls("getUpdates")[-1]["allowed_updates"]
+    assert "message_reaction" in allowed and "chat_member" in allowed
     await harness.say(MEMBER, "/roll")
     assert harness.last_reply() == "🎲 4"
 
