@@ -26,7 +26,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy bot handlers runtime storage tests bench
+	$(BIN)/mypy bot handlers runtime seedbot storage tests bench
 
 check: lint typecheck test
 

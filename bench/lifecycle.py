@@ -5,7 +5,7 @@
 Builds a SQLite file with the real migrations holding one community of --members members
 and --days days of activity history (each member has their own rhythm: a usual gap between
 active days, and some stopped coming at some point; check-in days have their ledger rows),
-then runs the daily lifecycle job (runtime.lifecycle.judge_community: every member's stage
+then runs the daily lifecycle job (handlers.lifecycle_work.judge_community: every member's stage
 and the key members, in SQL) in a fresh process and reports its wall time and that process's
 peak resident memory."""
 
@@ -133,7 +133,7 @@ def _active_days(rng: random.Random, days: int) -> list[tuple[int, bool]]:
 
 
 async def _judge(database: Path, now: datetime) -> float:
-    from runtime.lifecycle import judge_community
+    from handlers.lifecycle_work import judge_community
     from storage.engine import build_engine, build_session_factory
     from storage.uow import unit_of_work
 

@@ -1,4 +1,7 @@
-"""The Telegram adapter: one router per feature, built fresh by setup()."""
+"""The Telegram adapter: one module (or package) per feature, each declaring what it brings
+in its FEATURE (runtime/features.py). FEATURES is the one list, in router order: the
+check-in, a morning burst's bulk, right after the membership events; the conversation
+catch-all last. The composition root hands it to the dispatcher, the intake and the jobs."""
 
 from __future__ import annotations
 
@@ -27,31 +30,33 @@ from handlers import (
     surveys,
     tickets,
 )
+from runtime.features import Feature
+
+FEATURES: tuple[Feature, ...] = (
+    errors.FEATURE,
+    community.FEATURE,
+    checkin.FEATURE,
+    chat_migration.FEATURE,
+    private.FEATURE,
+    privacy.FEATURE,
+    insights.FEATURE,
+    help.FEATURE,
+    growth.FEATURE,
+    campaigns.FEATURE,
+    lotteries.FEATURE,
+    quizzes.FEATURE,
+    points.FEATURE,
+    moderation.FEATURE,
+    shop.FEATURE,
+    lifecycle.FEATURE,
+    tickets.FEATURE,
+    surveys.FEATURE,
+    birthdays.FEATURE,
+    activity.FEATURE,
+    fallback.FEATURE,
+)
 
 
-def setup_routers() -> list[Router]:
-    """Routers in the order they are tried: the check-in, a morning burst's bulk, right after
-    the membership events; the conversation catch-all last."""
-    return [
-        errors.setup(),
-        community.setup(),
-        checkin.setup(),
-        chat_migration.setup(),
-        private.setup(),
-        privacy.setup(),
-        insights.setup(),
-        help.setup(),
-        growth.setup(),
-        campaigns.setup(),
-        lotteries.setup(),
-        quizzes.setup(),
-        points.setup(),
-        moderation.setup(),
-        shop.setup(),
-        lifecycle.setup(),
-        tickets.setup(),
-        surveys.setup(),
-        birthdays.setup(),
-        activity.setup(),
-        fallback.setup(),
-    ]
+def setup_routers(features: tuple[Feature, ...] = FEATURES) -> list[Router]:
+    """Fresh routers of the features, in their order."""
+    return [feature.setup() for feature in features]

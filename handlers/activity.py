@@ -13,6 +13,7 @@ from bot.services.activity import record_message
 from bot.services.membership import member_seen
 from handlers.filters.chat import InGroup
 from handlers.render import announce_promotion
+from runtime.features import Feature
 from runtime.outbox import Outbox
 
 CONVERSATION_CONTENT = frozenset(
@@ -74,3 +75,9 @@ def setup() -> Router:
             await member_seen(uow, community, user, message.date)
 
     return router
+
+
+FEATURE = Feature(
+    "activity",
+    setup,
+)

@@ -20,6 +20,7 @@ from bot.services.birthdays import Greeting
 from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import IsModerator, ModeratorDirectory, is_owner_message
 from handlers.render import actor_of, name
+from runtime.features import Feature, FeatureCommand
 from runtime.outbox import Outbox
 
 SETTINGS_USAGE = N_("/birthdays | group on|off | gift <points> | vip <points>")
@@ -155,3 +156,25 @@ def setup() -> Router:
         outbox.reply(message, _("Only moderators of this group can use this command."))
 
     return router
+
+
+from handlers.birthday_work import birthdays_work  # noqa: E402 - it renders with this module's texts
+
+FEATURE = Feature(
+    "birthdays",
+    setup,
+    commands=(
+        FeatureCommand(
+            "birthday",
+            N_("Your birthday, privately: /birthday MM-DD (no year), /birthday off"),
+            private=True,
+        ),
+        FeatureCommand(
+            "birthdays",
+            N_("Birthdays: /birthdays, /birthdays group on|off, /birthdays gift <points>"),
+            moderators=True,
+        ),
+    ),
+    timed_work=(birthdays_work,),
+    data_sections=("birthdays", "birthday_greetings"),
+)

@@ -24,10 +24,11 @@ from bot.i18n import Translator
 from bot.parsing.campaigns import parse_builtin_schedule, parse_draft
 from bot.ports import INTERRUPTED, UnitOfWork
 from bot.services import campaigns
+from handlers.campaign_runs import campaign_jobs, campaign_work, queue_campaign_run
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.render import actor_of
-from runtime.jobs import queue_campaign_run
+from runtime.features import Feature, FeatureCommand
 from runtime.outbox import BLOCKED_CHAT, Outbox
 from runtime.sender import UNREADABLE
 
@@ -232,3 +233,22 @@ def setup() -> Router:  # noqa: PLR0915
         outbox.reply(message, _("This group's timezone: {timezone}", timezone=moved.timezone))
 
     return router
+
+
+FEATURE = Feature(
+    "campaigns",
+    setup,
+    commands=(
+        FeatureCommand(
+            "campaign",
+            N_("Scheduled posts: /campaign add|list|show|pause|resume|delete|test|enable"),
+            moderators=True,
+        ),
+        FeatureCommand(
+            "timezone", N_("The group's timezone: /timezone Asia/Shanghai"), moderators=True
+        ),
+    ),
+    timed_work=(campaign_work,),
+    sync_jobs=campaign_jobs,
+    data_sections=("campaigns_created",),
+)

@@ -13,6 +13,7 @@ from aiogram.types import Message
 
 from bot.ports import UnitOfWork
 from bot.services import chat_moves
+from runtime.features import Feature
 
 
 class ChatMigrated(Filter):
@@ -36,3 +37,9 @@ def setup() -> Router:
         await chat_moves.move_community(uow, old_chat_id, new_chat_id, now)
 
     return router
+
+
+FEATURE = Feature(
+    "chat_migration",
+    setup,
+)

@@ -9,6 +9,7 @@ from aiogram.filters import Command, Filter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.domain.errors import N_
 from bot.domain.models import Community, UserInfo
 from bot.i18n import Translator
 from bot.ports import UnitOfWork
@@ -16,6 +17,7 @@ from bot.services.checkin import CheckinOutcome, check_in, is_checkin_keyword
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.render import actor_of, announce_promotion, name
+from runtime.features import Feature, FeatureCommand
 from runtime.outbox import CheckinLine, Outbox, failure_notice
 
 
@@ -119,3 +121,13 @@ def _describe(_: Translator, user: UserInfo, outcome: CheckinOutcome) -> str:
         name=name(user.display_name),
         streak=outcome.streak,
     )
+
+
+FEATURE = Feature(
+    "checkin",
+    setup,
+    commands=(
+        FeatureCommand("checkin", N_("Check in for today")),
+        FeatureCommand("checkinpost", N_("Post the check-in button"), moderators=True),
+    ),
+)

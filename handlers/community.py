@@ -16,6 +16,7 @@ from bot.services import membership, referrals
 from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import ModeratorDirectory
 from handlers.middlewares.context import user_info
+from runtime.features import Feature
 from runtime.outbox import Outbox
 
 
@@ -109,3 +110,9 @@ def _note_admin_change(event: ChatMemberUpdated, moderators: ModeratorDirectory)
     moderators.note_member(
         event.chat.id, event.new_chat_member.user.id, event.new_chat_member.status
     )
+
+
+FEATURE = Feature(
+    "community",
+    setup,
+)

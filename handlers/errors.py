@@ -11,6 +11,7 @@ from aiogram.types import ErrorEvent, ReplyParameters
 from bot.domain.errors import DomainError
 from bot.i18n import Translator, translator
 from bot.ports import transaction_open
+from runtime.features import Feature
 from runtime.outbox import Outbox
 
 logger = logging.getLogger(__name__)
@@ -79,3 +80,9 @@ def setup() -> Router:
         logger.warning("Telegram refused a request: %s", event.exception)
 
     return router
+
+
+FEATURE = Feature(
+    "errors",
+    setup,
+)

@@ -6,6 +6,7 @@ from aiogram import Router
 from aiogram.types import CallbackQuery
 
 from bot.i18n import Translator
+from runtime.features import Feature
 from runtime.outbox import Outbox
 
 
@@ -17,3 +18,9 @@ def setup() -> Router:
         outbox.toast(callback, _("This button is no longer valid."))
 
     return router
+
+
+FEATURE = Feature(
+    "fallback",
+    setup,
+)

@@ -28,6 +28,7 @@ from handlers.filters.moderator import IsModerator, ModeratorDirectory, is_owner
 from handlers.invite_links import PlannedIssuer, PreparedInviteLinks
 from handlers.moderation import split_target_and_rest
 from handlers.render import actor_of, name
+from runtime.features import Feature, FeatureCommand, Wiring, WiringContext
 from runtime.outbox import Outbox
 
 REJECTION_NAMES = {
@@ -296,3 +297,44 @@ def render_referral(_: Translator, community: Community, referral: Referral) -> 
     if referral.reason is not None:
         status += f" ({_(REJECTION_NAMES[referral.reason.value])})"
     return f"• {escape(referral.invitee_name)} — {when} — {status}"
+
+
+from handlers.growth_work import referral_work  # noqa: E402 - it renders with this module's texts
+
+
+def _wire(context: WiringContext) -> Wiring:
+    invite_links = PreparedInviteLinks(context.open_uow)
+    return Wiring(data={"invite_links": invite_links}, prefetch=(invite_links,))
+
+
+FEATURE = Feature(
+    "growth",
+    setup,
+    commands=(
+        FeatureCommand("invite", N_("Your personal invite link"), private=True),
+        FeatureCommand("invites", N_("How many friends you invited")),
+        FeatureCommand("topinviters", N_("Top inviters: week, month, all time")),
+        FeatureCommand(
+            "referrals", N_("A member's referrals: /referrals <@user|id>"), moderators=True
+        ),
+        FeatureCommand(
+            "setwelcome",
+            N_("Set the newcomers' welcome: /setwelcome <text>|default"),
+            moderators=True,
+        ),
+        FeatureCommand(
+            "setrules", N_("Set the rules link: /setrules <link>|none"), moderators=True
+        ),
+        FeatureCommand(
+            "joinrequests", N_("Join requests: /joinrequests approve|manual"), moderators=True
+        ),
+        FeatureCommand(
+            "growth",
+            N_("Referral rules: /growth hours|reward|bonus|cap <n>, /growth checkin on|off"),
+            moderators=True,
+        ),
+    ),
+    timed_work=(referral_work,),
+    wire=_wire,
+    data_sections=("invite_links", "referrals", "remembered_referrals"),
+)

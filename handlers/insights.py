@@ -364,3 +364,30 @@ def setup() -> Router:
         plan_stats(outbox, stats, community, callback_data.days, now, _, message.chat.id, None)
 
     return router
+
+
+from bot.domain.errors import N_  # noqa: E402
+from runtime.features import Feature, FeatureCommand, Wiring, WiringContext  # noqa: E402 - the declaration's own imports, kept with it
+
+
+def _wire(context: WiringContext) -> Wiring:
+    from runtime.charts import ChartRenderer
+
+    stats = StatsContext(context.open_uow, ChartRenderer())
+    return Wiring(data={"stats": stats}, close=(stats.charts.close,))
+
+
+FEATURE = Feature(
+    "insights",
+    setup,
+    commands=(
+        FeatureCommand(
+            "stats",
+            N_("Community metrics and charts: /stats [days] (here, or privately with me)"),
+            moderators=True,
+            private=True,
+        ),
+    ),
+    wire=_wire,
+    data_sections=("activity_days", "membership_events"),
+)

@@ -10,7 +10,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.domain.errors import UsageError
+from bot.domain.errors import N_, UsageError
 from bot.domain.models import Community, LifecycleEntry
 from bot.i18n import Translator, translator
 from bot.ports import UnitOfWork
@@ -19,6 +19,7 @@ from bot.services.lifecycle import Digest, Winback
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator, ModeratorDirectory, is_owner_message
 from handlers.render import actor_of, name
+from runtime.features import Feature, FeatureCommand
 from runtime.outbox import Outbox
 
 
@@ -242,3 +243,33 @@ def setup() -> Router:
         outbox.reply(message, render_settings(_, community))
 
     return router
+
+
+from handlers.lifecycle_work import lifecycle_work  # noqa: E402 - it renders with this module's texts
+
+FEATURE = Feature(
+    "lifecycle",
+    setup,
+    commands=(
+        FeatureCommand(
+            "churn", N_("Members at risk of leaving, most valuable first"), moderators=True
+        ),
+        FeatureCommand(
+            "keymembers",
+            N_("Key members: /keymembers, /keymembers rule <top %> <referrals>"),
+            moderators=True,
+        ),
+        FeatureCommand(
+            "lifecycle",
+            N_("Lifecycle thresholds: /lifecycle [new|loyal|factor|...] <n>"),
+            moderators=True,
+        ),
+        FeatureCommand(
+            "winback",
+            N_("Win-back messages: /winback on|off, gift <points>, text <text>|default"),
+            moderators=True,
+        ),
+    ),
+    timed_work=(lifecycle_work,),
+    data_sections=("lifecycle", "winbacks"),
+)

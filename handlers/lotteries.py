@@ -14,7 +14,7 @@ from aiogram.filters import Command, CommandObject, Filter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.domain.errors import PrivateChatNeeded, UsageError
+from bot.domain.errors import N_, PrivateChatNeeded, UsageError
 from bot.domain.lotteries import Lottery, LotteryStatus, LotteryWinner
 from bot.domain.models import Community, UserInfo
 from bot.i18n import Translator, translator
@@ -27,6 +27,7 @@ from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.moderation import split_target_and_rest
 from handlers.render import actor_of, badge_name, name, tier_name
+from runtime.features import Feature, FeatureCommand
 from runtime.outbox import Outbox, failure_notice
 
 MEMBER_ACTIONS = frozenset({"list", "show", "entries"})
@@ -493,3 +494,18 @@ def setup() -> Router:
     router.message.register(refuse, Command("lottery"))
     router.callback_query.register(join, LotteryButton.filter())
     return router
+
+
+from handlers.lottery_work import lottery_work  # noqa: E402 - it renders with this module's texts
+
+FEATURE = Feature(
+    "lotteries",
+    setup,
+    commands=(
+        FeatureCommand(
+            "lottery", N_("Lotteries: /lottery list|show <id>, and more for moderators")
+        ),
+    ),
+    timed_work=(lottery_work,),
+    data_sections=("lotteries_created", "lottery_entries", "lottery_wins", "lottery_drafts"),
+)

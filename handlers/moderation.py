@@ -21,6 +21,7 @@ from bot.services.moderation import TargetRef
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator, ModeratorDirectory
 from handlers.render import actor_of, announce_promotion, badge_name, name
+from runtime.features import Feature, FeatureCommand
 from runtime.outbox import Outbox
 
 USER_ID_PATTERN = re.compile(r"[0-9]{1,40}")
@@ -314,3 +315,32 @@ async def _change_badge(
             )
         )
     outbox.reply(message, text)
+
+
+FEATURE = Feature(
+    "moderation",
+    setup,
+    commands=(
+        FeatureCommand(
+            "award", N_("Give points: /award <@user|id> <points> [reason]"), moderators=True
+        ),
+        FeatureCommand(
+            "deduct", N_("Take points: /deduct <@user|id> <points> [reason]"), moderators=True
+        ),
+        FeatureCommand(
+            "revoke", N_("Undo an award or deduction: /revoke <entry id>"), moderators=True
+        ),
+        FeatureCommand(
+            "quota",
+            N_("Monthly award quota and its use: /quota, /quota set <points>"),
+            moderators=True,
+        ),
+        FeatureCommand(
+            "badge", N_("Grant a badge: /badge <@user|id> expert|star"), moderators=True
+        ),
+        FeatureCommand(
+            "unbadge", N_("Remove a badge: /unbadge <@user|id> expert|star"), moderators=True
+        ),
+        FeatureCommand("lang", N_("Set the group's language: /lang zh|en"), moderators=True),
+    ),
+)

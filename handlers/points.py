@@ -16,6 +16,7 @@ from bot.ports import UnitOfWork
 from bot.services import points, standings
 from handlers.filters.chat import InGroup
 from handlers.render import badge_name, name, tier_name
+from runtime.features import Feature, FeatureCommand
 from runtime.outbox import Outbox
 
 PERIOD_WORDS = {
@@ -140,3 +141,16 @@ def _render_leaderboard(
     lines = [titles[period]]
     lines.extend(f"{row.rank}. {name(row.display_name)} — {row.points}" for row in rows)
     return "\n".join(lines)
+
+
+FEATURE = Feature(
+    "points",
+    setup,
+    commands=(
+        FeatureCommand("me", N_("Your points, streak, tier and rank")),
+        FeatureCommand("top", N_("Leaderboard: /top, /top week, /top month")),
+        FeatureCommand("tiers", N_("The member pyramid")),
+    ),
+    reads_only=reads_only,
+    data_sections=("checkins", "ledger", "badges"),
+)

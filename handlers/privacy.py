@@ -164,3 +164,35 @@ def forget_me_keyboard(_: Translator) -> InlineKeyboardMarkup:
             ]
         ]
     )
+
+
+from bot.domain.errors import N_  # noqa: E402
+from runtime.features import Feature, FeatureCommand  # noqa: E402 - the declaration's own imports, kept with it
+
+FEATURE = Feature(
+    "privacy",
+    setup,
+    commands=(
+        FeatureCommand(
+            "mydata", N_("Your stored data as a file (in a private chat with me)"), private=True
+        ),
+        FeatureCommand(
+            "forgetme", N_("Delete your personal data (in a private chat with me)"), private=True
+        ),
+        FeatureCommand(
+            "export",
+            N_("A CSV file sent to you privately: /export members|ledger|checkins|referrals"),
+            moderators=True,
+        ),
+    ),
+    data_sections=(
+        "user",
+        "memberships",
+        "audit",
+        "outgoing_messages",
+        "blocked_chats",
+        "dead_letters",
+        "app_secrets",
+        "reward_memory",
+    ),
+)

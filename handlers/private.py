@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from aiogram import Bot, Router
 from aiogram.dispatcher.event.bases import SkipHandler
-from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.filters import Command, CommandObject, CommandStart, Filter
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.domain.errors import UnknownReferralCode
@@ -16,9 +17,10 @@ from bot.ports import UnitOfWork
 from bot.services import membership, referrals
 from handlers.filters.chat import InPrivate
 from handlers.growth import link_message
-from handlers.help import MEMBER_COMMANDS, MODERATOR_COMMAND_HELP, help_text
+from handlers.help import help_text
 from handlers.invite_links import OWN_LINK_PAYLOAD, PlannedIssuer, PreparedInviteLinks
 from handlers.render import name
+from runtime.features import Feature, group_only_commands
 from runtime.outbox import Outbox
 
 REFERRAL_PAYLOAD = "ref_"
@@ -45,6 +47,7 @@ def setup() -> Router:
         now: datetime,
         outbox: Outbox,
         invite_links: PreparedInviteLinks,
+        features: Sequence[Feature],
         _: Translator,
     ) -> None:
         payload = command.args or ""
@@ -82,7 +85,7 @@ def setup() -> Router:
                 "Add me to your group as an administrator, or use my commands inside the group."
             )
             + "\n\n"
-            + help_text(_, moderator=False),
+            + help_text(_, features, moderator=False),
         )
 
     @router.message(Command("invite"))
@@ -99,24 +102,33 @@ def setup() -> Router:
         await send_own_links(message, bot, uow, user, now, outbox, invite_links, _, None)
 
     @router.message(Command("help"))
-    async def show_help(message: Message, outbox: Outbox, _: Translator) -> None:
-        outbox.reply(message, help_text(_, moderator=False))
+    async def show_help(
+        message: Message, outbox: Outbox, features: Sequence[Feature], _: Translator
+    ) -> None:
+        outbox.reply(message, help_text(_, features, moderator=False))
 
-    group_only = [command for command, _ in MEMBER_COMMANDS + MODERATOR_COMMAND_HELP]
-    group_only.remove("help")
-    group_only.remove("invite")
-    group_only.remove("mydata")
-    group_only.remove("forgetme")
-    for ticket_command in ("feedback", "bug", "idea", "complaint", "mytickets"):
-        group_only.remove(ticket_command)
-    group_only.remove("stats")
-    group_only.remove("birthday")
-
-    @router.message(Command(*group_only))
+    @router.message(GroupOnlyCommand())
     async def only_in_groups(message: Message, outbox: Outbox, _: Translator) -> None:
         outbox.reply(message, _("This command works inside a community group, not here."))
 
     return router
+
+
+class GroupOnlyCommand(Filter):
+    """A command some feature declares without `private`: it works only in a group."""
+
+    def __init__(self) -> None:
+        self._names: dict[int, frozenset[str]] = {}
+
+    async def __call__(self, message: Message, features: Sequence[Feature]) -> bool:
+        text = message.text or message.caption or ""
+        if not text.startswith("/"):
+            return False
+        command = text[1:].split(maxsplit=1)[0].split("@", maxsplit=1)[0] if text[1:] else ""
+        names = self._names.get(id(features))
+        if names is None:
+            names = self._names[id(features)] = frozenset(group_only_commands(features))
+        return command in names
 
 
 async def send_own_links(
@@ -148,3 +160,6 @@ async def send_own_links(
             uow, issuer, community, user, now, from_group=False, make_code=issuer.new_code
         )
         outbox.reply(message, link_message(_, community, link, me.username or ""))
+
+
+FEATURE = Feature("private", setup)

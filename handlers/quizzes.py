@@ -19,7 +19,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.methods import SendMessage
 from aiogram.types import Message, PollAnswer, ReplyParameters, Update
 
-from bot.domain.errors import QuizFileMissing, QuizFileNotReady, UsageError
+from bot.domain.errors import N_, QuizFileMissing, QuizFileNotReady, UsageError
 from bot.domain.models import Community, LeaderboardRow, QuizImport, UserInfo
 from bot.i18n import Translator, translator
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
@@ -31,6 +31,7 @@ from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.middlewares.context import user_info
 from handlers.render import actor_of, name
+from runtime.features import Feature, FeatureCommand, Wiring, WiringContext
 from runtime.membership_checker import BotMembershipChecker
 from runtime.outbox import Build, Outbox
 
@@ -317,3 +318,40 @@ async def show_top(
     if not rows:
         lines.append(_("Nobody has scored in a quiz yet."))
     outbox.reply(message, "\n".join(lines))
+
+
+from handlers.quiz_imports import QUIZ_IMPORTS_WORKER, BotQuizFiles, QuizImports  # noqa: E402 - it renders with this module's texts
+from handlers.quiz_sessions import quiz_work  # noqa: E402 - it renders with this module's texts
+
+
+def _wire(context: WiringContext) -> Wiring:
+    imports = QuizImports(context.open_uow, context.clock, BotQuizFiles(context.bot))
+    answerers = QuizAnswerers(context.open_uow, context.clock)
+    return Wiring(
+        data={
+            "quiz_imports": imports.after_commit,
+            QUIZ_IMPORTS_WORKER: imports,
+            "quiz_answerers": answerers,
+        },
+        prefetch=(answerers,),
+    )
+
+
+FEATURE = Feature(
+    "quizzes",
+    setup,
+    commands=(
+        FeatureCommand(
+            "quiz",
+            N_("Quiz leaderboard: /quiz top (moderators: start|schedule|list|cancel|add|import)"),
+        ),
+    ),
+    timed_work=(quiz_work,),
+    wire=_wire,
+    data_sections=(
+        "quiz_sessions_started",
+        "quiz_schedules_created",
+        "quiz_answers",
+        "quiz_imports_requested",
+    ),
+)

@@ -30,6 +30,7 @@ from handlers.buttons import RowId
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.render import actor_of, name, tier_name
+from runtime.features import Feature, FeatureCommand
 from runtime.outbox import Outbox
 
 SHOP_USAGE = N_(
@@ -341,3 +342,19 @@ def setup() -> Router:  # noqa: PLR0915 - one statement group per command
         outbox.toast(callback, _(MODERATORS_ONLY))
 
     return router
+
+
+FEATURE = Feature(
+    "shop",
+    setup,
+    commands=(
+        FeatureCommand("shop", N_("The points shop: browse and redeem")),
+        FeatureCommand("myorders", N_("Your shop orders")),
+        FeatureCommand(
+            "orders",
+            N_("Shop orders: /orders [all], /orders fulfil|reject <id>; /shop add|edit|remove"),
+            moderators=True,
+        ),
+    ),
+    data_sections=("shop_orders", "shop_items_created"),
+)

@@ -13,7 +13,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.domain.care import NotASurveyMember, Survey, SurveyKind, SurveyStatus
-from bot.domain.errors import UsageError
+from bot.domain.errors import N_, UsageError
 from bot.domain.models import Community, UserInfo
 from bot.i18n import Translator, translator
 from bot.parsing.surveys import USAGE, parse_id, parse_kind, parse_planned
@@ -24,6 +24,7 @@ from handlers.buttons import RowId, SmallCount
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator, ModeratorDirectory, is_owner_message
 from handlers.render import actor_of, name
+from runtime.features import Feature, FeatureCommand
 from runtime.outbox import Outbox, failure_notice
 
 NPS_ROW = 6  # buttons 0-5 on the first row, 6-10 on the second
@@ -355,3 +356,24 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
         outbox.toast(callback, text)
 
     return router
+
+
+from handlers.survey_work import surveys_work  # noqa: E402 - it renders with this module's texts
+
+FEATURE = Feature(
+    "surveys",
+    setup,
+    commands=(
+        FeatureCommand(
+            "survey",
+            N_(
+                "Surveys: /survey nps, /survey csat <question>, /survey schedule <schedule> "
+                "nps|csat <question>, /survey list|close|cancel|unschedule <id>, /survey duration "
+                "<days>, /survey thanks <points>"
+            ),
+            moderators=True,
+        ),
+    ),
+    timed_work=(surveys_work,),
+    data_sections=("survey_answers", "surveys_created", "survey_schedules_created"),
+)

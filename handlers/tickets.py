@@ -887,3 +887,48 @@ async def show_ticket(
             )
         )
     outbox.reply(message, header + "\n" + _("📬 The details are in our private chat."), keyboard)
+
+
+from bot.domain.errors import N_  # noqa: E402
+from runtime.features import Feature, FeatureCommand  # noqa: E402 - the declaration's own imports, kept with it
+
+FEATURE = Feature(
+    "tickets",
+    setup,
+    commands=(
+        FeatureCommand(
+            "feedback",
+            N_("Report a bug, an idea or a complaint: /feedback <text>, here or privately"),
+            private=True,
+        ),
+        FeatureCommand(
+            "bug",
+            N_("Report a bug: /bug <text> (a photo with it as caption is attached)"),
+            private=True,
+        ),
+        FeatureCommand("idea", N_("Suggest an idea: /idea <text>"), private=True),
+        FeatureCommand(
+            "complaint", N_("A complaint only moderators see: /complaint <text>"), private=True
+        ),
+        FeatureCommand("mytickets", N_("Your tickets and their status"), private=True),
+        FeatureCommand(
+            "tickets",
+            N_("Feedback tickets: /tickets [open|all] [bug|idea|complaint]"),
+            moderators=True,
+        ),
+        FeatureCommand(
+            "ticket",
+            N_(
+                "One ticket: /ticket <id> [accept|done|reject <reason>|reply <text>|"
+                "merge <into id>|announce|reward]"
+            ),
+            moderators=True,
+        ),
+        FeatureCommand(
+            "ticketrules",
+            N_("Ticket rewards and limit: /ticketrules bug|idea <points>|limit <n>"),
+            moderators=True,
+        ),
+    ),
+    data_sections=("tickets", "ticket_photos", "ticket_events"),
+)

@@ -2,7 +2,7 @@
 gathered over a short window), through aiogram's dispatcher.
 
 One transaction per batch: every update id claimed in one statement, each update in its own
-savepoint (handlers/middlewares/unit_of_work.py), one commit, then the replies, and only then
+savepoint (runtime/savepoints.py), one commit, then the replies, and only then
 is the batch confirmed to Telegram. A transient failure undoes the whole batch, which is tried
 again with growing waits; a bug undoes its update only, kept as a dead letter in the same
 transaction. A page is read update by update from its raw JSON: one that aiogram's models
@@ -32,10 +32,10 @@ from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.types import Update
 
 from bot.ports import Clock, SavepointsUnavailable, UnitOfWork, UnitOfWorkFactory
-from handlers.invite_links import PreparedInviteLinks
-from handlers.middlewares.unit_of_work import UpdateOutcome, describe_error, raw_payload
-from handlers.retry import Backoff, Sleeper, is_transient
+from runtime.features import PagePrefetch, PageSettleable
 from runtime.outbox import Outbox
+from runtime.retry import Backoff, Sleeper, is_transient
+from runtime.savepoints import UpdateOutcome, describe_error, raw_payload
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,6 @@ PAGE_SIZE = 100
 MAX_UPDATE_ID = 2**63 - 1
 # Dispatcher data: the features' `async (bot, updates)` hooks fetching from Telegram what
 # the batch's handlers will read, called before the transaction opens.
-PREFETCH_HOOKS = "prefetch_hooks"
 
 Deliver = Callable[[Sequence[Outbox]], Awaitable[None]]
 ReadsOnly = Callable[[Update], bool]
@@ -123,6 +122,7 @@ class BatchIntake:
         sleep: Sleeper,
         backoff: Backoff | None = None,
         reads_only: ReadsOnly = nothing_reads_only,
+        prefetch: Sequence[PagePrefetch] = (),
     ) -> None:
         self._dispatcher = dispatcher
         self._bot = bot
@@ -132,8 +132,7 @@ class BatchIntake:
         self._sleep = sleep
         self._backoff = backoff or Backoff()
         self._reads_only = reads_only
-        self._invite_links = PreparedInviteLinks(open_uow)
-        dispatcher["invite_links"] = self._invite_links
+        self._prefetchers = tuple(prefetch)
 
     async def poll(self, *, allowed_updates: list[str], polling_timeout: int) -> None:
         """Fetches a page, applies it, and confirms it (by the next page's offset) only after
@@ -241,7 +240,7 @@ class BatchIntake:
                 waited += delay
         if waited:
             logger.info("Updates %s handled after %s s of waiting", _ids(updates), waited)
-        outboxes.append(await self._invite_links.settle())
+        outboxes.extend(await self._settle())
         await self._deliver(outboxes)
 
     async def replay(self, update: Update) -> ReplayOutcome:
@@ -253,19 +252,27 @@ class BatchIntake:
             outcome = await self._feed(uow, update)
             if outcome.failure is not None:
                 raise outcome.failure
-        await self._deliver([outcome.outbox, await self._invite_links.settle()])
+        await self._deliver([outcome.outbox, *await self._settle()])
         return ReplayOutcome(refused=outcome.refused)
 
     async def _prefetch(self, updates: Sequence[Update]) -> None:
-        """What the batch's handlers need from Telegram (moderator rights, new invite links),
-        fetched before the transaction opens."""
+        """What the batch's handlers need from Telegram (moderator rights, and what the
+        features declare: new invite links, quiz answerers), fetched before the transaction
+        opens."""
         moderators = self._dispatcher.workflow_data.get("moderators")
         prefetch = getattr(moderators, "prefetch", None)
         if prefetch is not None:
             await prefetch(self._bot, updates)
-        await self._invite_links.prefetch(self._bot, updates)
-        for feature_prefetch in self._dispatcher.workflow_data.get(PREFETCH_HOOKS, ()):
-            await feature_prefetch(self._bot, updates)
+        for prefetcher in self._prefetchers:
+            await prefetcher.prefetch(self._bot, updates)
+
+    async def _settle(self) -> list[Outbox]:
+        """After the commit: what the prefetchers planned carried out (PageSettle)."""
+        settled: list[Outbox] = []
+        for prefetcher in self._prefetchers:
+            if isinstance(prefetcher, PageSettleable):
+                settled.append(await prefetcher.settle())
+        return settled
 
     async def _apply(
         self,

@@ -31,8 +31,8 @@ from aiogram.exceptions import (
 from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
 
 from bot.ports import Clock
-from handlers.retry import Backoff, Sleeper, call_without_waiting
 from runtime.outbox import Outbox, Reply, merged_checkins
+from runtime.retry import Backoff, Sleeper, call_without_waiting
 from runtime.sender import RateWindows, never_reached_telegram
 
 logger = logging.getLogger(__name__)

@@ -40,8 +40,8 @@ from bot.ports import (
     UnitOfWorkFactory,
 )
 from bot.services import chat_moves
-from handlers.retry import Backoff, Sleeper, call_without_waiting, is_transient
 from runtime.outbox import BLOCKED_CHAT, EDIT_TEXT, FAILURE_NOTICE, queue_failure_notice
+from runtime.retry import Backoff, Sleeper, call_without_waiting, is_transient
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.app import App, build_app
-from bot.config import Settings
+from seedbot.app import App, build_app
+from seedbot.config import Settings
 from tests.fakes.bot_api import FakeBotAPI, SentMessage
 from tests.fakes.clock import FakeClock
 

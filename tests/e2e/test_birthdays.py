@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from runtime.care import run_care_work
+from handlers.care_work import run_care_work
 from storage.models import BirthdayRow, LedgerRow
 from tests.e2e.conftest import (
     ADMIN_ID,

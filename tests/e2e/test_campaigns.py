@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, select
 
-from bot.app import build_app
 from bot.domain.models import UserInfo
 from bot.services.membership import member_joined, set_private_chat
-from runtime.jobs import CAMPAIGN_JOB, JobRuntime, scheduled_campaigns, sync_campaign_jobs
+from handlers.campaign_runs import CAMPAIGN_JOB, scheduled_campaigns, sync_campaign_jobs
+from seedbot.app import build_app
 from storage.models import CampaignRunRow, OutgoingMessageRow
 from storage.uow import unit_of_work
 from tests.e2e.conftest import CREATOR_ID, GROUP_ID, Harness, make_settings
@@ -349,10 +349,9 @@ async def test_the_production_scheduler_keeps_one_job_per_campaign(harness: Harn
         assert {job.id for job in app.scheduler.get_jobs()} == {"due_work", "campaign:1"}
         await harness.say(CREATOR_ID, "/campaign add weekly fri 18:00 B")
         await harness.say(CREATOR_ID, "/campaign pause 1")
-        assert JobRuntime.current is not None
-        await JobRuntime.current.run()  # what the periodic job does
+        assert app.jobs is not None
+        await app.jobs.run()  # what the periodic job does
         assert {job.id for job in app.scheduler.get_jobs()} == {"due_work", "campaign:2"}
     finally:
         app.scheduler.shutdown(wait=False)
-        JobRuntime.current = None
         await app.close()

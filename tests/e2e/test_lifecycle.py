@@ -282,7 +282,7 @@ async def test_the_digest_goes_out_once_a_week_even_after_a_restart(harness: Har
         return [m.text or "" for m in harness.replies(chat_id=ADMIN_ID) if "📊" in (m.text or "")]
 
     assert len(digests()) == 1 and "New members" in digests()[0]
-    from bot.app import build_app
+    from seedbot.app import build_app
 
     second = build_app(make_settings(harness.api, harness.app.settings.database_url), harness.clock)
     try:
@@ -303,7 +303,7 @@ async def test_two_workers_judge_a_day_and_send_a_win_back_once(harness: Harness
     await harness.say(EVERY_2_DAYS, "/start", chat_id=EVERY_2_DAYS)
     await harness.say(ADMIN_ID, "/winback on")
     await set_history(harness, {EVERY_2_DAYS: RHYTHMS[EVERY_2_DAYS]})
-    from bot.app import build_app
+    from seedbot.app import build_app
 
     second = build_app(make_settings(harness.api, harness.app.settings.database_url), harness.clock)
     try:

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.__main__ import _list_dead_letters, _replay
-from bot.app import build_app
 from bot.domain.models import UserInfo
 from bot.services.checkin import check_in
+from seedbot.app import build_app
+from seedbot.cli import _list_dead_letters, _replay
 from storage.dead_letters import SqlDeadLetters
 from storage.models import CheckinRow, DeadLetterRow, ProcessedUpdateRow
 from tests.e2e.conftest import (
@@ -88,7 +88,7 @@ async def test_a_database_outage_longer_than_the_old_retry_window_loses_and_doub
     def note_confirmations() -> None:
         confirmed_while_down.append(any(harness.api.is_handled(u) for u in updates))
 
-    caplog.set_level(logging.WARNING, logger="handlers.middlewares.unit_of_work")
+    caplog.set_level(logging.WARNING, logger="runtime.savepoints")
     with database_down(
         harness.app.engine, lambda: harness.clock.now().timestamp() < back_at, note_confirmations
     ):

@@ -11,8 +11,8 @@ from urllib.parse import quote
 import pytest
 from pydantic import SecretStr
 
-from bot.app import build_app, build_bot
-from bot.config import Settings
+from seedbot.app import build_app, build_bot
+from seedbot.config import Settings
 from tests.e2e.conftest import CREATOR_ID, GROUP_ID, make_settings
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.clock import FakeClock

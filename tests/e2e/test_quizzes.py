@@ -13,10 +13,9 @@ import pytest
 from aiogram.types import Poll
 from sqlalchemy import func, select, update
 
-from bot.app import ALLOWED_UPDATES, build_app
 from bot.services.quizzes import MAX_FILE_BYTES
-from runtime.jobs import JobRuntime
-from runtime.quizzes import QuizDriver
+from handlers.quiz_sessions import QuizDriver
+from seedbot.app import ALLOWED_UPDATES, build_app
 from storage.models import (
     DeadLetterRow,
     LedgerRow,
@@ -397,13 +396,13 @@ async def test_the_production_scheduler_keeps_a_job_at_each_session_step(
     try:
         assert {job.id for job in app.scheduler.get_jobs()} == {"due_work"}
         await harness.say(ADMIN_ID, "/quiz start 2")
-        assert JobRuntime.current is not None
-        await JobRuntime.current.run()  # what the periodic job does: the first question
+        assert app.jobs is not None
+        await app.jobs.run()  # what the periodic job does: the first question
         assert len(polls(harness)) == 1
         # The jobs are checked right after a sync: the scheduler runs on the real clock, to
         # which the fake clock's moments are long past.
-        assert QuizDriver.current is not None
-        await QuizDriver.current.run()
+        driver = QuizDriver.of(app.jobs.context)  # what the session's job runs
+        await driver.run()
         jobs = {job.id: job for job in app.scheduler.get_jobs()}
         assert set(jobs) == {"due_work", "quiz:1"}
         closes = polls(harness)[0].close_date
@@ -411,14 +410,12 @@ async def test_the_production_scheduler_keeps_a_job_at_each_session_step(
         assert jobs["quiz:1"].next_run_time.timestamp() == closes.timestamp() + 5
         for _ in range(2):
             harness.clock.advance(seconds=36)
-            await QuizDriver.current.run()  # what the session's job does
+            await driver.run()  # what the session's job does
         await app.sender.drain()
         assert len(results(harness)) == 1
         assert {job.id for job in app.scheduler.get_jobs()} == {"due_work"}
     finally:
         app.scheduler.shutdown(wait=False)
-        JobRuntime.current = None
-        QuizDriver.current = None
         await app.close()
 
 

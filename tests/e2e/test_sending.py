@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import build_app
 from runtime.outbox import EDIT_TEXT
 from runtime.sender import UNREADABLE, Sender
+from seedbot.app import build_app
 from storage.engine import build_engine, build_session_factory
 from storage.models import (
     CampaignRow,

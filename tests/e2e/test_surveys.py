@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from bot.domain.care import SurveyKind
 from bot.i18n import translator
 from bot.services import surveys
+from handlers.care_work import run_care_work
 from handlers.surveys import survey_stats_lines
-from runtime.care import run_care_work
 from storage.models import LedgerRow, SurveyAnswerRow, SurveyRow
 from storage.uow import unit_of_work
 from tests.e2e.conftest import (

@@ -9,11 +9,10 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select, update
 
-from bot.app import build_app
 from bot.domain.models import Community, UserInfo
 from bot.services import campaigns
 from bot.services.membership import member_joined, set_private_chat
-from runtime.jobs import JobRuntime
+from seedbot.app import build_app
 from storage.models import CampaignRow, CommunityRow
 from storage.uow import unit_of_work
 from tests.e2e.conftest import CREATOR_ID, GROUP_ID, Harness, make_settings
@@ -97,7 +96,6 @@ async def test_corrupted_campaign_rows_are_skipped_and_the_bot_starts(harness: H
         assert jobs["campaign:2"].misfire_grace_time == 60  # taken as the 1-minute minimum
     finally:
         restarted.scheduler.shutdown(wait=False)
-        JobRuntime.current = None
         await restarted.close()
 
     harness.clock.advance(minutes=31)  # 09:31

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.retry import is_transient
+from runtime.retry import is_transient
 from storage.uow import unit_of_work
 
 BOT_ID = 123456789

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handlers.retry import is_transient
+from runtime.retry import is_transient
 from storage.engine import READ_ONLY, SQLITE_DRIVER_VARIABLE, build_engine, engine_url
 from storage.models import ProcessedUpdateRow
 from storage.sqlite_inloop import SQLiteDialect_inloop

@@ -14,7 +14,7 @@ from bot.domain.errors import QuizFileTooLarge
 from bot.domain.models import Community, QuizImport
 from bot.services import quizzes
 from bot.services.membership import CommunityDefaults, ensure_community
-from runtime.quiz_imports import QuizImports
+from handlers.quiz_imports import QuizImports
 from storage.models import OutgoingMessageRow, QuizImportRow, QuizQuestionRow
 from storage.uow import unit_of_work
 from tests.fakes.clock import FakeClock

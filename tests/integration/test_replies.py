@@ -10,11 +10,11 @@ import pytest
 from aiogram import Bot
 from aiogram.types import CallbackQuery, Message
 
-from bot.app import build_bot
-from bot.config import Settings
 from runtime.outbox import MAX_MESSAGE_LENGTH, CheckinLine, Outbox, merged_checkins
 from runtime.replies import ReplySender
 from runtime.sender import RateWindows, SendLimits
+from seedbot.app import build_bot
+from seedbot.config import Settings
 from tests.fakes.bot_api import FakeBotAPI, SentMessage
 from tests.fakes.clock import FakeClock
 

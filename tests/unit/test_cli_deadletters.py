@@ -113,7 +113,7 @@ def test_discard_all_before_a_date_keeps_the_later_ones(tmp_path: Path) -> None:
 def test_discard_with_bad_arguments_says_how_and_does_nothing(
     arguments: tuple[str, ...], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.__main__ import main
+    from seedbot.cli import main
 
     with pytest.raises(SystemExit) as stopped:
         main(["deadletters", *arguments])  # refused before any setting or database is read

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import main, verify_draw
 from bot.domain.lotteries import (
     Ticket,
     commitment_of,
@@ -17,6 +16,7 @@ from bot.domain.lotteries import (
     parse_entries,
     picks,
 )
+from seedbot.cli import main, verify_draw
 
 TICKETS = [Ticket(user, number) for user in (30, 4, 100, 7) for number in (1, 2)][:7]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from alembic import command
 
-import bot.__main__ as cli
-from bot.config import Settings
+from seedbot import cli
+from seedbot.config import Settings
 from storage.migrate import (
     alembic_config,
     head_revision,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 
-from handlers.retry import is_transient
+from runtime.retry import is_transient
 
 
 def sqlite_error(sql: str) -> sqlite3.Error:

@@ -31,6 +31,9 @@ DOWNLOAD_TIMEOUT = 60  # seconds
 IMPORTS_PER_RUN = 20
 
 
+QUIZ_IMPORTS_WORKER = "quiz_import_worker"  # its key among the quizzes feature's wiring
+
+
 class _TooLarge(Exception):
     pass
 

@@ -12,12 +12,18 @@ from datetime import datetime, timedelta
 from bot.ports import ModeratorList, UnitOfWorkFactory
 from bot.services import lifecycle
 from handlers.lifecycle import render_digest, render_key_notice, render_winback
+from runtime.features import JobContext
 from runtime.outbox import Outbox
 
 logger = logging.getLogger(__name__)
 
 # Win-backs are spread out like streak reminders (20 a second at most).
 WINBACK_SPACING = timedelta(milliseconds=50)
+
+
+async def lifecycle_work(context: JobContext) -> None:
+    """The lifecycle feature's timed work."""
+    await run_lifecycle(context.open_uow, context.now(), context.moderators)
 
 
 async def run_lifecycle(

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter
@@ -22,16 +22,18 @@ from bot.i18n import translator
 from bot.ports import Clock, QuizPollSender, UnitOfWork, UnitOfWorkFactory
 from bot.services import quizzes
 from bot.services.quizzes import POST_RETRY, PollToPost
+from handlers.quiz_imports import QUIZ_IMPORTS_WORKER, QuizImports
 from handlers.quizzes import render_results
 from handlers.render import name
-from handlers.retry import call_without_waiting
+from runtime.features import JobContext
 from runtime.outbox import Outbox, failure_notice, queue_failure_notice
+from runtime.retry import call_without_waiting
 from runtime.sender import never_reached_telegram
 
 logger = logging.getLogger(__name__)
 
 MAX_PASSES = 10
-QUIZ_JOB = "runtime.quizzes:run_quiz_job"
+QUIZ_JOB = "handlers.quiz_sessions:run_quiz_job"
 QUIZ_JOB_PREFIX = "quiz:"
 QUIZ_MISFIRE_SECONDS = 3600
 
@@ -155,8 +157,7 @@ class QuizDriver:
     clock: Clock
     polls: QuizPollSender | None
     scheduler: Any = None
-    imports: Callable[[], Awaitable[None]] | None = None  # runtime.quiz_imports.QuizImports.run
-    current: ClassVar[QuizDriver | None] = None
+    imports: Callable[[], Awaitable[None]] | None = None  # handlers.quiz_imports.QuizImports.run
 
     async def run(self) -> None:
         if self.imports is not None:
@@ -168,18 +169,41 @@ class QuizDriver:
         if self.scheduler is not None and self.scheduler.running:
             async with self.open_uow(read_only=True) as uow:
                 steps = await uow.quizzes.next_steps()
-            sync_quiz_jobs(self.scheduler, steps)
+            sync_quiz_jobs(self.scheduler, steps, self.run)
+
+    @classmethod
+    def of(cls, context: JobContext) -> QuizDriver:
+        """The driver for the app's timed work, from what the quizzes feature wired."""
+        imports = context.wired.get(QUIZ_IMPORTS_WORKER)
+        return cls(
+            context.open_uow,
+            context.clock,
+            BotQuizPolls(context.bot) if context.bot is not None else None,
+            context.scheduler,
+            imports=imports.run if isinstance(imports, QuizImports) else None,
+        )
 
 
-async def run_quiz_job(session_id: int) -> None:
+async def quiz_work(context: JobContext) -> None:
+    """The quizzes feature's timed work: imports left over, then the quiz sessions."""
+    await QuizDriver.of(context).run()
+
+
+async def run_quiz_job(
+    run: Callable[[], Awaitable[None]] | None = None, *, session_id: int
+) -> None:
     """A session's scheduler job: runs whatever quiz work is due (its step among it)."""
-    if QuizDriver.current is None:
+    if run is None:
         logger.error("Quiz job %d fired with no driver", session_id)
         return
-    await QuizDriver.current.run()
+    await run()
 
 
-def sync_quiz_jobs(scheduler: Any, steps: Sequence[tuple[int, datetime]]) -> None:
+def sync_quiz_jobs(
+    scheduler: Any,
+    steps: Sequence[tuple[int, datetime]],
+    run: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     wanted = {f"{QUIZ_JOB_PREFIX}{session_id}": at for session_id, at in steps}
     for job in scheduler.get_jobs():
         if job.id.startswith(QUIZ_JOB_PREFIX) and job.id not in wanted:
@@ -191,6 +215,7 @@ def sync_quiz_jobs(scheduler: Any, steps: Sequence[tuple[int, datetime]]) -> Non
                 "date",
                 run_date=at,
                 id=job_id,
+                args=[run],  # what the job runs reaches it by its argument
                 kwargs={"session_id": int(job_id.removeprefix(QUIZ_JOB_PREFIX))},
                 replace_existing=True,
                 misfire_grace_time=QUIZ_MISFIRE_SECONDS,

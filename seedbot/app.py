@@ -9,7 +9,7 @@ import gc
 import logging
 import signal
 import ssl
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,32 +27,30 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import SystemClock
-from bot.config import Settings, redacted_proxy
 from bot.ports import Clock, UnitOfWorkFactory
 from bot.services.membership import CommunityDefaults
-from handlers import setup_routers
+from handlers import FEATURES, setup_routers
 from handlers.filters.moderator import ModeratorDirectory
 from handlers.help import register_command_menus
 from handlers.insights import StatsContext
 from handlers.middlewares.context import CommunityContextMiddleware
-from handlers.middlewares.unit_of_work import SavepointMiddleware
-from handlers.points import reads_only
-from handlers.quizzes import QuizAnswerers
-from handlers.retry import Backoff, RetryAfterMiddleware, Sleeper
-from runtime.charts import ChartRenderer
-from runtime.intake import (
-    PREFETCH_HOOKS,
-    BatchIntake,
-    ReplayOutcome,
-    quiet_per_update_logs,
+from runtime.features import (
+    Feature,
+    JobContext,
+    Wiring,
+    WiringContext,
+    allowed_updates_of,
+    reads_only_of,
 )
-from runtime.jobs import DUE_WORK_JOB, JobRuntime, scheduled_campaigns, sync_campaign_jobs
+from runtime.intake import BatchIntake, ReplayOutcome, quiet_per_update_logs
+from runtime.jobs import DUE_WORK_JOB, JobRuntime, job_runtime_of
 from runtime.membership_checker import BotMembershipChecker
 from runtime.moderator_list import BotModeratorList
-from runtime.quiz_imports import BotQuizFiles, QuizImports
-from runtime.quizzes import BotQuizPolls, QuizDriver
 from runtime.replies import ReplySender
+from runtime.retry import Backoff, RetryAfterMiddleware, Sleeper
+from runtime.savepoints import SavepointMiddleware
 from runtime.sender import RateWindows, Sender, SendLimits
+from seedbot.config import Settings, redacted_proxy
 from storage.engine import build_engine, build_session_factory
 from storage.uow import unit_of_work
 
@@ -81,58 +79,54 @@ class App:
     sender: Sender
     intake: BatchIntake
     replies: ReplySender
-    quiz_imports: QuizImports
+    features: Sequence[Feature] = FEATURES
+    wirings: Sequence[Wiring] = ()
     scheduler: Any = field(default=None)
+    jobs: JobRuntime | None = None  # the timed work the scheduler runs, while it runs
     sleep: Sleeper = asyncio.sleep
     freeze_gc_after_start: bool = False
     _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
-    async def run_due_work(self) -> None:
-        """Campaign runs, welcomes and referral re-checks that are due now, then the
-        scheduler's campaign jobs brought in line with the campaigns table (what the
-        scheduler's jobs do)."""
-        await JobRuntime(
+    def job_runtime(self, scheduler: Any = None) -> JobRuntime:
+        """Every feature's timed work with what it runs with, passed by argument."""
+        wired: dict[str, Any] = {}
+        for wiring in self.wirings:
+            wired.update(wiring.data)
+        context = JobContext(
             self.open_uow,
             self.clock,
-            self.scheduler,
-            BotMembershipChecker(self.bot),
-            quizzes=QuizDriver(
-                self.open_uow, self.clock, BotQuizPolls(self.bot), imports=self.quiz_imports.run
-            ).run,
-            moderator_list=BotModeratorList(self.bot),
-        ).run()
+            bot=self.bot,
+            members=BotMembershipChecker(self.bot),
+            moderators=BotModeratorList(self.bot),
+            scheduler=scheduler,
+            wired=wired,
+        )
+        return job_runtime_of(context, self.features)
+
+    async def run_due_work(self) -> None:
+        """What the features' timed work has due now (campaign runs, welcomes, referral
+        re-checks, quizzes, lifecycle, surveys, birthdays), then housekeeping; with the
+        scheduler running, its jobs are brought in line with the tables too."""
+        await (self.jobs or self.job_runtime()).run()
 
     async def start_scheduler(self) -> None:
-        """APScheduler with the periodic due-work job and one job per scheduled campaign;
-        rebuilt from the database at every start."""
+        """APScheduler with the periodic due-work job; the features' own jobs (one per
+        scheduled campaign, one per running quiz) are brought in line at once."""
         if self.settings.due_work_seconds <= 0:
             return  # timed work is off (tests drive it by hand)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
-        QuizDriver.current = QuizDriver(
-            self.open_uow,
-            self.clock,
-            BotQuizPolls(self.bot),
-            self.scheduler,
-            imports=self.quiz_imports.run,
-        )
-        JobRuntime.current = JobRuntime(
-            self.open_uow,
-            self.clock,
-            self.scheduler,
-            BotMembershipChecker(self.bot),
-            quizzes=QuizDriver.current.run,
-            moderator_list=BotModeratorList(self.bot),
-        )
+        self.jobs = self.job_runtime(self.scheduler)
         self.scheduler.add_job(
             DUE_WORK_JOB,
             "interval",
+            args=[self.jobs],
             seconds=self.settings.due_work_seconds,
             id="due_work",
             max_instances=1,
             coalesce=True,
         )
         self.scheduler.start()
-        sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.open_uow))
+        await self.jobs.sync_jobs()
 
     def _warm_up_charts(self) -> None:
         stats = self.dispatcher.workflow_data.get("stats")
@@ -158,7 +152,7 @@ class App:
             logger.info("Stopped before the Bot API answered")
             return
         try:
-            await register_command_menus(self.bot, self.settings.default_language)
+            await register_command_menus(self.bot, self.settings.default_language, self.features)
         except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
             logger.warning("Could not register the command menus (%s); going on", error)
         await self.start_scheduler()
@@ -224,7 +218,8 @@ class App:
     async def _poll(self, handle_signals: bool) -> None:
         logger.info("Polling for updates")
         polling = self.intake.poll(
-            allowed_updates=ALLOWED_UPDATES, polling_timeout=self.settings.polling_timeout
+            allowed_updates=allowed_updates_of(ALLOWED_UPDATES, self.features),
+            polling_timeout=self.settings.polling_timeout,
         )
         await self._until_stopped(polling, handle_signals)
         logger.info("Polling stopped")
@@ -241,9 +236,9 @@ class App:
 
     async def close(self) -> None:
         await self.replies.close()
-        stats = self.dispatcher.workflow_data.get("stats")
-        if isinstance(stats, StatsContext):
-            stats.charts.close()
+        for wiring in self.wirings:
+            for close in wiring.close:
+                close()
         await self.bot.session.close()
         await self.engine.dispose()
 
@@ -278,11 +273,14 @@ def build_bot(settings: Settings, sleep: Sleeper | None = None) -> Bot:
     )
 
 
-def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
+def build_dispatcher(
+    settings: Settings, clock: Clock, features: Sequence[Feature] = FEATURES
+) -> Dispatcher:
     dispatcher = Dispatcher(
         disable_fsm=True,  # no handler keeps conversation state in aiogram's FSM
         moderators=ModeratorDirectory(settings.owner_ids, clock, settings.admin_cache_seconds),
         clock=clock,
+        features=features,  # /help, the private chat and the menus list what they declare
     )
     dispatcher.update.outer_middleware(SavepointMiddleware(clock))
     dispatcher.update.outer_middleware(
@@ -290,11 +288,16 @@ def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
             CommunityDefaults(timezone=settings.timezone, language=settings.default_language), clock
         )
     )
-    dispatcher.include_routers(*setup_routers())
+    dispatcher.include_routers(*setup_routers(tuple(features)))
     return dispatcher
 
 
-def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | None = None) -> App:
+def build_app(
+    settings: Settings,
+    clock: Clock | None = None,
+    sleep: Sleeper | None = None,
+    features: Sequence[Feature] = FEATURES,
+) -> App:
     clock = clock or SystemClock()
     engine = build_engine(settings.database_url)
     session_factory = build_session_factory(engine)
@@ -305,13 +308,11 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
         per_group_per_minute=settings.send_per_group_per_minute,
     )
     windows = RateWindows(limits)
-    dispatcher = build_dispatcher(settings, clock)
-    dispatcher["stats"] = StatsContext(open_uow, ChartRenderer())
-    quiz_imports = QuizImports(open_uow, clock, BotQuizFiles(bot))
-    dispatcher["quiz_imports"] = quiz_imports.after_commit
-    quiz_answerers = QuizAnswerers(open_uow, clock)
-    dispatcher["quiz_answerers"] = quiz_answerers
-    dispatcher[PREFETCH_HOOKS] = [quiz_answerers.prefetch]
+    dispatcher = build_dispatcher(settings, clock, features)
+    wiring_context = WiringContext(open_uow, clock, bot)
+    wirings = [feature.wire(wiring_context) for feature in features if feature.wire is not None]
+    for wiring in wirings:
+        dispatcher.workflow_data.update(wiring.data)
     replies = ReplySender(bot, windows, clock, sleep or asyncio.sleep)
     intake = BatchIntake(
         dispatcher,
@@ -320,7 +321,8 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
         clock,
         replies.deliver,
         sleep=sleep or asyncio.sleep,
-        reads_only=reads_only,
+        reads_only=reads_only_of(features),
+        prefetch=[prefetcher for wiring in wirings for prefetcher in wiring.prefetch],
     )
     return App(
         settings=settings,
@@ -333,6 +335,7 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
         sender=Sender(bot, open_uow, clock, windows=windows, sleep=sleep or asyncio.sleep),
         intake=intake,
         replies=replies,
-        quiz_imports=quiz_imports,
+        features=features,
+        wirings=wirings,
         sleep=sleep or asyncio.sleep,
     )
