@@ -100,7 +100,7 @@ class UnitOfWork(
 
 class UnitOfWorkFactory(Protocol):
     """Opens a unit of work: one transaction, committed when the block ends normally and
-    rolled back on an exception (storage.uow.unit_of_work, bound by bot/app.py)."""
+    rolled back on an exception (storage.uow.unit_of_work, bound by seedbot/app.py)."""
 
     def __call__(
         self, *, read_only: bool = False, driver_savepoints: bool = True
