@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import SystemClock
 from bot.config import Settings, redacted_proxy
 from bot.ports import Clock, UnitOfWorkFactory
+from bot.reads import Reader
 from bot.services.membership import CommunityDefaults
 from handlers import setup_routers
 from handlers.filters.moderator import ModeratorDirectory
@@ -54,6 +55,7 @@ from runtime.quizzes import BotQuizPolls, QuizDriver
 from runtime.replies import ReplySender
 from runtime.sender import RateWindows, Sender, SendLimits
 from storage.engine import build_engine, build_session_factory
+from storage.offloop import build_reader
 from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ class App:
     replies: ReplySender
     quiz_imports: QuizImports
     scheduler: Any = field(default=None)
+    reader: Reader | None = None  # long reads, off the event loop (storage/offloop.py)
     sleep: Sleeper = asyncio.sleep
     freeze_gc_after_start: bool = False
     _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
@@ -100,6 +103,7 @@ class App:
                 self.open_uow, self.clock, BotQuizPolls(self.bot), imports=self.quiz_imports.run
             ).run,
             moderator_list=BotModeratorList(self.bot),
+            reader=self.reader,
         ).run()
 
     async def start_scheduler(self) -> None:
@@ -122,6 +126,7 @@ class App:
             BotMembershipChecker(self.bot),
             quizzes=QuizDriver.current.run,
             moderator_list=BotModeratorList(self.bot),
+            reader=self.reader,
         )
         self.scheduler.add_job(
             DUE_WORK_JOB,
@@ -244,6 +249,8 @@ class App:
         stats = self.dispatcher.workflow_data.get("stats")
         if isinstance(stats, StatsContext):
             stats.charts.close()
+        if self.reader is not None:
+            await self.reader.close()
         await self.bot.session.close()
         await self.engine.dispose()
 
@@ -306,7 +313,9 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
     )
     windows = RateWindows(limits)
     dispatcher = build_dispatcher(settings, clock)
-    dispatcher["stats"] = StatsContext(open_uow, ChartRenderer())
+    reader = build_reader(settings.database_url, open_uow)
+    dispatcher["reader"] = reader
+    dispatcher["stats"] = StatsContext(open_uow, ChartRenderer(), reader)
     quiz_imports = QuizImports(open_uow, clock, BotQuizFiles(bot))
     dispatcher["quiz_imports"] = quiz_imports.after_commit
     quiz_answerers = QuizAnswerers(open_uow, clock)
@@ -335,4 +344,5 @@ def build_app(settings: Settings, clock: Clock | None = None, sleep: Sleeper | N
         replies=replies,
         quiz_imports=quiz_imports,
         sleep=sleep or asyncio.sleep,
+        reader=reader,
     )

@@ -19,6 +19,7 @@ from bot.domain.models import Campaign, CampaignKind, RunOutcome
 from bot.domain.schedules import effective_grace
 from bot.i18n import Translator, translator
 from bot.ports import Clock, MembershipChecker, ModeratorList, UnitOfWorkFactory
+from bot.reads import Reader
 from bot.services import campaigns, lotteries, onboarding, referrals
 from bot.services.campaigns import DueRun
 from bot.services.onboarding import WelcomeBatch
@@ -265,6 +266,7 @@ class JobRuntime:
     quizzes: Callable[[], Awaitable[None]] | None = None  # runtime.quizzes.QuizDriver.run
     current: ClassVar[JobRuntime | None] = None
     moderator_list: ModeratorList | None = None
+    reader: Reader | None = None
 
     async def run(self) -> None:
         """Due work and the quiz sessions, then the campaign jobs brought in line with the
@@ -272,7 +274,9 @@ class JobRuntime:
         await run_due_work(self.open_uow, self.clock, self.members)
         if self.quizzes is not None:
             await self.quizzes()
-        await lifecycle_work.run_lifecycle(self.open_uow, self.clock.now(), self.moderator_list)
+        await lifecycle_work.run_lifecycle(
+            self.open_uow, self.clock.now(), self.moderator_list, self.reader
+        )
         if self.scheduler is not None and self.scheduler.running:
             sync_campaign_jobs(self.scheduler, await scheduled_campaigns(self.open_uow))
 
