@@ -10,9 +10,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from bot.domain.models import LifecycleEntry
+from bot.domain.models import Community, LifecycleEntry
 from bot.ports import ModeratorList, UnitOfWork, UnitOfWorkFactory
 from bot.reads import InPlaceReader, Reader
 from bot.services import lifecycle
@@ -64,6 +64,31 @@ async def judge_community(
         today = await lifecycle.start_day(uow, community, now)
     if today is None:
         return
+    # Key members follow points and referrals, not the stages: read beside the judgement
+    # (off the loop; in place, after it, as a shared in-memory connection needs).
+    in_place = isinstance(reads, InPlaceReader)
+    key_read = None
+    if not in_place:
+        key_read = asyncio.ensure_future(
+            reads.read(lambda uow: lifecycle.key_changes(uow, community, now))
+        )
+    try:
+        await _judge_in_chunks(open_uow, community, today, now)
+    except BaseException:
+        if key_read is not None:
+            key_read.cancel()
+        raise
+    if key_read is None:
+        changes = await reads.read(lambda uow: lifecycle.key_changes(uow, community, now))
+    else:
+        changes = await key_read
+    async with open_uow() as uow:
+        await lifecycle.finish_day(uow, community, today, now, changes)
+
+
+async def _judge_in_chunks(
+    open_uow: UnitOfWorkFactory, community: Community, today: date, now: datetime
+) -> None:
     after_user, size, sent = -1, lifecycle.JUDGE_CHUNK, 0
     while True:
         began = time.monotonic()
@@ -87,9 +112,6 @@ async def judge_community(
         after_user = last_user
         size = _next_size(size, time.monotonic() - began)
         await asyncio.sleep(0)  # the intake's turn
-    changes = await reads.read(lambda uow: lifecycle.key_changes(uow, community, now))
-    async with open_uow() as uow:
-        await lifecycle.finish_day(uow, community, today, now, changes)
 
 
 def _next_size(size: int, seconds: float) -> int:

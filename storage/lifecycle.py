@@ -175,14 +175,11 @@ WHERE (r.place - 1) * 100 < :percent * population.n
 """
 
 
-_BECAME_KEY = text(
-    f"""SELECT user_id FROM member_lifecycle
-WHERE community_id = :community_id AND key_since IS NULL AND user_id IN ({_KEY_SET})"""
-).bindparams(bindparam("points_after", type_=UtcDateTime()))
-_CEASED_KEY = text(
-    f"""SELECT user_id FROM member_lifecycle
-WHERE community_id = :community_id AND key_since IS NOT NULL AND user_id NOT IN ({_KEY_SET})"""
-).bindparams(bindparam("points_after", type_=UtcDateTime()))
+_KEY_MEMBERS_BY_RULE = text(_KEY_SET).bindparams(bindparam("points_after", type_=UtcDateTime()))
+_KEY_HOLDERS = text(
+    "SELECT user_id FROM member_lifecycle WHERE community_id = :community_id "
+    "AND key_since IS NOT NULL"
+)
 KEY_UPDATE_CHUNK = 500
 
 _CHUNK_END = text(
@@ -391,9 +388,17 @@ class SqlLifecycleRepository:
             "percent": rules.key_top_percent,
             "min_referrals": rules.key_min_referrals,
         }
-        became = (await self._session.execute(_BECAME_KEY, parameters)).scalars().all()
-        ceased = (await self._session.execute(_CEASED_KEY, parameters)).scalars().all()
-        return [int(user_id) for user_id in became], [int(user_id) for user_id in ceased]
+        by_rule = {
+            int(user_id)
+            for user_id in (await self._session.execute(_KEY_MEMBERS_BY_RULE, parameters)).scalars()
+        }
+        holders = {
+            int(user_id)
+            for user_id in (
+                await self._session.execute(_KEY_HOLDERS, {"community_id": community_id})
+            ).scalars()
+        }
+        return sorted(by_rule - holders), sorted(holders - by_rule)
 
     async def change_key_members(
         self, community_id: int, became: Sequence[int], ceased: Sequence[int], today: date

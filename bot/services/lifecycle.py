@@ -26,7 +26,7 @@ DAILY = "daily"  # the day's judgement started (its claim)
 DAILY_DONE = "judged"  # and finished
 DIGEST = "digest"
 CLAIM_LEASE = timedelta(minutes=10)
-JUDGE_CHUNK = 2000  # members per transaction of the daily judgement, to begin with
+JUDGE_CHUNK = 200  # members in the first transaction of the daily judgement (then sized by time)
 LIST_LIMIT = 30
 WINBACK_TEXT_LIMIT = 1000
 
