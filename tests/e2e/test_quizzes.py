@@ -14,7 +14,7 @@ from aiogram.types import Poll
 from sqlalchemy import func, select, update
 
 from bot.app import ALLOWED_UPDATES, build_app
-from bot.services.quizzes import MAX_FILE_BYTES
+from bot.domain.quiz_files import MAX_FILE_BYTES
 from runtime.jobs import JobRuntime
 from runtime.quizzes import QuizDriver
 from storage.models import (
