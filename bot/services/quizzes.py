@@ -128,10 +128,7 @@ async def import_questions(
     now: datetime,
 ) -> ImportResult:
     """Adds the questions the bank does not hold yet (the same text and options)."""
-    added = 0
-    for question in questions:
-        if await uow.quizzes.add_question(community.id, question, now):
-            added += 1
+    added = await uow.quizzes.add_questions(community.id, questions, now)
     await uow.audit.add(community.id, actor_id, "quiz_import", None, f"+{added}", now)
     return ImportResult(added=added, already=len(questions) - added)
 
