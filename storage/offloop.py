@@ -10,6 +10,7 @@ an asyncio future of its own loop; cancelling it cancels the read in the worker.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
@@ -26,37 +27,34 @@ from storage.uow import unit_of_work
 T = TypeVar("T")
 
 READER_POOL_SIZE = 2
+READER_WORKERS = 2
+SWITCH_INTERVAL = 0.0005  # seconds (Python's default: 0.005)
 THREAD_NAME = "seedbot-reader"
 
 
-class OffLoopReader:
-    """A Reader whose reads run in a worker thread's loop, on its own engine."""
+class _Worker:
+    """One thread running its own asyncio loop, with an engine of its own built there."""
 
-    def __init__(self, database_url: str, *, pool_size: int = READER_POOL_SIZE) -> None:
+    def __init__(self, database_url: str, pool_size: int, number: int) -> None:
         self._database_url = database_url
         self._pool_size = pool_size
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._engine: AsyncEngine | None = None
         self._open_uow: UnitOfWorkFactory | None = None
-        self._starting = threading.Lock()
+        self.busy = 0
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name=f"{THREAD_NAME}-{number}", daemon=True
+        )
+        self.thread.start()
+
+    async def run(self, work: Coroutine[Any, Any, T]) -> T:
+        self.busy += 1
+        try:
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self.loop))
+        finally:
+            self.busy -= 1
 
     async def read(self, fn: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        return await self._in_worker(self._read(fn))
-
-    async def close(self) -> None:
-        """The engine disposed in the worker, then the worker's loop stopped and joined."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if self._engine is not None:
-            await self._in_worker(self._engine.dispose())
-        self._loop = self._thread = self._engine = self._open_uow = None
-        loop.call_soon_threadsafe(loop.stop)
-        await asyncio.to_thread(thread.join)
-        loop.close()
-
-    async def _read(self, fn: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         if self._open_uow is None:
             self._engine = build_engine(
                 self._database_url, **_pool_options(self._database_url, self._pool_size)
@@ -65,18 +63,59 @@ class OffLoopReader:
         async with self._open_uow(read_only=True) as uow:
             return await fn(uow)
 
-    async def _in_worker(self, work: Coroutine[Any, Any, T]) -> T:
-        loop = self._worker_loop()
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, loop))
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self.run(self._engine.dispose())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        await asyncio.to_thread(self.thread.join)
+        self.loop.close()
 
-    def _worker_loop(self) -> asyncio.AbstractEventLoop:
-        with self._starting:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name=THREAD_NAME, daemon=True)
-                thread.start()
-                self._loop, self._thread = loop, thread
-            return self._loop
+
+class OffLoopReader:
+    """A Reader whose reads run in worker threads' loops, each on its own engine; a read
+    goes to the least busy worker, so that two long reads do not wait for each other.
+
+    While a worker runs Python (rows turned into results), the event loop's thread takes
+    the GIL back only at the interpreter's switch interval, and every SQLite call of the
+    loop gives it up; with the default 5 ms a page of statements would wait that long per
+    statement, so the interval is shortened while the reader runs."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        workers: int = READER_WORKERS,
+        pool_size: int = READER_POOL_SIZE,
+    ) -> None:
+        self._database_url = database_url
+        self._size = workers
+        self._pool_size = pool_size
+        self._workers: list[_Worker] = []
+        self._switch_interval: float | None = None
+
+    async def read(self, fn: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        worker = self._least_busy()
+        return await worker.run(worker.read(fn))
+
+    async def close(self) -> None:
+        """Each worker's engine disposed in its loop, then the loop stopped and joined."""
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            await worker.close()
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
+
+    def _least_busy(self) -> _Worker:
+        if self._switch_interval is None:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL))
+        idle = min(self._workers, key=lambda worker: worker.busy, default=None)
+        if idle is not None and (idle.busy == 0 or len(self._workers) >= self._size):
+            return idle
+        worker = _Worker(self._database_url, self._pool_size, len(self._workers) + 1)
+        self._workers.append(worker)
+        return worker
 
 
 def _pool_options(database_url: str, pool_size: int) -> dict[str, Any]:
