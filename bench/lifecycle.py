@@ -135,15 +135,18 @@ def _active_days(rng: random.Random, days: int) -> list[tuple[int, bool]]:
 async def _judge(database: Path, now: datetime) -> float:
     from handlers.lifecycle_work import judge_community
     from storage.engine import build_engine, build_session_factory
+    from storage.offloop import OffLoopReader
     from storage.uow import unit_of_work
 
     engine = build_engine(f"sqlite+aiosqlite:///{database}")
+    reader = OffLoopReader(f"sqlite+aiosqlite:///{database}")
     try:
         open_uow = partial(unit_of_work, build_session_factory(engine))
         started = time.perf_counter()
-        await judge_community(open_uow, GROUP_ID, now)
+        await judge_community(open_uow, GROUP_ID, now, reader)
         return time.perf_counter() - started
     finally:
+        await reader.close()
         await engine.dispose()
 
 

@@ -1,7 +1,8 @@
 """/stats [days]: a community's metrics for its moderators, as a summary and an album of
 charts. In the group, or in a private chat for a community the caller moderates (buttons when
-there are several). The numbers are read in the update's transaction; the charts are drawn
-after it commits, in a worker thread (runtime.charts), and a failure to draw sends the
+there are several). The rights are checked in the update's transaction; the numbers are read
+after it commits, by the off-loop reader (its own read-only connection, in a worker thread),
+the charts drawn in the chart worker (runtime.charts), and a failure to draw sends the
 summary alone with a note."""
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bot.domain.insights import InsightsReport
 from bot.domain.models import Community, LedgerKind, Tier
 from bot.i18n import Translator
 from bot.ports import UnitOfWork, UnitOfWorkFactory
+from bot.ports.reads import InPlaceReader, Reader
 from bot.services import insights
 from handlers.buttons import ChatId, SmallCount
 from handlers.filters.chat import InGroup, InPrivate
@@ -51,10 +53,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StatsContext:
-    """What /stats needs after the commit: its own units of work and the chart worker."""
+    """What /stats needs after the commit: its own units of work (the write that keeps the
+    daily aggregates), the chart worker and the reader for the numbers (without one, they
+    are read in the loop, on `open_uow`)."""
 
     open_uow: UnitOfWorkFactory
     charts: ChartRenderer
+    reader: Reader | None = None
+
+    def reads(self) -> Reader:
+        return self.reader if self.reader is not None else InPlaceReader(self.open_uow)
 
 
 LEDGER_KIND_NAMES = {
@@ -227,8 +235,8 @@ def plan_stats(
     reply_to: Message | None,
 ) -> None:
     """The rights were checked in the update's transaction; the numbers are read after it
-    commits, in a read-only unit of work of their own (so that a large community's queries
-    never hold up the intake), then the charts are drawn in the chart worker. The summary
+    commits, by the reader (off the loop, so that a large community's queries never hold up
+    the intake), then the charts are drawn in the chart worker. The summary
     and the album follow; the summary alone with a note when the charts cannot be drawn."""
     labels = chart_labels(_)
     replying = (
@@ -244,8 +252,9 @@ def plan_stats(
         )
 
     async def build() -> Sequence[TelegramMethod[Any]]:
-        async with stats.open_uow(read_only=True) as uow:
-            report = await insights.community_report(uow, community, days, now)
+        report = await stats.reads().read(
+            lambda uow: insights.community_report(uow, community, days, now)
+        )
         if report.new_ledger_days:
             try:
                 async with stats.open_uow() as uow:
@@ -373,7 +382,7 @@ from runtime.features import Feature, FeatureCommand, Wiring, WiringContext  # n
 def _wire(context: WiringContext) -> Wiring:
     from runtime.charts import ChartRenderer
 
-    stats = StatsContext(context.open_uow, ChartRenderer())
+    stats = StatsContext(context.open_uow, ChartRenderer(), context.reader)
     return Wiring(data={"stats": stats}, close=(stats.charts.close,))
 
 

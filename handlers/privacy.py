@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
-from aiogram.methods import EditMessageText, SendDocument
+from aiogram.methods import EditMessageText, SendDocument, SendMessage, TelegramMethod
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
@@ -18,15 +20,18 @@ from aiogram.types import (
     Message,
 )
 
-from bot.domain.errors import PrivateChatNeeded
+from bot.domain.errors import N_, PrivateChatNeeded
 from bot.domain.models import Community, UserInfo
 from bot.i18n import Translator
 from bot.ports import UnitOfWork
+from bot.ports.reads import Reader
 from bot.services import privacy
 from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import IsModerator
 from handlers.render import actor_of
 from runtime.outbox import Outbox
+
+FILE_FAILED = N_("The file could not be made this time; try again later.")
 
 
 def setup() -> Router:
@@ -45,46 +50,62 @@ def setup() -> Router:
         community: Community,
         now: datetime,
         outbox: Outbox,
+        reader: Reader,
         _: Translator,
     ) -> None:
-        """The CSV is built inside the transaction and sent privately after it commits."""
+        """The rights are checked in the update's transaction; the CSV is read after it
+        commits, off the loop (a large group's table), and sent privately."""
         kind = privacy.parse_kind(command.args)
         moderator = actor_of(message)
         if moderator is None or not await uow.users.can_message(moderator):
             raise PrivateChatNeeded()
-        made = await privacy.export_csv(uow, community.id, kind, now)
-        caption = _("{kind}: {rows} rows.", kind=kind, rows=made.rows)
-        if made.truncated:
-            caption += " " + _("Only the first {limit} rows.", limit=privacy.CSV_ROW_LIMIT)
-        outbox.call(
-            SendDocument(
-                chat_id=moderator,
-                document=BufferedInputFile(made.content, filename=made.file_name),
-                caption=caption,
+        community_id = community.id
+
+        async def build() -> Sequence[TelegramMethod[Any]]:
+            made = await reader.read(
+                lambda reading: privacy.export_csv(reading, community_id, kind, now)
             )
-        )
+            caption = _("{kind}: {rows} rows.", kind=kind, rows=made.rows)
+            if made.truncated:
+                caption += " " + _("Only the first {limit} rows.", limit=privacy.CSV_ROW_LIMIT)
+            return [
+                SendDocument(
+                    chat_id=moderator,
+                    document=BufferedInputFile(made.content, filename=made.file_name),
+                    caption=caption,
+                )
+            ]
+
+        outbox.later(build, SendMessage(chat_id=moderator, text=_(FILE_FAILED)))
         outbox.reply(message, _("📬 I sent you the file privately."))
 
     @private.message(Command("mydata"))
     async def my_data(
         message: Message,
-        uow: UnitOfWork,
         user: UserInfo,
         now: datetime,
         outbox: Outbox,
+        reader: Reader,
         _: Translator,
     ) -> None:
-        """Built inside the transaction, sent after it commits (the outbox)."""
-        content = await privacy.my_data(uow, user.id, now)
-        outbox.call(
-            SendDocument(
-                chat_id=message.chat.id,
-                document=BufferedInputFile(content, filename=f"mydata-{user.id}.json"),
-                caption=_(
-                    "Everything I store about you, as of {time} UTC.", time=f"{now:%Y-%m-%d %H:%M}"
-                ),
-            )
-        )
+        """Read after the update's transaction commits (so it sees what the update
+        stored), off the loop, then sent."""
+        user_id, chat_id = user.id, message.chat.id
+
+        async def build() -> Sequence[TelegramMethod[Any]]:
+            content = await reader.read(lambda reading: privacy.my_data(reading, user_id, now))
+            return [
+                SendDocument(
+                    chat_id=chat_id,
+                    document=BufferedInputFile(content, filename=f"mydata-{user_id}.json"),
+                    caption=_(
+                        "Everything I store about you, as of {time} UTC.",
+                        time=f"{now:%Y-%m-%d %H:%M}",
+                    ),
+                )
+            ]
+
+        outbox.later(build, SendMessage(chat_id=chat_id, text=_(FILE_FAILED)))
 
     @private.message(Command("forgetme"))
     async def forget_me_prompt(message: Message, outbox: Outbox, _: Translator) -> None:

@@ -19,11 +19,12 @@ from aiogram.methods import TelegramMethod
 
 from bot.domain.errors import DomainError, QuizFileNotReady, QuizFileTooLarge, QuizFileUnreadable
 from bot.domain.models import QuizImport, QuizQuestion
+from bot.domain.quiz_files import FILE_LIMIT, MAX_FILE_BYTES, UNREADABLE
 from bot.ports import Clock, QuizFileSource, UnitOfWorkFactory
 from bot.services import quizzes
-from bot.services.quizzes import FILE_LIMIT, MAX_FILE_BYTES, UNREADABLE
 from handlers.quizzes import queue_import_reply
 from runtime.outbox import Outbox
+from runtime.parsing import read_question_file
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class QuizImports:
     @staticmethod
     async def _read(claim: QuizImport, content: bytes) -> Sequence[QuizQuestion] | DomainError:
         try:
-            return await asyncio.to_thread(quizzes.parse_question_file, content, claim.file_name)
+            return await read_question_file(content, claim.file_name)
         except DomainError as refusal:
             return refusal
         except Exception:

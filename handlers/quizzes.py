@@ -19,6 +19,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.methods import SendMessage
 from aiogram.types import Message, PollAnswer, ReplyParameters, Update
 
+from bot.domain import quiz_files
 from bot.domain.errors import N_, QuizFileMissing, QuizFileNotReady, UsageError
 from bot.domain.models import Community, LeaderboardRow, QuizImport, UserInfo
 from bot.i18n import Translator, translator
@@ -217,7 +218,7 @@ def setup() -> Router:
             await quizzes.request_import(uow, community, import_request(message, community), now)
             outbox.later(quiz_imports, not_imported_yet(message, _))
         elif action == "add":
-            question = quizzes.parse_added_question(rest)
+            question = quiz_files.parse_added_question(rest)
             result = await quizzes.import_questions(uow, community, [question], actor, now)
             if result.added:
                 outbox.reply(message, _("📚 Question added to the bank."))

@@ -14,6 +14,7 @@ from aiogram import Bot, Router
 from aiogram.types import Update
 
 from bot.ports import Clock, MembershipChecker, ModeratorList, UnitOfWorkFactory
+from bot.ports.reads import Reader
 from runtime.outbox import Outbox
 
 
@@ -42,6 +43,7 @@ class JobContext:
     scheduler: Any = None  # APScheduler's AsyncIOScheduler while the bot runs
     wired: Mapping[str, Any] = field(default_factory=dict)  # what the features' wiring made
     due_work: Callable[[], Awaitable[None]] | None = None  # all timed work, for a job to run
+    reader: Reader | None = None  # long reads off the event loop (storage/offloop.py)
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -71,6 +73,7 @@ class WiringContext:
     open_uow: UnitOfWorkFactory
     clock: Clock
     bot: Bot
+    reader: Reader | None = None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import SystemClock
 from bot.ports import Clock, UnitOfWorkFactory
+from bot.ports.reads import Reader
 from bot.services.membership import CommunityDefaults
 from handlers import FEATURES, setup_routers
 from handlers.filters.moderator import ModeratorDirectory
@@ -52,6 +53,7 @@ from runtime.savepoints import SavepointMiddleware
 from runtime.sender import RateWindows, Sender, SendLimits
 from seedbot.config import Settings, redacted_proxy
 from storage.engine import build_engine, build_session_factory
+from storage.offloop import build_reader
 from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ class App:
     wirings: Sequence[Wiring] = ()
     scheduler: Any = field(default=None)
     jobs: JobRuntime | None = None  # the timed work the scheduler runs, while it runs
+    reader: Reader | None = None  # long reads, off the event loop (storage/offloop.py)
     sleep: Sleeper = asyncio.sleep
     freeze_gc_after_start: bool = False
     _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
@@ -100,6 +103,7 @@ class App:
             moderators=BotModeratorList(self.bot),
             scheduler=scheduler,
             wired=wired,
+            reader=self.reader,
         )
         return job_runtime_of(context, self.features)
 
@@ -239,6 +243,8 @@ class App:
         for wiring in self.wirings:
             for close in wiring.close:
                 close()
+        if self.reader is not None:
+            await self.reader.close()
         await self.bot.session.close()
         await self.engine.dispose()
 
@@ -309,7 +315,9 @@ def build_app(
     )
     windows = RateWindows(limits)
     dispatcher = build_dispatcher(settings, clock, features)
-    wiring_context = WiringContext(open_uow, clock, bot)
+    reader = build_reader(settings.database_url, open_uow)
+    dispatcher["reader"] = reader
+    wiring_context = WiringContext(open_uow, clock, bot, reader)
     wirings = [feature.wire(wiring_context) for feature in features if feature.wire is not None]
     for wiring in wirings:
         dispatcher.workflow_data.update(wiring.data)
@@ -338,4 +346,5 @@ def build_app(
         features=features,
         wirings=wirings,
         sleep=sleep or asyncio.sleep,
+        reader=reader,
     )

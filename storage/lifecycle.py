@@ -1,5 +1,6 @@
 """Members' lifecycle stages, judged in bulk by SQL over activity_days (never by loading
-members into Python), win-back messages once per at-risk episode, and the claims that make
+members into Python), a range of user ids per statement so that a large community is judged
+in short transactions, win-back messages once per at-risk episode, and the claims that make
 the daily judgement and the weekly digest run once per community. It never commits."""
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ WITH stats AS (
   {weeks}
   FROM activity_days
   WHERE community_id = :community_id AND day > :since AND day <= :week_0
+    AND user_id > :after_user AND user_id <= :last_user
   GROUP BY user_id
 ),
 judged AS (
@@ -107,7 +109,7 @@ judged AS (
       ELSE 'active'
     END AS base
   FROM members m LEFT JOIN stats s ON s.user_id = m.user_id
-  WHERE m.community_id = :community_id
+  WHERE m.community_id = :community_id AND m.user_id > :after_user AND m.user_id <= :last_user
 ),
 decided AS (
   SELECT j.user_id AS user_id, j.last_day AS last_day, j.usual_gap AS usual_gap,
@@ -173,23 +175,29 @@ WHERE (r.place - 1) * 100 < :percent * population.n
 """
 
 
-def _key_statements(dialect: str) -> tuple[TextClause, TextClause]:
-    today = _param(dialect, "today", "DATE")
-    became = text(
-        f"""UPDATE member_lifecycle SET key_since = {today}, key_noticed = false
-WHERE community_id = :community_id AND key_since IS NULL
-  AND user_id IN ({_KEY_SET})"""
+_KEY_MEMBERS_BY_RULE = text(_KEY_SET).bindparams(bindparam("points_after", type_=UtcDateTime()))
+_KEY_HOLDERS = text(
+    "SELECT user_id FROM member_lifecycle WHERE community_id = :community_id "
+    "AND key_since IS NOT NULL"
+)
+KEY_UPDATE_CHUNK = 500
+
+_CHUNK_END = text(
+    """SELECT MAX(user_id) FROM (SELECT user_id FROM members
+WHERE community_id = :community_id AND user_id > :after_user
+ORDER BY user_id LIMIT :size) AS chunk"""
+)
+
+_TAKE_OVER = (
+    update(LifecycleClaimRow)
+    .where(
+        LifecycleClaimRow.community_id == bindparam("key_community"),
+        LifecycleClaimRow.kind == bindparam("key_kind"),
+        LifecycleClaimRow.period == bindparam("key_period"),
+        LifecycleClaimRow.claimed_at < bindparam("stale_before"),
     )
-    ceased = text(
-        f"""UPDATE member_lifecycle SET key_since = NULL, key_noticed = false
-WHERE community_id = :community_id AND key_since IS NOT NULL
-  AND user_id NOT IN ({_KEY_SET})"""
-    )
-    points_after = bindparam("points_after", type_=UtcDateTime())
-    return (
-        became.bindparams(bindparam("today", type_=Date()), points_after),
-        ceased.bindparams(points_after),
-    )
+    .values(claimed_at=bindparam("claimed"))
+)
 
 
 _ENTRY_COLUMNS = """l.user_id, u.first_name, u.username, l.stage, l.usual_gap_days,
@@ -252,6 +260,7 @@ FROM member_lifecycle l
 JOIN users u ON u.id = l.user_id
 JOIN members m ON m.community_id = l.community_id AND m.user_id = l.user_id
 WHERE l.community_id = :community_id AND l.stage = 'at_risk' AND l.risk_since IS NOT NULL
+  AND l.user_id > :after_user AND l.user_id <= :last_user
   AND m.is_member AND u.can_message
   AND NOT EXISTS (SELECT 1 FROM blocked_chats b WHERE b.chat_id = l.user_id)
   AND NOT EXISTS (SELECT 1 FROM winbacks w WHERE w.community_id = l.community_id
@@ -310,17 +319,49 @@ class SqlLifecycleRepository:
             {"community_id": community_id, "kind": kind, "period": period, "claimed_at": now},
         )
 
+    async def take_over(
+        self, community_id: int, kind: str, period: date, stale_before: datetime, now: datetime
+    ) -> bool:
+        """True for the one caller that takes over a claim made before `stale_before` (its
+        holder stopped half-way); the claim is then dated `now`."""
+        result = await self._session.execute(
+            _TAKE_OVER,
+            {
+                "key_community": community_id,
+                "key_kind": kind,
+                "key_period": period,
+                "stale_before": stale_before,
+                "claimed": now,
+            },
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def chunk_end(self, community_id: int, after_user: int, size: int) -> int | None:
+        """The id of the `size`-th member (by user id) after `after_user`, or of the last one
+        when fewer follow; None when none follows."""
+        found = await self._session.scalar(
+            _CHUNK_END, {"community_id": community_id, "after_user": after_user, "size": size}
+        )
+        return None if found is None else int(found)
+
     async def judge(
-        self, community_id: int, rules: LifecycleRules, today: date, now: datetime
+        self,
+        community_id: int,
+        rules: LifecycleRules,
+        today: date,
+        now: datetime,
+        users: tuple[int, int],
     ) -> None:
-        """Every member's stage as of their community's local `today` (activity up to and
-        including it), and the key members by the community's rule; one statement each."""
+        """The stage, as of their community's local `today` (activity up to and including
+        it), of every member whose user id is in (users[0], users[1]]; one statement."""
         dialect = _dialect(self._session)
         weeks = {f"week_{k}": today - timedelta(days=7 * k) for k in range(rules.loyal_weeks + 1)}
         await self._session.execute(
             _judge_statement(dialect, rules.loyal_weeks),
             {
                 "community_id": community_id,
+                "after_user": users[0],
+                "last_user": users[1],
                 "today": today,
                 "today_n": (today - date(1970, 1, 1)).days,
                 "since": today - timedelta(days=rules.history_days),
@@ -336,18 +377,46 @@ class SqlLifecycleRepository:
                 **weeks,
             },
         )
-        became, ceased = _key_statements(dialect)
-        key_parameters = {
+
+    async def key_changes(
+        self, community_id: int, rules: LifecycleRules, now: datetime
+    ) -> tuple[Sequence[int], Sequence[int]]:
+        """(members who became key members by the community's rule, members who ceased)."""
+        parameters = {
             "community_id": community_id,
-            "today": today,
             "points_after": now - timedelta(days=rules.key_days),
             "percent": rules.key_top_percent,
             "min_referrals": rules.key_min_referrals,
         }
-        await self._session.execute(
-            ceased, {k: v for k, v in key_parameters.items() if k != "today"}
-        )
-        await self._session.execute(became, key_parameters)
+        by_rule = {
+            int(user_id)
+            for user_id in (await self._session.execute(_KEY_MEMBERS_BY_RULE, parameters)).scalars()
+        }
+        holders = {
+            int(user_id)
+            for user_id in (
+                await self._session.execute(_KEY_HOLDERS, {"community_id": community_id})
+            ).scalars()
+        }
+        return sorted(by_rule - holders), sorted(holders - by_rule)
+
+    async def change_key_members(
+        self, community_id: int, became: Sequence[int], ceased: Sequence[int], today: date
+    ) -> None:
+        """Key members from `today` (not yet told to the moderators), and those no more."""
+        for values, users in (
+            ({"key_since": None, "key_noticed": False}, ceased),
+            ({"key_since": today, "key_noticed": False}, became),
+        ):
+            for start in range(0, len(users), KEY_UPDATE_CHUNK):
+                await self._session.execute(
+                    update(MemberLifecycleRow)
+                    .where(
+                        MemberLifecycleRow.community_id == community_id,
+                        MemberLifecycleRow.user_id.in_(users[start : start + KEY_UPDATE_CHUNK]),
+                    )
+                    .values(**values)
+                )
 
     async def note_return(self, community_id: int, user_id: int, day: date) -> None:
         """The member is active on `day`: won back now if they were at risk or churned."""
@@ -356,13 +425,25 @@ class SqlLifecycleRepository:
         )
 
     async def start_winbacks(
-        self, community_id: int, today: date, deadline: date, now: datetime
+        self,
+        community_id: int,
+        today: date,
+        deadline: date,
+        now: datetime,
+        users: tuple[int, int],
     ) -> Sequence[tuple[int, date]]:
-        """Records a win-back for each reachable at-risk member whose episode has none yet;
-        returns (user id, episode) of those recorded."""
+        """Records a win-back for each reachable at-risk member, user id in (users[0],
+        users[1]], whose episode has none yet; returns (user id, episode) of those recorded."""
         rows = await self._session.execute(
             _START_WINBACKS,
-            {"community_id": community_id, "today": today, "deadline": deadline, "now": now},
+            {
+                "community_id": community_id,
+                "today": today,
+                "deadline": deadline,
+                "now": now,
+                "after_user": users[0],
+                "last_user": users[1],
+            },
         )
         return [(int(user_id), episode) for user_id, episode in rows.all()]
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.models import (
@@ -91,6 +92,14 @@ def _board(rows: Sequence[Any]) -> list[LeaderboardRow]:
     ]
 
 
+def _insert(session: AsyncSession) -> Any:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(QuizQuestionRow)
+
+
+QUESTIONS_PER_STATEMENT = 100  # 9 columns each: well under SQLite's 32,766 variables
+
+
 class SqlQuizRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -111,6 +120,37 @@ class SqlQuizRepository:
                 "created_at": now,
             },
         )
+
+    async def add_questions(
+        self, community_id: int, questions: Sequence[QuizQuestion], now: datetime
+    ) -> int:
+        """The questions the bank does not hold yet, added a few hundred to a statement;
+        returns how many were added."""
+        rows = [
+            {
+                "community_id": community_id,
+                "fingerprint": fingerprint(question),
+                "text": question.text,
+                "options": list(question.options),
+                "correct": list(question.correct),
+                "explanation": question.explanation,
+                "topic": question.topic,
+                "difficulty": question.difficulty,
+                "created_at": now,
+            }
+            for question in questions
+        ]
+        added = 0
+        for start in range(0, len(rows), QUESTIONS_PER_STATEMENT):
+            chunk = rows[start : start + QUESTIONS_PER_STATEMENT]
+            statement = (
+                _insert(self._session)
+                .values(chunk)
+                .on_conflict_do_nothing()
+                .returning(QuizQuestionRow.id)
+            )
+            added += len((await self._session.execute(statement)).all())
+        return added
 
     def _in_bank(self, community_id: int, topic: str | None) -> list[Any]:
         conditions: list[Any] = [QuizQuestionRow.community_id == community_id]

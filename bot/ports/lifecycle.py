@@ -19,20 +19,51 @@ class LifecycleRepository(Protocol):
 
     async def is_claimed(self, community_id: int, kind: str, period: date) -> bool: ...
 
-    async def judge(
-        self, community_id: int, rules: LifecycleRules, today: date, now: datetime
-    ) -> None:
-        """Every member's stage as of the local `today`, and the key members."""
+    async def take_over(
+        self, community_id: int, kind: str, period: date, stale_before: datetime, now: datetime
+    ) -> bool:
+        """True for the one caller that takes over a claim older than `stale_before`."""
         ...
+
+    async def chunk_end(self, community_id: int, after_user: int, size: int) -> int | None:
+        """The user id ending the next chunk of `size` members after `after_user`."""
+        ...
+
+    async def judge(
+        self,
+        community_id: int,
+        rules: LifecycleRules,
+        today: date,
+        now: datetime,
+        users: tuple[int, int],
+    ) -> None:
+        """The stage as of the local `today` of each member with a user id in the range."""
+        ...
+
+    async def key_changes(
+        self, community_id: int, rules: LifecycleRules, now: datetime
+    ) -> tuple[Sequence[int], Sequence[int]]:
+        """(members who became key members, members who ceased to be)."""
+        ...
+
+    async def change_key_members(
+        self, community_id: int, became: Sequence[int], ceased: Sequence[int], today: date
+    ) -> None: ...
 
     async def note_return(self, community_id: int, user_id: int, day: date) -> None:
         """The member is active on `day`: an at-risk or churned member is won back."""
         ...
 
     async def start_winbacks(
-        self, community_id: int, today: date, deadline: date, now: datetime
+        self,
+        community_id: int,
+        today: date,
+        deadline: date,
+        now: datetime,
+        users: tuple[int, int],
     ) -> Sequence[tuple[int, date]]:
-        """A win-back recorded for each reachable at-risk member whose episode has none."""
+        """A win-back recorded for each reachable at-risk member in the user id range whose
+        episode has none."""
         ...
 
     async def winback_rate(self, community_id: int, since: datetime) -> tuple[int, int]:

@@ -26,6 +26,12 @@ class QuizRepository(Protocol):
         """False when the community's bank holds that question already."""
         ...
 
+    async def add_questions(
+        self, community_id: int, questions: Sequence[QuizQuestion], now: datetime
+    ) -> int:
+        """Those the bank does not hold yet added; how many."""
+        ...
+
     async def pick_questions(
         self, community_id: int, topic: str | None, count: int, now: datetime
     ) -> Sequence[QuizQuestion]:

@@ -22,8 +22,11 @@ from bot.domain.rules import local_day
 from bot.ports import UnitOfWork
 from bot.services.points import apply_points
 
-DAILY = "daily"
+DAILY = "daily"  # the day's judgement started (its claim)
+DAILY_DONE = "judged"  # and finished
 DIGEST = "digest"
+CLAIM_LEASE = timedelta(minutes=10)
+JUDGE_CHUNK = 200  # members in the first transaction of the daily judgement (then sized by time)
 LIST_LIMIT = 30
 WINBACK_TEXT_LIMIT = 1000
 
@@ -51,6 +54,12 @@ class Winback:
 
 
 @dataclass(frozen=True)
+class KeyChanges:
+    became: Sequence[int]
+    ceased: Sequence[int]
+
+
+@dataclass(frozen=True)
 class Digest:
     community: Community
     week_start: date
@@ -68,18 +77,38 @@ def local_midnight(day: date, timezone: str) -> datetime:
     return datetime.combine(day, time(), ZoneInfo(timezone)).astimezone(UTC)
 
 
-async def judge_day(uow: UnitOfWork, community: Community, now: datetime) -> list[Winback] | None:
-    """The daily judgement of every member, claimed once per community and local day (None
-    when already done), and the win-backs it starts (gift paid once per episode)."""
+async def start_day(uow: UnitOfWork, community: Community, now: datetime) -> date | None:
+    """The local day whose daily judgement this caller now carries out, claimed once per
+    community and day; None when it is done or another caller holds it. A claim whose
+    holder stopped half-way (a crash) is taken over once it is CLAIM_LEASE old."""
     today = local_day(now, community.timezone)
-    if not await uow.lifecycle.claim(community.id, DAILY, today, now):
+    lifecycle = uow.lifecycle
+    if await lifecycle.is_claimed(community.id, DAILY_DONE, today):
         return None
+    if await lifecycle.claim(community.id, DAILY, today, now):
+        return today
+    if await lifecycle.take_over(community.id, DAILY, today, now - CLAIM_LEASE, now):
+        return today
+    return None
+
+
+async def judge_chunk(
+    uow: UnitOfWork, community: Community, today: date, now: datetime, after_user: int, size: int
+) -> tuple[list[Winback], int | None]:
+    """The stages of the next `size` members (by user id) after `after_user`, and the
+    win-backs they start (recorded once per episode, gift paid once): one short transaction
+    of a day's judgement. Returns them and the last user id judged (None: none was left).
+    Judging a member twice on a day gives the same stage, so a rerun repeats nothing."""
+    last_user = await uow.lifecycle.chunk_end(community.id, after_user, size)
+    if last_user is None:
+        return [], None
+    users = (after_user, last_user)
     rules = community.lifecycle
-    await uow.lifecycle.judge(community.id, rules, today, now)
+    await uow.lifecycle.judge(community.id, rules, today, now, users)
     if not rules.winback:
-        return []
+        return [], last_user
     started = await uow.lifecycle.start_winbacks(
-        community.id, today, today + timedelta(days=rules.won_back_days), now
+        community.id, today, today + timedelta(days=rules.won_back_days), now, users
     )
     winbacks = []
     for user_id, episode in started:
@@ -100,7 +129,22 @@ async def judge_day(uow: UnitOfWork, community: Community, now: datetime) -> lis
             )
             gift = rules.winback_gift if change is not None else 0
         winbacks.append(Winback(user_id, episode, gift))
-    return winbacks
+    return winbacks, last_user
+
+
+async def key_changes(uow: UnitOfWork, community: Community, now: datetime) -> KeyChanges:
+    """Who becomes and who ceases to be a key member by the community's rule (a read over
+    the whole community: run it in a read-only unit of work off the loop)."""
+    became, ceased = await uow.lifecycle.key_changes(community.id, community.lifecycle, now)
+    return KeyChanges(tuple(became), tuple(ceased))
+
+
+async def finish_day(
+    uow: UnitOfWork, community: Community, today: date, now: datetime, changes: KeyChanges
+) -> None:
+    """The key members changed and the day's judgement recorded as done."""
+    await uow.lifecycle.change_key_members(community.id, changes.became, changes.ceased, today)
+    await uow.lifecycle.claim(community.id, DAILY_DONE, today, now)
 
 
 async def note_first_activity(uow: UnitOfWork, community_id: int, user_id: int, day: date) -> None:
@@ -133,15 +177,37 @@ async def needs_moderators(uow: UnitOfWork, community: Community, now: datetime)
 async def take_key_notices(uow: UnitOfWork, community: Community) -> Sequence[LifecycleEntry]:
     """New key members not yet told to the moderators, marked told."""
     entries = await uow.lifecycle.unnoticed_key_members(community.id)
-    await uow.lifecycle.mark_key_noticed(community.id, [entry.user_id for entry in entries])
+    await mark_key_noticed(uow, community, entries)
     return entries
+
+
+async def unnoticed_key_members(uow: UnitOfWork, community: Community) -> Sequence[LifecycleEntry]:
+    """New key members not yet told to the moderators (a read; marked by mark_key_noticed)."""
+    return await uow.lifecycle.unnoticed_key_members(community.id)
+
+
+async def mark_key_noticed(
+    uow: UnitOfWork, community: Community, entries: Sequence[LifecycleEntry]
+) -> None:
+    await uow.lifecycle.mark_key_noticed(community.id, [entry.user_id for entry in entries])
 
 
 async def take_digest(uow: UnitOfWork, community: Community, now: datetime) -> Digest | None:
     """Last week's digest, claimed once per community and local week (None if taken)."""
-    monday = week_start(local_day(now, community.timezone))
-    if not await uow.lifecycle.claim(community.id, DIGEST, monday, now):
+    if not await claim_digest(uow, community, now):
         return None
+    return await read_digest(uow, community, now)
+
+
+async def claim_digest(uow: UnitOfWork, community: Community, now: datetime) -> bool:
+    """True for the one caller that sends this local week's digest."""
+    monday = week_start(local_day(now, community.timezone))
+    return await uow.lifecycle.claim(community.id, DIGEST, monday, now)
+
+
+async def read_digest(uow: UnitOfWork, community: Community, now: datetime) -> Digest:
+    """Last week's digest (reads over the whole community; claimed apart by claim_digest)."""
+    monday = week_start(local_day(now, community.timezone))
     last = monday - timedelta(days=7)
     before = monday - timedelta(days=14)
     zone = community.timezone

@@ -13,7 +13,7 @@ import pytest
 from aiogram.types import Poll
 from sqlalchemy import func, select, update
 
-from bot.services.quizzes import MAX_FILE_BYTES
+from bot.domain.quiz_files import MAX_FILE_BYTES
 from handlers.quiz_sessions import QuizDriver
 from seedbot.app import ALLOWED_UPDATES, build_app
 from storage.models import (

@@ -10,6 +10,7 @@ from functools import partial
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.domain import quiz_files
 from bot.domain.errors import QuizFileTooLarge
 from bot.domain.models import Community, QuizImport
 from bot.services import quizzes
@@ -121,7 +122,7 @@ async def test_a_file_found_too_large_while_downloading_is_refused(
 ) -> None:
     clock = FakeClock()
     await request(session_factory, clock)
-    files = Files(QuizFileTooLarge(limit=quizzes.FILE_LIMIT))
+    files = Files(QuizFileTooLarge(limit=quiz_files.FILE_LIMIT))
     await QuizImports(partial(unit_of_work, session_factory), clock, files).run()
     assert await counts(session_factory) == (
         0,

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from bot.domain.errors import QuizFileInvalid, QuizFileUnreadable
-from bot.services.quizzes import MAX_FILE_BYTES, parse_question_file
+from bot.domain.quiz_files import MAX_FILE_BYTES, parse_question_file
 
 HUGE_INT = "7" * 5000
 DEEP = 100_000
