@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3.11
 BIN := $(VENV)/bin
 
-.PHONY: install run migrate test lint typecheck check bench bench-size bench-insights catalogs clean
+.PHONY: install run migrate test lint typecheck check bench bench-size bench-insights bench-isolation catalogs clean
 
 $(BIN)/seedbot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,6 @@ bench-size: install
 
 bench-insights: install
 	$(BIN)/python -m bench.insights
+
+bench-isolation: install
+	$(BIN)/python -m bench.isolation
