@@ -10,7 +10,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from bot.domain.care import BirthdayInPrivate, CareSettings
-from bot.domain.errors import N_, UsageError
+from bot.domain.errors import N_, ModeratorsOnly, UsageError
 from bot.domain.models import Community, UserInfo
 from bot.i18n import Translator, translator
 from bot.parsing.birthdays import parse_birthday
@@ -153,7 +153,7 @@ def setup() -> Router:
 
     @group.message(Command("birthdays"))
     async def refuse(message: Message, outbox: Outbox, _: Translator) -> None:
-        outbox.reply(message, _("Only moderators of this group can use this command."))
+        raise ModeratorsOnly()
 
     return router
 

@@ -34,7 +34,7 @@ from runtime.sender import UNREADABLE
 
 USAGE = N_(
     "/campaign add <schedule> <text> | list | show <id> | pause <id> | resume <id> | "
-    "delete <id> | test <id> | grace <id> <minutes> | "
+    "delete <id> | test <id> | preview <id> | grace <id> <minutes> | "
     "enable checkin|leaderboard|reminder [schedule] | disable checkin|leaderboard|reminder"
 )
 PREVIEW_LENGTH = 600
@@ -191,12 +191,17 @@ def setup() -> Router:  # noqa: PLR0915
                     minutes=changed.grace_minutes,
                 ),
             )
-        elif action == "test":
+        elif action in ("test", "preview"):
             if actor is None or not await uow.users.can_message(actor):
                 raise PrivateChatNeeded()
             run = await campaigns.test_run(uow, community, parse_id(words), now)
             queue_campaign_run(outbox, run, to_chat=actor)
-            outbox.reply(message, _("📬 Sent you a test post privately."))
+            outbox.reply(
+                message,
+                _("📬 Sent you a test post privately.")
+                if action == "test"
+                else _("📬 Sent you the post privately, exactly as the group will see it."),
+            )
         elif action == "enable" and words and words[0].lower() in BUILTIN_WORDS:
             kind = BUILTIN_WORDS[words[0].lower()]
             schedule = parse_builtin_schedule(kind, " ".join(words[1:]) or None)
@@ -241,8 +246,9 @@ FEATURE = Feature(
     commands=(
         FeatureCommand(
             "campaign",
-            N_("Scheduled posts: /campaign add|list|show|pause|resume|delete|test|enable"),
+            N_("Scheduled posts: /campaign add|list|show|preview|pause|resume|delete|enable"),
             moderators=True,
+            answered_privately=True,
         ),
         FeatureCommand(
             "timezone", N_("The group's timezone: /timezone Asia/Shanghai"), moderators=True

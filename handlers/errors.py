@@ -8,9 +8,10 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent, ReplyParameters
 
-from bot.domain.errors import DomainError
+from bot.domain.errors import DomainError, ModeratorsOnly
 from bot.i18n import Translator, translator
 from bot.ports import transaction_open
+from handlers.refusals import RefusalLimiter
 from runtime.features import Feature
 from runtime.outbox import Outbox
 
@@ -43,6 +44,7 @@ def setup() -> Router:
         bot: Bot,
         _: Translator | None = None,
         outbox: Outbox | None = None,
+        refusals: RefusalLimiter | None = None,
     ) -> None:
         """A domain refusal rolled the update back; tell the user why, in their chat's language.
 
@@ -50,6 +52,14 @@ def setup() -> Router:
         outbox, sent after the commit; with no transaction open it is sent right away."""
         assert isinstance(event.exception, DomainError)
         update = event.update
+        if (
+            isinstance(event.exception, ModeratorsOnly)
+            and refusals is not None
+            and update.message is not None
+            and update.message.from_user is not None
+            and not refusals.may_speak(update.message.chat.id, update.message.from_user.id)
+        ):
+            return  # said to this member in this group less than a minute ago
         text = refusal_text(
             event.exception, _ or translator("en"), as_html=update.callback_query is None
         )

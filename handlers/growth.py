@@ -321,9 +321,13 @@ FEATURE = Feature(
             "setwelcome",
             N_("Set the newcomers' welcome: /setwelcome <text>|default"),
             moderators=True,
+            answered_privately=True,
         ),
         FeatureCommand(
-            "setrules", N_("Set the rules link: /setrules <link>|none"), moderators=True
+            "setrules",
+            N_("Set the rules link: /setrules <link>|none"),
+            moderators=True,
+            answered_privately=True,
         ),
         FeatureCommand(
             "joinrequests", N_("Join requests: /joinrequests approve|manual"), moderators=True

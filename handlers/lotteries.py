@@ -14,7 +14,7 @@ from aiogram.filters import Command, CommandObject, Filter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.domain.errors import N_, PrivateChatNeeded, UsageError
+from bot.domain.errors import N_, ModeratorsOnly, PrivateChatNeeded, UsageError
 from bot.domain.lotteries import Lottery, LotteryStatus, LotteryWinner
 from bot.domain.models import Community, UserInfo
 from bot.i18n import Translator, translator
@@ -453,7 +453,7 @@ async def dialog_answer(
 
 
 async def refuse(message: Message, outbox: Outbox, _: Translator) -> None:
-    outbox.reply(message, _("Only moderators of this group can use this command."))
+    raise ModeratorsOnly()
 
 
 async def join(

@@ -11,7 +11,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.domain.errors import N_, OwnersOnly, UsageError
+from bot.domain.errors import N_, ModeratorsOnly, OwnersOnly, UsageError
 from bot.domain.models import Community
 from bot.i18n import LANGUAGES, Translator, translator
 from bot.parsing.moderation import parse_amount, parse_badge, parse_quota
@@ -213,7 +213,7 @@ def setup() -> Router:
 
     @router.message(Command(*MODERATOR_COMMANDS))
     async def refuse(message: Message, outbox: Outbox, _: Translator) -> None:
-        outbox.reply(message, _("Only moderators of this group can use this command."))
+        raise ModeratorsOnly()
 
     return router
 

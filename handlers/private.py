@@ -109,7 +109,13 @@ def setup() -> Router:
 
     @router.message(GroupOnlyCommand())
     async def only_in_groups(message: Message, outbox: Outbox, _: Translator) -> None:
-        outbox.reply(message, _("This command works inside a community group, not here."))
+        outbox.reply(
+            message,
+            _(
+                "This command works inside a community group, not here. Moderators: choose a "
+                "group with /manage, and its commands work here too."
+            ),
+        )
 
     return router
 

@@ -20,7 +20,7 @@ from aiogram.methods import SendMessage
 from aiogram.types import Message, PollAnswer, ReplyParameters, Update
 
 from bot.domain import quiz_files
-from bot.domain.errors import N_, QuizFileMissing, QuizFileNotReady, UsageError
+from bot.domain.errors import N_, ModeratorsOnly, QuizFileMissing, QuizFileNotReady, UsageError
 from bot.domain.models import Community, LeaderboardRow, QuizImport, UserInfo
 from bot.i18n import Translator, translator
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
@@ -30,6 +30,7 @@ from handlers.campaigns import local_time
 from handlers.errors import refusal_text
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
+from handlers.middlewares.console import console_header
 from handlers.middlewares.context import user_info
 from handlers.render import actor_of, name
 from runtime.features import Feature, FeatureCommand, Wiring, WiringContext
@@ -156,6 +157,15 @@ def queue_import_reply(outbox: Outbox, outcome: ImportOutcome) -> None:
     else:
         assert outcome.refusal is not None
         text = refusal_text(outcome.refusal, _)
+    if claim.answer_chat_id is not None:
+        outbox.announce(
+            claim.answer_chat_id,
+            console_header(outcome.community) + text,
+            f"quiz-import:{claim.id}",
+            kind="quiz_import",
+            reply_to=abs(claim.command_message_id),
+        )
+        return
     if claim.thread_id is not None:
         outbox.use_thread(claim.community_id, claim.thread_id)
     outbox.announce(
@@ -167,15 +177,20 @@ def queue_import_reply(outbox: Outbox, outcome: ImportOutcome) -> None:
     )
 
 
-def import_request(message: Message, community: Community) -> QuizImport:
-    reply = message.reply_to_message
-    if reply is None or reply.document is None:
+def import_request(message: Message, community: Community, outbox: Outbox) -> QuizImport:
+    """The file is the command's own (the command as its caption) or the one it replies to;
+    from the private console, the answer goes back there."""
+    document = message.document
+    if document is None and message.reply_to_message is not None:
+        document = message.reply_to_message.document
+    if document is None:
         raise QuizFileMissing()
-    document = reply.document
+    console = outbox.route if outbox.route is not None and outbox.route.reply_to else None
     return QuizImport(
         id=0,
         community_id=community.id,
-        command_message_id=message.message_id,
+        command_message_id=-message.message_id if console else message.message_id,
+        answer_chat_id=console.private_chat_id if console else None,
         thread_id=message.message_thread_id if message.is_topic_message else None,
         file_id=document.file_id,
         file_name=(document.file_name or "")[:256] or None,
@@ -215,7 +230,9 @@ def setup() -> Router:
         action = action.lower()
         actor = actor_of(message)
         if action == "import":
-            await quizzes.request_import(uow, community, import_request(message, community), now)
+            await quizzes.request_import(
+                uow, community, import_request(message, community, outbox), now
+            )
             outbox.later(quiz_imports, not_imported_yet(message, _))
         elif action == "add":
             question = quiz_files.parse_added_question(rest)
@@ -286,7 +303,7 @@ def setup() -> Router:
         if (command.args or "").strip().lower() == "top":
             await show_top(message, uow, community, outbox, _)
         else:
-            outbox.reply(message, _("Only moderators of this group can use this command."))
+            raise ModeratorsOnly()
 
     @router.poll_answer()
     async def poll_answer(
@@ -345,6 +362,7 @@ FEATURE = Feature(
         FeatureCommand(
             "quiz",
             N_("Quiz leaderboard: /quiz top (moderators: start|schedule|list|cancel|add|import)"),
+            answered_privately=("import", "add", "schedule", "list", "cancel"),
         ),
     ),
     timed_work=(quiz_work,),

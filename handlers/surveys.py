@@ -13,7 +13,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.domain.care import NotASurveyMember, Survey, SurveyKind, SurveyStatus
-from bot.domain.errors import N_, UsageError
+from bot.domain.errors import N_, ModeratorsOnly, UsageError
 from bot.domain.models import Community, UserInfo
 from bot.i18n import Translator, translator
 from bot.parsing.surveys import USAGE, parse_id, parse_kind, parse_planned
@@ -323,7 +323,7 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
 
     @router.message(Command("survey"))
     async def refuse(message: Message, outbox: Outbox, _: Translator) -> None:
-        outbox.reply(message, _("Only moderators of this group can use this command."))
+        raise ModeratorsOnly()
 
     @router.callback_query(SurveyButton.filter())
     async def answer(

@@ -21,7 +21,7 @@ from aiogram.types import (
     ReplyParameters,
 )
 
-from bot.domain.errors import N_, UsageError
+from bot.domain.errors import N_, ModeratorsOnly, UsageError
 from bot.domain.models import Community, UserInfo
 from bot.domain.tickets import (
     FeedbackTicket,
@@ -770,7 +770,7 @@ async def ticket_rules(
 
 
 async def refused(message: Message, outbox: Outbox, _: Translator) -> None:
-    outbox.reply(message, _(MODERATORS_ONLY))
+    raise ModeratorsOnly()
 
 
 async def triage(
@@ -928,6 +928,7 @@ FEATURE = Feature(
             "ticketrules",
             N_("Ticket rewards and limit: /ticketrules bug|idea <points>|limit <n>"),
             moderators=True,
+            answered_privately=True,
         ),
     ),
     data_sections=("tickets", "ticket_photos", "ticket_events"),

@@ -23,12 +23,16 @@ class FeatureCommand:
     """A command for /help, the private chat's help and BotFather's menus. `description` is
     marked with N_ and translated where it is shown. `moderators`: listed for moderators
     only (their /help part, the administrators' menu). `private`: it also works in the
-    private chat with the bot (the others are answered there with "works in a group")."""
+    private chat with the bot (the others are answered there with "works in a group", or
+    act on the moderator's console group). `answered_privately`: a set-up command (all of it,
+    or the subcommands named) that a moderator typing it in the group is answered for in
+    private, to keep the group quiet."""
 
     name: str
     description: str
     moderators: bool = False
     private: bool = False
+    answered_privately: bool | tuple[str, ...] = False
 
 
 @dataclass(frozen=True)
@@ -138,3 +142,19 @@ def moderator_commands(features: Sequence[Feature]) -> list[FeatureCommand]:
 
 def group_only_commands(features: Sequence[Feature]) -> list[str]:
     return [command.name for command in commands_of(features) if not command.private]
+
+
+def answered_privately(features: Sequence[Feature]) -> Callable[[str, str], bool]:
+    """Whether a command (its name and first word) is a set-up command answered in private."""
+    whole: set[str] = set()
+    some: dict[str, frozenset[str]] = {}
+    for command in commands_of(features):
+        if command.answered_privately is True:
+            whole.add(command.name)
+        elif command.answered_privately:
+            some[command.name] = frozenset(command.answered_privately)
+
+    def check(name: str, word: str) -> bool:
+        return name in whole or word in some.get(name, frozenset())
+
+    return check

@@ -2,13 +2,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from html import escape
 from typing import Any, Protocol
 
-from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    DeleteMessage,
+    EditMessageCaption,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    SendDocument,
+    SendMessage,
+    SendPhoto,
+    TelegramMethod,
+)
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+)
 
 from bot.domain.errors import N_
 from bot.i18n import Translator, translator
@@ -193,6 +209,77 @@ def message_payload(
     return payload
 
 
+MAX_CALLBACK_DATA = 64
+SENT_TO_CHAT = (SendMessage, SendPhoto, SendDocument)
+EDITS_OF_A_MESSAGE = (EditMessageText, EditMessageReplyMarkup, EditMessageCaption, DeleteMessage)
+
+
+@dataclass(frozen=True)
+class PrivateRoute:
+    """An update handled for a group whose answers go to a moderator's private chat: a command
+    from the private moderation console, or a set-up command typed in the group that is
+    answered privately to keep the group quiet. What would be sent to the group (replies,
+    messages, files) goes to `private_chat_id` under `header`, which names the group; edits
+    of `edited_message_id` (the console message whose button was pressed) follow it there;
+    the buttons sent there carry `button_prefix` before their callback data, which the
+    console reads back on a press. Posts meant for the group (the announcements) stay in it.
+    """
+
+    group_chat_id: int
+    private_chat_id: int
+    header: str
+    button_prefix: str
+    reply_to: int | None = None
+    edited_message_id: int | None = None
+    group_note: TelegramMethod[Any] | None = None  # the one line the group gets instead
+
+    def routed(self, method: TelegramMethod[Any]) -> TelegramMethod[Any]:
+        chat_id = getattr(method, "chat_id", None)
+        if chat_id != self.group_chat_id:
+            return method
+        if isinstance(method, SENT_TO_CHAT):
+            changes: dict[str, Any] = {
+                "chat_id": self.private_chat_id,
+                "message_thread_id": None,
+                "reply_parameters": (
+                    ReplyParameters(message_id=self.reply_to, allow_sending_without_reply=True)
+                    if self.reply_to is not None
+                    else None
+                ),
+                "reply_markup": self.buttons(method.reply_markup),
+            }
+            if isinstance(method, SendMessage):
+                changes["text"] = fit_message(self.header + method.text)
+            elif method.caption is not None or isinstance(method, SendPhoto):
+                changes["caption"] = self.header + (method.caption or "")
+            return method.model_copy(update=changes)
+        if isinstance(method, EDITS_OF_A_MESSAGE) and method.message_id == self.edited_message_id:
+            changes = {"chat_id": self.private_chat_id}
+            if not isinstance(method, DeleteMessage):
+                changes["reply_markup"] = self.buttons(method.reply_markup)
+            text = method.text if isinstance(method, EditMessageText) else None
+            if text is not None and not text.startswith(self.header):
+                changes["text"] = fit_message(self.header + text)
+            return method.model_copy(update=changes)
+        return method
+
+    def buttons(self, markup: Any) -> Any:
+        if not isinstance(markup, InlineKeyboardMarkup):
+            return markup
+        rows = [[self._button(button) for button in row] for row in markup.inline_keyboard]
+        return InlineKeyboardMarkup(inline_keyboard=rows)
+
+    def _button(self, button: InlineKeyboardButton) -> InlineKeyboardButton:
+        data = button.callback_data
+        if data is None or data.startswith(self.button_prefix):
+            return button
+        prefixed = self.button_prefix + data
+        if len(prefixed.encode()) > MAX_CALLBACK_DATA:
+            logger.error("A console button's data is too long: %r", prefixed)
+            return button
+        return button.model_copy(update={"callback_data": prefixed})
+
+
 class Outbox:
     """What an update wants to say. Replies are sent right after the transaction commits;
     announcements join the paced outgoing queue inside that same transaction, once per key."""
@@ -201,6 +288,12 @@ class Outbox:
         self._methods: list[Reply] = []
         self._threads: dict[int, int] = {}
         self._announcements: list[Announcement] = []
+        self.route: PrivateRoute | None = None
+
+    def route_privately(self, route: PrivateRoute) -> None:
+        """From now on, what this update sends to the group goes to a private chat (see
+        PrivateRoute)."""
+        self.route = route
 
     def announce(
         self,
@@ -218,6 +311,8 @@ class Outbox:
     ) -> None:
         """Through the paced queue, once per key, retried until Telegram takes it; with
         `tell_on_failure` (see failure_notice), a moderator hears if it never arrives."""
+        if self.route is not None and chat_id == self.route.group_chat_id:
+            reply_to = None  # the command was not sent in the group
         payload = message_payload(
             text,
             markup=markup,
@@ -292,6 +387,16 @@ class Outbox:
                 message_id=message.message_id, allow_sending_without_reply=True
             ),
         )
+        if self.route is not None and message.chat.id == self.route.group_chat_id:
+            self._methods.append(Reply(self.route.routed(method)))
+            return
+        if self.route is not None and message.chat.id == self.route.private_chat_id:
+            method = method.model_copy(
+                update={
+                    "text": fit_message(self.route.header + method.text),
+                    "reply_markup": self.route.buttons(markup),
+                }
+            )
         self._methods.append(Reply(method, merge))
 
     def send(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
@@ -308,21 +413,37 @@ class Outbox:
         self.call(AnswerCallbackQuery(callback_query_id=callback.id, text=text, show_alert=alert))
 
     def call(self, method: TelegramMethod[Any]) -> None:
+        if self.route is not None:
+            method = self.route.routed(method)
         self._methods.append(Reply(method))
 
     def later(self, build: Build, fallback: TelegramMethod[Any]) -> None:
         """Calls made after the commit, in this reply's place: `build` runs then (off the
         transaction) and returns them; if it fails, `fallback` is sent instead."""
+        route = self.route
+        if route is not None:
+            inner = build
+
+            async def routed_build() -> Sequence[TelegramMethod[Any]]:
+                return [route.routed(method) for method in await inner()]
+
+            build, fallback = routed_build, route.routed(fallback)
         self._methods.append(Reply(fallback, build=build))
 
     def planned(self) -> Sequence[Reply]:
         """The planned calls, left in the outbox."""
-        return tuple(self._methods)
+        return (*self._note(), *self._methods)
 
     def take(self) -> list[Reply]:
         """The planned calls, in order, leaving the outbox empty (for the reply path)."""
-        replies, self._methods = self._methods, []
+        replies, self._methods = [*self._note(), *self._methods], []
+        if self.route is not None:
+            self.route = replace(self.route, group_note=None)
         return replies
 
+    def _note(self) -> list[Reply]:
+        note = self.route.group_note if self.route is not None else None
+        return [Reply(note)] if note is not None else []
+
     def __len__(self) -> int:
-        return len(self._methods)
+        return len(self._methods) + len(self._note())

@@ -54,7 +54,10 @@ class SavepointMiddleware(BaseMiddleware):
                 await outcome.outbox.queue_announcements(uow.outgoing, self._clock.now())
         except (DomainError, SkipHandler, CancelHandler):
             outcome.refused = True
+            route = outcome.outbox.route
             outcome.outbox = data["outbox"] = self._outbox_for(event, data)
+            if route is not None:  # the explanation goes where the answer would have
+                outcome.outbox.route_privately(route)
             raise
         except Exception as error:
             outcome.failure = error

@@ -34,6 +34,7 @@ from handlers import FEATURES, setup_routers
 from handlers.filters.moderator import ModeratorDirectory
 from handlers.help import register_command_menus
 from handlers.insights import StatsContext
+from handlers.middlewares.console import ConsoleMiddleware, QuietGroupMiddleware
 from handlers.middlewares.context import CommunityContextMiddleware
 from runtime.features import (
     Feature,
@@ -289,11 +290,13 @@ def build_dispatcher(
         features=features,  # /help, the private chat and the menus list what they declare
     )
     dispatcher.update.outer_middleware(SavepointMiddleware(clock))
+    dispatcher.update.outer_middleware(ConsoleMiddleware())
     dispatcher.update.outer_middleware(
         CommunityContextMiddleware(
             CommunityDefaults(timezone=settings.timezone, language=settings.default_language), clock
         )
     )
+    dispatcher.update.outer_middleware(QuietGroupMiddleware())
     dispatcher.include_routers(*setup_routers(tuple(features)))
     return dispatcher
 

@@ -568,7 +568,10 @@ class QuizImportRow(Base):
     community_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("communities.id", ondelete="CASCADE")
     )
+    # The command's message id; for a command from the private console, its id negated (a
+    # private message's id may equal a group message's) with `answer_chat_id` the private chat.
     command_message_id: Mapped[int] = mapped_column(BigInteger)
+    answer_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     thread_id: Mapped[int | None] = mapped_column(BigInteger)
     file_id: Mapped[str] = mapped_column(String(256))
     file_name: Mapped[str | None] = mapped_column(String(256))
@@ -858,3 +861,19 @@ class RewardMemoryRow(Base):
     )
     subject: Mapped[str] = mapped_column(String(64), primary_key=True)
     occasion: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class ConsoleLinkRow(Base):
+    """A group a moderator manages from the private chat with the bot. `chosen_at`: when they
+    last chose it with /manage (the latest is the console's group). The id is short enough to
+    travel in the callback data of the buttons the console sends."""
+
+    __tablename__ = "console_links"
+    __table_args__ = (UniqueConstraint("user_id", "community_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    community_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("communities.id", ondelete="CASCADE")
+    )
+    chosen_at: Mapped[datetime | None]

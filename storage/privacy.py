@@ -115,6 +115,7 @@ PARTS: tuple[Part, ...] = (
     Part("badges", "member_badges", ("user_id",)),
     Part("audit", "audit_log", ("actor_id", "target_user_id")),
     Part("invite_links", "invite_links", ("user_id",)),
+    Part("console", "console_links", ("user_id",), erase=DELETE),
     Part("referrals", "referrals", ("invitee_id", "inviter_id")),
     Part("remembered_referrals", "remembered_referrals", ("invitee_id", "inviter_id")),
     Part("outgoing_messages", "outgoing_messages", ("chat_id",)),

@@ -458,6 +458,7 @@ class SqlQuizRepository:
             {
                 "community_id": request.community_id,
                 "command_message_id": request.command_message_id,
+                "answer_chat_id": request.answer_chat_id,
                 "thread_id": request.thread_id,
                 "file_id": request.file_id,
                 "file_name": request.file_name,
@@ -504,6 +505,7 @@ class SqlQuizRepository:
             file_size=row.file_size,
             attempt=row.attempts + 1,
             created_by=row.created_by,
+            answer_chat_id=row.answer_chat_id,
         )
 
     async def retry_import(self, claim: QuizImport, due_at: datetime) -> bool:

@@ -16,6 +16,7 @@ from storage.caches import savepoint_undone
 from storage.campaigns import SqlCampaignRepository, SqlOutgoingQueue
 from storage.chat_moves import SqlChatMoves
 from storage.communities import SqlCommunityRepository
+from storage.console import SqlConsoleLinks
 from storage.dead_letters import SqlDeadLetters
 from storage.engine import READ_ONLY
 from storage.insights import SqlInsightsRepository
@@ -51,6 +52,10 @@ class SqlCommunitiesPart:
 
 class SqlChatMovesPart:
     chat_moves: SqlChatMoves
+
+
+class SqlConsolePart:
+    console: SqlConsoleLinks
 
 
 class SqlCheckinsPart:
@@ -134,6 +139,7 @@ class SqlRewardsPart:
 class SqlUnitOfWork(
     SqlCommunitiesPart,
     SqlChatMovesPart,
+    SqlConsolePart,
     SqlCheckinsPart,
     SqlPointsPart,
     SqlBadgesPart,

@@ -23,6 +23,12 @@ class DomainError(Exception):
         self.params = params
 
 
+class ModeratorsOnly(DomainError):
+    """A moderator's command from someone else: said once a minute per member and group."""
+
+    message = N_("Only moderators of this group can use this command.")
+
+
 class UsageError(DomainError):
     message = N_("Usage: {usage}")
     translated_params = ("usage",)
@@ -235,7 +241,10 @@ class QuizFileUnreadable(DomainError):
 
 
 class QuizFileMissing(DomainError):
-    message = N_("Reply /quiz import to a file with the questions (YAML, JSON or CSV).")
+    message = N_(
+        "Reply /quiz import to a file with the questions (YAML, JSON or CSV), or send the file "
+        "with /quiz import as its caption."
+    )
 
 
 class QuizFileNotReady(DomainError):

@@ -504,6 +504,8 @@ class QuizImport:
     file_size: int | None
     attempt: int
     created_by: int | None
+    # Answered in this private chat (a command from the moderation console), not the group.
+    answer_chat_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from bot.ports.communities import (
     MemberRepository,
     UserRepository,
 )
+from bot.ports.console import ConsoleLink, ConsolePart, ConsoleRepository
 from bot.ports.core import (
     Clock,
     MembershipChecker,
@@ -77,6 +78,9 @@ __all__ = [
     "Clock",
     "CommunitiesPart",
     "CommunityRepository",
+    "ConsoleLink",
+    "ConsolePart",
+    "ConsoleRepository",
     "DeadLetterRepository",
     "InsightsPart",
     "InsightsRepository",

@@ -17,6 +17,7 @@ from bot.ports.campaigns import CampaignsPart
 from bot.ports.chat_moves import ChatMovesPart
 from bot.ports.checkins import CheckinsPart
 from bot.ports.communities import CommunitiesPart
+from bot.ports.console import ConsolePart
 from bot.ports.insights import InsightsPart
 from bot.ports.lifecycle import LifecyclePart
 from bot.ports.lotteries import LotteriesPart
@@ -68,6 +69,7 @@ class SavepointsUnavailable(Exception):
 class UnitOfWork(
     CommunitiesPart,
     ChatMovesPart,
+    ConsolePart,
     CheckinsPart,
     PointsPart,
     BadgesPart,

@@ -81,6 +81,34 @@ class ModeratorDirectory:
                 raise RightsUnknown(chat_id)
         return user_id in cached[1]
 
+    async def is_moderator_now(self, bot: Bot, chat_id: int, user_id: int) -> bool:
+        """As is_moderator, from a list no older than the cache's lifetime: a check made from
+        a private chat, which the updates of that group do not keep current."""
+        if user_id not in self._owner_ids and self._is_stale(chat_id, self._clock.now()):
+            if transaction_open.get():
+                self._wanted.add(chat_id)
+                raise RightsUnknown(chat_id)
+            await self._refresh(bot, chat_id)
+        return await self.is_moderator(bot, chat_id, user_id)
+
+    def cached_chats_of(self, user_id: int) -> set[int]:
+        """The chats whose cached administrators include the user."""
+        return {chat_id for chat_id, (_, admins) in self._admins.items() if user_id in admins}
+
+    def moderated_among(self, chat_ids: Iterable[int], user_id: int) -> list[int]:
+        """The chats among these that the user moderates now. Lists that are unknown or
+        stale are all asked for at once: inside a transaction RightsUnknown sends the update
+        back to the intake, whose prefetch fetches them."""
+        chats = sorted(set(chat_ids))
+        if user_id in self._owner_ids:
+            return chats
+        now = self._clock.now()
+        stale = [chat_id for chat_id in chats if self._is_stale(chat_id, now)]
+        if stale:
+            self._wanted.update(stale)
+            raise RightsUnknown(stale[0])
+        return [chat_id for chat_id in chats if user_id in self._admins[chat_id][1]]
+
     def note_member(self, chat_id: int, user_id: int, status: str) -> None:
         """A `chat_member` update: someone became or stopped being an administrator."""
         cached = self._admins.get(chat_id)

@@ -1,0 +1,181 @@
+"""The private moderation console: a moderator sets up one of two groups from the private chat
+with the bot, and the group receives only the posts meant for it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from storage.models import CampaignRow, ConsoleLinkRow, QuizQuestionRow, ShopItemRow, TicketRow
+from tests.e2e.conftest import ADMIN_ID, CREATOR_ID, GROUP_ID, Harness
+from tests.e2e.helpers import add_members, stored
+from tests.fakes.bot_api import SentMessage
+
+OTHER_GROUP = -1009876543210
+OTHER_CREATOR = 600
+MEMBER = 1001
+HEADER = "📍 <b>Seed Users</b>"
+
+
+def buttons(message: SentMessage) -> list[dict[str, Any]]:
+    markup = message.reply_markup or {}
+    return [button for row in markup.get("inline_keyboard", []) for button in row]
+
+
+async def add_other_group(harness: Harness) -> None:
+    harness.api.add_user(OTHER_CREATOR, "Other Creator", username="othercreator")
+    harness.api.add_group(OTHER_GROUP, "Other Group", creator_id=OTHER_CREATOR)
+    harness.api.add_member(OTHER_GROUP, ADMIN_ID)
+    await harness.handled(harness.api.add_bot_to_group(OTHER_GROUP, by_user_id=OTHER_CREATOR))
+    await harness.say(ADMIN_ID, "hello", chat_id=OTHER_GROUP)
+
+
+async def choose_group(
+    harness: Harness, user_id: int, title: str
+) -> tuple[int, list[dict[str, Any]]]:
+    """The /manage message's id and the buttons it offered, after pressing `title`'s."""
+    harness.api.open_private_chat(user_id)
+    await harness.say(user_id, "/manage", chat_id=user_id)
+    listing = harness.replies(user_id)[-1]
+    offered = buttons(listing)
+    chosen = [button for button in offered if title in button["text"]]
+    assert chosen, f"{title} is not offered: {offered}"
+    await harness.handled(
+        harness.api.press_button(
+            user_id, listing.message_id, user_id, chosen[0]["callback_data"]
+        )
+    )
+    return listing.message_id, offered
+
+
+def question_file() -> bytes:
+    entry = {
+        "question": "Which option is right?",
+        "options": ["Alpha", "Bravo", "Charlie"],
+        "correct": 2,
+    }
+    return json.dumps([entry]).encode()
+
+
+async def test_a_whole_set_up_from_the_private_chat(harness: Harness) -> None:
+    add_members(harness, [MEMBER])
+    await add_other_group(harness)
+    await harness.say(ADMIN_ID, "hi")
+    await harness.say(MEMBER, "/bug the check-in button is broken")
+    _listing, offered = await choose_group(harness, ADMIN_ID, "Seed Users")
+    assert [button["text"] for button in offered] == ["Seed Users"]  # not the other group
+    chosen = harness.api.messages_to(ADMIN_ID, include_edits=True)[-1]
+    assert "Now managing <b>Seed Users</b>" in (chosen.text or "")
+    in_group_before = len(harness.replies(GROUP_ID))
+
+    await harness.say(ADMIN_ID, "/shop add 100 10 T-shirt", chat_id=ADMIN_ID)
+    assert harness.last_reply(ADMIN_ID).startswith(HEADER)
+    await harness.say(ADMIN_ID, "/campaign add daily 20:00 Big news tonight", chat_id=ADMIN_ID)
+    assert "Campaign #1 saved" in harness.last_reply(ADMIN_ID)
+    await harness.say(ADMIN_ID, "/campaign preview 1", chat_id=ADMIN_ID)
+    assert "exactly as the group will see it" in harness.last_reply(ADMIN_ID)
+    assert any(m.text == "Big news tonight" for m in harness.replies(ADMIN_ID))
+    document = harness.api.send_document(
+        ADMIN_ID, ADMIN_ID, question_file(), "bank.json", caption="/quiz import"
+    )
+    await harness.posted(document, ADMIN_ID)
+    await harness.run_due_work()
+    imported = [m for m in harness.replies(ADMIN_ID) if "Imported 1 new questions" in (m.text or "")]
+    assert imported and (imported[0].text or "").startswith(HEADER)
+    await harness.say(ADMIN_ID, "/ticket 1 reject works as designed", chat_id=ADMIN_ID)
+    assert "#1" in harness.last_reply(ADMIN_ID)
+
+    assert len(harness.replies(GROUP_ID)) == in_group_before  # nothing of it in the group
+    in_other_group = len(harness.replies(OTHER_GROUP))
+    await harness.say(ADMIN_ID, "/checkinpost", chat_id=ADMIN_ID)
+    posted = harness.replies(GROUP_ID)[in_group_before:]
+    assert len(posted) == 1 and "check-in" in (posted[0].text or "").lower()
+    assert len(harness.replies(OTHER_GROUP)) == in_other_group
+
+    async with stored(harness) as session:
+        items = (await session.execute(select(ShopItemRow.community_id))).scalars().all()
+        campaigns = (await session.execute(select(CampaignRow.community_id))).scalars().all()
+        questions = (await session.execute(select(QuizQuestionRow.community_id))).scalars().all()
+        tickets = (await session.execute(select(TicketRow.status))).scalars().all()
+    assert items == [GROUP_ID] and campaigns == [GROUP_ID] and questions == [GROUP_ID]
+    assert tickets == ["rejected"]
+
+
+async def test_a_moderator_of_one_group_cannot_act_on_another(harness: Harness) -> None:
+    await add_other_group(harness)
+    await harness.say(ADMIN_ID, "hi")
+    listing, offered = await choose_group(harness, ADMIN_ID, "Seed Users")
+    # A /manage button forged for the other group, where ADMIN is a plain member.
+    other = str(offered[0]["callback_data"]).replace(str(GROUP_ID), str(OTHER_GROUP))
+    press = harness.api.press_button(ADMIN_ID, listing, ADMIN_ID, other)
+    await harness.handled(press)
+    assert "not a moderator" in harness.api.callback_answers[-1]["text"]
+    async with stored(harness) as session:
+        links = (await session.execute(select(ConsoleLinkRow.community_id))).scalars().all()
+    assert links == [GROUP_ID]
+
+    # Rights lost in A between two commands: the second one does nothing.
+    await harness.say(ADMIN_ID, "/shop add 100 10 T-shirt", chat_id=ADMIN_ID)
+    await harness.handled(harness.api.demote(GROUP_ID, ADMIN_ID))
+    harness.clock.advance(seconds=61)
+    await harness.say(ADMIN_ID, "/shop add 200 10 Hoodie", chat_id=ADMIN_ID)
+    assert "no longer a moderator of <b>Seed Users</b>" in harness.last_reply(ADMIN_ID)
+    async with stored(harness) as session:
+        titles = (await session.execute(select(ShopItemRow.title))).scalars().all()
+    assert titles == ["T-shirt"]
+
+
+async def test_a_console_button_of_someone_else_is_refused(harness: Harness) -> None:
+    await harness.say(ADMIN_ID, "hi")
+    await choose_group(harness, ADMIN_ID, "Seed Users")
+    await harness.say(ADMIN_ID, "/orders", chat_id=ADMIN_ID)
+    async with stored(harness) as session:
+        link_id = await session.scalar(select(ConsoleLinkRow.id))
+    # CREATOR forges a press carrying ADMIN's console link in their own private chat.
+    await harness.say(CREATOR_ID, "hi")
+    harness.api.open_private_chat(CREATOR_ID)
+    await harness.say(CREATOR_ID, "/manage", chat_id=CREATOR_ID)
+    message = harness.replies(CREATOR_ID)[-1]
+    forged = f"~{link_id}|v1mg:{GROUP_ID}"
+    await harness.handled(
+        harness.api.press_button(CREATOR_ID, message.message_id, CREATOR_ID, forged)
+    )
+    assert "someone else" in harness.api.callback_answers[-1]["text"]
+
+
+async def test_set_up_typed_in_the_group_is_answered_privately(harness: Harness) -> None:
+    await harness.say(ADMIN_ID, "hi")
+    harness.api.open_private_chat(ADMIN_ID)
+    await harness.say(ADMIN_ID, "/start", chat_id=ADMIN_ID)
+    await harness.say(ADMIN_ID, "/campaign add daily 09:00 Good morning")
+    assert "private chat" in harness.last_reply()
+    assert "Campaign #1 saved" not in harness.last_reply()
+    private = harness.replies(ADMIN_ID)[-1].text or ""
+    assert private.startswith(HEADER) and "Campaign #1 saved" in private
+    # A refusal of such a command goes the same way.
+    await harness.say(ADMIN_ID, "/campaign show 99")
+    assert "private chat" in harness.last_reply()
+    # Without a private chat with the bot, the answer stays in the group.
+    await harness.say(CREATOR_ID, "/campaign list")
+    assert "Campaigns" in harness.last_reply()
+
+
+async def test_refusals_are_spoken_once_a_minute(harness: Harness) -> None:
+    add_members(harness, [MEMBER])
+    for command in ("/stats", "/export", "/churn", "/keymembers", "/tickets", "/quiz start"):
+        harness.clock.advance(seconds=61)
+        await harness.say(MEMBER, command)
+        assert "Only moderators" in harness.last_reply(), command
+    before = len(harness.replies(GROUP_ID))
+    await harness.say(MEMBER, "/stats")
+    await harness.say(MEMBER, "/winback")
+    await harness.say(MEMBER, "/lifecycle")
+    assert len(harness.replies(GROUP_ID)) == before
+    harness.clock.advance(seconds=61)
+    await harness.say(MEMBER, "/lifecycle")
+    assert "Only moderators" in harness.last_reply()
+    harness.clock.advance(seconds=61)
+    await harness.say(MEMBER, "/mydata")
+    assert "private chat" in harness.last_reply()
