@@ -32,9 +32,9 @@ CURRENTLY = N_("Now managing: {group}")
 CHOSEN = N_(
     "Now managing {group}. The moderator commands you send here act on that group and are "
     "answered here, for example /settings, /stats, /shop add, /campaign add, /campaign preview "
-    "&lt;id&gt;, /tickets and /orders. For /quiz import, send the file here with /quiz import as its "
-    "caption, or reply to the file with it. Posts such as /checkinpost go to the group. Send "
-    "/manage to switch groups."
+    "&lt;id&gt;, /tickets and /orders. For /quiz import, send the file here with /quiz import "
+    "as its caption, or reply to the file with it. Posts such as /checkinpost go to the group. "
+    "Send /manage to switch groups."
 )
 NOT_A_MODERATOR = N_("You are not a moderator of that group, so it cannot be managed from here.")
 MANAGE_PRIVATELY = N_("Send /manage to me in a private chat: @{bot}")

@@ -109,16 +109,19 @@ async def test_list_pause_resume_delete_test_and_buttons(harness: Harness) -> No
     assert test_post.reply_markup is not None
     assert test_post.reply_markup["inline_keyboard"][0][0]["url"] == "https://example.org/call"
 
+    # With a private chat open, the set-up answers go there (the group gets one line).
     await harness.say(CREATOR_ID, "/campaign pause 1")
-    assert "paused" in harness.last_reply()
+    assert "paused" in harness.last_message(CREATOR_ID)
     harness.clock.advance(hours=12)  # past Monday 20:00
     await harness.run_due_work()
     assert posts(harness, "Weekly AMA") == []
     await harness.say(CREATOR_ID, "/campaign resume 1")
-    assert "next: 2026-03-09 20:00" in harness.last_reply()  # no backlog of the missed Monday
+    assert "next: 2026-03-09 20:00" in harness.last_message(
+        CREATOR_ID
+    )  # no backlog of the missed Monday
     await harness.say(CREATOR_ID, "/campaign delete 2")
     await harness.say(CREATOR_ID, "/campaign list")
-    assert "#2" not in harness.last_reply()
+    assert "#2" not in harness.last_message(CREATOR_ID)
 
 
 async def test_missed_beyond_grace_is_recorded_not_posted(harness: Harness) -> None:

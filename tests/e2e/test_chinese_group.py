@@ -25,7 +25,17 @@ SYNTAX_WORDS = {
     "rule", "loyal", "factor", "mingap", "history", "inactive", "churn", "wonback", "gift",
     "open", "bug", "idea", "complaint", "accept", "done", "reply", "merge", "announce", "tickets",
 }  # fmt: skip
-SYNTAX_WORDS |= {"close", "unschedule", "duration", "thanks", "gift", "vip", "NPS", "CSAT"}
+SYNTAX_WORDS |= {
+    "preview",
+    "close",
+    "unschedule",
+    "duration",
+    "thanks",
+    "gift",
+    "vip",
+    "NPS",
+    "CSAT",
+}
 PROPER_NAMES = ("Seed Users", "User 1001", "User 1002", "Creator", "Admin", "Owner", "Hello")
 ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
 

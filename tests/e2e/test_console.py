@@ -43,9 +43,7 @@ async def choose_group(
     chosen = [button for button in offered if title in button["text"]]
     assert chosen, f"{title} is not offered: {offered}"
     await harness.handled(
-        harness.api.press_button(
-            user_id, listing.message_id, user_id, chosen[0]["callback_data"]
-        )
+        harness.api.press_button(user_id, listing.message_id, user_id, chosen[0]["callback_data"])
     )
     return listing.message_id, offered
 
@@ -82,7 +80,9 @@ async def test_a_whole_set_up_from_the_private_chat(harness: Harness) -> None:
     )
     await harness.posted(document, ADMIN_ID)
     await harness.run_due_work()
-    imported = [m for m in harness.replies(ADMIN_ID) if "Imported 1 new questions" in (m.text or "")]
+    imported = [
+        m for m in harness.replies(ADMIN_ID) if "Imported 1 new questions" in (m.text or "")
+    ]
     assert imported and (imported[0].text or "").startswith(HEADER)
     await harness.say(ADMIN_ID, "/ticket 1 reject works as designed", chat_id=ADMIN_ID)
     assert "#1" in harness.last_reply(ADMIN_ID)
