@@ -26,6 +26,7 @@ from handlers import (
     privacy,
     private,
     quizzes,
+    settings,
     shop,
     surveys,
     tickets,
@@ -52,6 +53,7 @@ FEATURES: tuple[Feature, ...] = (
     tickets.FEATURE,
     surveys.FEATURE,
     birthdays.FEATURE,
+    settings.FEATURE,
     activity.FEATURE,
     fallback.FEATURE,
 )
