@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.services import settings_view
+from handlers.settings import SettingButton
 from storage.models import AuditRow, CommunityRow
 from tests.e2e.conftest import ADMIN_ID, CREATOR_ID, GROUP_ID, Harness
 from tests.e2e.helpers import add_members, stored
@@ -220,3 +222,11 @@ async def test_a_chinese_group_settings_have_no_english(harness: Harness) -> Non
     assert settings["growth"]["requires_checkin"] is False
     await press(harness, shown, CREATOR_ID, "v1set:nothing:1")
     assert english_left_in(last_toast(harness)) == []
+
+
+def test_every_button_fits_telegram_and_carries_its_value() -> None:
+    for key, values in settings_view.CHOICES.items():
+        for value in values:
+            data = SettingButton(key=key, value=value).pack()
+            assert data.startswith("v1set:") and len(data.encode()) <= 64
+            assert SettingButton.unpack(data) == SettingButton(key=key, value=value)
