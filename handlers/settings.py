@@ -297,8 +297,8 @@ async def press_setting(
         now=now,
         by_owner=moderators.is_owner(presser),
     )
-    _ = translator(result.view.language)
-    if not result.changed:
+    _ = translator(result.community.language)
+    if result.view is None:
         outbox.toast(callback, _("Already set."))
         return
     outbox.toast(callback, _("✅ Saved."))

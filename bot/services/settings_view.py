@@ -73,8 +73,8 @@ class SettingsView:
 
 @dataclass(frozen=True)
 class SettingChange:
-    view: SettingsView
-    changed: bool  # False: it already had that value (a repeated press)
+    community: Community  # as it is now
+    view: SettingsView | None  # the new view; None when it already had that value
 
 
 async def view(uow: UnitOfWork, community: Community) -> SettingsView:
@@ -89,6 +89,11 @@ async def view(uow: UnitOfWork, community: Community) -> SettingsView:
         None,
     )
     schedules = await uow.surveys.schedules_of(community.id)
+    active = sum(1 for planned in schedules if planned.status == surveys.ACTIVE)
+    return _view_of(community, checkin_post, active)
+
+
+def _view_of(community: Community, checkin_post: str | None, survey_schedules: int) -> SettingsView:
     return SettingsView(
         community_id=community.id,
         title=community.title,
@@ -100,7 +105,7 @@ async def view(uow: UnitOfWork, community: Community) -> SettingsView:
         tickets=community.tickets,
         lifecycle=community.lifecycle,
         care=surveys.settings(community),
-        survey_schedules=sum(1 for planned in schedules if planned.status == surveys.ACTIVE),
+        survey_schedules=survey_schedules,
         monthly_award_quota=community.moderation.monthly_award_quota,
     )
 
@@ -124,11 +129,10 @@ async def change(
     """Sets one setting to one of its preset values through the owning feature's service,
     once: a setting that already has the value is left alone (no audit entry)."""
     check_choice(key, value)
-    before = await view(uow, community)
-    if before.current(key) == value:
-        return SettingChange(before, changed=False)
+    if _view_of(community, None, 0).current(key) == value:  # read from the community alone
+        return SettingChange(community, None)
     changed = await _apply(uow, community, key, value, actor_id, now, by_owner)
-    return SettingChange(await view(uow, changed), changed=True)
+    return SettingChange(changed, await view(uow, changed))
 
 
 async def _apply(
