@@ -8,7 +8,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from storage.models import CampaignRow, ConsoleLinkRow, QuizQuestionRow, ShopItemRow, TicketRow
+from storage.models import (
+    AuditRow,
+    CampaignRow,
+    ConsoleLinkRow,
+    QuizQuestionRow,
+    ShopItemRow,
+    TicketRow,
+)
 from tests.e2e.conftest import ADMIN_ID, CREATOR_ID, GROUP_ID, Harness
 from tests.e2e.helpers import add_members, stored
 from tests.fakes.bot_api import SentMessage
@@ -179,3 +186,37 @@ async def test_refusals_are_spoken_once_a_minute(harness: Harness) -> None:
     harness.clock.advance(seconds=61)
     await harness.say(MEMBER, "/mydata")
     assert "private chat" in harness.last_reply()
+
+
+async def test_settings_from_the_console_change_once_under_a_double_press(
+    harness: Harness,
+) -> None:
+    await harness.say(ADMIN_ID, "hi")
+    await choose_group(harness, ADMIN_ID, "Seed Users")
+    in_group_before = len(harness.replies(GROUP_ID))
+    await harness.say(ADMIN_ID, "/settings", chat_id=ADMIN_ID)
+    shown = harness.replies(ADMIN_ID)[-1]
+    assert (shown.text or "").startswith(HEADER) and "Win-back" in (shown.text or "")
+    data = next(
+        str(button["callback_data"])
+        for button in buttons(shown)
+        if button["text"].removeprefix("✅ ") == "Win-back: on"
+    )
+    assert data.startswith("~") and len(data.encode()) <= 64
+    presses = [
+        harness.api.press_button(ADMIN_ID, shown.message_id, ADMIN_ID, data) for _ in range(2)
+    ]
+    for press in presses:
+        await harness.handled(press)
+    answers = [str(answer.get("text")) for answer in harness.api.callback_answers[-2:]]
+    assert answers == ["✅ Saved.", "Already set."]
+    edits = [
+        m
+        for m in harness.api.messages_to(ADMIN_ID, include_edits=True)
+        if m.kind == "edit" and m.message_id == shown.message_id
+    ]
+    assert len(edits) == 1 and (edits[0].text or "").startswith(HEADER)
+    async with stored(harness) as session:
+        details = (await session.execute(select(AuditRow.detail))).scalars().all()
+    assert details.count("winback on") == 1
+    assert len(harness.replies(GROUP_ID)) == in_group_before

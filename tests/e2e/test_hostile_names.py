@@ -197,7 +197,7 @@ async def test_every_message_takes_hostile_names_titles_and_texts(  # noqa: PLR0
     h.clock.advance(days=1, hours=1)
     await h.run_due_work()
 
-    for command in ("/churn", "/keymembers", "/lifecycle", "/stats", "/growth"):
+    for command in ("/churn", "/keymembers", "/lifecycle", "/stats", "/growth", "/settings"):
         await step(h, ADMIN_ID, command)
     await step(h, ADMIN_ID, "/stats", chat_id=ADMIN_ID)
     await step(h, ADMIN_ID, "/winback on")
