@@ -189,7 +189,7 @@ def import_request(message: Message, community: Community, outbox: Outbox) -> Qu
     return QuizImport(
         id=0,
         community_id=community.id,
-        command_message_id=-message.message_id if console else message.message_id,
+        command_message_id=message.message_id,  # negative from the console
         answer_chat_id=console.private_chat_id if console else None,
         thread_id=message.message_thread_id if message.is_topic_message else None,
         file_id=document.file_id,

@@ -568,8 +568,8 @@ class QuizImportRow(Base):
     community_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("communities.id", ondelete="CASCADE")
     )
-    # The command's message id; for a command from the private console, its id negated (a
-    # private message's id may equal a group message's) with `answer_chat_id` the private chat.
+    # The command's message id; for a command from the private console, its id negated (as the
+    # console hands it to the handlers) with `answer_chat_id` the private chat.
     command_message_id: Mapped[int] = mapped_column(BigInteger)
     answer_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     thread_id: Mapped[int | None] = mapped_column(BigInteger)

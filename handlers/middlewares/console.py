@@ -133,7 +133,11 @@ class ConsoleMiddleware(BaseMiddleware):
             )
         )
         group = as_group_chat(community)
-        routed = message.model_copy(update={"chat": group, "message_thread_id": None})
+        # The id negated: a private message's id may equal one of the group's, and handlers key
+        # what they do exactly once by the message (the route replies to the real one).
+        routed = message.model_copy(
+            update={"chat": group, "message_thread_id": None, "message_id": -message.message_id}
+        )
         _in_group(data, group)
         return await handler(update.model_copy(update={"message": routed}), data)
 

@@ -220,3 +220,18 @@ async def test_settings_from_the_console_change_once_under_a_double_press(
         details = (await session.execute(select(AuditRow.detail))).scalars().all()
     assert details.count("winback on") == 1
     assert len(harness.replies(GROUP_ID)) == in_group_before
+
+
+async def test_a_console_command_is_not_mistaken_for_a_group_message(harness: Harness) -> None:
+    """A private message's id may equal one of the group's: an award keyed by the message
+    must still be paid once from each."""
+    add_members(harness, [MEMBER])
+    await harness.say(MEMBER, "hello")
+    await harness.say(ADMIN_ID, "hi")
+    await choose_group(harness, ADMIN_ID, "Seed Users")
+    group_award = await harness.say(CREATOR_ID, "/award @user1001 5")
+    taken = harness.api.message_id_of(group_award)
+    harness.api._next_message_id[ADMIN_ID] = taken  # the next private message gets that id
+    await harness.say(ADMIN_ID, "/award @user1001 7", chat_id=ADMIN_ID)
+    assert harness.last_said[ADMIN_ID] == taken
+    assert "Balance: 13" in harness.last_reply(ADMIN_ID)
