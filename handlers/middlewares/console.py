@@ -37,10 +37,11 @@ NOT_A_MODERATOR_ANY_MORE = N_(
 NOT_YOUR_BUTTON = N_("This button belongs to someone else's console.")
 ANSWERED_PRIVATELY = N_("✉️ Answered you in the private chat with the bot.")
 MANAGE = "manage"
+CONSOLE_MARK = "📍"  # opens every message of the console (the group's name follows)
 
 
 def console_header(community: Community) -> str:
-    return f"📍 <b>{escape(community.title or str(community.id))}</b>\n"
+    return f"{CONSOLE_MARK} <b>{escape(community.title or str(community.id))}</b>\n"
 
 
 def button_prefix(link: ConsoleLink) -> str:
@@ -55,6 +56,18 @@ def command_of(message: Message) -> tuple[str, str] | None:
     words = text[1:].split(maxsplit=2)
     name = words[0].split("@", maxsplit=1)[0].lower()
     return name, (words[1].lower() if len(words) > 1 else "")
+
+
+def answers_the_console(message: Message, bot: Bot) -> bool:
+    """A text replying to one of the console's messages (a question of a guided dialog)."""
+    reply = message.reply_to_message
+    return (
+        message.text is not None
+        and reply is not None
+        and reply.from_user is not None
+        and reply.from_user.id == bot.id
+        and (reply.text or reply.caption or "").startswith(CONSOLE_MARK)
+    )
 
 
 def as_group_chat(community: Community) -> Chat:
@@ -79,6 +92,8 @@ class ConsoleMiddleware(BaseMiddleware):
         if message is not None and message.chat.type == "private":
             command = command_of(message)
             if command is not None and command[0] in self._commands(data["features"]):
+                return await self._command(handler, event, message, data)
+            if command is None and answers_the_console(message, data["bot"]):
                 return await self._command(handler, event, message, data)
         callback = event.callback_query
         if (

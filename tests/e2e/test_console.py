@@ -235,3 +235,29 @@ async def test_a_console_command_is_not_mistaken_for_a_group_message(harness: Ha
     await harness.say(ADMIN_ID, "/award @user1001 7", chat_id=ADMIN_ID)
     assert harness.last_said[ADMIN_ID] == taken
     assert "Balance: 13" in harness.last_reply(ADMIN_ID)
+
+
+async def test_the_guided_lottery_dialog_runs_in_the_private_chat(harness: Harness) -> None:
+    await harness.say(ADMIN_ID, "hi")
+    await choose_group(harness, ADMIN_ID, "Seed Users")
+    in_group_before = len(harness.replies(GROUP_ID))
+
+    async def answer(text: str) -> str:
+        question = harness.replies(ADMIN_ID)[-1]
+        await harness.say(ADMIN_ID, text, chat_id=ADMIN_ID, reply_to_message_id=question.message_id)
+        return harness.replies(ADMIN_ID)[-1].text or ""
+
+    await harness.say(ADMIN_ID, "/lottery new", chat_id=ADMIN_ID)
+    assert "What is its title?" in harness.last_reply(ADMIN_ID)
+    assert "What is the prize?" in await answer("Member day")
+    assert "When is the draw?" in await answer("A tote bag")
+    assert "How many winners?" in await answer("2026-03-04 20:00")
+    assert "cost in points" in await answer("2")
+    assert "How many entries" in await answer("0")
+    assert "Who may enter?" in await answer("-")
+    await answer("-")
+    posted = harness.replies(GROUP_ID)[in_group_before:]
+    assert len(posted) == 1 and "A tote bag" in (posted[0].text or "")  # the post, in the group
+    # An ordinary private text is not taken for the dialog.
+    await harness.say(ADMIN_ID, "thanks", chat_id=ADMIN_ID)
+    assert len(harness.replies(GROUP_ID)) == in_group_before + 1
