@@ -14,6 +14,7 @@ from aiogram.methods import (
     EditMessageReplyMarkup,
     EditMessageText,
     SendDocument,
+    SendMediaGroup,
     SendMessage,
     SendPhoto,
     TelegramMethod,
@@ -210,7 +211,7 @@ def message_payload(
 
 
 MAX_CALLBACK_DATA = 64
-SENT_TO_CHAT = (SendMessage, SendPhoto, SendDocument)
+SENT_TO_CHAT = (SendMessage, SendPhoto, SendDocument, SendMediaGroup)
 EDITS_OF_A_MESSAGE = (EditMessageText, EditMessageReplyMarkup, EditMessageCaption, DeleteMessage)
 
 
@@ -246,11 +247,12 @@ class PrivateRoute:
                     if self.reply_to is not None
                     else None
                 ),
-                "reply_markup": self.buttons(method.reply_markup),
             }
+            if not isinstance(method, SendMediaGroup):
+                changes["reply_markup"] = self.buttons(method.reply_markup)
             if isinstance(method, SendMessage):
                 changes["text"] = fit_message(self.header + method.text)
-            elif method.caption is not None or isinstance(method, SendPhoto):
+            elif isinstance(method, SendPhoto | SendDocument):
                 changes["caption"] = self.header + (method.caption or "")
             return method.model_copy(update=changes)
         if isinstance(method, EDITS_OF_A_MESSAGE) and method.message_id == self.edited_message_id:

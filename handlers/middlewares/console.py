@@ -22,7 +22,7 @@ from bot.i18n import language_of_user, translator
 from bot.ports import ConsoleLink, UnitOfWork
 from handlers.filters.chat import GROUP_CHAT_TYPES
 from handlers.filters.moderator import ModeratorDirectory
-from runtime.features import Feature, answered_privately, group_only_commands
+from runtime.features import Feature, answered_privately, commands_of, group_only_commands
 from runtime.outbox import Outbox, PrivateRoute
 
 BUTTON_PREFIX = "~"
@@ -109,7 +109,14 @@ class ConsoleMiddleware(BaseMiddleware):
     def _commands(self, features: Sequence[Feature]) -> frozenset[str]:
         names = self._group_commands.get(id(features))
         if names is None:
-            names = self._group_commands[id(features)] = frozenset(group_only_commands(features))
+            private_for_moderators = {
+                command.name
+                for command in commands_of(features)
+                if command.moderators and command.private and command.name != MANAGE
+            }
+            names = self._group_commands[id(features)] = frozenset(
+                {*group_only_commands(features), *private_for_moderators}
+            )
         return names
 
     async def _command(

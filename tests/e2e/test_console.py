@@ -261,3 +261,14 @@ async def test_the_guided_lottery_dialog_runs_in_the_private_chat(harness: Harne
     # An ordinary private text is not taken for the dialog.
     await harness.say(ADMIN_ID, "thanks", chat_id=ADMIN_ID)
     assert len(harness.replies(GROUP_ID)) == in_group_before + 1
+
+
+async def test_stats_from_the_console_are_the_chosen_groups(harness: Harness) -> None:
+    await add_other_group(harness)
+    await harness.say(ADMIN_ID, "hi")
+    await choose_group(harness, ADMIN_ID, "Seed Users")
+    await harness.say(ADMIN_ID, "/stats 7", chat_id=ADMIN_ID)
+    summary = [m for m in harness.replies(ADMIN_ID) if m.method == "sendMessage"][-1]
+    assert (summary.text or "").startswith(HEADER)
+    albums = [call for call in harness.api.calls("sendMediaGroup")]
+    assert albums and all(int(call["chat_id"]) == ADMIN_ID for call in albums)
