@@ -272,3 +272,26 @@ async def test_stats_from_the_console_are_the_chosen_groups(harness: Harness) ->
     assert (summary.text or "").startswith(HEADER)
     albums = [call for call in harness.api.calls("sendMediaGroup")]
     assert albums and all(int(call["chat_id"]) == ADMIN_ID for call in albums)
+
+
+async def test_ticket_buttons_pressed_in_the_console_act_on_the_group(harness: Harness) -> None:
+    add_members(harness, [MEMBER])
+    await harness.say(ADMIN_ID, "hi")
+    await harness.say(MEMBER, "/idea a weekly quiz")
+    await choose_group(harness, ADMIN_ID, "Seed Users")
+    in_group_before = len(harness.replies(GROUP_ID))
+    await harness.say(ADMIN_ID, "/ticket 1", chat_id=ADMIN_ID)
+    shown = [m for m in harness.replies(ADMIN_ID) if buttons(m)][-1]
+    accept = next(b for b in buttons(shown) if "Accept" in b["text"])
+    assert str(accept["callback_data"]).startswith("~")
+    presses = [
+        harness.api.press_button(ADMIN_ID, shown.message_id, ADMIN_ID, accept["callback_data"])
+        for _ in range(2)
+    ]
+    for press in presses:
+        await harness.handled(press)
+    async with stored(harness) as session:
+        statuses = (await session.execute(select(TicketRow.status))).scalars().all()
+    assert statuses == ["accepted"]
+    assert "is accepted" in str(harness.api.callback_answers[-2].get("text"))
+    assert len(harness.replies(GROUP_ID)) == in_group_before
