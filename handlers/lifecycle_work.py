@@ -1,5 +1,6 @@
 """The lifecycle's timed work, per community: the daily judgement with its win-backs (in
-short transactions of a chunk of members each), then, only when something waits for them,
+short transactions of a chunk of members each; members first seen after it are judged at the
+next pass, found by a read off the loop), then, only when something waits for them,
 the moderators asked of Telegram (no transaction open), what they are told read off the loop,
 and their key-member notices and weekly digest queued (a transaction). Each step is claimed
 in the transaction that queues its messages, so it happens once."""
@@ -61,10 +62,11 @@ async def run_lifecycle(
 async def judge_first_seen(
     open_uow: UnitOfWorkFactory, community_id: int, user_ids: Sequence[int], now: datetime
 ) -> None:
-    """Members the bot met since their community's daily judgement (or the community's
-    members the bot has just been added to, or brought by an upgrade to a supergroup), judged
-    at the next pass of the timed work instead of the next day, a short transaction per
-    FIRST_SIGHT_CHUNK members with their win-backs."""
+    """Members the bot met since their community's daily judgement (a group the bot has just
+    been added to is judged whole by its first daily judgement, at the next pass), those an
+    upgrade to a supergroup brought included: judged at the next pass of the timed work
+    instead of the next day, a short transaction per FIRST_SIGHT_CHUNK members with their
+    win-backs."""
     sent = 0
     for start in range(0, len(user_ids), lifecycle.FIRST_SIGHT_CHUNK):
         outbox = Outbox()
