@@ -147,7 +147,9 @@ async def post_due(open_uow: UnitOfWorkFactory, community_id: int, now: datetime
                     )
         for batch in await onboarding.take_due_welcomes(uow, now, community_id):
             key = f"welcome:{batch.community.id}:{batch.newcomers[0][0]}"  # welcomed once
-            outbox.announce(batch.community.id, render_welcome(batch), key, kind="welcome")
+            outbox.announce(
+                batch.community.id, render_welcome(batch), key, kind=onboarding.WELCOME_KIND
+            )
         await outbox.queue_announcements(uow.outgoing, now)
 
 

@@ -61,7 +61,12 @@ def setup() -> Router:
             return
         outcome = await check_in(uow, community, user, message.date)
         line = CheckinLine(
-            user.display_name, outcome.points, outcome.streak, _.language, outcome.checked_in
+            user.display_name,
+            outcome.points,
+            outcome.streak,
+            _.language,
+            outcome.checked_in,
+            user_id=user.id,
         )
         outbox.reply(message, _describe(_, user, outcome), merge=line)
         announce_promotion(outbox, _, community, outcome.change)

@@ -7,10 +7,11 @@ from datetime import datetime
 from aiogram import Router
 from aiogram.filters import JOIN_TRANSITION, LEAVE_TRANSITION, ChatMemberUpdatedFilter
 from aiogram.methods import ApproveChatJoinRequest
-from aiogram.types import ChatJoinRequest, ChatMemberUpdated
+from aiogram.types import ChatJoinRequest, ChatMember, ChatMemberAdministrator, ChatMemberUpdated
 
+from bot.domain.errors import N_
 from bot.domain.models import Community, UserInfo
-from bot.i18n import Translator
+from bot.i18n import Translator, translator
 from bot.ports import UnitOfWork
 from bot.services import membership, referrals
 from handlers.filters.chat import InGroup, InPrivate
@@ -34,15 +35,7 @@ def setup() -> Router:
         _: Translator,
     ) -> None:
         await membership.bot_joined(uow, community)
-        outbox.send(
-            community.id,
-            _(
-                "👋 Hello! I am seedbot. I run daily check-ins, points and tiers for this group.\n"
-                "Moderators: make me an administrator with the right to invite users, then post "
-                "the daily check-in button with /checkinpost. Members: send /checkin every day "
-                "and see your points with /me. /help lists every command."
-            ),
-        )
+        outbox.send(community.id, greeting(_, event.new_chat_member))
 
     @router.chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION))
     async def member_joined(
@@ -103,6 +96,44 @@ def setup() -> Router:
         _note_admin_change(event, moderators)
 
     return router
+
+
+# The way to the other language, written in it (a reader of the greeting may not read this one).
+SWITCH_TO_OTHER_LANGUAGE = {
+    "zh": ("en", N_("Send /lang en to switch to English")),
+    "en": ("zh", N_("Send /lang zh to switch to Chinese")),
+}
+
+
+def greeting(_: Translator, bot_member: ChatMember) -> str:
+    """The bot's first message in a group: what it does, the right it still lacks (none when
+    it was added as an administrator allowed to invite users), and how to change language."""
+    is_admin = isinstance(bot_member, ChatMemberAdministrator)
+    if isinstance(bot_member, ChatMemberAdministrator) and bot_member.can_invite_users:
+        moderators = _("Moderators: post the daily check-in button with /checkinpost.")
+    elif is_admin:  # an administrator without the right to invite users
+        moderators = _(
+            "Moderators: give me the right to invite users, then post the daily check-in "
+            "button with /checkinpost."
+        )
+    else:
+        moderators = _(
+            "Moderators: make me an administrator with the right to invite users, then post "
+            "the daily check-in button with /checkinpost."
+        )
+    lines = [
+        _("👋 Hello! I am seedbot. I run daily check-ins, points and tiers for this group."),
+        moderators,
+        _(
+            "Members: send /checkin every day and see your points with /me. "
+            "/help lists every command."
+        ),
+    ]
+    other = SWITCH_TO_OTHER_LANGUAGE.get(_.language)
+    if other is not None:
+        language, hint = other
+        lines.append(translator(language)(hint))
+    return "\n".join(lines)
 
 
 def _note_admin_change(event: ChatMemberUpdated, moderators: ModeratorDirectory) -> None:

@@ -1,5 +1,6 @@
 """The lifecycle's timed work, per community: the daily judgement with its win-backs (in
-short transactions of a chunk of members each), then, only when something waits for them,
+short transactions of a chunk of members each; members first seen after it are judged at the
+next pass, found by a read off the loop), then, only when something waits for them,
 the moderators asked of Telegram (no transaction open), what they are told read off the loop,
 and their key-member notices and weekly digest queued (a transaction). Each step is claimed
 in the transaction that queues its messages, so it happens once."""
@@ -50,6 +51,47 @@ async def run_lifecycle(
                 await tell_moderators(open_uow, community_id, now, moderators, reads)
         except Exception:
             logger.exception("Lifecycle work failed for community %s; skipped", community_id)
+    first_seen = await reads.read(lifecycle.unjudged_members)
+    for community_id, user_ids in first_seen.items():
+        try:
+            await judge_first_seen(open_uow, community_id, user_ids, now)
+        except Exception:
+            logger.exception("Judging new members failed for community %s; skipped", community_id)
+
+
+async def judge_first_seen(
+    open_uow: UnitOfWorkFactory, community_id: int, user_ids: Sequence[int], now: datetime
+) -> None:
+    """Members the bot met since their community's daily judgement (a group the bot has just
+    been added to is judged whole by its first daily judgement, at the next pass), those an
+    upgrade to a supergroup brought included: judged at the next pass of the timed work
+    instead of the next day, a short transaction per FIRST_SIGHT_CHUNK members with their
+    win-backs."""
+    sent = 0
+    for start in range(0, len(user_ids), lifecycle.FIRST_SIGHT_CHUNK):
+        outbox = Outbox()
+        async with open_uow() as uow:
+            community = await uow.communities.get(community_id)
+            if community is None:
+                return
+            chunk = user_ids[start : start + lifecycle.FIRST_SIGHT_CHUNK]
+            for winback in await lifecycle.judge_members(uow, community, chunk, now):
+                announce_winback(outbox, community, winback, now + WINBACK_SPACING * sent)
+                sent += 1
+            await outbox.queue_announcements(uow.outgoing, now)
+        await asyncio.sleep(0)  # the intake's turn
+
+
+def announce_winback(
+    outbox: Outbox, community: Community, winback: lifecycle.Winback, not_before: datetime
+) -> None:
+    outbox.announce(
+        winback.user_id,
+        render_winback(community, winback),
+        f"winback:{community.id}:{winback.user_id}:{winback.episode.isoformat()}",
+        kind="winback",
+        not_before=not_before,
+    )
 
 
 async def judge_community(
@@ -104,13 +146,7 @@ async def _judge_in_chunks(
                 uow, community, today, now, after_user, size
             )
             for winback in winbacks:
-                outbox.announce(
-                    winback.user_id,
-                    render_winback(community, winback),
-                    f"winback:{community.id}:{winback.user_id}:{winback.episode.isoformat()}",
-                    kind="winback",
-                    not_before=now + WINBACK_SPACING * sent,
-                )
+                announce_winback(outbox, community, winback, now + WINBACK_SPACING * sent)
                 sent += 1
             await outbox.queue_announcements(uow.outgoing, now)
         if last_user is None:

@@ -74,6 +74,7 @@ class CheckinLine:
     streak: int
     language: str
     checked_in: bool = True
+    user_id: int | None = None  # one entry per member when merged (the name if unknown)
 
 
 Build = Callable[[], Awaitable[Sequence[TelegramMethod[Any]]]]
@@ -95,15 +96,24 @@ def merged_checkins(lines: Sequence[CheckinLine]) -> list[str]:
     if not lines:
         return []
     _ = translator(lines[0].language)
-    checked_in = [
-        _(CHECKED_IN_ENTRY, name=escape(line.name), points=line.points, streak=line.streak)
-        for line in lines
-        if line.checked_in
-    ]
-    already = [escape(line.name) for line in lines if not line.checked_in]
+    checked_in: dict[int | str, str] = {}
+    already: dict[int | str, str] = {}
+    for line in lines:  # one entry per member, however often they pressed
+        member = line.name if line.user_id is None else line.user_id
+        if line.checked_in and member not in checked_in:
+            checked_in[member] = _(
+                CHECKED_IN_ENTRY, name=escape(line.name), points=line.points, streak=line.streak
+            )
+        elif not line.checked_in:
+            already.setdefault(member, escape(line.name))
+    for member in checked_in:
+        already.pop(member, None)
     sections = [
-        *_chunks(checked_in, lambda names, count: _(CHECKED_IN, count=count, names=names)),
-        *_chunks(already, lambda names, _count: _(ALREADY_CHECKED_IN, names=names)),
+        *_chunks(
+            list(checked_in.values()),
+            lambda names, count: _(CHECKED_IN, count=count, names=names),
+        ),
+        *_chunks(list(already.values()), lambda names, _count: _(ALREADY_CHECKED_IN, names=names)),
     ]
     messages: list[str] = []
     for section in sections:

@@ -23,7 +23,7 @@ from runtime.retry import is_transient
 from seedbot.config import DatabaseSettings, Settings, proxy_credentials
 from storage.dead_letters import DeadLetter
 from storage.engine import build_engine, build_session_factory
-from storage.migrate import upgrade_to_head_with_backup
+from storage.migrate import migrate_with_summary, upgrade_to_head_with_backup
 
 BAD_TOKEN = (
     "Telegram rejected BOT_TOKEN: check the token from BotFather in .env (see .env.example)."
@@ -67,6 +67,13 @@ class RedactSecret(logging.Filter):
 def redact_secret_in_logs(secret: str, label: str = "<BOT_TOKEN>") -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactSecret(secret, label))
+
+
+def quiet_scheduler_logs(log_level: str) -> None:
+    """APScheduler logs two INFO lines at every run of the due-work job (every 15 s), most of
+    the log: they are kept at WARNING unless LOG_LEVEL=DEBUG."""
+    level = logging.DEBUG if log_level == "DEBUG" else logging.WARNING
+    logging.getLogger("apscheduler").setLevel(level)
 
 
 def redact_secrets_in_logs(settings: Settings) -> None:
@@ -282,10 +289,11 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if arguments.command == "migrate":
-        upgrade_to_head_with_backup(DatabaseSettings().database_url, report=print)
+        print(migrate_with_summary(DatabaseSettings().database_url, report=print))
         return
     settings = load_settings()
     logging.getLogger().setLevel(settings.log_level)
+    quiet_scheduler_logs(settings.log_level)
     redact_secrets_in_logs(settings)
     if arguments.command == "deadletters":
         if arguments.action == "discard":

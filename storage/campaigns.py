@@ -22,6 +22,7 @@ from bot.domain.models import (
     RunOutcome,
 )
 from bot.ports import INTERRUPTED, PENDING, SENDING, SENT, UNCERTAIN
+from bot.ports.outgoing import ALL_STATUSES
 from storage.models import BlockedChatRow, CampaignRow, CampaignRunRow, OutgoingMessageRow
 from storage.sql import insert_ignoring_conflict
 
@@ -256,6 +257,20 @@ class SqlOutgoingQueue:
                 "campaign_run_id": campaign_run_id,
             },
         )
+
+    async def chats_announced_since(self, kind: str, since: datetime) -> set[int]:
+        """Chats given a message of this kind due at `since` or later (read through the
+        status and due-time index, so only the recent rows are looked at)."""
+        rows = await self._session.scalars(
+            select(OutgoingMessageRow.chat_id)
+            .where(
+                OutgoingMessageRow.status.in_(ALL_STATUSES),
+                OutgoingMessageRow.not_before >= since,
+                OutgoingMessageRow.kind == kind,
+            )
+            .distinct()
+        )
+        return set(rows)
 
     async def due(
         self,

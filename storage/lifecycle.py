@@ -14,6 +14,7 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
+    and_,
     bindparam,
     column,
     literal,
@@ -27,7 +28,7 @@ from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 
 from bot.domain.models import LifecycleEntry, LifecycleRules, Stage, WeekNumbers
-from storage.models import LifecycleClaimRow, MemberLifecycleRow, UtcDateTime
+from storage.models import LifecycleClaimRow, MemberLifecycleRow, MemberRow, UtcDateTime
 from storage.prepared import Prepared
 from storage.sql import insert_ignoring_conflict
 
@@ -502,6 +503,22 @@ class SqlLifecycleRepository:
 
     async def community_ids(self) -> Sequence[int]:
         return await community_ids(self._session)
+
+    async def unjudged_members(self, limit: int) -> Sequence[tuple[int, int]]:
+        rows = await self._session.execute(
+            select(MemberRow.community_id, MemberRow.user_id)
+            .outerjoin(
+                MemberLifecycleRow,
+                and_(
+                    MemberLifecycleRow.community_id == MemberRow.community_id,
+                    MemberLifecycleRow.user_id == MemberRow.user_id,
+                ),
+            )
+            .where(MemberLifecycleRow.user_id.is_(None))
+            .order_by(MemberRow.community_id, MemberRow.user_id)
+            .limit(limit)
+        )
+        return [(int(community_id), int(user_id)) for community_id, user_id in rows]
 
     async def is_claimed(self, community_id: int, kind: str, period: date) -> bool:
         found = await self._session.scalar(

@@ -1,5 +1,9 @@
+"""Bringing the database to the newest schema: backups of SQLite files first, the revision
+before and after, and the foreign key check the migrations end with."""
+
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -7,10 +11,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import NullPool
 
-from storage.engine import ensure_sqlite_folder
+from storage.engine import build_engine, ensure_sqlite_folder
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 BACKUPS_KEPT = 3
@@ -42,6 +48,43 @@ def upgrade_to_head_with_backup(database_url: str, report: Callable[[str], None]
         report(f"Backed up {sqlite_file(database_url)} to {backup}")
     upgrade_to_head(database_url)
     return backup
+
+
+def migrate_with_summary(database_url: str, report: Callable[[str], None]) -> str:
+    """`upgrade_to_head_with_backup`, then one line for the operator: the revision the
+    database is at and whether anything was applied (synchronous: outside an event loop)."""
+    ensure_sqlite_folder(database_url)
+    before = database_revision(database_url)
+    upgrade_to_head_with_backup(database_url, report)
+    return migration_summary(before, database_revision(database_url))
+
+
+def migration_summary(before: str | None, after: str | None) -> str:
+    if before == after:
+        return f"Database at revision {after or 'base'}: up to date, nothing applied."
+    start = f"revision {before}" if before else "an empty database"
+    return f"Database at revision {after or 'base'}: migrations applied (from {start})."
+
+
+def database_revision(database_url: str) -> str | None:
+    """The revision any database (SQLite or PostgreSQL) is at; None before the first (a
+    SQLite file that does not exist yet is not created)."""
+    database = sqlite_file(database_url)
+    if database is not None and not database.is_file():
+        return None
+    return asyncio.run(_database_revision(database_url))
+
+
+async def _database_revision(database_url: str) -> str | None:
+    engine = build_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            heads = await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_heads()
+            )
+    finally:
+        await engine.dispose()
+    return "+".join(sorted(heads)) or None
 
 
 def downgrade_to_base(database_url: str) -> None:

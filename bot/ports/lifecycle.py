@@ -78,6 +78,10 @@ class LifecycleRepository(Protocol):
         self, community_id: int, start: date, start_at: datetime, end_at: datetime
     ) -> WeekNumbers: ...
     async def community_ids(self) -> Sequence[int]: ...
+    async def unjudged_members(self, limit: int) -> Sequence[tuple[int, int]]:
+        """(community id, user id) of members never judged (first seen since their
+        community's daily judgement), by community and user id."""
+        ...
 
 
 class LifecyclePart(Protocol):

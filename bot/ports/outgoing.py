@@ -17,6 +17,7 @@ FAILED = "failed"
 BLOCKED = "blocked"
 UNCERTAIN = "uncertain"
 INTERRUPTED = "the sender stopped while sending"
+ALL_STATUSES = (PENDING, SENDING, SENT, FAILED, BLOCKED, UNCERTAIN)
 
 
 class OutgoingQueue(Protocol):
@@ -35,6 +36,7 @@ class OutgoingQueue(Protocol):
     ) -> bool: ...
     async def is_blocked(self, chat_id: int) -> bool: ...
     async def unblock(self, chat_id: int) -> None: ...
+    async def chats_announced_since(self, kind: str, since: datetime) -> set[int]: ...
 
     # The sender's side (runtime/sender.py).
     async def due(

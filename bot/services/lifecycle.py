@@ -1,5 +1,6 @@
-"""Members' lifecycle: stages judged daily (and a return noticed at once), the at-risk list,
-win-back messages once per at-risk episode, key members and the moderators' weekly digest."""
+"""Members' lifecycle: stages judged daily and when a member is first seen (a return noticed
+at once), the at-risk list, win-back messages once per at-risk episode, key members and the
+moderators' weekly digest."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ DAILY_DONE = "judged"  # and finished
 DIGEST = "digest"
 CLAIM_LEASE = timedelta(minutes=10)
 JUDGE_CHUNK = 200  # members in the first transaction of the daily judgement (then sized by time)
+FIRST_SIGHT_LIMIT = 2_000  # members first seen judged in one pass of the timed work
+FIRST_SIGHT_CHUNK = 100  # of them in one transaction
 LIST_LIMIT = 30
 WINBACK_TEXT_LIMIT = 1000
 
@@ -130,6 +133,32 @@ async def judge_chunk(
             gift = rules.winback_gift if change is not None else 0
         winbacks.append(Winback(user_id, episode, gift))
     return winbacks, last_user
+
+
+async def unjudged_members(uow: UnitOfWork) -> dict[int, list[int]]:
+    """Members never judged, by community: first seen since their community's daily
+    judgement (a read over the members: run it off the loop). At most FIRST_SIGHT_LIMIT."""
+    by_community: dict[int, list[int]] = {}
+    for community_id, user_id in await uow.lifecycle.unjudged_members(FIRST_SIGHT_LIMIT):
+        by_community.setdefault(community_id, []).append(user_id)
+    return by_community
+
+
+async def judge_members(
+    uow: UnitOfWork, community: Community, user_ids: Sequence[int], now: datetime
+) -> list[Winback]:
+    """The stages of these members as of the community's local today, as the daily
+    judgement would give them (win-backs included): members first seen are judged at once,
+    so that a long-silent member shows in the at-risk list on the day the bot meets them.
+    Left to the daily judgement while today's is not done (it judges every member)."""
+    today = local_day(now, community.timezone)
+    if not await uow.lifecycle.is_claimed(community.id, DAILY_DONE, today):
+        return []
+    winbacks: list[Winback] = []
+    for user_id in user_ids:
+        started, _ = await judge_chunk(uow, community, today, now, user_id - 1, 1)
+        winbacks.extend(started)
+    return winbacks
 
 
 async def key_changes(uow: UnitOfWork, community: Community, now: datetime) -> KeyChanges:

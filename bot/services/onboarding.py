@@ -1,4 +1,5 @@
-"""Newcomers' welcome, greeted together at most once a minute per group, and its settings."""
+"""Newcomers' welcome (the first of a wave at once, the rest together at most once a
+minute per group), and its settings."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bot.domain.models import Community, JoinRequestPolicy
 from bot.ports import UnitOfWork
 
 WELCOME_WINDOW = timedelta(seconds=60)
+WELCOME_KIND = "welcome"
 WELCOME_PLACEHOLDERS = ("names", "group", "rules")
 MAX_WELCOME_LENGTH = 1000
 MAX_LINK_LENGTH = 200
@@ -24,14 +26,21 @@ class WelcomeBatch:
 
 
 async def communities_with_welcomes_due(uow: UnitOfWork, now: datetime) -> list[int]:
-    return list(await uow.members.communities_with_welcomes_due(now - WELCOME_WINDOW))
+    """Groups with newcomers waiting and no welcome in the last minute: the first join of a
+    wave is greeted at the next timed work (every few seconds), and the joins after it wait
+    for the next welcome, a minute after the one before."""
+    waiting = await uow.members.communities_with_welcomes_due(now)
+    if not waiting:
+        return []
+    greeted = await uow.outgoing.chats_announced_since(WELCOME_KIND, now - WELCOME_WINDOW)
+    return [community_id for community_id in waiting if community_id not in greeted]
 
 
 async def take_due_welcomes(
     uow: UnitOfWork, now: datetime, community_id: int | None = None
 ) -> list[WelcomeBatch]:
-    """Groups (or the one group) whose first waiting newcomer joined a minute ago or more,
-    with everyone waiting.
+    """Groups (or the one group) whose welcome is due (communities_with_welcomes_due), with
+    everyone waiting.
 
     A group is greeted in one message per window, so a wave of joins never exceeds one
     welcome message a minute.

@@ -185,29 +185,46 @@ async def test_join_requests_are_approved_and_attributed(harness: Harness) -> No
     assert len(api.calls("approveChatJoinRequest")) == 1
 
 
-async def test_a_burst_of_50_joins_gets_one_welcome(harness: Harness) -> None:
+async def test_a_wave_of_joins_is_greeted_at_once_then_once_a_minute(harness: Harness) -> None:
     api, clock = harness.api, harness.clock
     sent_before = len(harness.replies())
-    for offset in range(50):
+    api.add_user(5000, "Joiner 0")
+    await harness.handled(api.join(GROUP_ID, 5000))
+    clock.advance(seconds=15)  # the timed work runs every 15 s: the first join is greeted
+    await harness.run_due_work()
+    welcomes = harness.replies()[sent_before:]
+    assert len(welcomes) == 1 and "Joiner 0" in (welcomes[0].text or "")
+    for offset in range(1, 41):  # the rest of the wave, one a second
         user_id = 5000 + offset
         api.add_user(user_id, f"Joiner {offset}")
         clock.advance(seconds=1)
         await harness.handled(api.join(GROUP_ID, user_id))
-    await harness.run_due_work()  # 50 s after the first join: the window is still open
-    assert len(harness.replies()) == sent_before
-    clock.advance(seconds=15)
+    await harness.run_due_work()  # 40 s after the first welcome: not another one yet
+    assert len(harness.replies()) == sent_before + 1
+    clock.advance(seconds=21)
     await harness.run_due_work()
     await harness.run_due_work()
     welcomes = harness.replies()[sent_before:]
-    assert len(welcomes) == 1
-    text = welcomes[0].text or ""
-    assert "Joiner 0" in text and "Joiner 29" in text and "and 20 more" in text
-    # A later joiner gets a welcome of their own, a minute after joining.
+    assert len(welcomes) == 2
+    text = welcomes[1].text or ""
+    assert "<b>Joiner 0</b>" not in text
+    assert "<b>Joiner 1</b>" in text and "<b>Joiner 30</b>" in text
+    assert "and 10 more" in text
+    # A joiner just after that waits for the next minute; a new wave later is greeted at once.
     api.add_user(6000, "Late")
     await harness.handled(api.join(GROUP_ID, 6000))
-    clock.advance(seconds=61)
+    clock.advance(seconds=15)
     await harness.run_due_work()
-    assert len(harness.replies()) == sent_before + 2 and "Late" in harness.last_message()
+    assert len(harness.replies()) == sent_before + 2
+    clock.advance(seconds=46)
+    await harness.run_due_work()
+    assert len(harness.replies()) == sent_before + 3 and "Late" in harness.last_message()
+    clock.advance(minutes=10)
+    api.add_user(7000, "Next Wave")
+    await harness.handled(api.join(GROUP_ID, 7000))
+    clock.advance(seconds=15)
+    await harness.run_due_work()
+    assert len(harness.replies()) == sent_before + 4 and "Next Wave" in harness.last_message()
 
 
 async def test_welcome_text_and_rules_are_configurable(harness: Harness) -> None:

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import delete, select
 
-from bot.domain.models import Stage
+from bot.domain.models import Stage, UserInfo
 from bot.domain.rules import local_day
 from bot.services.lifecycle import winback_rate
 from storage.models import (
@@ -20,6 +20,7 @@ from storage.models import (
     MemberLifecycleRow,
     WinbackRow,
 )
+from storage.uow import unit_of_work
 from tests.e2e.conftest import (
     ADMIN_ID,
     CREATOR_ID,
@@ -346,3 +347,22 @@ async def test_a_group_the_bot_left_is_not_asked_for_its_admins_on_every_pass(
         if call.get("chat_id") == GROUP_ID
     ]
     assert len(asked) <= 1, asked
+
+
+async def test_members_first_seen_after_the_days_judgement_are_judged_at_once(
+    harness: Harness,
+) -> None:
+    await harness.run_due_work()  # the bot's first day: the group is judged at once
+    # Members the bot meets later that day (here as an upgrade to a supergroup brings them,
+    # with their history) are judged at the next pass, not the next day.
+    joined = harness.clock.now() - timedelta(days=60)
+    async with unit_of_work(harness.app.session_factory) as uow:
+        for user_id in (EVERY_2_DAYS, DAILY):
+            await uow.users.upsert(UserInfo(user_id, f"User {user_id}"))
+            await uow.members.add(GROUP_ID, user_id, joined, joined=True)
+    await set_history(harness, {EVERY_2_DAYS: RHYTHMS[EVERY_2_DAYS], DAILY: range(0, 40)})
+    await harness.run_due_work()
+    found = await stages(harness)
+    assert found[EVERY_2_DAYS] == Stage.AT_RISK and found[DAILY] == Stage.LOYAL
+    await harness.say(ADMIN_ID, "/churn")
+    assert "User 1001" in harness.last_reply() and "User 1002" not in harness.last_reply()

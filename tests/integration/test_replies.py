@@ -188,6 +188,21 @@ def test_a_merged_reply_too_long_for_one_message_is_split() -> None:
     assert merged_checkins([CheckinLine("Ann", 10, 1, "zh")])[0].startswith("✅ 1 ")
 
 
+def test_a_merged_reply_names_each_member_once() -> None:
+    lines = [
+        CheckinLine("Member0", 10, 1, "en", user_id=1),
+        CheckinLine("Member0", 10, 1, "en", user_id=1),  # pressed again, or redelivered
+        CheckinLine("Member0", 10, 1, "en", checked_in=False, user_id=1),
+        CheckinLine("Member0", 10, 1, "en", user_id=2),  # another member, the same name
+        CheckinLine("Bea", 10, 3, "en", checked_in=False, user_id=3),
+        CheckinLine("Bea", 10, 3, "en", checked_in=False, user_id=3),
+    ]
+    assert merged_checkins(lines) == [
+        "✅ 2 members checked in: Member0 +10 (streak 1), Member0 +10 (streak 1)\n"
+        "Already checked in today: Bea"
+    ]
+
+
 async def test_button_presses_are_answered_at_once_while_the_group_is_over_budget(
     api: FakeBotAPI, time: ManualTime, replies: tuple[ReplySender, RateWindows], clock: FakeClock
 ) -> None:

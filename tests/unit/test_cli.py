@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from seedbot.cli import quiet_scheduler_logs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,3 +59,15 @@ def test_invalid_settings_exit_2_naming_the_variable(
     assert variable in result.stderr and ".env.example" in result.stderr
     assert "Traceback" not in result.stderr
     assert "TEST-token" not in result.stderr
+
+
+@pytest.mark.parametrize(("log_level", "expected"), [("INFO", "WARNING"), ("DEBUG", "DEBUG")])
+def test_the_schedulers_lines_are_quiet_unless_debugging(log_level: str, expected: str) -> None:
+    scheduler_logs = logging.getLogger("apscheduler")
+    before = scheduler_logs.level
+    try:
+        quiet_scheduler_logs(log_level)
+        assert logging.getLevelName(scheduler_logs.getEffectiveLevel()) == expected
+        assert scheduler_logs.isEnabledFor(logging.INFO) is (log_level == "DEBUG")
+    finally:
+        scheduler_logs.setLevel(before)

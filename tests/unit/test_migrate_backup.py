@@ -98,6 +98,31 @@ def test_migrate_on_a_new_database_or_at_head_makes_no_backup(
     assert "Backed up" not in capsys.readouterr().out
 
 
+def test_migrate_ends_with_the_revision_and_whether_anything_was_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = head_revision()
+    monkeypatch.setenv("DATABASE_URL", RELATIVE_URL)
+    monkeypatch.chdir(tmp_path)
+
+    cli.main(["migrate"])
+    first = capsys.readouterr().out.strip().splitlines()
+    cli.main(["migrate"])
+    second = capsys.readouterr().out.strip().splitlines()
+
+    assert first[-1] == f"Database at revision {head}: migrations applied (from an empty database)."
+    assert second == [f"Database at revision {head}: up to date, nothing applied."]
+
+
+def test_migrate_names_the_revision_it_started_from(
+    tmp_path: Path, writer_keeping_a_wal: sqlite3.Connection
+) -> None:
+    lines = migrate_cli(tmp_path).stdout.strip().splitlines()
+    assert lines[-1] == (
+        f"Database at revision {head_revision()}: migrations applied (from revision 0003)."
+    )
+
+
 def test_only_the_three_newest_backups_are_kept(tmp_path: Path) -> None:
     path = tmp_path / "seedbot.db"
     path.touch()
