@@ -31,7 +31,7 @@ from handlers.errors import refusal_text
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.middlewares.context import user_info
-from handlers.render import actor_of, name
+from handlers.render import actor_of, name, schedule_text
 from runtime.features import Feature, FeatureCommand, Wiring, WiringContext
 from runtime.membership_checker import BotMembershipChecker
 from runtime.outbox import Build, Outbox
@@ -244,7 +244,7 @@ def setup() -> Router:
                 _(
                     "🗓 Quiz #{id} scheduled: {schedule}, first at {first}.",
                     id=planned.id,
-                    schedule=planned.schedule,
+                    schedule=schedule_text(_, planned.schedule),
                     first=local_time(community, planned.next_run_at),
                 ),
             )
@@ -255,7 +255,7 @@ def setup() -> Router:
                 _(
                     "#{id} {schedule} — next: {next} — {count} questions{topic}",
                     id=planned.id,
-                    schedule=planned.schedule,
+                    schedule=schedule_text(_, planned.schedule),
                     next=local_time(community, planned.next_run_at),
                     count=planned.count,
                     topic=f" ({escape(planned.topic)})" if planned.topic else "",

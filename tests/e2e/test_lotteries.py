@@ -249,7 +249,7 @@ async def test_paid_entry_needs_the_points_and_eligibility(harness: Harness) -> 
     await harness.say(CREATOR_ID, "/lottery new X | Y | 2020-01-01 20:00")
     assert "already passed" in harness.last_reply()
     await harness.say(CREATOR_ID, "/lottery new X | Y | 2026-03-03 20:00 | winners=0")
-    assert "between 1 and 100" in harness.last_reply()
+    assert "winners=0: the number of winners must be 1–100" in harness.last_reply()
     await ledger_matches_balances(harness)
 
 
