@@ -291,3 +291,39 @@ async def test_schedules_are_typed_and_echoed_in_the_groups_language(harness: Ha
     await harness.say(CREATOR_ID, "/lang en")  # an English group keeps the English forms
     await harness.say(CREATOR_ID, "/campaign add 每周六 20:00 Hello")
     assert "saved: weekly sat 20:00," in harness.last_reply()
+
+
+async def test_exports_and_mydata_read_in_the_groups_language_and_time(
+    harness: Harness,
+) -> None:
+    import csv
+    import io
+
+    add_members(harness, [1001])
+    await harness.say(CREATOR_ID, "/lang zh")
+    await harness.say(1001, "/checkin")
+    await harness.say(CREATOR_ID, "/start", chat_id=CREATOR_ID)
+    await harness.say(CREATOR_ID, "/export members")
+    chat, _name, content = harness.api.sent_documents[-1]
+    assert chat == CREATOR_ID
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
+    header = rows[0]
+    assert {"用户编号", "是否在群", "入群时间", "等级", "名字"} <= set(header)
+    assert not [column for column in header if english_left_in(column)], header
+    member = next(row for row in rows[1:] if row[header.index("用户编号")] == "1001")
+    assert member[header.index("是否在群")] == "是"
+    assert member[header.index("等级")] == "新人"
+    assert member[header.index("最近活跃时间")].endswith("+08:00")  # Asia/Shanghai
+    await harness.say(CREATOR_ID, "/export ledger")
+    ledger = list(csv.reader(io.StringIO(harness.api.sent_documents[-1][2].decode("utf-8-sig"))))
+    assert ledger[1][ledger[0].index("创建时间")].endswith("+08:00")
+
+    harness.api.add_user(1001, "User 1001", username="user1001", language_code="zh-hans")
+    await harness.say(1001, "/mydata", chat_id=1001)
+    caption = next(
+        str(call.get("caption"))
+        for call in reversed(harness.api.calls("sendDocument"))
+        if int(call.get("chat_id") or 0) == 1001
+    )
+    assert "UTC+08:00" in caption and " UTC，" not in caption
+    assert english_left_in(caption) == []
