@@ -86,7 +86,8 @@ async def export_csv(
     read Chinese names correctly); at most `limit` rows, the oldest first."""
     stored_header, stored = await uow.privacy.community_rows(community_id, kind, limit + 1)
     truncated = len(stored) > limit
-    header, rows = (stored_header, stored[:limit])
+    header: list[str] = stored_header
+    rows: Sequence[tuple[Any, ...]] = stored[:limit]
     if present is not None:
         header, rows = present(header, rows)
     buffer = io.StringIO()
