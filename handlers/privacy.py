@@ -29,7 +29,7 @@ from bot.ports.reads import Reader
 from bot.services import privacy
 from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import IsModerator
-from handlers.render import actor_of, tier_name
+from handlers.render import actor_of, gap, tier_name
 from runtime.outbox import Outbox
 
 FILE_FAILED = N_("The file could not be made this time; try again later.")
@@ -167,7 +167,7 @@ def setup() -> Router:
             )
             caption = _("{kind}: {rows} rows.", kind=kind, rows=made.rows)
             if made.truncated:
-                caption += " " + _("Only the first {limit} rows.", limit=privacy.CSV_ROW_LIMIT)
+                caption += gap(_) + _("Only the first {limit} rows.", limit=privacy.CSV_ROW_LIMIT)
             return [
                 SendDocument(
                     chat_id=moderator,

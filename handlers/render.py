@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from html import escape
 
 from aiogram.types import Message
@@ -104,3 +105,22 @@ def schedule_text(_: Translator, spec: str | None) -> str:
     if len(words) == 6 and words[0] == "cron":
         return _("cron {expression}", expression=" ".join(words[1:]))
     return escape(spec or "—")
+
+
+def gap(_: Translator) -> str:
+    """What goes between two sentences: Chinese sentences follow each other without a space."""
+    return "" if _.language == "zh" else " "
+
+
+def listed(_: Translator, items: Iterable[str]) -> str:
+    """Items of a list in a sentence: `A、B、C` in Chinese, `A, B, C` in English."""
+    return ("、" if _.language == "zh" else ", ").join(items)
+
+
+def colon(_: Translator) -> str:
+    return "：" if _.language == "zh" else ": "
+
+
+def in_brackets(_: Translator, text: str) -> str:
+    """A remark after a phrase: `（…）` in Chinese, ` (…)` in English."""
+    return f"（{text}）" if _.language == "zh" else f" ({text})"

@@ -46,6 +46,20 @@ def english_left_in(text: str) -> list[str]:
     return [word for word in ENGLISH_WORD.findall(text) if word not in SYNTAX_WORDS]
 
 
+HAN = "\u4e00-\u9fff"
+ASCII_IN_CHINESE = re.compile(rf"[{HAN}）][,:] ?\S|\S[,:] [{HAN}（]")
+NESTED_BRACKETS = re.compile(r"（[^（）]*（")
+
+
+def punctuation_left_in(text: str) -> list[str]:
+    """ASCII `: ` and `, ` touching Chinese, and brackets inside brackets."""
+    text = re.sub(r"<code>.*?</code>", " ", text, flags=re.S)
+    text = re.sub(r"https?://\S+", " ", text)
+    text = unescape(re.sub(r"<[^>]+>", "", text))
+    text = re.sub(r"\d{1,2}:\d{2}", " ", text)  # times of day
+    return ASCII_IN_CHINESE.findall(text) + NESTED_BRACKETS.findall(text)
+
+
 COMMANDS = [
     (1001, "/checkin"),
     (1001, "签到"),
@@ -228,6 +242,8 @@ async def test_a_chinese_group_sees_no_untranslated_english(harness: Harness) ->
         message.text: words for message in sent if (words := english_left_in(message.text or ""))
     }
     assert leaks == {}, "\n".join(f"{words}: {text!r}" for text, words in leaks.items())
+    marks = {m.text: found for m in sent if (found := punctuation_left_in(m.text or ""))}
+    assert marks == {}, "\n".join(f"{found}: {text!r}" for text, found in marks.items())
     # Pop-ups (callback answers) too: a check-in, a repeated one, a button from an old version.
     post = sent[-1]
     assert post.reply_markup is not None
@@ -251,6 +267,8 @@ async def test_a_chinese_speaker_in_a_private_chat_sees_no_english(harness: Harn
     assert len(sent) >= len(PRIVATE_COMMANDS)
     leaks = {m.text: words for m in sent if (words := english_left_in(m.text or ""))}
     assert leaks == {}, "\n".join(f"{words}: {text!r}" for text, words in leaks.items())
+    marks = {m.text: found for m in sent if (found := punctuation_left_in(m.text or ""))}
+    assert marks == {}, "\n".join(f"{found}: {text!r}" for text, found in marks.items())
 
 
 def test_the_detector_finds_english() -> None:
@@ -260,6 +278,9 @@ def test_the_detector_finds_english() -> None:
     assert english_left_in(sent_usage) == ["points", "reason"]
     assert english_left_in("状态：active") == ["active"]
     assert english_left_in("<b>User 1001</b>：+5 积分 /checkin @user1001") == []
+    assert punctuation_left_in("<b>小明</b>: 按钮没反应") == ["明: 按"]
+    assert punctuation_left_in("调查（满意度（CSAT））") == ["（满意度（"]
+    assert punctuation_left_in("已保存：每天 20:30，首次推送 2026-03-02 20:30。") == []
 
 
 async def test_schedules_are_typed_and_echoed_in_the_groups_language(harness: Harness) -> None:
