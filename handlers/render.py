@@ -41,7 +41,9 @@ def actor_of(message: Message) -> int | None:
 
 
 def name(text: str) -> str:
-    return f"<b>{escape(text)}</b>"
+    """A name in bold, without the spaces some people put around their names (they would
+    show as stray spaces in a sentence)."""
+    return f"<b>{escape(text.strip() or text)}</b>"
 
 
 def announce_promotion(

@@ -348,3 +348,12 @@ async def test_exports_and_mydata_read_in_the_groups_language_and_time(
     )
     assert "UTC+08:00" in caption and " UTC，" not in caption
     assert english_left_in(caption) == []
+
+
+async def test_names_keep_no_stray_spaces(harness: Harness) -> None:
+    harness.api.add_user(1003, "  小明 ", username="xiaoming")
+    harness.api.add_member(GROUP_ID, 1003)
+    await harness.say(CREATOR_ID, "/lang zh")
+    await harness.say(1003, "/checkin")
+    reply = harness.last_reply()
+    assert "<b>小明</b>" in reply and "<b> " not in reply, reply
