@@ -357,6 +357,8 @@ async def drawn_lottery(harness: Harness, users: list[int]) -> tuple[int, int]:
     await harness.say(CREATOR_ID, "/lottery draw 1")
     posts = [m for m in harness.replies() if "is drawn" in (m.text or "")]
     assert len(posts) == 1
+    acknowledged = [m for m in harness.replies() if "Drawing now…" in (m.text or "")]
+    assert len(acknowledged) == 1 and acknowledged[0].message_id < posts[0].message_id
     ((_pick, winner, _replaced),) = await winners(harness)
     return winner, posts[0].message_id
 
