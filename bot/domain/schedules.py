@@ -57,7 +57,7 @@ class Schedule:
 
 
 def _time(word: str) -> tuple[int, int]:
-    match = _TIME.fullmatch(word)
+    match = _TIME.fullmatch(word.replace("：", ":"))  # a Chinese keyboard's colon too
     if match is None:
         raise InvalidSchedule()
     return int(match.group(1)), int(match.group(2))

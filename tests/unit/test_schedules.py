@@ -154,3 +154,14 @@ def test_birthdays_take_chinese_and_slash_dates() -> None:
     for bad in ("13/1", "2月30日", "12/7/2000"):
         with pytest.raises(InvalidBirthday):
             parse_birthday(bad)
+
+
+def test_built_in_campaigns_take_chinese_schedules_and_a_chinese_colon() -> None:
+    from bot.domain.models import CampaignKind
+    from bot.parsing.campaigns import parse_builtin_schedule
+
+    reminder, leaderboard = CampaignKind.STREAK_REMINDER, CampaignKind.WEEKLY_LEADERBOARD
+    assert parse_builtin_schedule(reminder, "每天 21:30").spec == "daily 21:30"
+    assert parse_builtin_schedule(reminder, "21：30").spec == "daily 21:30"
+    assert parse_builtin_schedule(leaderboard, "周五 18:00").spec == "weekly fri 18:00"
+    assert parse_schedule("daily 9：05 x")[0].spec == "daily 09:05"
