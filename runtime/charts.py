@@ -227,6 +227,7 @@ def render_all(report: InsightsReport, labels: ChartLabels) -> list[bytes]:
 
 def _warm_up() -> None:
     """A first small drawing: loads matplotlib, its fonts and its renderer's caches."""
+    _cjk_font()  # registers the shipped CJK font before the first Chinese chart
     figure = _figure(usable_labels(ChartLabels())[1])
     axes = figure.subplots()
     axes.plot([0, 1], [0, 1], label="0")
