@@ -27,7 +27,7 @@ from bot.services import campaigns
 from handlers.campaign_runs import campaign_jobs, campaign_work, queue_campaign_run
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
-from handlers.render import actor_of, schedule_text
+from handlers.render import actor_of, colon, schedule_text
 from runtime.features import Feature, FeatureCommand
 from runtime.outbox import BLOCKED_CHAT, Outbox
 from runtime.sender import UNREADABLE
@@ -105,7 +105,7 @@ def describe_run(_: Translator, community: Community, run: CampaignRun) -> str:
     line = f"• {local_time(community, run.scheduled_at)} — {_(OUTCOME_NAMES[run.outcome])}"
     if run.detail and run.outcome in (RunOutcome.FAILED, RunOutcome.UNCERTAIN):
         detail = _(RUN_DETAILS[run.detail]) if run.detail in RUN_DETAILS else run.detail
-        line += f": {escape(detail[:REASON_SHOWN])}"
+        line += colon(_) + escape(detail[:REASON_SHOWN])
     return line
 
 

@@ -38,7 +38,7 @@ from bot.services import insights
 from handlers.buttons import ChatId, SmallCount
 from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import IsModerator, ModeratorDirectory
-from handlers.render import listed, tier_name
+from handlers.render import colon, in_brackets, listed, tier_name
 from handlers.surveys import survey_stats_lines
 from handlers.tickets import ticket_stats_lines
 from runtime.charts import ChartLabels, ChartRenderer
@@ -135,7 +135,9 @@ def summary(_: Translator, report: InsightsReport) -> str:
             _percent(*share) if share else "—"
             for share in (cohort.retained.get(n) for n in insights.RETENTION_AFTER)
         )
-        lines.append(f"  {cohort.week:%Y-%m-%d} ({cohort.members}): {shares}")
+        lines.append(
+            f"  {cohort.week:%Y-%m-%d}{in_brackets(_, str(cohort.members))}{colon(_)}{shares}"
+        )
     referrals = report.referrals
     lines += [
         _(

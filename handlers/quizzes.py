@@ -31,7 +31,7 @@ from handlers.errors import refusal_text
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.middlewares.context import user_info
-from handlers.render import actor_of, name, schedule_text
+from handlers.render import actor_of, in_brackets, name, schedule_text
 from runtime.features import Feature, FeatureCommand, Wiring, WiringContext
 from runtime.membership_checker import BotMembershipChecker
 from runtime.outbox import Build, Outbox
@@ -258,7 +258,7 @@ def setup() -> Router:
                     schedule=schedule_text(_, planned.schedule),
                     next=local_time(community, planned.next_run_at),
                     count=planned.count,
-                    topic=f" ({escape(planned.topic)})" if planned.topic else "",
+                    topic=in_brackets(_, escape(planned.topic)) if planned.topic else "",
                 )
                 for planned in schedules[:LISTED]
             )

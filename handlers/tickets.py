@@ -208,7 +208,7 @@ def view_text(_: Translator, community: Community, shown: TicketView) -> str:
         action = _(EVENT_NAMES[event.action]) if event.action in EVENT_NAMES else event.action
         entry = f"• {when(community, event.created_at)} {escape(action)}"
         if event.detail and event.action != "filed":
-            entry += f": {summary(event.detail, 200)}"
+            entry += colon(_) + summary(event.detail, 200)
         lines.append(entry)
     return "\n".join(lines)
 
