@@ -19,7 +19,7 @@ from bot.services import birthdays, surveys
 from bot.services.birthdays import Greeting
 from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import IsModerator, ModeratorDirectory, is_owner_message
-from handlers.render import actor_of, name
+from handlers.render import actor_of, gap, name
 from runtime.features import Feature, FeatureCommand
 from runtime.outbox import Outbox
 
@@ -55,7 +55,7 @@ def queue_greetings(outbox: Outbox, greetings: list[Greeting]) -> None:
         if greeting.reachable:
             text = _("🎂 Happy birthday from {group}!", group=name(community.title))
             if greeting.gift:
-                text += " " + _("A gift of {points} points is yours.", points=greeting.gift)
+                text += gap(_) + _("A gift of {points} points is yours.", points=greeting.gift)
             outbox.announce(greeting.user_id, text, f"{key}:private", kind="birthday")
         if greeting.in_group:
             outbox.announce(

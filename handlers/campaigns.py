@@ -27,7 +27,7 @@ from bot.services import campaigns
 from handlers.campaign_runs import campaign_jobs, campaign_work, queue_campaign_run
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
-from handlers.render import actor_of
+from handlers.render import actor_of, colon, schedule_text
 from runtime.features import Feature, FeatureCommand
 from runtime.outbox import BLOCKED_CHAT, Outbox
 from runtime.sender import UNREADABLE
@@ -94,7 +94,7 @@ def describe(_: Translator, community: Community, campaign: Campaign) -> str:
     return _(
         "#{id} {schedule} — next: {next} — {status} — {summary}",
         id=campaign.id,
-        schedule=campaign.schedule,
+        schedule=schedule_text(_, campaign.schedule),
         next=local_time(community, campaign.next_run_at),
         status=_(STATUS_NAMES[campaign.status]),
         summary=summary,
@@ -105,7 +105,7 @@ def describe_run(_: Translator, community: Community, run: CampaignRun) -> str:
     line = f"• {local_time(community, run.scheduled_at)} — {_(OUTCOME_NAMES[run.outcome])}"
     if run.detail and run.outcome in (RunOutcome.FAILED, RunOutcome.UNCERTAIN):
         detail = _(RUN_DETAILS[run.detail]) if run.detail in RUN_DETAILS else run.detail
-        line += f": {escape(detail[:REASON_SHOWN])}"
+        line += colon(_) + escape(detail[:REASON_SHOWN])
     return line
 
 
@@ -147,7 +147,7 @@ def setup() -> Router:  # noqa: PLR0915
                 _(
                     "🗓 Campaign #{id} saved: {schedule}, first post {first}.",
                     id=created.id,
-                    schedule=created.schedule,
+                    schedule=schedule_text(_, created.schedule),
                     first=local_time(community, created.next_run_at),
                 ),
             )

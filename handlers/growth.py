@@ -27,7 +27,7 @@ from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator, ModeratorDirectory, is_owner_message
 from handlers.invite_links import PlannedIssuer, PreparedInviteLinks
 from handlers.moderation import split_target_and_rest
-from handlers.render import actor_of, name
+from handlers.render import actor_of, in_brackets, name
 from runtime.features import Feature, FeatureCommand, Wiring, WiringContext
 from runtime.outbox import Outbox
 
@@ -295,7 +295,7 @@ def render_referral(_: Translator, community: Community, referral: Referral) -> 
     when = referral.joined_at.astimezone(ZoneInfo(community.timezone)).strftime("%Y-%m-%d %H:%M")
     status = _(STATUS_NAMES[referral.status])
     if referral.reason is not None:
-        status += f" ({_(REJECTION_NAMES[referral.reason.value])})"
+        status += in_brackets(_, _(REJECTION_NAMES[referral.reason.value]))
     return f"• {escape(referral.invitee_name)} — {when} — {status}"
 
 

@@ -11,7 +11,7 @@ from bot.i18n import translator
 from bot.ports import MembershipChecker, UnitOfWorkFactory
 from bot.services import referrals
 from bot.services.onboarding import WelcomeBatch
-from handlers.render import announce_referral, name
+from handlers.render import announce_referral, gap, listed, name
 from runtime.features import JobContext
 from runtime.jobs import for_each_community
 from runtime.outbox import Outbox
@@ -24,9 +24,9 @@ NAMES_IN_ONE_WELCOME = 30
 def render_welcome(batch: WelcomeBatch) -> str:
     _ = translator(batch.community.language)
     shown = [name(newcomer) for _, newcomer in batch.newcomers[:NAMES_IN_ONE_WELCOME]]
-    names = ", ".join(shown)
+    names = listed(_, shown)
     if len(batch.newcomers) > NAMES_IN_ONE_WELCOME:
-        names += " " + _("and {count} more", count=len(batch.newcomers) - NAMES_IN_ONE_WELCOME)
+        names += gap(_) + _("and {count} more", count=len(batch.newcomers) - NAMES_IN_ONE_WELCOME)
     growth = batch.community.growth
     rules = escape(growth.rules_link or "")
     if growth.welcome_text:

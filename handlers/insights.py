@@ -38,7 +38,7 @@ from bot.services import insights
 from handlers.buttons import ChatId, SmallCount
 from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import IsModerator, ModeratorDirectory
-from handlers.render import tier_name
+from handlers.render import colon, in_brackets, listed, tier_name
 from handlers.surveys import survey_stats_lines
 from handlers.tickets import ticket_stats_lines
 from runtime.charts import ChartLabels, ChartRenderer
@@ -111,7 +111,7 @@ def summary(_: Translator, report: InsightsReport) -> str:
             joined=report.joined,
             left=report.left,
         ),
-        _("New and left per day (last 7 days): {days}", days=_recent_moves(report)),
+        _("New and left per day (last 7 days): {days}", days=_recent_moves(_, report)),
         _(
             "Active members: today {daily}, last 7 days {weekly}, last 30 days {monthly}, "
             "in the period {period}",
@@ -135,7 +135,9 @@ def summary(_: Translator, report: InsightsReport) -> str:
             _percent(*share) if share else "—"
             for share in (cohort.retained.get(n) for n in insights.RETENTION_AFTER)
         )
-        lines.append(f"  {cohort.week:%Y-%m-%d} ({cohort.members}): {shares}")
+        lines.append(
+            f"  {cohort.week:%Y-%m-%d}{in_brackets(_, str(cohort.members))}{colon(_)}{shares}"
+        )
     referrals = report.referrals
     lines += [
         _(
@@ -189,8 +191,8 @@ def summary(_: Translator, report: InsightsReport) -> str:
     return "\n".join(lines)
 
 
-def _recent_moves(report: InsightsReport) -> str:
-    return ", ".join(f"{day.day:%m-%d} +{day.joined}/−{day.left}" for day in report.days[-7:])
+def _recent_moves(_: Translator, report: InsightsReport) -> str:
+    return listed(_, [f"{day.day:%m-%d} +{day.joined}/−{day.left}" for day in report.days[-7:]])
 
 
 def _kind_name(_: Translator, kind: str) -> str:
@@ -206,7 +208,7 @@ def _kinds(_: Translator, report: InsightsReport, *, spent: bool) -> str:
         for total in report.ledger
         if (total.spent if spent else total.issued)
     ]
-    return ", ".join(parts) or "—"
+    return listed(_, parts) or "—"
 
 
 def chart_labels(_: Translator) -> ChartLabels:

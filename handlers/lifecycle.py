@@ -18,7 +18,7 @@ from bot.services import lifecycle
 from bot.services.lifecycle import Digest, Winback
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator, ModeratorDirectory, is_owner_message
-from handlers.render import actor_of, name
+from handlers.render import actor_of, colon, listed, name
 from runtime.features import Feature, FeatureCommand
 from runtime.outbox import Outbox
 
@@ -155,19 +155,19 @@ def render_digest(digest: Digest) -> str:
             start=digest.week_start.isoformat(),
         )
     ]
-    lines.extend(f"• {label}: {_compare(a, b)}" for label, a, b in rows)
+    lines.extend(f"• {label}{colon(_)}{_compare(a, b)}" for label, a, b in rows)
     if digest.new_key_members:
         lines.append(
             _(
                 "⭐ New key members: {names}",
-                names=", ".join(name(entry.display_name) for entry in digest.new_key_members),
+                names=listed(_, (name(entry.display_name) for entry in digest.new_key_members)),
             )
         )
     if digest.at_risk:
         lines.append(
             _(
                 "⚠️ At risk: {names}",
-                names=", ".join(name(entry.display_name) for entry in digest.at_risk),
+                names=listed(_, (name(entry.display_name) for entry in digest.at_risk)),
             )
         )
     return "\n".join(lines)

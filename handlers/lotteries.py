@@ -26,7 +26,7 @@ from handlers.buttons import RowId
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.moderation import split_target_and_rest
-from handlers.render import actor_of, badge_name, name, tier_name
+from handlers.render import actor_of, badge_name, name, schedule_text, tier_name
 from runtime.features import Feature, FeatureCommand
 from runtime.outbox import Outbox, failure_notice
 
@@ -146,7 +146,7 @@ def details(_: Translator, community: Community, shown: LotteryView) -> str:
         lines.append(
             _(
                 "Repeats: {schedule}; next copy announced {when}.",
-                schedule=lottery.repeat_schedule,
+                schedule=schedule_text(_, lottery.repeat_schedule),
                 when=local_time(community, lottery.repeat_next_at),
             )
         )
@@ -336,10 +336,13 @@ async def new_lottery(asked: Managing, rest: str) -> None:
 
 
 async def draw_lottery(asked: Managing, rest: str) -> None:
+    _ = asked.translate
     lottery_id = parse_id(_single_word(rest))
     result = await lotteries.draw_now(
         asked.uow, asked.community, lottery_id, asked.actor, asked.now
     )
+    # The result goes through the paced queue; the moderator hears at once that it is coming.
+    asked.outbox.reply(asked.message, _("🎲 Drawing now…"))
     queue_draw_result(asked.outbox, result)
 
 
@@ -378,7 +381,7 @@ async def repeat_lottery(asked: Managing, rest: str) -> None:
         _(
             "Lottery #{id} repeats: {schedule}; next copy announced {when}.",
             id=repeated.id,
-            schedule=repeated.repeat_schedule,
+            schedule=schedule_text(_, repeated.repeat_schedule),
             when=local_time(community, repeated.repeat_next_at),
         ),
     )

@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
@@ -21,17 +22,113 @@ from aiogram.types import (
 )
 
 from bot.domain.errors import N_, PrivateChatNeeded
-from bot.domain.models import Community, UserInfo
+from bot.domain.models import Community, Tier, UserInfo
 from bot.i18n import Translator
 from bot.ports import UnitOfWork
 from bot.ports.reads import Reader
 from bot.services import privacy
 from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import IsModerator
-from handlers.render import actor_of
+from handlers.render import actor_of, gap, tier_name
 from runtime.outbox import Outbox
 
 FILE_FAILED = N_("The file could not be made this time; try again later.")
+# The exported columns' headers in the reader's language (English: the column names).
+COLUMN_NAMES = {
+    "id": N_("column:id"),
+    "community_id": N_("column:community_id"),
+    "user_id": N_("column:user_id"),
+    "is_member": N_("column:is_member"),
+    "joined_at": N_("column:joined_at"),
+    "left_at": N_("column:left_at"),
+    "balance": N_("column:balance"),
+    "lifetime_earned": N_("column:lifetime_earned"),
+    "streak": N_("column:streak"),
+    "last_checkin_day": N_("column:last_checkin_day"),
+    "tier": N_("column:tier"),
+    "last_active_at": N_("column:last_active_at"),
+    "activity_day": N_("column:activity_day"),
+    "activity_points_today": N_("column:activity_points_today"),
+    "last_activity_point_at": N_("column:last_activity_point_at"),
+    "welcome_due_at": N_("column:welcome_due_at"),
+    "first_name": N_("column:first_name"),
+    "username": N_("column:username"),
+    "amount": N_("column:amount"),
+    "kind": N_("column:kind"),
+    "reason": N_("column:reason"),
+    "actor_id": N_("column:actor_id"),
+    "idempotency_key": N_("column:idempotency_key"),
+    "created_at": N_("column:created_at"),
+    "day": N_("column:day"),
+    "points": N_("column:points"),
+    "invitee_id": N_("column:invitee_id"),
+    "inviter_id": N_("column:inviter_id"),
+    "status": N_("column:status"),
+    "source": N_("column:source"),
+    "due_at": N_("column:due_at"),
+    "qualified_at": N_("column:qualified_at"),
+    "number": N_("column:number"),
+    "text": N_("column:text"),
+    "photo_file_id": N_("column:photo_file_id"),
+    "photo_user_id": N_("column:photo_user_id"),
+    "request_key": N_("column:request_key"),
+    "first_answer_at": N_("column:first_answer_at"),
+    "merged_into": N_("column:merged_into"),
+    "note": N_("column:note"),
+}
+
+
+def column_name(_: Translator, column: str) -> str:
+    msgid = COLUMN_NAMES.get(column)
+    if msgid is None:
+        return column
+    translated = _(msgid)
+    return column if translated == msgid else translated  # untranslated: the column's name
+
+
+def local_moment(value: Any, zone: ZoneInfo) -> Any:
+    """A stored time (ISO text, UTC) as the group's local time with its offset."""
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).isoformat(sep=" ", timespec="seconds")
+
+
+def export_presenter(_: Translator, timezone: str) -> privacy.Presenter:
+    """Headers, yes/no, tier names in the reader's language; times in the group's timezone
+    with its offset."""
+    zone = ZoneInfo(timezone)
+
+    def value(column: str, stored: Any) -> Any:
+        if isinstance(stored, bool):
+            return _("yes") if stored else _("no")
+        if column == "tier" and isinstance(stored, int) and stored in set(Tier):
+            return tier_name(_, Tier(stored))
+        if column.endswith("_at"):
+            return local_moment(stored, zone)
+        return stored
+
+    def present(
+        header: list[str], rows: Sequence[tuple[Any, ...]]
+    ) -> tuple[list[str], Sequence[tuple[Any, ...]]]:
+        shown = [
+            tuple(value(column, stored) for column, stored in zip(header, row, strict=True))
+            for row in rows
+        ]
+        return [column_name(_, column) for column in header], shown
+
+    return present
+
+
+def offset_text(moment: datetime) -> str:
+    """`+08:00`, `-05:00`, `+00:00`."""
+    offset = moment.strftime("%z") or "+0000"
+    return f"{offset[:3]}:{offset[3:]}"
 
 
 def setup() -> Router:
@@ -60,14 +157,17 @@ def setup() -> Router:
         if moderator is None or not await uow.users.can_message(moderator):
             raise PrivateChatNeeded()
         community_id = community.id
+        present = export_presenter(_, community.timezone)
 
         async def build() -> Sequence[TelegramMethod[Any]]:
             made = await reader.read(
-                lambda reading: privacy.export_csv(reading, community_id, kind, now)
+                lambda reading: privacy.export_csv(
+                    reading, community_id, kind, now, present=present
+                )
             )
             caption = _("{kind}: {rows} rows.", kind=kind, rows=made.rows)
             if made.truncated:
-                caption += " " + _("Only the first {limit} rows.", limit=privacy.CSV_ROW_LIMIT)
+                caption += gap(_) + _("Only the first {limit} rows.", limit=privacy.CSV_ROW_LIMIT)
             return [
                 SendDocument(
                     chat_id=moderator,
@@ -93,14 +193,16 @@ def setup() -> Router:
         user_id, chat_id = user.id, message.chat.id
 
         async def build() -> Sequence[TelegramMethod[Any]]:
-            content = await reader.read(lambda reading: privacy.my_data(reading, user_id, now))
+            made = await reader.read(lambda reading: privacy.my_data_file(reading, user_id, now))
+            local = now.astimezone(ZoneInfo(made.timezone))
             return [
                 SendDocument(
                     chat_id=chat_id,
-                    document=BufferedInputFile(content, filename=f"mydata-{user_id}.json"),
+                    document=BufferedInputFile(made.content, filename=f"mydata-{user_id}.json"),
                     caption=_(
-                        "Everything I store about you, as of {time} UTC.",
-                        time=f"{now:%Y-%m-%d %H:%M}",
+                        "Everything I store about you, as of {time} (UTC{offset}).",
+                        time=f"{local:%Y-%m-%d %H:%M}",
+                        offset=offset_text(local),
                     ),
                 )
             ]

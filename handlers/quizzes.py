@@ -32,7 +32,7 @@ from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator
 from handlers.middlewares.console import console_header
 from handlers.middlewares.context import user_info
-from handlers.render import actor_of, name
+from handlers.render import actor_of, in_brackets, name, schedule_text
 from runtime.features import Feature, FeatureCommand, Wiring, WiringContext
 from runtime.membership_checker import BotMembershipChecker
 from runtime.outbox import Build, Outbox
@@ -261,7 +261,7 @@ def setup() -> Router:
                 _(
                     "🗓 Quiz #{id} scheduled: {schedule}, first at {first}.",
                     id=planned.id,
-                    schedule=planned.schedule,
+                    schedule=schedule_text(_, planned.schedule),
                     first=local_time(community, planned.next_run_at),
                 ),
             )
@@ -272,10 +272,10 @@ def setup() -> Router:
                 _(
                     "#{id} {schedule} — next: {next} — {count} questions{topic}",
                     id=planned.id,
-                    schedule=planned.schedule,
+                    schedule=schedule_text(_, planned.schedule),
                     next=local_time(community, planned.next_run_at),
                     count=planned.count,
-                    topic=f" ({escape(planned.topic)})" if planned.topic else "",
+                    topic=in_brackets(_, escape(planned.topic)) if planned.topic else "",
                 )
                 for planned in schedules[:LISTED]
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from html import escape
 
 from aiogram.types import Message
@@ -40,7 +41,9 @@ def actor_of(message: Message) -> int | None:
 
 
 def name(text: str) -> str:
-    return f"<b>{escape(text)}</b>"
+    """A name in bold, without the spaces some people put around their names (they would
+    show as stray spaces in a sentence)."""
+    return f"<b>{escape(text.strip() or text)}</b>"
 
 
 def announce_promotion(
@@ -76,3 +79,50 @@ def announce_referral(outbox: Outbox, result: QualifiedReferral, inviter_reachab
         )
     announce_promotion(outbox, _, result.community, result.inviter_reward)
     announce_promotion(outbox, _, result.community, result.welcome_bonus)
+
+
+WEEKLY_SCHEDULES = {
+    "mon": N_("weekly mon {time}"),
+    "tue": N_("weekly tue {time}"),
+    "wed": N_("weekly wed {time}"),
+    "thu": N_("weekly thu {time}"),
+    "fri": N_("weekly fri {time}"),
+    "sat": N_("weekly sat {time}"),
+    "sun": N_("weekly sun {time}"),
+}
+
+
+def schedule_text(_: Translator, spec: str | None) -> str:
+    """A stored schedule (`daily 20:30`, `weekly sat 20:00`, `monthly 1 10:00`, `at …`,
+    `cron …`) in the chat's language: `每天 20:30`, `每周六 20:00`, `每月1日 10:00`."""
+    words = (spec or "").split()
+    if len(words) == 2 and words[0] == "daily":
+        return _("daily {time}", time=words[1])
+    if len(words) == 3 and words[0] == "weekly" and words[1] in WEEKLY_SCHEDULES:
+        return _(WEEKLY_SCHEDULES[words[1]], time=words[2])
+    if len(words) == 3 and words[0] == "monthly":
+        return _("monthly {day} {time}", day=words[1], time=words[2])
+    if len(words) == 3 and words[0] == "at":
+        return _("at {date} {time}", date=words[1], time=words[2])
+    if len(words) == 6 and words[0] == "cron":
+        return _("cron {expression}", expression=" ".join(words[1:]))
+    return escape(spec or "—")
+
+
+def gap(_: Translator) -> str:
+    """What goes between two sentences: Chinese sentences follow each other without a space."""
+    return "" if _.language == "zh" else " "
+
+
+def listed(_: Translator, items: Iterable[str]) -> str:
+    """Items of a list in a sentence: `A、B、C` in Chinese, `A, B, C` in English."""
+    return ("、" if _.language == "zh" else ", ").join(items)
+
+
+def colon(_: Translator) -> str:
+    return "：" if _.language == "zh" else ": "
+
+
+def in_brackets(_: Translator, text: str) -> str:
+    """A remark after a phrase: `（…）` in Chinese, ` (…)` in English."""
+    return f"（{text}）" if _.language == "zh" else f" ({text})"

@@ -23,7 +23,7 @@ from bot.services.surveys import SurveyResult
 from handlers.buttons import RowId, SmallCount
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator, ModeratorDirectory, is_owner_message
-from handlers.render import actor_of, name
+from handlers.render import actor_of, name, schedule_text
 from runtime.features import Feature, FeatureCommand
 from runtime.outbox import Outbox, failure_notice
 
@@ -265,7 +265,7 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
                 _(
                     "🗓 Survey schedule #{id}: {schedule} ({kind}), first at {first}.",
                     id=planned.id,
-                    schedule=planned.schedule,
+                    schedule=schedule_text(_, planned.schedule),
                     kind=kind_name(_, planned.kind),
                     first=local_time(community, planned.next_run_at),
                 ),
@@ -281,7 +281,7 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
                     _(
                         "🗓 #{id} {schedule} ({kind}) — next: {next}",
                         id=planned.id,
-                        schedule=planned.schedule,
+                        schedule=schedule_text(_, planned.schedule),
                         kind=kind_name(_, planned.kind),
                         next=local_time(community, planned.next_run_at),
                     )
@@ -297,6 +297,7 @@ def setup() -> Router:  # noqa: PLR0915 - one branch per subcommand
             outbox.reply(message, "\n".join(lines))
         elif action == "close":
             result = await surveys.close_now(uow, community, parse_id(rest), actor, now)
+            outbox.reply(message, _("Closing survey #{id} now…", id=result.survey.id))
             queue_result(outbox, result)
         elif action == "cancel":
             cancelled = await surveys.cancel(uow, community, parse_id(rest), actor, now)

@@ -38,7 +38,7 @@ from bot.services.tickets import Filed, Outcome, Recipient, TicketView
 from handlers.buttons import ChatId, RowId
 from handlers.filters.chat import GROUP_CHAT_TYPES, InGroup
 from handlers.filters.moderator import IsModerator, ModeratorDirectory
-from handlers.render import actor_of, name
+from handlers.render import actor_of, colon, gap, in_brackets, listed, name
 from runtime.outbox import Outbox
 
 MODERATORS_ONLY = N_("Only moderators of this group can use this command.")
@@ -106,10 +106,11 @@ def ticket_line(_: Translator, ticket: FeedbackTicket) -> str:
     group can read the list."""
     line = f"#{ticket.number} {kind_name(_, ticket.kind)} · {status_name(_, ticket.status)}"
     if ticket.status == TicketStatus.MERGED and ticket.merged_into is not None:
-        line += " " + _("into #{number}", number=ticket.merged_into)
+        line += gap(_) + _("into #{number}", number=ticket.merged_into)
     if ticket.kind == TicketKind.COMPLAINT:
         return line + " · " + _("details only privately: /ticket {number}", number=ticket.number)
-    return line + f" · {name(ticket.reporter_name or str(ticket.user_id))}: {summary(ticket.text)}"
+    reporter = name(ticket.reporter_name or str(ticket.user_id))
+    return line + f" · {reporter}{colon(_)}{summary(ticket.text)}"
 
 
 def my_line(_: Translator, ticket: FeedbackTicket, group: str) -> str:
@@ -118,9 +119,9 @@ def my_line(_: Translator, ticket: FeedbackTicket, group: str) -> str:
         f"{status_name(_, ticket.status)}"
     )
     if ticket.status == TicketStatus.MERGED and ticket.merged_into is not None:
-        line += " " + _("into #{number}", number=ticket.merged_into)
+        line += gap(_) + _("into #{number}", number=ticket.merged_into)
     if ticket.note:
-        line += f" ({summary(ticket.note, 120)})"
+        line += in_brackets(_, summary(ticket.note, 120))
     return line + f"\n   {summary(ticket.text, 60)}"
 
 
@@ -195,7 +196,10 @@ def view_text(_: Translator, community: Community, shown: TicketView) -> str:
         lines.append(_("Merged into #{number}.", number=ticket.merged_into))
     if shown.duplicates:
         lines.append(
-            _("Duplicates: {numbers}", numbers=", ".join(f"#{d.number}" for d in shown.duplicates))
+            _(
+                "Duplicates: {numbers}",
+                numbers=listed(_, (f"#{d.number}" for d in shown.duplicates)),
+            )
         )
     if shown.rewarded:
         lines.append(_("The reporter's reward was paid."))
@@ -204,7 +208,7 @@ def view_text(_: Translator, community: Community, shown: TicketView) -> str:
         action = _(EVENT_NAMES[event.action]) if event.action in EVENT_NAMES else event.action
         entry = f"• {when(community, event.created_at)} {escape(action)}"
         if event.detail and event.action != "filed":
-            entry += f": {summary(event.detail, 200)}"
+            entry += colon(_) + summary(event.detail, 200)
         lines.append(entry)
     return "\n".join(lines)
 
@@ -324,7 +328,7 @@ def ticket_stats_lines(_: Translator, stats: TicketStats) -> list[str]:
             if stats.by_kind_status.get((kind, status))
         ]
         if counts:
-            lines.append(f"{kind_name(_, kind)}: {', '.join(counts)}")
+            lines.append(f"{kind_name(_, kind)}{colon(_)}{listed(_, counts)}")
     if stats.median_first_answer is None:
         lines.append(_("Median time to a first answer: no answers yet"))
     else:
@@ -829,7 +833,7 @@ def moved_text(_: Translator, outcome: Outcome) -> str:
         status=status_name(_, outcome.ticket.status),
     )
     if outcome.reward is not None:
-        text += " " + _("The reporter got {points} points.", points=outcome.reward.amount)
+        text += gap(_) + _("The reporter got {points} points.", points=outcome.reward.amount)
     return text
 
 

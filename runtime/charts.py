@@ -52,14 +52,36 @@ def _matplotlib() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")
+    # Several CJK fonts (SimHei, WenQuanYi) have no U+2212 MINUS SIGN and draw it as a box;
+    # an ASCII hyphen draws negative numbers in every font.
+    matplotlib.rcParams["axes.unicode_minus"] = False
     return matplotlib
+
+
+def _shipped_cjk_font() -> str | None:
+    """Registers the CJK font that comes with the dependencies (`noto-cjk-sans-otc`, SIL
+    Open Font License) and returns its family name; None when it is not installed."""
+    try:
+        from noto_cjk_sans_otc import FONT_PATH
+    except ImportError:
+        return None
+    from matplotlib import font_manager
+
+    path = str(FONT_PATH)
+    font_manager.fontManager.addfont(path)
+    name: str = font_manager.FontProperties(fname=path).get_name()
+    return name
 
 
 @lru_cache(maxsize=1)
 def _cjk_font() -> str | None:
+    """The CJK font to draw Chinese with: the shipped one, else one the system has."""
     _matplotlib()
     from matplotlib import font_manager
 
+    shipped = _shipped_cjk_font()
+    if shipped is not None:
+        return shipped
     names = {font.name for font in font_manager.fontManager.ttflist}
     return next((name for name in CJK_FONTS if name in names), None)
 
@@ -205,6 +227,7 @@ def render_all(report: InsightsReport, labels: ChartLabels) -> list[bytes]:
 
 def _warm_up() -> None:
     """A first small drawing: loads matplotlib, its fonts and its renderer's caches."""
+    _cjk_font()  # registers the shipped CJK font before the first Chinese chart
     figure = _figure(usable_labels(ChartLabels())[1])
     axes = figure.subplots()
     axes.plot([0, 1], [0, 1], label="0")

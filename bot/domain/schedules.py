@@ -1,8 +1,11 @@
 """Campaign schedules as operators type them, and their fire times in a community's timezone.
 
-Forms: `at 2026-12-24 20:00`, `daily 09:00`, `weekly mon 20:00`, `monthly 1 10:00`,
-`cron <minute> <hour> <day> <month> <weekday>`. Times are local to the community; fire
-times are returned in UTC and keep their local wall-clock time across daylight saving.
+Forms: `at 2026-12-24 20:00` (or the date alone), `daily 09:00`, `weekly mon 20:00`,
+`monthly 1 10:00`, `cron <minute> <hour> <day> <month> <weekday>`, and the Chinese forms
+`每天 09:00`, `每周六 20:00` (also `周六`, `星期六`, `每星期六`), `每月1日 10:00` (or `1号`),
+read as the English ones and stored in the English canonical form. Times are local to the
+community; fire times are returned in UTC and keep their local wall-clock time across
+daylight saving.
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ MONTHS_SCANNED = 48
 FIRE_ATTEMPTS = 5
 _TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+CHINESE_WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6}
+_CHINESE_FORM = re.compile(
+    r"\s*(?:(?P<daily>每天|每日)"
+    r"|(?:每周|每星期|每礼拜|周|星期|礼拜)(?P<weekday>[一二三四五六日天])"
+    r"|每月\s*(?P<day>[0-9]{1,2})\s*[日号])"
+    r"\s*(?P<hour>[0-9]{1,2})[:：](?P<minute>[0-9]{2})(?=\s|$)"
+)
 
 
 @dataclass(frozen=True)
@@ -47,14 +57,32 @@ class Schedule:
 
 
 def _time(word: str) -> tuple[int, int]:
-    match = _TIME.fullmatch(word)
+    match = _TIME.fullmatch(word.replace("：", ":"))  # a Chinese keyboard's colon too
     if match is None:
         raise InvalidSchedule()
     return int(match.group(1)), int(match.group(2))
 
 
+def _from_chinese(text: str) -> str:
+    """A schedule typed in Chinese (or a bare date and time) rewritten in the English form;
+    the text after it is kept as it is."""
+    match = _CHINESE_FORM.match(text)
+    if match is None:
+        first = text.split(maxsplit=1)
+        return f"at {text.lstrip()}" if first and _DATE.fullmatch(first[0]) else text
+    time = f"{match['hour']}:{match['minute']}"
+    if match["daily"]:
+        english = f"daily {time}"
+    elif match["weekday"]:
+        english = f"weekly {WEEKDAYS[CHINESE_WEEKDAYS[match['weekday']]]} {time}"
+    else:
+        english = f"monthly {match['day']} {time}"
+    return english + text[match.end() :]
+
+
 def parse_schedule(text: str) -> tuple[Schedule, str]:
     """Splits `<schedule> <rest>`; the rest is returned untouched (the campaign's text)."""
+    text = _from_chinese(text)
     words = text.split(maxsplit=6)
     if not words:
         raise InvalidSchedule()

@@ -6,12 +6,13 @@ import re
 
 from bot.domain.care import InvalidBirthday, valid_birthday
 
-MONTH_DAY = re.compile(r"([0-9]{1,2})-([0-9]{1,2})")
+MONTH_DAY = re.compile(r"([0-9]{1,2})\s*(?:-|/|月)\s*([0-9]{1,2})\s*[日号]?")
 OFF_WORDS = frozenset({"off", "remove", "delete", "关闭", "删除"})
 
 
 def parse_birthday(text: str) -> tuple[int, int] | None:
-    """`MM-DD` -> (month, day); `off` -> None; anything else is refused."""
+    """`MM-DD`, `MM/DD` or `12月7日` (also `7号`) -> (month, day); `off` -> None; anything
+    else is refused."""
     word = text.strip().lower()
     if word in OFF_WORDS:
         return None

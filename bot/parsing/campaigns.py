@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot.domain.errors import N_, InvalidSchedule, TextTooLong, UsageError
@@ -14,6 +15,7 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_BUTTON_LABEL = 64
 BUTTON_PREFIX = "button:"
+TIME_ALONE = re.compile(r"[0-9]{1,2}[:：][0-9]{2}")
 
 BUILTIN_SCHEDULES = {
     CampaignKind.CHECKIN_POST: "daily 09:00",
@@ -61,7 +63,7 @@ def parse_builtin_schedule(kind: CampaignKind, text: str | None) -> Schedule:
     """`/campaign enable <built-in> [schedule]`: a recurring schedule, the built-in's own
     without one; a time alone (`20:00`) keeps the built-in's day."""
     default = BUILTIN_SCHEDULES[kind]
-    if text and ":" in text and " " not in text.strip():
+    if text and TIME_ALONE.fullmatch(text.strip()):
         text = default.rsplit(" ", 1)[0] + " " + text.strip()
     schedule, rest = parse_schedule(text or default)
     if rest or not schedule.recurring:

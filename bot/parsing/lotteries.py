@@ -3,9 +3,18 @@ answers, checked and turned into plain values."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from bot.domain.errors import N_, OutOfRange, TextTooLong, UnknownBadge, UnknownLottery, UsageError
+from bot.domain.errors import (
+    N_,
+    DomainError,
+    InvalidSchedule,
+    TextTooLong,
+    UnknownLottery,
+    UsageError,
+)
 from bot.domain.lotteries import Eligibility, LotteryDraft
 from bot.domain.models import Badge, Tier
 from bot.domain.schedules import Schedule, parse_schedule, require_future
@@ -30,7 +39,31 @@ LARGEST_ID = 2**31 - 1
 TIER_WORDS = {tier.name.lower(): tier for tier in Tier}
 YES = {"yes", "y", "on", "true", "1"}
 NO = {"no", "n", "off", "false", "0"}
-OPTIONS = {"winners", "cost", "max", "tier", "badge", "days", "late"}
+OPTIONS = ("winners", "cost", "max", "tier", "badge", "days", "late")
+NUMBER_RULES = {
+    "winners": N_("the number of winners must be {lowest}–{highest}"),
+    "cost": N_("the entry cost must be {lowest}–{highest} points"),
+    "max": N_("the entries per member must be {lowest}–{highest}"),
+    "days": N_("the days in the group must be {lowest}–{highest}"),
+}
+DAYS_AHEAD = {"today": 0, "今天": 0, "tomorrow": 1, "明天": 1, "后天": 2}
+_FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
+_MONTH_DAY = re.compile(r"([0-9]{1,2})-([0-9]{1,2})")
+_TIME = re.compile(r"([0-9]{1,2})[:：]([0-9]{2})")
+
+
+class InvalidDrawTime(DomainError):
+    message = N_(
+        "I can't read that draw time. Give the group's local time as YYYY-MM-DD HH:MM, "
+        "MM-DD HH:MM, today 20:00 or tomorrow 20:00."
+    )
+
+
+class InvalidOption(DomainError):
+    """A `key=value` option of the one-line form that cannot be used, named with its rule."""
+
+    message = N_("{option}={value}: {rule}")
+    translated_params = ("rule",)
 
 
 def parse_id(word: str) -> int:
@@ -42,9 +75,11 @@ def parse_id(word: str) -> int:
     return int(digits)
 
 
-def _number(value: str, lowest: int, highest: int) -> int:
+def _number(option: str, value: str, lowest: int, highest: int) -> int:
     if not value.isdecimal() or len(value) > 12 or not lowest <= int(value) <= highest:
-        raise OutOfRange(lowest=lowest, highest=highest)
+        raise InvalidOption(
+            option=option, value=value, rule=NUMBER_RULES[option], lowest=lowest, highest=highest
+        )
     return int(value)
 
 
@@ -54,9 +89,14 @@ def _options(words: str) -> dict[str, str]:
         key, sep, value = word.partition("=")
         if not sep or key.lower() in options:
             raise UsageError(usage=NEW_USAGE)
+        if key.lower() not in OPTIONS:
+            raise InvalidOption(
+                option=key,
+                value=value,
+                rule=N_("no such option; the options are {choices}"),
+                choices=" ".join(OPTIONS),
+            )
         options[key.lower()] = value.strip().lower()
-    if set(options) - OPTIONS:
-        raise UsageError(usage=NEW_USAGE)
     return options
 
 
@@ -66,33 +106,70 @@ def _draft_options(options: dict[str, str]) -> tuple[int, int, int, Eligibility]
     tier = Tier.NEWCOMER
     if "tier" in options:
         if options["tier"] not in TIER_WORDS:
-            raise UsageError(usage=NEW_USAGE)
+            raise InvalidOption(
+                option="tier",
+                value=options["tier"],
+                rule=N_("the tier must be one of {choices}"),
+                choices=" ".join(TIER_WORDS),
+            )
         tier = TIER_WORDS[options["tier"]]
     badge = None
     if "badge" in options:
         try:
             badge = Badge(options["badge"])
         except ValueError:
-            raise UnknownBadge(choices=", ".join(b.value for b in Badge)) from None
+            raise InvalidOption(
+                option="badge",
+                value=options["badge"],
+                rule=N_("the badge must be one of {choices}"),
+                choices=" ".join(b.value for b in Badge),
+            ) from None
     late = options.get("late", "yes")
     if late not in YES | NO:
-        raise UsageError(usage=NEW_USAGE)
-    winners = _number(options.get("winners", "1"), 1, MAX_WINNERS)
-    cost = _number(options.get("cost", "0"), 0, MAX_COST)
-    max_entries = _number(options.get("max", "1"), 1, MAX_ENTRIES)
+        raise InvalidOption(option="late", value=late, rule=N_("must be yes or no"))
+    winners = _number("winners", options.get("winners", "1"), 1, MAX_WINNERS)
+    cost = _number("cost", options.get("cost", "0"), 0, MAX_COST)
+    max_entries = _number("max", options.get("max", "1"), 1, MAX_ENTRIES)
     eligibility = Eligibility(
         min_tier=tier,
         badge=badge,
-        min_days=_number(options.get("days", "0"), 0, MAX_DAYS),
+        min_days=_number("days", options.get("days", "0"), 0, MAX_DAYS),
         late_joiners=late in YES,
     )
     return winners, cost, max_entries, eligibility
 
 
+def _draw_time_text(when: str, now: datetime, timezone: str) -> str:
+    """The draw time as `YYYY-MM-DD HH:MM` in the group's time, from `YYYY-MM-DD HH:MM`,
+    `MM-DD HH:MM` (this year, or the next when the day has passed), `today|tomorrow HH:MM`
+    or `今天|明天|后天 HH:MM`."""
+    words = when.split()
+    if len(words) != 2 or not (time := _TIME.fullmatch(words[1])):
+        raise InvalidDrawTime()
+    hour, minute = int(time.group(1)), int(time.group(2))
+    today = now.astimezone(ZoneInfo(timezone)).date()
+    day_word = words[0].lower()
+    if _FULL_DATE.fullmatch(day_word):
+        year, month, day = (int(part) for part in day_word.split("-"))
+    elif day_word in DAYS_AHEAD:
+        date = today + timedelta(days=DAYS_AHEAD[day_word])
+        year, month, day = date.year, date.month, date.day
+    elif month_day := _MONTH_DAY.fullmatch(day_word):
+        year, month, day = today.year, int(month_day.group(1)), int(month_day.group(2))
+        if (month, day) < (today.month, today.day):
+            year += 1
+    else:
+        raise InvalidDrawTime()
+    return f"{year:04d}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}"
+
+
 def _draw_time(when: str, now: datetime, timezone: str) -> datetime:
-    schedule, rest = parse_schedule(f"at {when}")
+    try:
+        schedule, rest = parse_schedule(f"at {_draw_time_text(when, now, timezone)}")
+    except InvalidSchedule:
+        raise InvalidDrawTime() from None
     if rest.strip():
-        raise UsageError(usage=NEW_USAGE)
+        raise InvalidDrawTime()
     return require_future(schedule, now, timezone)
 
 
@@ -142,12 +219,13 @@ def check_dialog_answer(step: str, answer: str, now: datetime, timezone: str) ->
             raise TextTooLong(maximum=maximum)
     elif step == "when":
         _draw_time(answer, now, timezone)
+        return _draw_time_text(answer, now, timezone)  # "tomorrow" as the day it was said
     elif step == "winners":
-        _number(answer, 1, MAX_WINNERS)
+        _number("winners", answer, 1, MAX_WINNERS)
     elif step == "cost":
-        _number(answer, 0, MAX_COST)
+        _number("cost", answer, 0, MAX_COST)
     elif step == "max" and answer != "-":
-        _number(answer, 1, MAX_ENTRIES)
+        _number("max", answer, 1, MAX_ENTRIES)
     elif step == "rules" and answer != "-":
         _draft_options(_options(answer))
     return answer

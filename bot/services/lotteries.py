@@ -428,7 +428,7 @@ async def run_repeats(uow: UnitOfWork, now: datetime, community_id: int) -> list
 DIALOG_STEPS: tuple[tuple[str, str], ...] = (
     ("title", N_("🎁 New lottery. What is its title? (Reply to this message.)")),
     ("prize", N_("What is the prize? Describe it.")),
-    ("when", N_("When is the draw? Local time, as YYYY-MM-DD HH:MM.")),
+    ("when", N_("When is the draw? Local time: YYYY-MM-DD HH:MM, MM-DD HH:MM or tomorrow 20:00.")),
     ("winners", N_("How many winners? (1 to 100)")),
     ("cost", N_("What does an entry cost in points? (0 for free)")),
     ("max", N_("How many entries may each member have? (- for 1)")),

@@ -12,8 +12,7 @@ from tests.e2e.helpers import add_members
 # What members and moderators type (command syntax, schedules, choices) stays as typed, and
 # proper names stay as they are; everything else must be translated.
 SYNTAX_WORDS = {
-    "daily", "weekly", "monthly", "at", "cron", "mon", "tue", "wed", "thu", "fri", "sat",
-    "sun", "week", "month", "all", "zh", "en", "on", "off", "approve", "manual", "checkin",
+    "cron", "week", "month", "all", "zh", "en", "on", "off", "approve", "manual", "checkin",
     "leaderboard", "reminder", "expert", "star", "none", "default", "hours", "reward", "bonus",
     "cap", "button", "add", "list", "show", "pause", "resume", "delete", "grace", "test",
     "enable", "disable", "new", "set", "id", "username", "names", "group", "rules", "nps",
@@ -25,22 +24,16 @@ SYNTAX_WORDS = {
     "rule", "loyal", "factor", "mingap", "history", "inactive", "churn", "wonback", "gift",
     "open", "bug", "idea", "complaint", "accept", "done", "reply", "merge", "announce", "tickets",
 }  # fmt: skip
-SYNTAX_WORDS |= {
-    "preview",
-    "close",
-    "unschedule",
-    "duration",
-    "thanks",
-    "gift",
-    "vip",
-    "NPS",
-    "CSAT",
-}
+SYNTAX_WORDS |= {"close", "unschedule", "duration", "thanks", "gift", "vip", "NPS", "CSAT"}
+SYNTAX_WORDS |= {"winners", "cost", "max", "days", "late", "yes", "no", "draw", "entries"}
+SYNTAX_WORDS |= {"reroll", "repeat"}
+SYNTAX_WORDS |= {"badge", "SHA", "preview"}
 PROPER_NAMES = ("Seed Users", "User 1001", "User 1002", "Creator", "Admin", "Owner", "Hello")
 ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
 
 
 def english_left_in(text: str) -> list[str]:
+    text = re.sub(r"<code>.*?</code>", " ", text, flags=re.S)  # hashes, commands to copy
     text = unescape(re.sub(r"<[^>]+>", " ", text))
     text = re.sub(r"\{\w+\}", " ", text)  # template placeholders are syntax
     text = re.sub(r"https?://\S+", " ", text)
@@ -51,6 +44,20 @@ def english_left_in(text: str) -> list[str]:
     for proper in PROPER_NAMES:
         text = text.replace(proper, " ")
     return [word for word in ENGLISH_WORD.findall(text) if word not in SYNTAX_WORDS]
+
+
+HAN = "\u4e00-\u9fff"
+ASCII_IN_CHINESE = re.compile(rf"[{HAN}）][,:] ?\S|\S[,:] [{HAN}（]")
+NESTED_BRACKETS = re.compile(r"（[^（）]*（")
+
+
+def punctuation_left_in(text: str) -> list[str]:
+    """ASCII `: ` and `, ` touching Chinese, and brackets inside brackets."""
+    text = re.sub(r"<code>.*?</code>", " ", text, flags=re.S)
+    text = re.sub(r"https?://\S+", " ", text)
+    text = unescape(re.sub(r"<[^>]+>", "", text))
+    text = re.sub(r"\d{1,2}:\d{2}", " ", text)  # times of day
+    return ASCII_IN_CHINESE.findall(text) + NESTED_BRACKETS.findall(text)
 
 
 COMMANDS = [
@@ -194,12 +201,32 @@ COMMANDS = [
     (ADMIN_ID, "/birthdays gift 30"),
     (ADMIN_ID, "/birthdays vip 50"),
     (ADMIN_ID, "/birthdays group maybe"),
+    (CREATOR_ID, "/campaign add 每天 09:00 早上好"),
+    (CREATOR_ID, "/campaign add 每周六 20:00 周末活动"),
+    (CREATOR_ID, "/campaign add 每月1日 10:00 月初福利"),
+    (CREATOR_ID, "/campaign add 每周八 10:00 不存在"),
+    (CREATOR_ID, "/campaign list"),
+    (ADMIN_ID, "/quiz schedule 每周日 21:00 3"),
+    (ADMIN_ID, "/quiz list"),
+    (ADMIN_ID, "/survey schedule 每月15号 21:00 nps"),
+    (ADMIN_ID, "/survey list"),
+    (CREATOR_ID, "/lottery new 抽奖 | 贴纸 | 下周"),
+    (CREATOR_ID, "/lottery new 抽奖 | 贴纸 | 明天 20:00 | winners=0"),
+    (CREATOR_ID, "/lottery new 抽奖 | 贴纸 | 明天 20:00 | 颜色=红"),
+    (CREATOR_ID, "/lottery new 抽奖 | 贴纸 | 明天 20:00 | late=也许"),
+    (CREATOR_ID, "/lottery new 抽奖 | 贴纸 | 12-24 20:00"),
+    (CREATOR_ID, "/lottery repeat 1 每周六 20:00"),
+    (CREATOR_ID, "/lottery show 1"),
+    (CREATOR_ID, "/lottery draw 1"),
+    (1001, "/birthday 12月7日"),
+    (1001, "/mydata"),
     (CREATOR_ID, "/checkinpost"),
 ]
 PRIVATE_COMMANDS = ["/start", "/start ref_nope", "/start inv_nope", "/help", "/invite", "/top"]
 PRIVATE_COMMANDS += ["/forgetme"]
 PRIVATE_COMMANDS += ["/idea 想要夜间模式", "/feedback 测试", "/bug", "/mytickets"]
 PRIVATE_COMMANDS += ["/birthday", "/birthday 13-01", "/birthday 03-03", "/birthday off"]
+PRIVATE_COMMANDS += ["/birthday 12月7日", "/birthday 12/7", "/mydata"]
 
 
 async def test_a_chinese_group_sees_no_untranslated_english(harness: Harness) -> None:
@@ -215,6 +242,8 @@ async def test_a_chinese_group_sees_no_untranslated_english(harness: Harness) ->
         message.text: words for message in sent if (words := english_left_in(message.text or ""))
     }
     assert leaks == {}, "\n".join(f"{words}: {text!r}" for text, words in leaks.items())
+    marks = {m.text: found for m in sent if (found := punctuation_left_in(m.text or ""))}
+    assert marks == {}, "\n".join(f"{found}: {text!r}" for text, found in marks.items())
     # Pop-ups (callback answers) too: a check-in, a repeated one, a button from an old version.
     post = sent[-1]
     assert post.reply_markup is not None
@@ -238,6 +267,8 @@ async def test_a_chinese_speaker_in_a_private_chat_sees_no_english(harness: Harn
     assert len(sent) >= len(PRIVATE_COMMANDS)
     leaks = {m.text: words for m in sent if (words := english_left_in(m.text or ""))}
     assert leaks == {}, "\n".join(f"{words}: {text!r}" for text, words in leaks.items())
+    marks = {m.text: found for m in sent if (found := punctuation_left_in(m.text or ""))}
+    assert marks == {}, "\n".join(f"{found}: {text!r}" for text, found in marks.items())
 
 
 def test_the_detector_finds_english() -> None:
@@ -247,3 +278,82 @@ def test_the_detector_finds_english() -> None:
     assert english_left_in(sent_usage) == ["points", "reason"]
     assert english_left_in("状态：active") == ["active"]
     assert english_left_in("<b>User 1001</b>：+5 积分 /checkin @user1001") == []
+    assert punctuation_left_in("<b>小明</b>: 按钮没反应") == ["明: 按"]
+    assert punctuation_left_in("调查（满意度（CSAT））") == ["（满意度（"]
+    assert punctuation_left_in("已保存：每天 20:30，首次推送 2026-03-02 20:30。") == []
+
+
+async def test_schedules_are_typed_and_echoed_in_the_groups_language(harness: Harness) -> None:
+    add_members(harness, [1001])
+    await harness.say(CREATOR_ID, "/lang zh")
+    for typed, echoed in (
+        ("每天 20:30", "每天 20:30"),
+        ("每周六 20:00", "每周六 20:00"),
+        ("星期一 08:00", "每周一 08:00"),
+        ("每月1日 10:00", "每月1日 10:00"),
+        ("daily 07:15", "每天 07:15"),
+    ):
+        await harness.say(CREATOR_ID, f"/campaign add {typed} 你好")
+        reply = harness.last_reply()
+        assert f"已保存：{echoed}，" in reply, reply
+    await harness.say(CREATOR_ID, "/campaign list")
+    listed = harness.last_reply()
+    assert "每周六 20:00" in listed and "weekly" not in listed and "daily" not in listed
+    await harness.say(ADMIN_ID, "/survey schedule 每周五 21:00 nps")
+    assert "每周五 21:00" in harness.last_reply()
+    await harness.say(ADMIN_ID, "/quiz schedule 每月15号 21:00 3")
+    assert "每月15日 21:00" in harness.last_reply()
+    await harness.say(CREATOR_ID, "/lottery new 抽奖 | 贴纸 | 明天 20:00")
+    await harness.say(CREATOR_ID, "/lottery repeat 1 周六 20:00")
+    assert "每周六 20:00" in harness.last_reply()
+    await harness.say(CREATOR_ID, "/lottery draw 1")
+    assert "正在开奖" in harness.last_reply()
+
+    await harness.say(CREATOR_ID, "/lang en")  # an English group keeps the English forms
+    await harness.say(CREATOR_ID, "/campaign add 每周六 20:00 Hello")
+    assert "saved: weekly sat 20:00," in harness.last_reply()
+
+
+async def test_exports_and_mydata_read_in_the_groups_language_and_time(
+    harness: Harness,
+) -> None:
+    import csv
+    import io
+
+    add_members(harness, [1001])
+    await harness.say(CREATOR_ID, "/lang zh")
+    await harness.say(1001, "/checkin")
+    await harness.say(CREATOR_ID, "/start", chat_id=CREATOR_ID)
+    await harness.say(CREATOR_ID, "/export members")
+    chat, _name, content = harness.api.sent_documents[-1]
+    assert chat == CREATOR_ID
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
+    header = rows[0]
+    assert {"用户编号", "是否在群", "入群时间", "等级", "名字"} <= set(header)
+    assert not [column for column in header if english_left_in(column)], header
+    member = next(row for row in rows[1:] if row[header.index("用户编号")] == "1001")
+    assert member[header.index("是否在群")] == "是"
+    assert member[header.index("等级")] == "新人"
+    assert member[header.index("最近活跃时间")].endswith("+08:00")  # Asia/Shanghai
+    await harness.say(CREATOR_ID, "/export ledger")
+    ledger = list(csv.reader(io.StringIO(harness.api.sent_documents[-1][2].decode("utf-8-sig"))))
+    assert ledger[1][ledger[0].index("创建时间")].endswith("+08:00")
+
+    harness.api.add_user(1001, "User 1001", username="user1001", language_code="zh-hans")
+    await harness.say(1001, "/mydata", chat_id=1001)
+    caption = next(
+        str(call.get("caption"))
+        for call in reversed(harness.api.calls("sendDocument"))
+        if int(call.get("chat_id") or 0) == 1001
+    )
+    assert "UTC+08:00" in caption and " UTC，" not in caption
+    assert english_left_in(caption) == []
+
+
+async def test_names_keep_no_stray_spaces(harness: Harness) -> None:
+    harness.api.add_user(1003, "  小明 ", username="xiaoming")
+    harness.api.add_member(GROUP_ID, 1003)
+    await harness.say(CREATOR_ID, "/lang zh")
+    await harness.say(1003, "/checkin")
+    reply = harness.last_reply()
+    assert "<b>小明</b>" in reply and "<b> " not in reply, reply

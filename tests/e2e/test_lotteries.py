@@ -249,7 +249,7 @@ async def test_paid_entry_needs_the_points_and_eligibility(harness: Harness) -> 
     await harness.say(CREATOR_ID, "/lottery new X | Y | 2020-01-01 20:00")
     assert "already passed" in harness.last_reply()
     await harness.say(CREATOR_ID, "/lottery new X | Y | 2026-03-03 20:00 | winners=0")
-    assert "between 1 and 100" in harness.last_reply()
+    assert "winners=0: the number of winners must be 1–100" in harness.last_reply()
     await ledger_matches_balances(harness)
 
 
@@ -357,6 +357,8 @@ async def drawn_lottery(harness: Harness, users: list[int]) -> tuple[int, int]:
     await harness.say(CREATOR_ID, "/lottery draw 1")
     posts = [m for m in harness.replies() if "is drawn" in (m.text or "")]
     assert len(posts) == 1
+    acknowledged = [m for m in harness.replies() if "Drawing now…" in (m.text or "")]
+    assert len(acknowledged) == 1 and acknowledged[0].message_id < posts[0].message_id
     ((_pick, winner, _replaced),) = await winners(harness)
     return winner, posts[0].message_id
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -185,3 +186,37 @@ async def test_in_private_unknown_rights_are_fetched_before_answering(harness: H
 
     assert "Seed Users" in harness.last_reply(ADMIN_ID)
     assert len(harness.api.calls("getChatAdministrators")) > fetched
+
+
+async def test_a_chinese_group_gets_chinese_labels_drawn_in_the_shipped_font(
+    harness: Harness,
+) -> None:
+    from matplotlib import font_manager
+    from noto_cjk_sans_otc import FONT_PATH
+
+    from runtime.charts import usable_labels
+
+    drawn: list[tuple[ChartLabels, list[str]]] = []
+
+    def recording(report: InsightsReport, labels: ChartLabels) -> Sequence[bytes]:
+        drawn.append(usable_labels(labels))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a glyph missing from the fonts is a warning
+            return render_all(report, labels)
+
+    harness.app.dispatcher["stats"] = StatsContext(harness.app.open_uow, ChartRenderer(recording))
+    add_members(harness, [MEMBER])
+    await harness.say(CREATOR_ID, "/lang zh")
+    await harness.say(MEMBER, "/checkin")
+    await harness.say(ADMIN_ID, "/stats")
+    [album] = albums_to(harness, GROUP_ID)
+    assert len(album) == 4
+    [(labels, fonts)] = drawn
+    assert labels.members_title == "成员与活跃成员" and labels.tier_names[0] == "新人"
+    assert labels.spent != ChartLabels().spent
+    # the labels are drawn in the font the dependencies ship, whatever the system has
+    chinese = font_manager.FontProperties(family=fonts)
+    assert font_manager.findfont(chinese, fallback_to_default=False) == str(FONT_PATH)
+    import matplotlib
+
+    assert matplotlib.rcParams["axes.unicode_minus"] is False

@@ -190,6 +190,9 @@ async def the_next_survey_is_compared(harness: SurveyHarness) -> None:
     for user_id in MEMBERS[:4]:
         await press(harness, second, user_id, buttons(second)[10])
     await harness.say(ADMIN_ID, "/survey close 2")
+    close = harness.last_said[GROUP_ID]
+    [acknowledged] = [m for m in harness.replies() if m.reply_to_message_id == close]
+    assert "Closing survey #2 now" in (acknowledged.text or "")
     latest = results(harness)[-1]
     assert "NPS: +100" in latest
     assert "Previous survey #1: +20 (20 answers); change: +80." in latest
