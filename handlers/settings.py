@@ -34,7 +34,7 @@ from bot.services.settings_view import (
 from handlers.birthdays import SETTINGS_USAGE as BIRTHDAYS_USAGE
 from handlers.filters.chat import InGroup
 from handlers.filters.moderator import IsModerator, ModeratorDirectory
-from handlers.render import name
+from handlers.render import name, schedule_text
 from runtime.features import Feature, FeatureCommand
 from runtime.outbox import Outbox
 
@@ -114,7 +114,9 @@ def settings_text(_: Translator, view: SettingsView) -> str:
                 ),
                 _(
                     "Daily check-in post: {state}",
-                    state=escape(view.checkin_post) if view.checkin_post else _("off"),
+                    state=escape(schedule_text(_, view.checkin_post))
+                    if view.checkin_post
+                    else _("off"),
                 ),
                 "/campaign enable checkin — /campaign disable checkin",
             )
