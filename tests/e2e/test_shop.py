@@ -24,6 +24,7 @@ from tests.fakes.clock import FakeClock
 
 BUYER = 1001
 OTHER = 1002
+BYSTANDER = 1003
 
 
 @pytest.fixture
@@ -264,18 +265,21 @@ async def test_orders_are_fulfilled_or_rejected_once_and_the_buyer_is_told(
     # A member presses a moderator's button: refused, nothing changes.
     assert "Only moderators" in await press(harness, listing, BUYER, 1)
     # Reject the newest order (#3, listed first) by button, twice: one refund, the unit back.
-    assert "rejected; 100 points refunded" in await press(harness, listing, CREATOR_ID, 1)
-    assert "already settled" in await press(harness, listing, ADMIN_ID, 1)
+    await reject_by_button_with_a_reason(harness, listing)
     assert await ledger_count(harness, "shop_refund") == 1
     assert await balance_of(harness, BUYER) == 200
     assert await stock_of(harness, 1) == 1
     private = harness.api.messages_to(BUYER)
     assert "order #3" in (private[-1].text or "") and "refunded" in (private[-1].text or "")
+    assert "Reason: wrong colour" in (private[-1].text or "")
 
-    # Fulfil #2 (the other member never started the bot: not told), reject #1 by command.
+    # Fulfil #2 by button (the other member never started the bot: not told): the listing
+    # shows it fulfilled, with no buttons left for it.
     told_before = len(harness.api.messages_to(BUYER))
-    await harness.say(ADMIN_ID, "/orders fulfil 2")
-    assert "Order #2 is fulfilled" in harness.last_reply()
+    assert "Order #2 is fulfilled" in await press(harness, now_shown(harness, listing), ADMIN_ID, 0)
+    shown = now_shown(harness, listing)
+    assert "#2 T-shirt" in (shown.text or "") and "fulfilled" in (shown.text or "")
+    assert [b["text"] for b in buttons(shown)] == ["✅ Fulfil #1", "❌ Reject #1"]
     assert harness.api.messages_to(OTHER) == []
     await harness.say(ADMIN_ID, "/orders reject 1 out of stock in your size")
     assert "Order #1 is rejected" in harness.last_reply()
@@ -293,6 +297,53 @@ async def test_orders_are_fulfilled_or_rejected_once_and_the_buyer_is_told(
 
     await listings_after_settling(harness)
     await ledger_matches_balances(harness)
+
+
+def now_shown(harness: Harness, message: SentMessage) -> SentMessage:
+    """The message as it stands now, after the bot's edits."""
+    versions = [
+        m
+        for m in harness.api.messages_to(message.chat_id, include_edits=True)
+        if m.message_id == message.message_id
+    ]
+    return versions[-1]
+
+
+async def reject_by_button_with_a_reason(harness: Harness, listing: SentMessage) -> None:
+    """❌ Reject asks for a reason and a confirmation; only the confirmation refunds, once."""
+    assert "Reject order #3?" in await press(harness, listing, CREATOR_ID, 1)
+    assert await ledger_count(harness, "shop_refund") == 0
+    asking = now_shown(harness, listing)
+    assert [b["text"] for b in buttons(asking)][:2] == ["☑️ Confirm rejection #3", "↩️ Keep #3"]
+    assert "reply to this message with a reason" in (asking.text or "")
+    # Keep: back as it was; Reject again.
+    assert "stays waiting" in await press(harness, asking, ADMIN_ID, 1)
+    assert [b["text"] for b in buttons(now_shown(harness, listing))][:2] == [
+        "✅ Fulfil #3",
+        "❌ Reject #3",
+    ]
+    await press(harness, now_shown(harness, listing), CREATOR_ID, 1)
+    # A member's reply is no reason; a moderator's is.
+    add_members(harness, [BYSTANDER])
+    await harness.say(BYSTANDER, "please no", reply_to_message_id=listing.message_id)
+    await harness.say(ADMIN_ID, "wrong colour", reply_to_message_id=listing.message_id)
+    assert "Reason noted for order #3" in harness.last_reply()
+    asking = now_shown(harness, listing)
+    assert "(wrong colour)" in (asking.text or "") and "please no" not in (asking.text or "")
+    confirm = buttons(asking)[0]["callback_data"]
+    presses = [
+        harness.api.press_button(GROUP_ID, listing.message_id, user, confirm)
+        for user in (CREATOR_ID, ADMIN_ID)
+    ]
+    for update_id in presses:
+        await harness.handled(update_id)
+    toasts = [toast_of(harness, update_id) for update_id in presses]
+    assert "rejected; 100 points refunded" in toasts[0] and "already settled" in toasts[1]
+    harness.api.redeliver(presses[0])
+    await harness.handled(presses[0])
+    shown = now_shown(harness, listing)
+    assert "#3 T-shirt" in (shown.text or "") and "rejected, refunded" in (shown.text or "")
+    assert "Confirm" not in str(shown.reply_markup) and "#3" not in str(shown.reply_markup)
 
 
 async def listings_after_settling(harness: Harness) -> None:
