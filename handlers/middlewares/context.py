@@ -43,9 +43,9 @@ class CommunityContextMiddleware(BaseMiddleware):
         data["now"] = self._clock.now()
         data["user"] = user_info(user) if user else None
         data["community"] = None
-        if data["user"] is not None:
-            await note_sender(uow, data["user"])
         if chat is not None and chat.type in GROUP_CHAT_TYPES:
+            if data["user"] is not None:
+                await note_sender(uow, data["user"])  # whoever acts in a group, by name
             community, created = await ensure_community(
                 uow, chat.id, chat.title or "", data["now"], self._defaults
             )
