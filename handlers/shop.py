@@ -652,7 +652,7 @@ def group_router() -> Router:  # noqa: PLR0915 - one statement group per command
         if action == "r":
             await shop.start_rejection(uow, community, order_id, message.message_id)
             text = _(
-                "Reject order #{id}? Reply to this message with a reason (optional), "
+                "Reject order #{id}? Reply to the orders message with a reason (optional), "
                 "then press Confirm.",
                 id=order_id,
             )

@@ -393,7 +393,9 @@ async def test_an_old_button_without_its_price_charges_nothing(harness: Harness)
     assert await orders(harness) == []
 
 
-async def test_an_item_asks_the_buyer_privately_for_delivery_details(harness: Harness) -> None:
+async def test_an_item_asks_the_buyer_privately_for_delivery_details(
+    harness: Harness,
+) -> None:
     add_members(harness, [BUYER, OTHER])
     await harness.say(BUYER, "/start", chat_id=BUYER)
     await award(harness, BUYER, 300)
