@@ -267,12 +267,16 @@ async def redraw_orders(
     if not listed:
         return
     title = escape(shown.split("\n", 1)[0])
+    text = orders_text(_, community, title, listed, message.message_id)
+    markup = orders_keyboard(_, listed, message.message_id)
+    if markup == message.reply_markup and text == message.html_text:
+        return  # nothing changed (a second press of the same button): no edit to refuse
     outbox.call(
         EditMessageText(
             chat_id=message.chat.id,
             message_id=message.message_id,
-            text=orders_text(_, community, title, listed, message.message_id),
-            reply_markup=orders_keyboard(_, listed, message.message_id),
+            text=text,
+            reply_markup=markup,
         )
     )
 
