@@ -170,10 +170,16 @@ def setup() -> Router:
             _("Monthly award quota per moderator: {quota} points.", quota=report.quota),
             _("The bot's owners are exempt. Used this month:"),
         ]
-        for use in report.uses:
+        # The owners are exempt: what they gave counts against no quota, so it is not listed.
+        uses = [
+            use
+            for use in report.uses
+            if use.actor_id is None or not moderators.is_owner(use.actor_id)
+        ]
+        for use in uses:
             who = name(use.display_name) if use.actor_id is not None else _("anonymous admins")
             lines.append(f"{who}: {use.used}")
-        if not report.uses:
+        if not uses:
             lines.append(_("No awards this month."))
         outbox.reply(message, "\n".join(lines))
 

@@ -10,7 +10,16 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message, Update
 
 from bot.domain.errors import N_, UsageError
-from bot.domain.models import Badge, Community, LeaderboardPeriod, LeaderboardRow, Tier, UserInfo
+from bot.domain.models import (
+    Badge,
+    Community,
+    HistoryEntry,
+    LeaderboardPeriod,
+    LeaderboardRow,
+    LedgerKind,
+    Tier,
+    UserInfo,
+)
 from bot.i18n import Translator
 from bot.ports import UnitOfWork
 from bot.services import points, standings
@@ -83,8 +92,8 @@ def setup() -> Router:
             lines.append(_("You are at the top tier."))
         entries = await points.recent_moderation(uow, community, user.id)
         if entries:
-            listed = ", ".join(f"#{entry.id} {entry.amount:+d}" for entry in entries)
-            lines.append(_("Recent awards and deductions: {entries}", entries=listed))
+            listed = ", ".join(history_entry(_, entry) for entry in entries)
+            lines.append(_("Recent awards, deductions and revocations: {entries}", entries=listed))
         outbox.reply(message, "\n".join(lines))
 
     @router.message(Command("top"))
@@ -126,6 +135,19 @@ def setup() -> Router:
         outbox.reply(message, "\n".join(lines))
 
     return router
+
+
+def history_entry(_: Translator, shown: HistoryEntry) -> str:
+    """`#12 +50`, marked when it was revoked (by #13) or is itself a revocation (of #12)."""
+    entry = shown.entry
+    text = f"#{entry.id} {entry.amount:+d}"
+    if shown.revoked_by is not None:
+        return _("{entry} (revoked by #{by})", entry=text, by=shown.revoked_by)
+    if entry.kind == LedgerKind.REVOKE:
+        if shown.reverses is None:
+            return _("{entry} (a revocation)", entry=text)
+        return _("{entry} (revokes #{of})", entry=text, of=shown.reverses)
+    return text
 
 
 def _render_leaderboard(

@@ -94,6 +94,12 @@ def user_written(session: AsyncSession, user_id: int, key: UserKey) -> None:
     session.sync_session.info.setdefault(_USERS_WRITTEN, {})[user_id] = key
 
 
+def user_written_here(session: AsyncSession, user_id: int, key: UserKey) -> bool:
+    """Whether this session's open transaction already wrote these details of the user (and
+    no savepoint undid it since)."""
+    return bool(session.sync_session.info.get(_USERS_WRITTEN, {}).get(user_id) == key)
+
+
 def user_forgotten(session: AsyncSession, user_id: int) -> None:
     """The user's row was deleted (/forgetme): the process forgets their details now and
     again when this transaction commits (a concurrent transaction may have remembered them

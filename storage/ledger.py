@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.domain.bounds import QUOTA_KINDS
-from bot.domain.models import LeaderboardRow, LedgerEntry, LedgerKind, QuotaUse
+from bot.domain.models import HistoryEntry, LeaderboardRow, LedgerEntry, LedgerKind, QuotaUse
 from storage.models import LedgerRow, MemberRow, UserRow
 from storage.prepared import PerDialect
 
@@ -51,6 +51,15 @@ _ADD_LEDGER_ENTRY = PerDialect(
         .returning(LedgerRow.__table__.c.id)
     )
 )
+
+
+def _history_entry(row: LedgerRow, revoked_by: int | None) -> HistoryEntry:
+    entry = _ledger_entry_from_row(row)
+    reverses = None
+    if entry.kind == LedgerKind.REVOKE:
+        target = entry.idempotency_key.removeprefix(f"{LedgerKind.REVOKE}:")
+        reverses = int(target) if target.isdecimal() else None
+    return HistoryEntry(entry, revoked_by=revoked_by, reverses=reverses)
 
 
 class SqlLedgerRepository:
@@ -118,18 +127,28 @@ class SqlLedgerRepository:
 
     async def recent_moderation(
         self, community_id: int, user_id: int, limit: int
-    ) -> Sequence[LedgerEntry]:
-        rows = await self._session.scalars(
-            select(LedgerRow)
-            .where(
-                LedgerRow.community_id == community_id,
-                LedgerRow.user_id == user_id,
-                LedgerRow.kind.in_([str(LedgerKind.AWARD), str(LedgerKind.DEDUCT)]),
+    ) -> Sequence[HistoryEntry]:
+        entry, revoke = aliased(LedgerRow), aliased(LedgerRow)
+        kinds = [str(LedgerKind.AWARD), str(LedgerKind.DEDUCT), str(LedgerKind.REVOKE)]
+        rows = await self._session.execute(
+            select(entry, revoke.id)
+            .outerjoin(
+                revoke,
+                (revoke.community_id == entry.community_id)
+                & (
+                    revoke.idempotency_key
+                    == literal(f"{LedgerKind.REVOKE}:") + cast(entry.id, String)
+                ),
             )
-            .order_by(LedgerRow.id.desc())
+            .where(
+                entry.community_id == community_id,
+                entry.user_id == user_id,
+                entry.kind.in_(kinds),
+            )
+            .order_by(entry.id.desc())
             .limit(limit)
         )
-        return [_ledger_entry_from_row(row) for row in rows]
+        return [_history_entry(row, revoked_by) for row, revoked_by in rows]
 
     async def top_earners_since(
         self, community_id: int, since: datetime, limit: int, until: datetime | None = None

@@ -337,6 +337,7 @@ class ShopItemRow(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+    asks_details: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class ShopOrderRow(Base):
@@ -346,6 +347,7 @@ class ShopOrderRow(Base):
     __table_args__ = (
         Index("ix_shop_orders_community_status", "community_id", "status"),
         Index("ix_shop_orders_buyer", "community_id", "user_id", "item_id"),
+        Index("ix_shop_orders_details_wanted", "user_id", "details_wanted"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
@@ -366,6 +368,9 @@ class ShopOrderRow(Base):
     settled_at: Mapped[datetime | None]
     settled_by: Mapped[int | None] = mapped_column(BigInteger)
     note: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[str | None] = mapped_column(Text)
+    details_wanted: Mapped[bool] = mapped_column(default=False, server_default=false())
+    rejecting_message_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class LotteryRow(Base):

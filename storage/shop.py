@@ -13,7 +13,7 @@ from bot.domain.models import OrderStatus, ShopItem, ShopOrder, Tier
 from storage.models import ShopItemRow, ShopOrderRow, UserRow
 from storage.sql import _dialect_insert
 
-EDITABLE = frozenset({"title", "price", "stock", "min_tier", "member_limit"})
+EDITABLE = frozenset({"title", "price", "stock", "min_tier", "member_limit", "asks_details"})
 
 
 def _item(row: ShopItemRow) -> ShopItem:
@@ -26,6 +26,7 @@ def _item(row: ShopItemRow) -> ShopItem:
         min_tier=Tier(row.min_tier),
         member_limit=row.member_limit,
         active=row.active,
+        asks_details=row.asks_details,
     )
 
 
@@ -44,6 +45,9 @@ def _order(row: ShopOrderRow, buyer_name: str = "") -> ShopOrder:
         settled_at=row.settled_at,
         settled_by=row.settled_by,
         note=row.note,
+        details=row.details,
+        details_wanted=row.details_wanted,
+        rejecting_message_id=row.rejecting_message_id,
     )
 
 
@@ -59,6 +63,7 @@ class SqlShopRepository:
             stock=item.stock,
             min_tier=int(item.min_tier),
             member_limit=item.member_limit,
+            asks_details=item.asks_details,
             active=True,
             created_by=actor_id,
             created_at=now,
@@ -138,6 +143,7 @@ class SqlShopRepository:
                 request_key=request_key,
                 ledger_entry_id=order.ledger_entry_id,
                 created_at=order.created_at,
+                details_wanted=order.details_wanted,
             )
             .on_conflict_do_nothing()
             .returning(ShopOrderRow.id)
@@ -202,7 +208,13 @@ class SqlShopRepository:
                 ShopOrderRow.id == order_id,
                 ShopOrderRow.status == str(OrderStatus.PENDING),
             )
-            .values(status=str(status), settled_by=actor_id, note=note, settled_at=now)
+            .values(
+                status=str(status),
+                settled_by=actor_id,
+                note=note,
+                settled_at=now,
+                rejecting_message_id=None,
+            )
             .returning(ShopOrderRow.id)
             .execution_options(synchronize_session=False)
         )
@@ -231,3 +243,93 @@ class SqlShopRepository:
             .execution_options(populate_existing=True)
         )
         return [_order(row, name or "") for row, name in rows]
+
+    async def orders_by_ids(
+        self, community_id: int, order_ids: Sequence[int]
+    ) -> Sequence[ShopOrder]:
+        if not order_ids:
+            return []
+        rows = await self._session.execute(
+            select(ShopOrderRow, UserRow.first_name)
+            .outerjoin(UserRow, UserRow.id == ShopOrderRow.user_id)
+            .where(ShopOrderRow.community_id == community_id, ShopOrderRow.id.in_(order_ids))
+            .execution_options(populate_existing=True)
+        )
+        found = {row.id: _order(row, name or "") for row, name in rows}
+        return [found[order_id] for order_id in order_ids if order_id in found]
+
+    async def start_rejection(self, community_id: int, order_id: int, message_id: int) -> bool:
+        pending = ShopOrderRow.status == str(OrderStatus.PENDING)
+        await self._session.execute(
+            update(ShopOrderRow)
+            .where(
+                ShopOrderRow.community_id == community_id,
+                ShopOrderRow.rejecting_message_id == message_id,
+                ShopOrderRow.id != order_id,
+                pending,
+            )
+            .values(rejecting_message_id=None, note=None)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self._session.execute(
+            update(ShopOrderRow)
+            .where(ShopOrderRow.community_id == community_id, ShopOrderRow.id == order_id, pending)
+            .values(rejecting_message_id=message_id, note=None)
+            .returning(ShopOrderRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def keep_order(self, community_id: int, order_id: int) -> bool:
+        result = await self._session.execute(
+            update(ShopOrderRow)
+            .where(
+                ShopOrderRow.community_id == community_id,
+                ShopOrderRow.id == order_id,
+                ShopOrderRow.status == str(OrderStatus.PENDING),
+            )
+            .values(rejecting_message_id=None, note=None)
+            .returning(ShopOrderRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def set_rejection_reason(
+        self, community_id: int, message_id: int, note: str
+    ) -> int | None:
+        result = await self._session.execute(
+            update(ShopOrderRow)
+            .where(
+                ShopOrderRow.community_id == community_id,
+                ShopOrderRow.rejecting_message_id == message_id,
+                ShopOrderRow.status == str(OrderStatus.PENDING),
+            )
+            .values(note=note)
+            .returning(ShopOrderRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        found = result.first()
+        return int(found[0]) if found is not None else None
+
+    async def awaiting_details(self, user_id: int) -> Sequence[ShopOrder]:
+        rows = await self._session.scalars(
+            select(ShopOrderRow)
+            .where(
+                ShopOrderRow.user_id == user_id,
+                ShopOrderRow.details_wanted.is_(True),
+                ShopOrderRow.status != str(OrderStatus.REJECTED),
+            )
+            .order_by(ShopOrderRow.id)
+            .execution_options(populate_existing=True)
+        )
+        return [_order(row) for row in rows]
+
+    async def attach_details(self, order_id: int, details: str) -> bool:
+        result = await self._session.execute(
+            update(ShopOrderRow)
+            .where(ShopOrderRow.id == order_id, ShopOrderRow.details_wanted.is_(True))
+            .values(details=details, details_wanted=False)
+            .returning(ShopOrderRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None

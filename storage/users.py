@@ -8,7 +8,8 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.models import UserInfo
-from storage.caches import caches_of, user_written
+from storage.caches import caches_of, user_written, user_written_here
+from storage.engine import READ_ONLY
 from storage.models import UserRow
 from storage.prepared import PerDialect, Prepared
 from storage.sql import _table
@@ -57,12 +58,27 @@ class SqlUserRepository:
         self._session = session
 
     async def upsert(self, user: UserInfo) -> None:
-        """Writes the user's details unless this process last wrote the very same ones."""
+        """Writes the user's details unless this process last wrote the very same ones (in
+        this transaction or a committed one)."""
+        await self._write(user, in_read_only=True)
+
+    async def note(self, user: UserInfo) -> None:
+        """As upsert, but a read-only transaction (a command that only looks) writes nothing:
+        the user's next update that writes records them."""
+        await self._write(user, in_read_only=False)
+
+    async def _write(self, user: UserInfo, *, in_read_only: bool) -> None:
         username = user.username.lower() if user.username else None
         details = (user.first_name[:255], username, user.language_code)
         caches = caches_of(self._session)
         if caches is not None and caches.user_unchanged(user.id, details):
             return
+        if user_written_here(self._session, user.id, details):
+            return
+        if not in_read_only:
+            connection = (await self._session.connection()).sync_connection
+            if connection is not None and connection.get_execution_options().get(READ_ONLY):
+                return
         if username:
             # A username belongs to one account at a time; whoever had it before moved on.
             await _RELEASE_USERNAME.run(self._session, {"taken": username, "keep": user.id})

@@ -149,7 +149,9 @@ class RevokeExceedsBalance(DomainError):
 
 
 class OwnersOnly(DomainError):
-    message = N_("Only the bot's owners can change this.")
+    message = N_(
+        "Only the bot's owners (the user ids in OWNER_IDS in the bot's settings) can change this."
+    )
 
 
 class AnonymousModerator(DomainError):
@@ -190,6 +192,10 @@ class UnknownOrder(DomainError):
 
 class OrderAlreadySettled(DomainError):
     message = N_("Order #{order_id} was already settled.")
+
+
+class RejectionNotStarted(DomainError):
+    message = N_("Press ❌ Reject under order #{order_id} first, then confirm.")
 
 
 class UnknownTier(DomainError):

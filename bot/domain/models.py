@@ -218,6 +218,16 @@ class LedgerEntry:
 
 
 @dataclass(frozen=True)
+class HistoryEntry:
+    """A moderator's award, deduction or revocation as the member sees it: `revoked_by` is
+    the reversal of a revoked entry, `reverses` the entry a reversal revoked."""
+
+    entry: LedgerEntry
+    revoked_by: int | None = None
+    reverses: int | None = None
+
+
+@dataclass(frozen=True)
 class PointsChange:
     """The outcome of one ledger entry on a member."""
 
@@ -393,11 +403,13 @@ class NewItem:
     stock: int
     min_tier: Tier = Tier.NEWCOMER
     member_limit: int | None = None
+    asks_details: bool = False
 
 
 @dataclass(frozen=True)
 class ShopItem:
-    """Something members can buy with points; `member_limit` None means no limit."""
+    """Something members can buy with points; `member_limit` None means no limit;
+    `asks_details`: the buyer is asked privately for delivery details after a redemption."""
 
     id: int
     community_id: int
@@ -407,10 +419,15 @@ class ShopItem:
     min_tier: Tier = Tier.NEWCOMER
     member_limit: int | None = None
     active: bool = True
+    asks_details: bool = False
 
 
 @dataclass(frozen=True)
 class ShopOrder:
+    """An order; `details` is the buyer's answer to the item's delivery question
+    (`details_wanted` while it is awaited); `rejecting_message_id` is the /orders message on
+    which a rejection waits for its confirmation (its reason, if any, in `note`)."""
+
     id: int
     community_id: int
     item_id: int
@@ -424,6 +441,9 @@ class ShopOrder:
     settled_at: datetime | None = None
     settled_by: int | None = None
     note: str | None = None
+    details: str | None = None
+    details_wanted: bool = False
+    rejecting_message_id: int | None = None
 
 
 class QuizSlotStatus(enum.StrEnum):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from bot.domain.errors import N_, OutOfRange, TextTooLong, UnknownTier, UsageError
 from bot.domain.models import NewItem, Tier
 
-ADD_USAGE = N_("/shop add <price> <stock> <title> [tier=<tier>] [limit=<n>]")
-EDIT_USAGE = N_("/shop edit <id> price|stock|title|tier|limit <value>")
+ADD_USAGE = N_("/shop add <price> <stock> <title> [tier=<tier>] [limit=<n>] [details=yes]")
+EDIT_USAGE = N_("/shop edit <id> price|stock|title|tier|limit|details <value>")
 REMOVE_USAGE = N_("/shop remove <id>")
 MAX_PRICE = 1_000_000
 MAX_STOCK = 1_000_000
@@ -27,6 +27,9 @@ TIER_WORDS: dict[str, Tier] = {
 }
 TIER_CHOICES = N_("newcomer, member, active, contributor, core")
 NO_LIMIT_WORDS = frozenset({"none", "0", "off"})
+YES_WORDS = frozenset({"yes", "on", "true", "1", "是", "要"})
+NO_WORDS = frozenset({"no", "off", "false", "0", "否", "不"})
+DETAILS_USAGE = N_("details=yes or details=no")
 
 
 def _number(word: str, lowest: int, highest: int) -> int:
@@ -58,6 +61,15 @@ def parse_limit(word: str) -> int | None:
     return _number(word, 1, MAX_LIMIT)
 
 
+def parse_yes_no(word: str) -> bool:
+    lowered = word.lower()
+    if lowered in YES_WORDS:
+        return True
+    if lowered in NO_WORDS:
+        return False
+    raise UsageError(usage=DETAILS_USAGE)
+
+
 def parse_title(text: str) -> str:
     title = " ".join(text.split())
     if not title:
@@ -68,28 +80,31 @@ def parse_title(text: str) -> str:
 
 
 def parse_new_item(args: str) -> NewItem:
-    """`<price> <stock> <title>`, with optional `tier=<tier>` and `limit=<n>` words anywhere
-    after the numbers."""
+    """`<price> <stock> <title>`, with optional `tier=<tier>`, `limit=<n>` and `details=yes`
+    (ask the buyer for delivery details) words anywhere after the numbers."""
     words = args.split()
     if len(words) < 3 or not words[0].isdecimal() or not words[1].isdecimal():
         raise UsageError(usage=ADD_USAGE)
     price = _number(words[0], 1, MAX_PRICE)
     stock = _number(words[1], 0, MAX_STOCK)
-    tier, limit, title_words = Tier.NEWCOMER, None, []
+    tier, limit, details, title_words = Tier.NEWCOMER, None, False, []
     for word in words[2:]:
         key, _, value = word.partition("=")
         if key.lower() == "tier" and value:
             tier = parse_tier(value)
         elif key.lower() == "limit" and value:
             limit = parse_limit(value)
+        elif key.lower() == "details" and value:
+            details = parse_yes_no(value)
         else:
             title_words.append(word)
-    return NewItem(parse_title(" ".join(title_words)), price, stock, tier, limit)
+    return NewItem(parse_title(" ".join(title_words)), price, stock, tier, limit, details)
 
 
 def parse_item_change(field: str, value: str) -> dict[str, object]:
     """`/shop edit <id> <field> <value>`: price, stock, title, tier (minimum tier) or limit
-    (per member; `none` removes it), as the item's stored fields."""
+    (per member; `none` removes it) or details (`yes`: ask the buyer for delivery details),
+    as the item's stored fields."""
     field = field.lower()
     if field == "price":
         return {"price": _number(value, 1, MAX_PRICE)}
@@ -101,4 +116,6 @@ def parse_item_change(field: str, value: str) -> dict[str, object]:
         return {"min_tier": int(parse_tier(value))}
     if field == "limit":
         return {"member_limit": parse_limit(value)}
+    if field == "details":
+        return {"asks_details": parse_yes_no(value.strip())}
     raise UsageError(usage=EDIT_USAGE)

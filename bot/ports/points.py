@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from bot.domain.models import LeaderboardRow, LedgerEntry, QuotaUse
+from bot.domain.models import HistoryEntry, LeaderboardRow, LedgerEntry, QuotaUse
 
 
 class LedgerRepository(Protocol):
@@ -23,8 +23,9 @@ class LedgerRepository(Protocol):
 
     async def recent_moderation(
         self, community_id: int, user_id: int, limit: int
-    ) -> Sequence[LedgerEntry]:
-        """The member's latest awards and deductions, newest first."""
+    ) -> Sequence[HistoryEntry]:
+        """The member's latest awards, deductions and their revocations, newest first, each
+        award or deduction with the revocation that reversed it, if any."""
         ...
 
     async def top_earners_since(

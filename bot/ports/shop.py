@@ -64,6 +64,38 @@ class ShopRepository(Protocol):
         """Orders, newest first, with the buyer's name."""
         ...
 
+    async def orders_by_ids(
+        self, community_id: int, order_ids: Sequence[int]
+    ) -> Sequence[ShopOrder]:
+        """The community's orders among `order_ids`, in that order, with the buyer's name."""
+        ...
+
+    async def start_rejection(self, community_id: int, order_id: int, message_id: int) -> bool:
+        """A pending order awaits a confirmed rejection on the /orders message `message_id`
+        (its draft reason cleared; another order drafted on that message goes back to
+        pending as it was); False when the order is not pending."""
+        ...
+
+    async def keep_order(self, community_id: int, order_id: int) -> bool:
+        """A drafted rejection is dropped; False when the order is not pending."""
+        ...
+
+    async def set_rejection_reason(
+        self, community_id: int, message_id: int, note: str
+    ) -> int | None:
+        """The reason of the rejection drafted on that /orders message; the order's id, or
+        None when none is drafted there."""
+        ...
+
+    async def awaiting_details(self, user_id: int) -> Sequence[ShopOrder]:
+        """The buyer's orders (any community, not rejected) still waiting for delivery
+        details, oldest first."""
+        ...
+
+    async def attach_details(self, order_id: int, details: str) -> bool:
+        """The buyer's answer kept with the order; False when none was awaited."""
+        ...
+
 
 class ShopPart(Protocol):
     """The repositories this feature brings to the unit of work (bot.ports.core.UnitOfWork)."""

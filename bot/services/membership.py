@@ -39,6 +39,13 @@ async def ensure_community(
     return stored, True
 
 
+async def note_sender(uow: UnitOfWork, user: UserInfo) -> None:
+    """Whoever sends anything (a message, a command, a press) is recorded with their name,
+    members or not (a moderator who only ever sends commands shows by name in /quota)."""
+    if is_eligible(user):
+        await uow.users.note(user)
+
+
 async def ensure_member(
     uow: UnitOfWork, community: Community, user: UserInfo, now: datetime, *, joined: bool = False
 ) -> Member | None:

@@ -3,7 +3,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.domain.errors import InsufficientBalance
-from bot.domain.models import CheckinMark, Community, LedgerEntry, Member, PointsChange, Tier
+from bot.domain.models import (
+    CheckinMark,
+    Community,
+    HistoryEntry,
+    LedgerEntry,
+    Member,
+    PointsChange,
+    Tier,
+)
 from bot.domain.rules import tier_for
 from bot.ports import UnitOfWork
 
@@ -84,6 +92,7 @@ async def _change(
 
 async def recent_moderation(
     uow: UnitOfWork, community: Community, user_id: int
-) -> Sequence[LedgerEntry]:
-    """The member's latest awards and deductions (what /revoke takes), newest first."""
+) -> Sequence[HistoryEntry]:
+    """The member's latest awards and deductions (what /revoke takes) and revocations,
+    newest first, the revoked ones marked."""
     return await uow.ledger.recent_moderation(community.id, user_id, RECENT_MODERATION_ENTRIES)

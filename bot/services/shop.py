@@ -19,6 +19,7 @@ from bot.domain.errors import (
     NotEligible,
     NotEnoughPoints,
     OrderAlreadySettled,
+    RejectionNotStarted,
     TextTooLong,
     TierTooLow,
     UnknownOrder,
@@ -43,6 +44,7 @@ from bot.services.membership import ensure_member
 from bot.services.points import apply_points, reverse_points
 
 MAX_NOTE = 200
+MAX_DETAILS = 1000
 LISTED_ORDERS = 20
 # A second press of the same item by the same member this soon after their last order is
 # the same press (a double tap, a laggy client), not a second purchase.
@@ -59,13 +61,28 @@ TIER_MSGIDS = {
 @dataclass(frozen=True)
 class Redemption:
     """A redeem press: the new order, or `repeated` when the press was one already handled
-    (the same callback, or a double press) and nothing changed."""
+    (the same callback, or a double press) and nothing changed, or `price_changed` when the
+    item's price is no longer the one the member saw on the button (nothing charged).
+    `asks_details`: the order waits for the buyer's delivery details, and `reachable` says
+    whether the bot may ask them privately."""
 
     item: ShopItem
     order_id: int | None
     balance: int
     stock_left: int
     repeated: bool = False
+    price_changed: bool = False
+    asks_details: bool = False
+    reachable: bool = False
+
+
+@dataclass(frozen=True)
+class DetailsAttached:
+    """The buyer's delivery details kept with `order`; `next_order` still waits for some."""
+
+    order: ShopOrder
+    community: Community | None
+    next_order: ShopOrder | None
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,7 @@ async def add_item(
         stock=new.stock,
         min_tier=new.min_tier,
         member_limit=new.member_limit,
+        asks_details=new.asks_details,
     )
     item_id = await uow.shop.add_item(item, actor_id, now)
     await uow.audit.add(community.id, actor_id, "shop_add", None, f"#{item_id} {new}", now)
@@ -141,12 +159,15 @@ async def redeem(
     item_id: int,
     request_key: str,
     now: datetime,
+    seen_price: int | None = None,
 ) -> Redemption:
     """The member `user` redeems the item: the price is debited (ledger key
     `shop:<request_key>`), one unit of stock is taken by a conditional UPDATE and the order
     is recorded, all in this transaction. `request_key` names the press (the callback query
     id), so a redelivered press finds its order and changes nothing; a second press within
     DOUBLE_PRESS_WINDOW of the member's last order of this item is taken as the same press.
+    `seen_price` is the price the member saw on the button: when the item costs something
+    else now, nothing is charged and the result says `price_changed`.
     Refusals (unknown item, tier, per-member limit, points, sold out) raise DomainErrors."""
     item = await uow.shop.item(community.id, item_id)
     if item is None or not item.active:
@@ -156,6 +177,8 @@ async def redeem(
         raise NotEligible()
     if await uow.shop.order_by_key(request_key) is not None:
         return Redemption(item, None, member.balance, item.stock, repeated=True)
+    if seen_price is not None and seen_price != item.price:
+        return Redemption(item, None, member.balance, item.stock, price_changed=True)
     if member.tier < item.min_tier:
         raise TierTooLow(title=item.title, tier=TIER_MSGIDS[item.min_tier])
     await uow.members.lock(community.id, user.id)  # one redemption of a member at a time
@@ -201,13 +224,22 @@ async def redeem(
             status=OrderStatus.PENDING,
             created_at=now,
             ledger_entry_id=change.entry_id,
+            details_wanted=item.asks_details,
         ),
         request_key,
     )
     if order_id is None:
         raise RuntimeError(f"request {request_key} already has an order")
     await note_activity(uow, community, user.id, now, Activity.ORDER)
-    return Redemption(item, order_id, change.balance, stock_left)
+    reachable = item.asks_details and await uow.users.can_message(user.id)
+    return Redemption(
+        item,
+        order_id,
+        change.balance,
+        stock_left,
+        asks_details=item.asks_details,
+        reachable=reachable,
+    )
 
 
 async def _settle(
@@ -276,6 +308,87 @@ async def reject_order(
     refund = await reverse_points(uow, community, purchase, refund_entry)
     await uow.shop.put_back(community.id, order.item_id)
     return await _settlement(uow, order, refund)
+
+
+async def _pending(uow: UnitOfWork, community: Community, order_id: int) -> ShopOrder:
+    order = await uow.shop.order(community.id, order_id)
+    if order is None:
+        raise UnknownOrder(order_id=order_id)
+    if order.status != OrderStatus.PENDING:
+        raise OrderAlreadySettled(order_id=order_id)
+    return order
+
+
+async def start_rejection(
+    uow: UnitOfWork, community: Community, order_id: int, message_id: int
+) -> None:
+    """A moderator pressed Reject under the /orders message `message_id`: the order waits
+    there for a reason (optional) and a confirmation; nothing is refunded yet."""
+    await _pending(uow, community, order_id)
+    if not await uow.shop.start_rejection(community.id, order_id, message_id):
+        raise OrderAlreadySettled(order_id=order_id)
+
+
+async def keep_order(uow: UnitOfWork, community: Community, order_id: int) -> None:
+    """A drafted rejection is dropped; the order stays pending."""
+    await _pending(uow, community, order_id)
+    if not await uow.shop.keep_order(community.id, order_id):
+        raise OrderAlreadySettled(order_id=order_id)
+
+
+async def give_rejection_reason(
+    uow: UnitOfWork, community: Community, message_id: int, reason: str
+) -> int | None:
+    """The reason for the rejection drafted on the /orders message `message_id`; the
+    order's id, or None when no rejection is drafted there."""
+    reason = " ".join(reason.split())
+    if not reason:
+        return None
+    if len(reason) > MAX_NOTE:
+        raise TextTooLong(maximum=MAX_NOTE)
+    return await uow.shop.set_rejection_reason(community.id, message_id, reason)
+
+
+async def confirm_rejection(
+    uow: UnitOfWork,
+    community: Community,
+    order_id: int,
+    message_id: int,
+    actor_id: int | None,
+    now: datetime,
+) -> Settlement:
+    """The confirmation of a rejection drafted on the /orders message `message_id`: the
+    refund happens here, once (see reject_order), with the drafted reason."""
+    order = await _pending(uow, community, order_id)
+    if order.rejecting_message_id != message_id:
+        raise RejectionNotStarted(order_id=order_id)
+    return await reject_order(uow, community, order_id, actor_id, order.note, now)
+
+
+async def listed_orders(
+    uow: UnitOfWork, community: Community, order_ids: list[int]
+) -> list[ShopOrder]:
+    """The community's orders among `order_ids` (the ones an /orders message lists)."""
+    return list(await uow.shop.orders_by_ids(community.id, order_ids[:LISTED_ORDERS]))
+
+
+async def attach_details(
+    uow: UnitOfWork, user: UserInfo, text: str, now: datetime
+) -> DetailsAttached | None:
+    """The buyer's private message is the delivery details of their oldest order waiting for
+    them; None when no order waits (the message is not for the shop)."""
+    waiting = await uow.shop.awaiting_details(user.id)
+    if not waiting:
+        return None
+    details = text.strip()
+    if len(details) > MAX_DETAILS:
+        raise TextTooLong(maximum=MAX_DETAILS)
+    order = waiting[0]
+    if not details or not await uow.shop.attach_details(order.id, details):
+        return None
+    await uow.audit.add(order.community_id, user.id, "shop_details", None, f"#{order.id}", now)
+    community = await uow.communities.get(order.community_id)
+    return DetailsAttached(order, community, waiting[1] if len(waiting) > 1 else None)
 
 
 async def pending_orders(uow: UnitOfWork, community: Community) -> list[ShopOrder]:

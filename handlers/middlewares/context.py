@@ -9,7 +9,7 @@ from aiogram.types import Chat, TelegramObject, User
 from bot.domain.models import UserInfo
 from bot.i18n import language_of_user, translator
 from bot.ports import Clock, UnitOfWork
-from bot.services.membership import CommunityDefaults, ensure_community
+from bot.services.membership import CommunityDefaults, ensure_community, note_sender
 from handlers.filters.chat import GROUP_CHAT_TYPES
 
 
@@ -44,6 +44,8 @@ class CommunityContextMiddleware(BaseMiddleware):
         data["user"] = user_info(user) if user else None
         data["community"] = None
         if chat is not None and chat.type in GROUP_CHAT_TYPES:
+            if data["user"] is not None:
+                await note_sender(uow, data["user"])  # whoever acts in a group, by name
             community, created = await ensure_community(
                 uow, chat.id, chat.title or "", data["now"], self._defaults
             )

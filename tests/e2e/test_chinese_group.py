@@ -28,6 +28,7 @@ SYNTAX_WORDS |= {"close", "unschedule", "duration", "thanks", "gift", "vip", "NP
 SYNTAX_WORDS |= {"winners", "cost", "max", "days", "late", "yes", "no", "draw", "entries"}
 SYNTAX_WORDS |= {"reroll", "repeat"}
 SYNTAX_WORDS |= {"badge", "SHA", "preview"}
+SYNTAX_WORDS |= {"details", "yes", "no", "OWNER_IDS"}  # shop options, the owners' setting
 PROPER_NAMES = ("Seed Users", "User 1001", "User 1002", "Creator", "Admin", "Owner", "Hello")
 ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
 
@@ -136,6 +137,10 @@ COMMANDS = [
     (CREATOR_ID, "/shop edit 1 price 20"),
     (CREATOR_ID, "/shop edit 1 tier 活跃"),
     (CREATOR_ID, "/shop edit 1 colour red"),
+    (CREATOR_ID, "/shop add 30 5 卫衣 details=yes"),
+    (CREATOR_ID, "/shop add 30 5 卫衣 details=也许"),
+    (CREATOR_ID, "/shop edit 2 details no"),
+    (CREATOR_ID, "/quota set 5"),
     (1001, "/shop"),
     (1001, "/shop add 1 1 贴纸"),
     (1001, "/myorders"),

@@ -161,3 +161,36 @@ async def test_moderators_cannot_revoke_entries_made_to_themselves(harness: Harn
     await harness.say(CREATOR_ID, f"/revoke {deduction}")  # another moderator may
     assert "+40 points. Balance: 51." in harness.last_reply()
     await ledger_matches_balances(harness)
+
+
+async def test_a_moderator_who_only_sends_commands_shows_by_name_in_quota(
+    harness: Harness,
+) -> None:
+    add_members(harness, [1001])
+    await harness.say(1001, "hi")
+    await harness.say(ADMIN_ID, "/award @user1001 30")  # the admin never said anything else
+    assert "+30" in harness.last_reply()
+    await harness.say(CREATOR_ID, "/quota")
+    assert "<b>Admin</b>: 30" in harness.last_reply(), harness.last_reply()
+
+
+async def test_a_refused_quota_change_names_owner_ids(harness: Harness) -> None:
+    await harness.say(CREATOR_ID, "/quota set 5")
+    assert "OWNER_IDS" in harness.last_reply()
+
+
+async def test_me_marks_revoked_entries_and_their_reversals(harness: Harness) -> None:
+    add_members(harness, [1001])
+    await harness.say(1001, "hi")
+    await harness.say(ADMIN_ID, "/award @user1001 60")
+    award = entry_id_in(harness.last_reply())
+    await harness.say(ADMIN_ID, "/award @user1001 5")
+    kept = entry_id_in(harness.last_reply())
+    await harness.say(CREATOR_ID, f"/revoke {award}")
+    reversal = entry_id_in(harness.last_reply())
+
+    await harness.say(1001, "/me")
+    me = harness.last_reply()
+    assert f"#{award} +60 (revoked by #{reversal})" in me, me
+    assert f"#{reversal} -60 (revokes #{award})" in me, me
+    assert f"#{kept} +5," in me or me.endswith(f"#{kept} +5"), me

@@ -24,6 +24,7 @@ from tests.fakes.clock import FakeClock
 
 BUYER = 1001
 OTHER = 1002
+BYSTANDER = 1003
 
 
 @pytest.fixture
@@ -264,18 +265,21 @@ async def test_orders_are_fulfilled_or_rejected_once_and_the_buyer_is_told(
     # A member presses a moderator's button: refused, nothing changes.
     assert "Only moderators" in await press(harness, listing, BUYER, 1)
     # Reject the newest order (#3, listed first) by button, twice: one refund, the unit back.
-    assert "rejected; 100 points refunded" in await press(harness, listing, CREATOR_ID, 1)
-    assert "already settled" in await press(harness, listing, ADMIN_ID, 1)
+    await reject_by_button_with_a_reason(harness, listing)
     assert await ledger_count(harness, "shop_refund") == 1
     assert await balance_of(harness, BUYER) == 200
     assert await stock_of(harness, 1) == 1
     private = harness.api.messages_to(BUYER)
     assert "order #3" in (private[-1].text or "") and "refunded" in (private[-1].text or "")
+    assert "Reason: wrong colour" in (private[-1].text or "")
 
-    # Fulfil #2 (the other member never started the bot: not told), reject #1 by command.
+    # Fulfil #2 by button (the other member never started the bot: not told): the listing
+    # shows it fulfilled, with no buttons left for it.
     told_before = len(harness.api.messages_to(BUYER))
-    await harness.say(ADMIN_ID, "/orders fulfil 2")
-    assert "Order #2 is fulfilled" in harness.last_reply()
+    assert "Order #2 is fulfilled" in await press(harness, now_shown(harness, listing), ADMIN_ID, 0)
+    shown = now_shown(harness, listing)
+    assert "#2 T-shirt" in (shown.text or "") and "fulfilled" in (shown.text or "")
+    assert [b["text"] for b in buttons(shown)] == ["✅ Fulfil #1", "❌ Reject #1"]
     assert harness.api.messages_to(OTHER) == []
     await harness.say(ADMIN_ID, "/orders reject 1 out of stock in your size")
     assert "Order #1 is rejected" in harness.last_reply()
@@ -295,6 +299,53 @@ async def test_orders_are_fulfilled_or_rejected_once_and_the_buyer_is_told(
     await ledger_matches_balances(harness)
 
 
+def now_shown(harness: Harness, message: SentMessage) -> SentMessage:
+    """The message as it stands now, after the bot's edits."""
+    versions = [
+        m
+        for m in harness.api.messages_to(message.chat_id, include_edits=True)
+        if m.message_id == message.message_id
+    ]
+    return versions[-1]
+
+
+async def reject_by_button_with_a_reason(harness: Harness, listing: SentMessage) -> None:
+    """❌ Reject asks for a reason and a confirmation; only the confirmation refunds, once."""
+    assert "Reject order #3?" in await press(harness, listing, CREATOR_ID, 1)
+    assert await ledger_count(harness, "shop_refund") == 0
+    asking = now_shown(harness, listing)
+    assert [b["text"] for b in buttons(asking)][:2] == ["☑️ Confirm rejection #3", "↩️ Keep #3"]
+    assert "reply to this message with a reason" in (asking.text or "")
+    # Keep: back as it was; Reject again.
+    assert "stays waiting" in await press(harness, asking, ADMIN_ID, 1)
+    assert [b["text"] for b in buttons(now_shown(harness, listing))][:2] == [
+        "✅ Fulfil #3",
+        "❌ Reject #3",
+    ]
+    await press(harness, now_shown(harness, listing), CREATOR_ID, 1)
+    # A member's reply is no reason; a moderator's is.
+    add_members(harness, [BYSTANDER])
+    await harness.say(BYSTANDER, "please no", reply_to_message_id=listing.message_id)
+    await harness.say(ADMIN_ID, "wrong colour", reply_to_message_id=listing.message_id)
+    assert "Reason noted for order #3" in harness.last_reply()
+    asking = now_shown(harness, listing)
+    assert "(wrong colour)" in (asking.text or "") and "please no" not in (asking.text or "")
+    confirm = buttons(asking)[0]["callback_data"]
+    presses = [
+        harness.api.press_button(GROUP_ID, listing.message_id, user, confirm)
+        for user in (CREATOR_ID, ADMIN_ID)
+    ]
+    for update_id in presses:
+        await harness.handled(update_id)
+    toasts = [toast_of(harness, update_id) for update_id in presses]
+    assert "rejected; 100 points refunded" in toasts[0] and "already settled" in toasts[1]
+    harness.api.redeliver(presses[0])
+    await harness.handled(presses[0])
+    shown = now_shown(harness, listing)
+    assert "#3 T-shirt" in (shown.text or "") and "rejected, refunded" in (shown.text or "")
+    assert "Confirm" not in str(shown.reply_markup) and "#3" not in str(shown.reply_markup)
+
+
 async def listings_after_settling(harness: Harness) -> None:
     await harness.say(CREATOR_ID, "/orders")
     assert "No orders waiting" in harness.last_reply()
@@ -306,3 +357,112 @@ async def listings_after_settling(harness: Harness) -> None:
     assert "rejected" in mine
     await harness.say(OTHER, "/myorders")
     assert "fulfilled" in harness.last_reply()
+
+
+async def test_a_press_after_a_price_change_charges_nothing_and_shows_the_new_price(
+    harness: Harness,
+) -> None:
+    add_members(harness, [BUYER])
+    await award(harness, BUYER, 300)
+    await harness.say(ADMIN_ID, "/shop add 100 5 Mug")
+    post = await shop_post(harness)
+    assert buttons(post)[0]["text"].endswith("· 100")
+    await harness.say(ADMIN_ID, "/shop edit 1 price 150")
+
+    toast = await press(harness, post, BUYER)
+    assert "now 150 points" in toast and "nothing was charged" in toast
+    assert await orders(harness) == [] and await balance_of(harness, BUYER) == 300
+    redrawn = now_shown(harness, post)
+    assert buttons(redrawn)[0]["text"].endswith("· 150")
+    assert "150 points" in (redrawn.text or "")
+
+    assert "for 150 points" in await press(harness, redrawn, BUYER)
+    assert await orders(harness) == [(BUYER, "pending", 150)]
+    assert await balance_of(harness, BUYER) == 150
+    await ledger_matches_balances(harness)
+
+
+async def test_an_old_button_without_its_price_charges_nothing(harness: Harness) -> None:
+    add_members(harness, [BUYER])
+    await award(harness, BUYER, 300)
+    await harness.say(ADMIN_ID, "/shop add 100 5 Mug")
+    post = await shop_post(harness)
+    update = harness.api.press_button(GROUP_ID, post.message_id, BUYER, "v1sr:1")
+    await harness.handled(update)
+    assert "press again" in toast_of(harness, update)
+    assert await orders(harness) == []
+
+
+async def test_an_item_asks_the_buyer_privately_for_delivery_details(
+    harness: Harness,
+) -> None:
+    add_members(harness, [BUYER, OTHER])
+    await harness.say(BUYER, "/start", chat_id=BUYER)
+    await award(harness, BUYER, 300)
+    await award(harness, OTHER, 300)
+    await harness.say(ADMIN_ID, "/shop add 50 5 Hoodie details=maybe")
+    assert "details=yes" in harness.last_reply()
+    await harness.say(ADMIN_ID, "/shop add 50 5 Hoodie details=yes")
+    assert "asks for delivery details" in harness.last_reply()
+    await harness.say(ADMIN_ID, "/shop add 10 5 Sticker")
+    await harness.say(ADMIN_ID, "/shop edit 2 details yes")
+    assert "asks for delivery details" in harness.last_reply()
+    await harness.say(ADMIN_ID, "/shop edit 2 details no")
+    assert "asks for delivery details" not in harness.last_reply()
+    post = await shop_post(harness)
+
+    # A buyer who started the bot is asked privately; the answer is kept with the order.
+    assert "asked you privately" in await press(harness, post, BUYER, 0)
+    await harness.run_due_work()
+    asked = harness.api.messages_to(BUYER)[-1].text or ""
+    assert "order #1" in asked and "delivery details" in asked
+    await harness.say(BUYER, "/help", chat_id=BUYER)  # a command is not the answer
+    await harness.say(BUYER, "Room 5, Main Street 1", chat_id=BUYER)
+    assert "attached to order #1" in harness.last_reply(BUYER)
+    before = len(harness.api.messages_to(BUYER))
+    await harness.say(BUYER, "thanks!", chat_id=BUYER)  # nothing waits any more: no answer
+    assert len(harness.api.messages_to(BUYER)) == before
+    async with stored(harness) as session:
+        details = await session.scalar(select(ShopOrderRow.details))
+    assert details == "Room 5, Main Street 1"
+
+    # A buyer the bot cannot write to is told in the group to start it.
+    assert "private chat" in await press(harness, post, OTHER, 0)
+    told = harness.replies()[-1].text or ""
+    assert "order #2" in told and "open a private chat with me" in told
+    # A sticker without the question asks nothing.
+    await press(harness, post, OTHER, 1)
+
+    await harness.say(ADMIN_ID, "/orders")
+    listing = harness.last_reply()
+    assert "details: Room 5, Main Street 1" in listing
+    assert "delivery details awaited" in listing
+    await harness.say(OTHER, "/start", chat_id=OTHER)
+    await harness.say(OTHER, "PO Box 7", chat_id=OTHER)
+    assert "attached to order #2" in harness.last_reply(OTHER)
+    await harness.say(ADMIN_ID, "/orders")
+    assert "details: PO Box 7" in harness.last_reply()
+
+
+async def test_a_moderator_who_lost_rights_cannot_confirm_a_rejection(harness: Harness) -> None:
+    add_members(harness, [BUYER])
+    await award(harness, BUYER, 300)
+    await harness.say(ADMIN_ID, "/shop add 100 5 Mug")
+    await press(harness, await shop_post(harness), BUYER)
+    await harness.say(ADMIN_ID, "/orders")
+    listing = harness.replies()[-1]
+    assert "Reject order #1?" in await press(harness, listing, ADMIN_ID, 1)
+    await harness.handled(harness.api.demote(GROUP_ID, ADMIN_ID))
+    assert "Only moderators" in await press(harness, now_shown(harness, listing), ADMIN_ID, 0)
+    await harness.say(ADMIN_ID, "too late", reply_to_message_id=listing.message_id)
+    assert await orders(harness) == [(BUYER, "pending", 100)]
+    assert await ledger_count(harness, "shop_refund") == 0
+    async with stored(harness) as session:
+        assert await session.scalar(select(ShopOrderRow.note)) is None
+    # A confirmation pressed on another /orders message than the one asked on settles nothing.
+    await harness.say(CREATOR_ID, "/orders")
+    other = harness.replies()[-1]
+    update = harness.api.press_button(GROUP_ID, other.message_id, CREATOR_ID, "v1so:c:1")
+    await harness.handled(update)
+    assert "Press ❌ Reject" in toast_of(harness, update)
+    assert await ledger_count(harness, "shop_refund") == 0

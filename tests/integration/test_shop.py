@@ -153,3 +153,56 @@ async def wait_until_someone_waits_for_a_lock(factory: Factory) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("no transaction ever waited for a lock")
+
+
+async def test_a_drafted_rejection_refunds_once_on_confirmation_and_details_attach(
+    session_factory: Factory,
+) -> None:
+    buyer = MEMBERS[0]
+    async with unit_of_work(session_factory) as uow:
+        community, _ = await ensure_community(
+            uow, GROUP, "Shop", START, CommunityDefaults(timezone="Asia/Shanghai", language="en")
+        )
+        await member_joined(uow, community, buyer, START)
+        await apply_points(
+            uow, community, LedgerEntry(GROUP, buyer.id, 100, LedgerKind.AWARD, "seed", START)
+        )
+        item = await shop.add_item(
+            uow, community, parse_new_item("25 3 Hoodie details=yes"), None, START
+        )
+        first = await shop.redeem(uow, community, buyer, item.id, "a", START, seen_price=25)
+        later = START + timedelta(seconds=10)
+        second = await shop.redeem(uow, community, buyer, item.id, "b", later, seen_price=25)
+        changed = await shop.redeem(uow, community, buyer, item.id, "c", later, seen_price=20)
+    assert first.asks_details and changed.price_changed and changed.order_id is None
+    assert first.order_id is not None and second.order_id is not None
+
+    async with unit_of_work(session_factory) as uow:
+        await shop.start_rejection(uow, community, first.order_id, 77)
+        await shop.start_rejection(uow, community, second.order_id, 77)  # moves the draft
+        assert await shop.give_rejection_reason(uow, community, 78, "no") is None
+        assert await shop.give_rejection_reason(uow, community, 77, " too  big ") == second.order_id
+        listed = await shop.listed_orders(uow, community, [second.order_id, first.order_id])
+        assert [order.rejecting_message_id for order in listed] == [77, None]
+        assert listed[0].note == "too big"
+        with pytest.raises(DomainError):
+            await shop.confirm_rejection(uow, community, first.order_id, 77, None, later)
+        done = await shop.confirm_rejection(uow, community, second.order_id, 77, None, later)
+        assert done.order.note == "too big" and done.refund is not None
+    with pytest.raises(DomainError):
+        async with unit_of_work(session_factory) as uow:
+            await shop.confirm_rejection(uow, community, second.order_id, 77, None, later)
+
+    async with unit_of_work(session_factory) as uow:
+        attached = await shop.attach_details(uow, buyer, "Room 5", later)
+        assert attached is not None and attached.order.id == first.order_id
+        assert attached.next_order is None  # the rejected order waits for nothing
+        assert await shop.attach_details(uow, buyer, "again", later) is None
+    async with session_factory() as session:
+        refunds = await session.scalar(
+            select(func.count()).select_from(LedgerRow).where(LedgerRow.kind == "shop_refund")
+        )
+        details = await session.scalar(
+            select(ShopOrderRow.details).where(ShopOrderRow.id == first.order_id)
+        )
+    assert refunds == 1 and details == "Room 5"

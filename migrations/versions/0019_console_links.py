@@ -1,8 +1,8 @@
 """the groups a moderator manages from the private chat with the bot, and where a quiz
 import is answered
 
-Revision ID: 0018_console_links
-Revises: 0017_care_settings_on_community
+Revision ID: 0019_console_links
+Revises: 0018_order_details
 Create Date: 2026-12-07
 
 A new table, and a new nullable column on quiz_imports: nothing stored before changes.
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0018_console_links"
-down_revision: str | None = "0017_care_settings_on_community"
+revision: str = "0019_console_links"
+down_revision: str | None = "0018_order_details"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
