@@ -362,3 +362,50 @@ async def test_names_keep_no_stray_spaces(harness: Harness) -> None:
     await harness.say(1003, "/checkin")
     reply = harness.last_reply()
     assert "<b>小明</b>" in reply and "<b> " not in reply, reply
+
+
+CONSOLE_COMMANDS = [
+    "/settings",
+    "/shop add 100 10 贴纸",
+    "/campaign add 每天 20:00 今晚活动",
+    "/campaign preview 1",
+    "/campaign show 9",
+    "/quiz import",
+    "/lottery new",
+    "/orders",
+    "/stats 7",
+    "/checkinpost",
+]
+
+
+async def test_the_private_console_of_a_chinese_group_speaks_chinese(harness: Harness) -> None:
+    """A Chinese-speaking moderator manages a Chinese group from the private chat, and sets
+    it up from the group, where the group's one line is Chinese too."""
+    add_members(harness, [1001])
+    harness.api.add_user(ADMIN_ID, "Admin", username="admin", language_code="zh-hans")
+    await harness.say(CREATOR_ID, "/lang zh")
+    await harness.say(ADMIN_ID, "你好")
+    harness.api.open_private_chat(ADMIN_ID)
+    await harness.say(ADMIN_ID, "/campaign list", chat_id=ADMIN_ID)  # no group chosen yet
+    await harness.say(ADMIN_ID, "/manage", chat_id=ADMIN_ID)
+    listing = harness.replies(ADMIN_ID)[-1]
+    assert listing.reply_markup is not None
+    data = listing.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    await harness.handled(harness.api.press_button(ADMIN_ID, listing.message_id, ADMIN_ID, data))
+    for text in CONSOLE_COMMANDS:
+        await harness.say(ADMIN_ID, text, chat_id=ADMIN_ID)
+    in_group_before = len(harness.replies(GROUP_ID))
+    await harness.say(ADMIN_ID, "/setrules https://example.org/rules")
+    await harness.say(1001, "/stats")
+    sent = [
+        *harness.api.messages_to(ADMIN_ID, include_edits=True),
+        *harness.replies(GROUP_ID)[in_group_before:],
+    ]
+    assert len(sent) >= len(CONSOLE_COMMANDS) + 3
+    assert sum((m.text or "").startswith("📍") for m in sent) >= len(CONSOLE_COMMANDS)
+    assert any("已在与机器人的私聊中回复你" in (m.text or "") for m in sent)
+    assert any("只有本群管理员" in (m.text or "") for m in sent)
+    leaks = {m.text: words for m in sent if (words := english_left_in(m.text or ""))}
+    assert leaks == {}, "\n".join(f"{words}: {text!r}" for text, words in leaks.items())
+    marks = {m.text: found for m in sent if (found := punctuation_left_in(m.text or ""))}
+    assert marks == {}, "\n".join(f"{found}: {text!r}" for text, found in marks.items())
