@@ -38,6 +38,7 @@ from bot.services.shop import DetailsAttached, Redemption, Settlement
 from handlers.buttons import RowId
 from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import IsModerator
+from handlers.middlewares.console import without_console_header
 from handlers.render import actor_of, name, tier_name
 from runtime.features import Feature, FeatureCommand
 from runtime.outbox import Outbox
@@ -261,7 +262,7 @@ async def redraw_orders(
     """The /orders message redrawn from what is stored now: each order it lists with its
     status, buttons only under the orders still pending. The orders are found by the ids
     at the start of its lines (the bot's own message), looked up in this group only."""
-    shown = message.text or ""
+    shown = without_console_header(message.text or "")
     order_ids = [int(found) for found in LISTED_ORDER.findall(shown)]
     listed = await shop.listed_orders(uow, community, order_ids)
     if not listed:
@@ -269,7 +270,8 @@ async def redraw_orders(
     title = escape(shown.split("\n", 1)[0])
     text = orders_text(_, community, title, listed, message.message_id)
     markup = orders_keyboard(_, listed, message.message_id)
-    if markup == message.reply_markup and text == message.html_text:
+    shown_markup = outbox.route.buttons(markup) if outbox.route is not None else markup
+    if shown_markup == message.reply_markup and text == without_console_header(message.html_text):
         return  # nothing changed (a second press of the same button): no edit to refuse
     outbox.call(
         EditMessageText(

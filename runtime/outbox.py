@@ -246,6 +246,8 @@ class PrivateRoute:
 
     def routed(self, method: TelegramMethod[Any]) -> TelegramMethod[Any]:
         chat_id = getattr(method, "chat_id", None)
+        if chat_id == self.private_chat_id:
+            return self._in_private(method)
         if chat_id != self.group_chat_id:
             return method
         if isinstance(method, SENT_TO_CHAT):
@@ -274,6 +276,16 @@ class PrivateRoute:
                 changes["text"] = fit_message(self.header + text)
             return method.model_copy(update=changes)
         return method
+
+    def _in_private(self, method: TelegramMethod[Any]) -> TelegramMethod[Any]:
+        """A message of the console's private chat that the handler addressed there itself
+        (an edit of the console message a reply answered): its buttons and header too."""
+        if not isinstance(method, SendMessage | EditMessageText):
+            return method
+        changes: dict[str, Any] = {"reply_markup": self.buttons(method.reply_markup)}
+        if method.text is not None and not method.text.startswith(self.header):
+            changes["text"] = fit_message(self.header + method.text)
+        return method.model_copy(update=changes)
 
     def buttons(self, markup: Any) -> Any:
         if not isinstance(markup, InlineKeyboardMarkup):

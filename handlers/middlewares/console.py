@@ -44,6 +44,13 @@ def console_header(community: Community) -> str:
     return f"{CONSOLE_MARK} <b>{escape(community.title or str(community.id))}</b>\n"
 
 
+def without_console_header(text: str) -> str:
+    """A console message's text without the line naming its group."""
+    if text.startswith(CONSOLE_MARK):
+        return text.split("\n", 1)[1] if "\n" in text else ""
+    return text
+
+
 def button_prefix(link: ConsoleLink) -> str:
     return f"{BUTTON_PREFIX}{link.id}{BUTTON_SEPARATOR}"
 

@@ -295,3 +295,47 @@ async def test_ticket_buttons_pressed_in_the_console_act_on_the_group(harness: H
     assert statuses == ["accepted"]
     assert "is accepted" in str(harness.api.callback_answers[-2].get("text"))
     assert len(harness.replies(GROUP_ID)) == in_group_before
+
+
+async def test_an_order_rejected_from_the_console_asks_a_reason_and_refunds_once(
+    harness: Harness,
+) -> None:
+    from tests.e2e.test_shop import award, balance_of, ledger_count, press, shop_post, toast_of
+
+    add_members(harness, [MEMBER])
+    await award(harness, MEMBER, 300)
+    await harness.say(CREATOR_ID, "/shop add 100 3 T-shirt")
+    await press(harness, await shop_post(harness), MEMBER)
+    assert await balance_of(harness, MEMBER) == 200
+    await harness.say(ADMIN_ID, "hi")
+    await choose_group(harness, ADMIN_ID, "Seed Users")
+    in_group_before = len(harness.replies(GROUP_ID))
+    await harness.say(ADMIN_ID, "/orders", chat_id=ADMIN_ID)
+    listing = harness.replies(ADMIN_ID)[-1]
+    assert (listing.text or "").startswith(HEADER) and "T-shirt" in (listing.text or "")
+
+    def current(message_id: int) -> SentMessage:
+        return [
+            m
+            for m in harness.api.messages_to(ADMIN_ID, include_edits=True)
+            if m.message_id == message_id
+        ][-1]
+
+    async def press_private(text: str) -> str:
+        shown = current(listing.message_id)
+        data = next(b["callback_data"] for b in buttons(shown) if text in b["text"])
+        update = harness.api.press_button(ADMIN_ID, listing.message_id, ADMIN_ID, data)
+        await harness.handled(update)
+        return toast_of(harness, update)
+
+    assert "Reject order #1?" in await press_private("Reject")
+    await harness.say(
+        ADMIN_ID, "wrong colour", chat_id=ADMIN_ID, reply_to_message_id=listing.message_id
+    )
+    assert "Reason noted for order #1" in harness.last_reply(ADMIN_ID)
+    await press_private("Confirm")
+    assert await ledger_count(harness, "shop_refund") == 1
+    assert await balance_of(harness, MEMBER) == 300
+    shown = current(listing.message_id)
+    assert (shown.text or "").startswith(HEADER) and "rejected" in (shown.text or "")
+    assert len(harness.replies(GROUP_ID)) == in_group_before
