@@ -17,6 +17,7 @@ from bot.domain.models import Community, UserInfo
 from bot.i18n import Translator, translator
 from bot.ports import UnitOfWork
 from bot.services import console
+from handlers.buttons import ChatId
 from handlers.filters.chat import InGroup, InPrivate
 from handlers.filters.moderator import ModeratorDirectory
 from runtime.features import Feature, FeatureCommand
@@ -41,7 +42,7 @@ MANAGE_PRIVATELY = N_("Send /manage to me in a private chat: @{bot}")
 
 
 class ManageButton(CallbackData, prefix="v1mg"):
-    community_id: int
+    community_id: ChatId
 
 
 def group_name(community: Community) -> str:

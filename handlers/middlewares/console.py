@@ -27,6 +27,7 @@ from runtime.outbox import Outbox, PrivateRoute
 
 BUTTON_PREFIX = "~"
 BUTTON_SEPARATOR = "|"
+MAX_LINK_DIGITS = 9  # console link ids are autoincrement integers (32-bit in PostgreSQL)
 CHOOSE_FIRST = N_(
     "Choose the group to manage first: send /manage. This command then acts on that group."
 )
@@ -182,7 +183,8 @@ class ConsoleMiddleware(BaseMiddleware):
         outbox: Outbox = data["outbox"]
         assert callback.data is not None
         link_id, _separator, rest = callback.data[len(BUTTON_PREFIX) :].partition(BUTTON_SEPARATOR)
-        link = await uow.console.by_id(int(link_id)) if link_id.isdigit() else None
+        readable = link_id.isascii() and link_id.isdigit() and len(link_id) <= MAX_LINK_DIGITS
+        link = await uow.console.by_id(int(link_id)) if readable else None
         community = await uow.communities.get(link.community_id) if link is not None else None
         user_language = language_of_user(callback.from_user.language_code, "en")
         if link is None or link.user_id != callback.from_user.id or community is None or not rest:

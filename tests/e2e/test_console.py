@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from storage.models import (
     AuditRow,
     CampaignRow,
     ConsoleLinkRow,
+    DeadLetterRow,
     QuizQuestionRow,
     ShopItemRow,
     TicketRow,
@@ -339,3 +340,13 @@ async def test_an_order_rejected_from_the_console_asks_a_reason_and_refunds_once
     shown = current(listing.message_id)
     assert (shown.text or "").startswith(HEADER) and "rejected" in (shown.text or "")
     assert len(harness.replies(GROUP_ID)) == in_group_before
+
+
+async def test_forged_console_links_are_refused_and_change_nothing(harness: Harness) -> None:
+    await harness.say(ADMIN_ID, "hi")
+    listing, _offered = await choose_group(harness, ADMIN_ID, "Seed Users")
+    for forged in ("~99999999999999999999|v1mg:1", "~٣|v1mg:1", "~|v1mg:1", "~1|", "~x"):
+        await harness.handled(harness.api.press_button(ADMIN_ID, listing, ADMIN_ID, forged))
+        assert "someone else" in harness.api.callback_answers[-1]["text"], forged
+    async with stored(harness) as session:
+        assert await session.scalar(select(func.count()).select_from(DeadLetterRow)) == 0
