@@ -23,6 +23,8 @@ from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.types import Update
+from aiohttp import web
+from alembic.runtime.migration import MigrationContext
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -52,8 +54,16 @@ from runtime.replies import ReplySender
 from runtime.retry import Backoff, RetryAfterMiddleware, Sleeper
 from runtime.savepoints import SavepointMiddleware
 from runtime.sender import RateWindows, Sender, SendLimits
+from runtime.webhook import (
+    BatchedRequestHandler,
+    Readiness,
+    ReadinessCheck,
+    UpdateBatcher,
+    webhook_application,
+)
 from seedbot.config import Settings, redacted_proxy
 from storage.engine import build_engine, build_session_factory
+from storage.migrate import head_revision
 from storage.offloop import build_reader
 from storage.uow import unit_of_work
 
@@ -68,6 +78,32 @@ ALLOWED_UPDATES = [
     "poll_answer",
     "poll",
 ]
+
+
+class WebhookIsSet(RuntimeError):
+    """Polling cannot start while Telegram delivers this bot's updates to a webhook."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(
+            f"A webhook is set for this bot ({url}), so polling cannot start: remove it with "
+            "`seedbot webhook delete`, or run the workers with `seedbot run --webhook`."
+        )
+
+
+class MissingWebhookSecret(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "WEBHOOK_SECRET is not set: webhook mode needs the secret token Telegram sends "
+            "with each request (1-256 characters of A-Z, a-z, 0-9, _ and -)."
+        )
+
+
+def _bound_port(site: web.TCPSite) -> int | None:
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    for sock in sockets:
+        return int(sock.getsockname()[1])
+    return None
 
 
 @dataclass
@@ -89,6 +125,10 @@ class App:
     reader: Reader | None = None  # long reads, off the event loop (storage/offloop.py)
     sleep: Sleeper = asyncio.sleep
     freeze_gc_after_start: bool = False
+    readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    webhook_port: int = 0
+    _head_revision: str = field(default_factory=head_revision, init=False, repr=False)
+    _serving: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     def job_runtime(self, scheduler: Any = None) -> JobRuntime:
@@ -180,12 +220,17 @@ class App:
             if self.scheduler is not None and self.scheduler.running:
                 self.scheduler.shutdown(wait=False)
 
-    async def _reach_bot_api(self) -> None:
+    async def _reach_bot_api(self, *, polling: bool = True) -> None:
+        """Until the Bot API answers; in polling mode, refuses to go on while a webhook is set
+        (getUpdates would fail with 409 for as long as it is)."""
         delays = Backoff().delays()
         while True:
             try:
                 await self.bot.me()
-                await self.bot.delete_webhook(drop_pending_updates=False)
+                if polling:
+                    info = await self.bot.get_webhook_info()
+                    if info.url:
+                        raise WebhookIsSet(info.url)
                 return
             except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
                 delay = next(delays)
@@ -231,6 +276,86 @@ class App:
 
     async def stop_polling(self) -> None:
         self._stop_requested.set()
+
+    async def serve_webhook(self, *, handle_signals: bool = True) -> None:
+        """Serves Telegram's webhook requests until stopped (runtime/webhook.py): each answered
+        200 only after its update's batch committed. The webhook itself is set once by the
+        operator (`seedbot webhook set`), never by a starting worker."""
+        secret = self.settings.webhook_secret
+        if secret is None:
+            raise MissingWebhookSecret()
+        self._stop_requested.clear()
+        if not await self._until_stopped(self._reach_bot_api(polling=False), handle_signals):
+            logger.info("Stopped before the Bot API answered")
+            return
+        await self.start_scheduler()
+        sender_task = None
+        if self.settings.background_sender:
+            sender_task = asyncio.create_task(self.sender.run())
+        self._warm_up_charts()
+        quiet_per_update_logs()
+        batcher = UpdateBatcher(
+            self.intake.handle_batch, window_seconds=self.settings.webhook_batch_ms / 1000
+        )
+        handler = BatchedRequestHandler(
+            self.dispatcher,
+            self.bot,
+            batcher,
+            secret_token=secret.get_secret_value(),
+            max_body_bytes=self.settings.webhook_max_body_bytes,
+        )
+        readiness = Readiness({"database": self._database_ready, **self.readiness_checks})
+        runner = web.AppRunner(
+            webhook_application(handler, self.settings.webhook_path, readiness),
+            access_log=None,
+            handle_signals=False,
+        )
+        await runner.setup()
+        batcher.start()
+        try:
+            site = web.TCPSite(runner, self.settings.webhook_host, self.settings.webhook_port)
+            await site.start()
+            self.webhook_port = _bound_port(site) or self.settings.webhook_port
+            logger.info(
+                "Serving webhook updates on http://%s:%s%s",
+                self.settings.webhook_host,
+                self.webhook_port,
+                self.settings.webhook_path,
+            )
+            self._serving.set()
+            if self.freeze_gc_after_start:
+                gc.collect()
+                gc.freeze()
+            await self._until_stopped(self._until_stop_requested(), handle_signals)
+            logger.info("Stopping: finishing the requests in flight")
+        finally:
+            self._serving.clear()
+            await runner.cleanup()  # stops listening, then waits for the requests in flight
+            await batcher.close()
+            if sender_task is not None:
+                sender_task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await sender_task
+            if self.scheduler is not None and self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
+
+    async def _until_stop_requested(self) -> None:
+        await self._stop_requested.wait()
+
+    async def _database_ready(self) -> str | None:
+        async with self.engine.connect() as connection:
+            heads = await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_heads()
+            )
+        current = "+".join(sorted(heads)) or None
+        if current != self._head_revision:
+            return f"migrations at {current or 'none'}, not at head {self._head_revision}"
+        return None
+
+    async def wait_serving(self) -> int:
+        """The webhook's port, once it listens."""
+        await self._serving.wait()
+        return self.webhook_port
 
     async def replay(self, payload: dict[str, Any]) -> ReplayOutcome:
         """Runs a dead letter's update again, as a batch of one; any failure is raised."""

@@ -14,7 +14,8 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from itertools import islice
 
-from aiogram.exceptions import TelegramUnauthorizedError
+from aiogram.exceptions import TelegramBadRequest, TelegramUnauthorizedError
+from aiogram.types import WebhookInfo
 from aiogram.utils.token import extract_bot_id
 from pydantic import ValidationError
 
@@ -23,7 +24,12 @@ from runtime.retry import is_transient
 from seedbot.config import DatabaseSettings, Settings, proxy_credentials
 from storage.dead_letters import DeadLetter
 from storage.engine import build_engine, build_session_factory
-from storage.migrate import migrate_with_summary, upgrade_to_head_with_backup
+from storage.migrate import (
+    database_revision,
+    head_revision,
+    migrate_with_summary,
+    upgrade_to_head_with_backup,
+)
 
 BAD_TOKEN = (
     "Telegram rejected BOT_TOKEN: check the token from BotFather in .env (see .env.example)."
@@ -78,23 +84,97 @@ def quiet_scheduler_logs(log_level: str) -> None:
 
 def redact_secrets_in_logs(settings: Settings) -> None:
     redact_secret_in_logs(settings.bot_token.get_secret_value())
+    if settings.webhook_secret is not None:
+        redact_secret_in_logs(settings.webhook_secret.get_secret_value(), "<WEBHOOK_SECRET>")
     if settings.telegram_proxy is not None:
         for secret in proxy_credentials(settings.telegram_proxy.get_secret_value()):
             redact_secret_in_logs(secret, "<PROXY_CREDENTIALS>")
 
 
-async def _run(settings: Settings) -> None:
-    from seedbot.app import build_app
+async def _run(settings: Settings, *, webhook: bool = False) -> None:
+    from seedbot.app import MissingWebhookSecret, WebhookIsSet, build_app
 
     app = build_app(settings)
     app.freeze_gc_after_start = True
     try:
-        await app.start_polling()
+        if webhook:
+            await app.serve_webhook()
+        else:
+            await app.start_polling()
     except TelegramUnauthorizedError:
         print(BAD_TOKEN, file=sys.stderr)
         raise SystemExit(2) from None
+    except (WebhookIsSet, MissingWebhookSecret) as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(2) from None
     finally:
         await app.close()
+
+
+def describe_webhook(info: WebhookInfo) -> str:
+    """What `seedbot webhook info` prints."""
+    if not info.url:
+        return "No webhook is set: the bot receives updates by polling (`seedbot run`)."
+    lines = [
+        f"url: {info.url}",
+        f"pending updates: {info.pending_update_count}",
+        f"max connections: {info.max_connections}",
+        f"allowed updates: {', '.join(info.allowed_updates or []) or 'Telegram default'}",
+    ]
+    if info.last_error_date is not None:
+        lines.append(
+            f"last error: {info.last_error_date:%Y-%m-%d %H:%M:%S} UTC  {info.last_error_message}"
+        )
+    else:
+        lines.append("last error: none")
+    if info.last_synchronization_error_date is not None:
+        lines.append(
+            f"last synchronization error: {info.last_synchronization_error_date:%Y-%m-%d %H:%M} UTC"
+        )
+    return "\n".join(lines)
+
+
+async def _webhook(settings: Settings, action: str, drop_pending: bool) -> int:
+    """`seedbot webhook set|info|delete`: done once by the operator or the deploy step,
+    never by the workers themselves (with several replicas that would race into 429s)."""
+    from handlers import FEATURES
+    from handlers.help import register_command_menus
+    from runtime.features import allowed_updates_of
+    from seedbot.app import ALLOWED_UPDATES, build_bot
+
+    bot = build_bot(settings)
+    try:
+        if action == "set":
+            if not settings.webhook_url or settings.webhook_secret is None:
+                print(
+                    "`seedbot webhook set` needs WEBHOOK_URL (the public https:// address of "
+                    "the workers) and WEBHOOK_SECRET in the environment or .env.",
+                    file=sys.stderr,
+                )
+                return 2
+            await bot.set_webhook(
+                url=settings.webhook_url,
+                secret_token=settings.webhook_secret.get_secret_value(),
+                allowed_updates=allowed_updates_of(ALLOWED_UPDATES, FEATURES),
+                max_connections=settings.webhook_max_connections,
+                drop_pending_updates=drop_pending,
+            )
+            await register_command_menus(bot, settings.default_language, FEATURES)
+            print(f"Webhook set: Telegram now posts updates to {settings.webhook_url}.")
+        elif action == "delete":
+            await bot.delete_webhook(drop_pending_updates=drop_pending)
+            dropped = " and the pending updates dropped" if drop_pending else ""
+            print(f"Webhook removed{dropped}: `seedbot run` can poll again.")
+        print(describe_webhook(await bot.get_webhook_info()))
+        return 0
+    except TelegramUnauthorizedError:
+        print(BAD_TOKEN, file=sys.stderr)
+        return 2
+    except TelegramBadRequest as error:
+        print(f"Telegram refused it: {error.message}", file=sys.stderr)
+        return 2
+    finally:
+        await bot.session.close()
 
 
 def format_dead_letters(letters: Sequence[DeadLetter]) -> str:
@@ -252,7 +332,21 @@ def main(argv: list[str] | None = None) -> None:
         prog="seedbot", description="seedbot: community operations bot"
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="apply migrations, then poll Telegram for updates")
+    run = commands.add_parser("run", help="apply migrations, then poll Telegram for updates")
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="serve Telegram's webhook requests instead of polling (see `seedbot webhook set`)",
+    )
+    webhook = commands.add_parser(
+        "webhook", help="set, show or remove the webhook Telegram posts updates to"
+    )
+    webhook.add_argument("action", choices=["set", "info", "delete"])
+    webhook.add_argument(
+        "--drop-pending-updates",
+        action="store_true",
+        help="with set or delete: drop the updates Telegram still holds",
+    )
     commands.add_parser("migrate", help="upgrade the database to the latest schema")
     dead_letters = commands.add_parser(
         "deadletters", help="list the updates set aside after a failure (a bug)"
@@ -306,10 +400,37 @@ def main(argv: list[str] | None = None) -> None:
         return
     if arguments.command == "replay":
         raise SystemExit(asyncio.run(_replay(settings, arguments.update_id)))
+    if arguments.command == "webhook":
+        raise SystemExit(
+            asyncio.run(_webhook(settings, arguments.action, arguments.drop_pending_updates))
+        )
+    if arguments.command == "run" and arguments.webhook:
+        run_webhook_workers(settings)
+        return
     upgrade_to_head_with_backup(settings.database_url, report=print)
     if arguments.command == "run":
         with suppress(KeyboardInterrupt):
             asyncio.run(_run(settings))
+
+
+def run_webhook_workers(settings: Settings) -> None:
+    """A webhook worker: migrations are the deploy step's (`seedbot migrate`, once before the
+    workers start), so a worker only checks the schema is at head and refuses otherwise."""
+    if settings.webhook_secret is None:
+        from seedbot.app import MissingWebhookSecret
+
+        print(MissingWebhookSecret(), file=sys.stderr)
+        raise SystemExit(2)
+    current, head = database_revision(settings.database_url), head_revision()
+    if current != head:
+        print(
+            f"The database is at revision {current or 'none'}, not at {head}: run "
+            "`seedbot migrate` once before starting the webhook workers.",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    with suppress(KeyboardInterrupt):
+        asyncio.run(_run(settings, webhook=True))
 
 
 if __name__ == "__main__":
