@@ -28,7 +28,12 @@ webhook, as Telegram does it; the fake assumes, and tests may rely on:
   ``webhook_retry_delay`` seconds, before any later update of its chat, for as long as it
   takes; ``getWebhookInfo`` tells the last error (``Wrong response from the webhook: 500
   Internal Server Error``, ``Read timeout expired``, ``Connection refused``) and its date;
-- an update stays pending (``pending_update_count``) until answered 2xx;
+- an update stays pending (``pending_update_count``) until answered 2xx (a redirect is a
+  wrong response too);
+- setWebhook with the settings already in force changes nothing (deliveries in flight go
+  on); any other setWebhook, or deleteWebhook, stops the deliveries in flight, and what was
+  not answered 2xx stays pending (for the next webhook, or getUpdates);
+- while Telegram is offline (``go_offline``) no webhook request starts;
 - a 2xx answer may carry one Bot API call, as JSON or as aiogram's multipart form with a
   ``method`` field: it is carried out as if the bot had called it (recorded in
   ``requests``), its result and its errors reach nobody, as with Telegram;
@@ -519,6 +524,8 @@ class FakeBotAPI:
         self._webhook_feeder: asyncio.Task[None] | None = None
         self._webhook_session: aiohttp.ClientSession | None = None
         self._webhook_slots: asyncio.Semaphore | None = None
+        self._online = asyncio.Event()  # cleared by go_offline(): Telegram delivers nothing
+        self._online.set()
 
         # Bot API method names are case-insensitive: "_m_get_chat_member" serves "getChatMember".
         self._methods: dict[str, MethodHandler] = {
@@ -541,8 +548,10 @@ class FakeBotAPI:
         self.base_url = f"http://{host}:{port}"
 
     async def go_offline(self) -> None:
-        """Telegram becomes unreachable: open connections drop and new ones are refused."""
+        """Telegram becomes unreachable: open connections drop and new ones are refused;
+        no webhook request starts until it comes back."""
         assert self._runner is not None
+        self._online.clear()
         if self._site is not None:
             await self._site.stop()
             self._site = None
@@ -557,10 +566,12 @@ class FakeBotAPI:
             host, port = self.base_url.removeprefix("http://").rsplit(":", 1)
             self._site = web.TCPSite(self._runner, host, int(port))
             await self._site.start()
+        self._online.set()
 
     async def stop(self) -> None:
         await self._stop_webhook_delivery()
         self._stopping = True
+        self._online.set()
         for event in self._holds.values():
             event.set()
         self._updates_pulse.fire()
@@ -1800,10 +1811,14 @@ class FakeBotAPI:
         allowed = params.get("allowed_updates")
         if allowed is not None and not isinstance(allowed, list):
             raise _bad("can't parse allowed_updates")
-        await self._stop_webhook_delivery()
         if allowed is not None:
             self.allowed_updates = [str(kind) for kind in allowed]
-        if _flag(params, "drop_pending_updates"):
+        drop = _flag(params, "drop_pending_updates")
+        delivering = self._webhook_feeder is not None
+        if delivering and not drop and self._webhook_settings() == (url, secret, max_connections):
+            return True  # "Webhook is already set": deliveries in flight go on
+        await self._stop_webhook_delivery()
+        if drop:
             self._confirm(self._next_update_id)
         if url != self.webhook_url:
             self._webhook_last_error = None
@@ -1814,6 +1829,9 @@ class FakeBotAPI:
             self._start_webhook_delivery()
         self._updates_pulse.fire()  # a long poll in progress ends with a 409
         return True
+
+    def _webhook_settings(self) -> tuple[str, str | None, int]:
+        return self.webhook_url or "", self.webhook_secret_token, self.webhook_max_connections
 
     async def _m_delete_webhook(self, params: JSONDict) -> Any:
         await self._stop_webhook_delivery()
@@ -1939,9 +1957,11 @@ class FakeBotAPI:
             while queue:
                 update_id = queue[0]
                 attempt = 1
+                await self._online.wait()
                 while not await self._deliver(update_id, attempt, lane):
                     attempt += 1
                     await asyncio.sleep(self.webhook_retry_delay)
+                    await self._online.wait()
                 queue.popleft()
                 self._webhook_outstanding.discard(update_id)
                 self._webhook_acknowledged.add(update_id)
@@ -1985,6 +2005,7 @@ class FakeBotAPI:
                 data=json.dumps(self._history[update_id]),
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=self.webhook_timeout),
+                allow_redirects=False,
             ) as response:
                 if not 200 <= response.status < 300:
                     await response.read()

@@ -112,7 +112,8 @@ class Receiver:
             await self.gate.wait()
             for _ in range(3):
                 await asyncio.sleep(0)  # other requests in flight get their turn
-            return web.json_response(self.reply, status=int(answer))
+            headers = {"Location": "/hook"} if 300 <= int(answer) < 400 else None
+            return web.json_response(self.reply, status=int(answer), headers=headers)
         finally:
             self.in_flight -= 1
             self.in_flight_by_chat[chat_id] -= 1
@@ -280,6 +281,23 @@ async def test_an_update_answered_500_is_delivered_again_before_the_next_of_its_
     assert info.last_error_date is not None and info.pending_update_count == 0
 
 
+async def test_a_redirect_is_a_wrong_response(
+    fake: FakeBotAPI, bot: Bot, receiver: Receiver
+) -> None:
+    receiver.answers.append(302)
+    assert await bot.set_webhook(receiver.url)
+    update_id = fake.send_message(ALICE, ALICE, "one")
+
+    await fake.wait_until_delivered()
+
+    assert [(d.update_id, d.outcome) for d in fake.webhook_deliveries] == [
+        (update_id, 302),
+        (update_id, 200),
+    ]
+    info = await bot.get_webhook_info()
+    assert info.last_error_message == "Wrong response from the webhook: 302 Found"
+
+
 async def test_an_update_not_answered_in_time_is_delivered_again(
     fake: FakeBotAPI, bot: Bot, receiver: Receiver
 ) -> None:
@@ -407,3 +425,35 @@ async def test_aiogram_webhook_handler_answers_with_a_method_call(
         await runner.cleanup()
     assert found.text == "pong"
     assert [d.outcome for d in fake.webhook_deliveries] == [200]
+
+
+async def test_setting_the_same_webhook_again_lets_deliveries_in_flight_go_on(
+    fake: FakeBotAPI, bot: Bot, receiver: Receiver
+) -> None:
+    receiver.gate.clear()
+    assert await bot.set_webhook(receiver.url, secret_token="tok")
+    update_id = fake.send_message(ALICE, ALICE, "one")
+    await receiver.wait_for(lambda: receiver.in_flight == 1)
+
+    assert await bot.set_webhook(receiver.url, secret_token="tok")
+    receiver.gate.set()
+    await fake.wait_until_delivered()
+
+    assert receiver.update_ids() == [update_id]
+    assert [d.outcome for d in fake.webhook_deliveries] == [200]
+
+
+async def test_nothing_is_delivered_while_telegram_is_offline(
+    fake: FakeBotAPI, bot: Bot, receiver: Receiver
+) -> None:
+    assert await bot.set_webhook(receiver.url)
+    await fake.go_offline()
+    update_id = fake.send_message(ALICE, ALICE, "one")
+    for _ in range(20):
+        await asyncio.sleep(0)  # the delivery loop takes the update and starts its lane
+
+    assert fake.webhook_in_flight == 0 and fake.webhook_deliveries == []
+    assert fake.pending_update_count == 1
+    await fake.come_back()
+    await fake.wait_until_delivered()
+    assert receiver.update_ids() == [update_id]
