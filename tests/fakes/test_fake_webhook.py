@@ -32,10 +32,11 @@ JSONDict = dict[str, Any]
 
 
 def chat_of(update: JSONDict) -> int:
+    """The update's chat id (0 for an update without a chat)."""
     if "callback_query" in update:
         return int(update["callback_query"]["message"]["chat"]["id"])
     kind = next(key for key in update if key != "update_id")
-    return int(update[kind]["chat"]["id"])
+    return int(update[kind].get("chat", {}).get("id", 0))
 
 
 class Receiver:
@@ -457,3 +458,36 @@ async def test_nothing_is_delivered_while_telegram_is_offline(
     await fake.come_back()
     await fake.wait_until_delivered()
     assert receiver.update_ids() == [update_id]
+
+
+async def test_updates_without_a_chat_go_in_the_lane_of_their_user_or_their_own(
+    fake: FakeBotAPI, bot: Bot, receiver: Receiver
+) -> None:
+    make_group(fake)
+    sent = await bot.send_poll(GROUP, "Tea?", ["yes", "no"], is_anonymous=False)
+    assert sent.poll is not None
+    assert await bot.set_webhook(receiver.url, allowed_updates=["poll", "poll_answer", "message"])
+    message = fake.send_message(GROUP, BOB, "hi")
+    answer = fake.answer_poll(sent.poll.id, BOB, [0])
+    poll = fake.emit_poll_state(sent.poll.id)
+
+    await fake.wait_until_delivered()
+
+    lanes = {d.update_id: d.lane for d in fake.webhook_deliveries}
+    assert lanes[message] == ("chat", GROUP)
+    assert lanes[answer] == ("user", BOB)
+    assert lanes[poll] == ("update", poll)
+
+
+async def test_an_update_redelivered_after_its_answer_comes_again(
+    fake: FakeBotAPI, bot: Bot, receiver: Receiver
+) -> None:
+    assert await bot.set_webhook(receiver.url)
+    update_id = fake.send_message(ALICE, ALICE, "one")
+    await fake.wait_until_handled(update_id)
+
+    fake.redeliver(update_id)
+    assert not fake.is_handled(update_id)
+    await fake.wait_until_handled(update_id)
+
+    assert receiver.update_ids() == [update_id, update_id]
