@@ -50,3 +50,20 @@ async def test_the_insights_benchmark_runs_on_a_small_community(
     assert "history: 300 members, 20 days" in output
     assert "/stats 14: median" in output
     assert "peak memory of the measuring process" in output
+
+
+async def test_the_webhook_benchmark_runs_against_the_bare_webhook_bot(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bench import webhook
+
+    options = webhook.parse(["--presses", "30", "--groups", "3", "--bot", "bare"])
+
+    exit_code = await webhook.main(options)
+
+    output = capsys.readouterr().out
+    assert exit_code == 0, output
+    assert "bare aiogram, spread over 3 groups: 30 presses" in output
+    assert "bare aiogram, one group: 30 presses" in output
+    assert "per chat: 1" in output
+    assert "correctness: every press answered once" in output

@@ -11,6 +11,40 @@ Every object returned to the bot is built from aiogram's own types and serialise
 ``model_dump(mode="json", by_alias=True, exclude_none=True)`` so that it stays valid for aiogram.
 Test code drives the "world" (users, groups, messages, button presses, joins) through the
 synchronous helper methods; each helper that produces an update returns its ``update_id``.
+
+Webhook delivery. While a webhook is set (``setWebhook``), getUpdates answers 409 and the
+queued updates (the same queue the helpers fill for getUpdates) are POSTed as JSON to the
+webhook, as Telegram does it; the fake assumes, and tests may rely on:
+
+- at most ``max_connections`` (1-100, default 40; values outside are clamped) requests in
+  flight at once;
+- the updates of one chat (``message.chat``, ``callback_query.message.chat``,
+  ``chat_member.chat``...) one at a time and in order: the next one is sent only after the
+  previous one was answered 2xx. An update without a chat goes in the lane of its user
+  (``from``, or ``user`` for a ``poll_answer``), one with neither (``poll``) in a lane of
+  its own. Different chats are delivered concurrently, in no promised order;
+- an update answered non-2xx, refused (connection error) or not answered within
+  ``webhook_timeout`` seconds (Telegram: 60) is delivered again after
+  ``webhook_retry_delay`` seconds, before any later update of its chat, for as long as it
+  takes; ``getWebhookInfo`` tells the last error (``Wrong response from the webhook: 500
+  Internal Server Error``, ``Read timeout expired``, ``Connection refused``) and its date;
+- an update stays pending (``pending_update_count``) until answered 2xx (a redirect is a
+  wrong response too);
+- setWebhook with the settings already in force changes nothing (deliveries in flight go
+  on); any other setWebhook, or deleteWebhook, stops the deliveries in flight, and what was
+  not answered 2xx stays pending (for the next webhook, or getUpdates);
+- while Telegram is offline (``go_offline``) no webhook request starts;
+- a 2xx answer may carry one Bot API call, as JSON or as aiogram's multipart form with a
+  ``method`` field: it is carried out as if the bot had called it (recorded in
+  ``requests``), its result and its errors reach nobody, as with Telegram;
+- the header ``X-Telegram-Bot-Api-Secret-Token`` carries the secret token when one is set.
+
+Unlike Telegram, the fake accepts ``http://`` webhooks on loopback hosts (127.0.0.1,
+localhost, ::1) on any port (Telegram wants HTTPS on port 443, 80, 88 or 8443), delivers
+only to loopback hosts (a webhook elsewhere is stored, and its updates stay pending), has
+no certificates or ``ip_address``, retries at a fixed delay (Telegram backs off and, after
+long failures, may drop updates older than 24 hours), and keeps the order per chat
+strictly (Telegram's own ordering across a chat's update kinds is not documented).
 """
 
 from __future__ import annotations
@@ -29,7 +63,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiogram.types import (
     AcceptedGiftTypes,
     BotCommand,
@@ -82,6 +118,13 @@ _RAW_STRING_FIELDS = frozenset(
     }
 )  # fmt: skip
 _LINK_ALPHABET = string.ascii_letters + string.digits + "_-"
+WEBHOOK_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_WEBHOOK_CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is "
+    "active; use deleteWebhook to delete the webhook first"
+)
 _ERROR_DESCRIPTIONS = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -157,6 +200,24 @@ class UploadedFile:
 
     filename: str | None
     content: bytes
+
+
+Lane = tuple[str, int]  # ("chat", chat id), ("user", user id) or ("update", update id)
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One POST of an update to the webhook: `outcome` is the HTTP status of the answer, or
+    the error when none came ("Read timeout expired", "Connection refused"...)."""
+
+    update_id: int
+    attempt: int  # 1 for the first delivery of the update
+    outcome: int | str
+    lane: Lane
+
+    @property
+    def ok(self) -> bool:
+        return isinstance(self.outcome, int) and 200 <= self.outcome < 300
 
 
 @dataclass
@@ -364,6 +425,8 @@ class FakeBotAPI:
         time_source: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] | None = None,
         enforce_rate_limits: bool = False,
+        webhook_timeout: float = 60.0,
+        webhook_retry_delay: float = 0.5,
     ) -> None:
         self.token = token
         self.bot_id = int(token.split(":", maxsplit=1)[0])
@@ -396,6 +459,15 @@ class FakeBotAPI:
         self.refusals: list[tuple[str, int, str]] = []  # (method, error code, description)
         self.allowed_updates: list[str] | None = None
         self.webhook_url: str | None = None
+        self.webhook_secret_token: str | None = None
+        self.webhook_max_connections = 40
+        self.webhook_timeout = webhook_timeout  # seconds an answer may take (Telegram: 60)
+        self.webhook_retry_delay = webhook_retry_delay  # seconds before a failed one is resent
+        self.webhook_deliveries: list[WebhookDelivery] = []
+        self.webhook_in_flight = 0
+        self.webhook_max_in_flight = 0  # the most requests in flight at once so far
+        self.webhook_max_in_flight_per_chat = 0  # the same within one lane (chat)
+        self.webhook_acknowledged_at: dict[int, float] = {}  # update id -> perf_counter()
         # time.perf_counter() stamps, for benchmarks: when an update was queued for the bot,
         # when a callback query was first answered.
         self.update_queued_at: dict[int, float] = {}
@@ -443,6 +515,17 @@ class FakeBotAPI:
         self._request_pulse = _Pulse()
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        self._webhook_last_error: tuple[int, str] | None = None
+        self._webhook_lanes: dict[Lane, deque[int]] = {}
+        self._webhook_workers: dict[Lane, asyncio.Task[None]] = {}
+        self._webhook_lane_in_flight: dict[Lane, int] = {}
+        self._webhook_outstanding: set[int] = set()  # taken from the queue, not yet 2xx
+        self._webhook_acknowledged: set[int] = set()
+        self._webhook_feeder: asyncio.Task[None] | None = None
+        self._webhook_session: aiohttp.ClientSession | None = None
+        self._webhook_slots: asyncio.Semaphore | None = None
+        self._online = asyncio.Event()  # cleared by go_offline(): Telegram delivers nothing
+        self._online.set()
 
         # Bot API method names are case-insensitive: "_m_get_chat_member" serves "getChatMember".
         self._methods: dict[str, MethodHandler] = {
@@ -465,8 +548,10 @@ class FakeBotAPI:
         self.base_url = f"http://{host}:{port}"
 
     async def go_offline(self) -> None:
-        """Telegram becomes unreachable: open connections drop and new ones are refused."""
+        """Telegram becomes unreachable: open connections drop and new ones are refused;
+        no webhook request starts until it comes back."""
         assert self._runner is not None
+        self._online.clear()
         if self._site is not None:
             await self._site.stop()
             self._site = None
@@ -481,9 +566,12 @@ class FakeBotAPI:
             host, port = self.base_url.removeprefix("http://").rsplit(":", 1)
             self._site = web.TCPSite(self._runner, host, int(port))
             await self._site.start()
+        self._online.set()
 
     async def stop(self) -> None:
+        await self._stop_webhook_delivery()
         self._stopping = True
+        self._online.set()
         for event in self._holds.values():
             event.set()
         self._updates_pulse.fire()
@@ -1023,7 +1111,8 @@ class FakeBotAPI:
         that the next page carries it twice."""
         if update_id not in self._history:
             raise KeyError(f"unknown update_id {update_id}")
-        if update_id in self._redeliveries or (update_id in self._pending and not even_if_pending):
+        waiting = update_id in self._pending or update_id in self._webhook_outstanding
+        if update_id in self._redeliveries or (waiting and not even_if_pending):
             return
         self._redeliveries.append(update_id)
         self._unconfirmed_redelivered.add(update_id)
@@ -1059,7 +1148,9 @@ class FakeBotAPI:
     def is_handled(self, update_id: int) -> bool:
         if update_id in self._dropped:
             return True
-        return update_id < self._confirmed_offset and update_id not in self._unconfirmed_redelivered
+        if update_id in self._unconfirmed_redelivered:
+            return False
+        return update_id < self._confirmed_offset or update_id in self._webhook_acknowledged
 
     async def wait_until_handled(self, update_id: int, timeout: float = 10) -> None:  # noqa: ASYNC109
         if update_id not in self._history:
@@ -1677,11 +1768,7 @@ class FakeBotAPI:
 
     async def _m_get_updates(self, params: JSONDict) -> Any:
         if self.webhook_url:
-            raise TelegramAPIError(
-                409,
-                "Conflict: can't use getUpdates method while webhook is "
-                "active; use deleteWebhook to delete the webhook first",
-            )
+            raise TelegramAPIError(409, _WEBHOOK_CONFLICT)
         offset = _opt_int(params, "offset")
         limit = min(max(_opt_int(params, "limit") or 100, 1), 100)
         timeout = max(_opt_int(params, "timeout") or 0, 0)
@@ -1704,6 +1791,8 @@ class FakeBotAPI:
                     "Conflict: terminated by other getUpdates request; "
                     "make sure that only one bot instance is running",
                 )
+            if self.webhook_url:
+                raise TelegramAPIError(409, _WEBHOOK_CONFLICT)
             batch = self._take_updates(limit)
             remaining = deadline - loop.time()
             if batch or self._stopping or remaining <= 0:
@@ -1711,26 +1800,246 @@ class FakeBotAPI:
             await self._updates_pulse.wait(remaining)
 
     async def _m_set_webhook(self, params: JSONDict) -> Any:
-        url = _opt_str(params, "url")
-        self.webhook_url = url or None
-        if _flag(params, "drop_pending_updates"):
+        """See the module docstring for what the fake assumes of Telegram's delivery."""
+        url = _opt_str(params, "url") or ""
+        secret = _opt_str(params, "secret_token") or None
+        if secret is not None and not _SECRET_TOKEN.fullmatch(secret):
+            raise _bad("secret token contains unallowed characters")
+        if url:
+            _check_webhook_url(url)
+        max_connections = min(max(_opt_int(params, "max_connections") or 40, 1), 100)
+        allowed = params.get("allowed_updates")
+        if allowed is not None and not isinstance(allowed, list):
+            raise _bad("can't parse allowed_updates")
+        if allowed is not None:
+            self.allowed_updates = [str(kind) for kind in allowed]
+        drop = _flag(params, "drop_pending_updates")
+        delivering = self._webhook_feeder is not None
+        if delivering and not drop and self._webhook_settings() == (url, secret, max_connections):
+            return True  # "Webhook is already set": deliveries in flight go on
+        await self._stop_webhook_delivery()
+        if drop:
             self._confirm(self._next_update_id)
+        if url != self.webhook_url:
+            self._webhook_last_error = None
+        self.webhook_url = url or None
+        self.webhook_secret_token = secret if url else None
+        self.webhook_max_connections = max_connections
+        if url and _is_loopback(url):
+            self._start_webhook_delivery()
+        self._updates_pulse.fire()  # a long poll in progress ends with a 409
         return True
 
+    def _webhook_settings(self) -> tuple[str, str | None, int]:
+        return self.webhook_url or "", self.webhook_secret_token, self.webhook_max_connections
+
     async def _m_delete_webhook(self, params: JSONDict) -> Any:
+        await self._stop_webhook_delivery()
         self.webhook_url = None
+        self.webhook_secret_token = None
         if _flag(params, "drop_pending_updates"):
             self._confirm(self._next_update_id)
         return True
 
     async def _m_get_webhook_info(self, params: JSONDict) -> Any:
+        last_error = self._webhook_last_error if self.webhook_url else None
         info = WebhookInfo(
             url=self.webhook_url or "",
             has_custom_certificate=False,
-            pending_update_count=len(self._pending),
+            pending_update_count=self.pending_update_count,
+            max_connections=self.webhook_max_connections if self.webhook_url else None,
             allowed_updates=self.allowed_updates,
+            last_error_date=_unix(last_error[0]) if last_error else None,
+            last_error_message=last_error[1] if last_error else None,
         )
         return _dump(info)
+
+    # ------------------------------------------------------------------ webhook delivery
+
+    @property
+    def pending_update_count(self) -> int:
+        """Updates queued for the bot and not yet confirmed (by an offset or a 2xx answer)."""
+        return len(self._pending) + len(self._webhook_outstanding)
+
+    async def wait_until_delivered(self, timeout: float = 10) -> None:  # noqa: ASYNC109
+        """Waits until the webhook has answered 2xx to every queued update."""
+        done = await self._wait_for(
+            lambda: True if not self.pending_update_count and not self._redeliveries else None,
+            self._state_pulse,
+            timeout,
+        )
+        if done:
+            return
+        last = self.webhook_deliveries[-5:]
+        raise TimeoutError(
+            f"{self.pending_update_count} updates still pending after {timeout}s: "
+            f"webhook={self.webhook_url}, in flight={self.webhook_in_flight}, "
+            f"last error={self._webhook_last_error}, last deliveries={last}"
+        )
+
+    def _start_webhook_delivery(self) -> None:
+        connector = aiohttp.TCPConnector(limit=self.webhook_max_connections)
+        self._webhook_session = aiohttp.ClientSession(connector=connector)
+        self._webhook_slots = asyncio.Semaphore(self.webhook_max_connections)
+        self._webhook_feeder = asyncio.create_task(self._feed_webhook())
+
+    async def _stop_webhook_delivery(self) -> None:
+        """Stops every delivery; what was not answered 2xx goes back to the queue."""
+        tasks = list(self._webhook_workers.values())
+        if self._webhook_feeder is not None:
+            tasks.append(self._webhook_feeder)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._webhook_feeder = None
+        self._webhook_workers.clear()
+        self._webhook_lanes.clear()
+        self._webhook_lane_in_flight.clear()
+        self.webhook_in_flight = 0
+        for update_id in sorted(self._webhook_outstanding):
+            if update_id in self._unconfirmed_redelivered:
+                self._redeliveries.append(update_id)
+            else:
+                self._pending.append(update_id)
+        self._pending.sort()
+        self._webhook_outstanding.clear()
+        if self._webhook_session is not None:
+            await self._webhook_session.close()
+            self._webhook_session = None
+
+    async def _feed_webhook(self) -> None:
+        while True:
+            self._take_for_webhook()
+            await self._updates_pulse.wait(3600)
+
+    def _take_for_webhook(self) -> None:
+        if not self._pending and not self._redeliveries:
+            return
+        for update_id in self._redeliveries:
+            if self._is_allowed(self._update_kinds[update_id]):
+                self._queue_for_webhook(update_id)
+            else:
+                self._unconfirmed_redelivered.discard(update_id)
+        for update_id in self._pending:
+            if self._is_allowed(self._update_kinds[update_id]):
+                self._queue_for_webhook(update_id)
+            else:
+                self._dropped.add(update_id)
+        self._redeliveries = []
+        self._pending = []
+        self._state_pulse.fire()
+
+    def _queue_for_webhook(self, update_id: int) -> None:
+        lane = self._lane_of(update_id)
+        queue = self._webhook_lanes.setdefault(lane, deque())
+        queue.append(update_id)
+        self._webhook_outstanding.add(update_id)
+        if lane not in self._webhook_workers:
+            self._webhook_workers[lane] = asyncio.create_task(self._deliver_lane(lane, queue))
+
+    def _lane_of(self, update_id: int) -> Lane:
+        payload = self._history[update_id].get(self._update_kinds[update_id])
+        if isinstance(payload, dict):
+            message = payload.get("message")
+            chat = payload.get("chat") or (
+                message.get("chat") if isinstance(message, dict) else None
+            )
+            if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+                return "chat", chat["id"]
+            user = payload.get("from") or payload.get("user")
+            if isinstance(user, dict) and isinstance(user.get("id"), int):
+                return "user", user["id"]
+        return "update", update_id
+
+    async def _deliver_lane(self, lane: Lane, queue: deque[int]) -> None:
+        """Delivers a lane's updates one at a time, each until it is answered 2xx."""
+        try:
+            while queue:
+                update_id = queue[0]
+                attempt = 1
+                await self._online.wait()
+                while not await self._deliver(update_id, attempt, lane):
+                    attempt += 1
+                    await asyncio.sleep(self.webhook_retry_delay)
+                    await self._online.wait()
+                queue.popleft()
+                self._webhook_outstanding.discard(update_id)
+                self._webhook_acknowledged.add(update_id)
+                self._unconfirmed_redelivered.discard(update_id)
+                self.webhook_acknowledged_at[update_id] = time.perf_counter()
+                self._state_pulse.fire()
+        finally:
+            self._webhook_workers.pop(lane, None)
+            if not queue:
+                self._webhook_lanes.pop(lane, None)
+
+    async def _deliver(self, update_id: int, attempt: int, lane: Lane) -> bool:
+        assert self._webhook_slots is not None
+        async with self._webhook_slots:
+            self.webhook_in_flight += 1
+            in_lane = self._webhook_lane_in_flight.get(lane, 0) + 1
+            self._webhook_lane_in_flight[lane] = in_lane
+            self.webhook_max_in_flight = max(self.webhook_max_in_flight, self.webhook_in_flight)
+            self.webhook_max_in_flight_per_chat = max(self.webhook_max_in_flight_per_chat, in_lane)
+            try:
+                outcome, error = await self._post_update(update_id)
+            finally:
+                self.webhook_in_flight -= 1
+                self._webhook_lane_in_flight[lane] -= 1
+        delivery = WebhookDelivery(update_id, attempt, outcome, lane)
+        self.webhook_deliveries.append(delivery)
+        if error is not None:
+            self._webhook_last_error = (int(self.wall_clock().timestamp()), error)
+        return delivery.ok
+
+    async def _post_update(self, update_id: int) -> tuple[int | str, str | None]:
+        """POSTs the update; returns the answer's status (or the error) and the error
+        message getWebhookInfo would tell."""
+        assert self._webhook_session is not None and self.webhook_url is not None
+        headers = {"Content-Type": "application/json"}
+        if self.webhook_secret_token:
+            headers[WEBHOOK_SECRET_HEADER] = self.webhook_secret_token
+        try:
+            async with self._webhook_session.post(
+                self.webhook_url,
+                data=json.dumps(self._history[update_id]),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.webhook_timeout),
+                allow_redirects=False,
+            ) as response:
+                if not 200 <= response.status < 300:
+                    await response.read()
+                    reason = f"{response.status} {response.reason or ''}".rstrip()
+                    return response.status, f"Wrong response from the webhook: {reason}"
+                await self._carry_out_webhook_reply(response)
+                return response.status, None
+        except TimeoutError:
+            return "Read timeout expired", "Read timeout expired"
+        except aiohttp.ClientConnectorError:
+            return "Connection refused", "Connection refused"
+        except aiohttp.ClientError as error:
+            message = f"Connection failed: {type(error).__name__}"
+            return message, message
+
+    async def _carry_out_webhook_reply(self, response: aiohttp.ClientResponse) -> None:
+        """A Bot API call in the answer's body is carried out; nobody hears of its result."""
+        params = await _webhook_reply(response)
+        method = params.pop("method", None)
+        if not isinstance(method, str) or not method:
+            return
+        self.requests.append((method, params))
+        self._request_pulse.fire()
+        handler = self._methods.get(method.lower())
+        if handler is None:
+            return
+        try:
+            self._raise_injected_failure(method)
+            await handler(params)
+        except TelegramAPIError as exc:
+            self.refusals.append((method, exc.error_code, exc.description))
+        except Exception as exc:  # a bug in the fake: surface it to the test
+            logger.exception("FakeBotAPI failed on %s from a webhook answer", method)
+            self.internal_errors.append(f"{method}: {type(exc).__name__}: {exc}")
 
     @staticmethod
     def _commands_key(params: JSONDict) -> tuple[str, str]:
@@ -2393,3 +2702,38 @@ def _suffix(file_name: str) -> str:
 
 def _as_datetime(value: datetime | int) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromtimestamp(value, tz=UTC)
+
+
+def _is_loopback(url: str) -> bool:
+    return urlsplit(url).hostname in _LOOPBACK_HOSTS
+
+
+def _check_webhook_url(url: str) -> None:
+    """Telegram wants HTTPS; the fake also takes plain HTTP on a loopback host."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise _bad("bad webhook: Failed to resolve host: Name or service not known")
+    if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(url)):
+        raise _bad("bad webhook: An HTTPS URL must be provided for webhook")
+
+
+async def _webhook_reply(response: aiohttp.ClientResponse) -> JSONDict:
+    """The fields of a webhook answer's body: JSON, or a multipart form as aiogram sends."""
+    if response.content_type == "application/json":
+        with contextlib.suppress(ValueError):
+            body = json.loads(await response.read() or b"null")
+            return dict(body) if isinstance(body, dict) else {}
+        return {}
+    if not response.content_type.startswith("multipart/"):
+        await response.read()
+        return {}
+    params: JSONDict = {}
+    reader = aiohttp.MultipartReader(response.headers, response.content)
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, aiohttp.BodyPartReader) or not part.name:
+            continue
+        if part.filename:
+            params[part.name] = UploadedFile(part.filename, bytes(await part.read()))
+        else:
+            params[part.name] = _decode_value(part.name, await part.text())
+    return params
