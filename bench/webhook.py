@@ -61,6 +61,7 @@ class Options:
     workers: int
     max_connections: int
     database_url: str | None
+    redis_url: str | None
     timeout: float
 
 
@@ -196,18 +197,22 @@ async def start_bare_webhook_bot(api: FakeBotAPI, folder: Path) -> Bots:
 
 
 async def start_seedbot_webhook(
-    api: FakeBotAPI, folder: Path, *, workers: int, database_url: str | None
+    api: FakeBotAPI,
+    folder: Path,
+    *,
+    workers: int,
+    database_url: str | None,
+    redis_url: str | None = None,
 ) -> Bots:
-    """`python -m bot run --webhook`, one process per worker, each on its own port; with
-    two workers (PostgreSQL only) the webhook points at a round-robin proxy in front.
-
-    TODO(lead): wire once `seedbot run --webhook` lands: check the flag and the variables
-    below (WEBHOOK_URL is only displayed by the worker), whether `bot run` migrates a
-    fresh PostgreSQL database by itself (the workers start one after the other so that
-    only one migrates), and count SQL statements as bench.harness.start_seedbot does."""
-    if workers > 1 and not (database_url or "").startswith("postgresql"):
-        raise BenchError("--workers 2 needs a PostgreSQL --database-url")
+    """`python -m bot run --webhook`, one process per worker, each on its own port, after
+    one `seedbot migrate` on a fresh schema (webhook workers never migrate); with two
+    workers (PostgreSQL and Redis) the webhook points at a round-robin proxy in front."""
+    if workers > 1 and not ((database_url or "").startswith("postgresql") and redis_url):
+        raise BenchError("--workers 2 needs a PostgreSQL --database-url and a --redis-url")
     url = database_url or f"sqlite+aiosqlite:///{folder / 'seedbot-webhook.db'}"
+    await asyncio.to_thread(fresh_schema, url)
+    if redis_url:
+        await flush_redis(redis_url)
     processes: list[BotProcess] = []
     urls: list[str] = []
     for worker in range(workers):
@@ -218,6 +223,8 @@ async def start_seedbot_webhook(
             "LOG_LEVEL": "WARNING",
             "PYTHONPATH": f"{PROBE}{os.pathsep}{REPO}",
         }
+        if redis_url:
+            env["REDIS_URL"] = redis_url
         process = await start_process(
             f"seedbot-webhook-{worker + 1}", ["bot", "run", "--webhook"], env, folder
         )
@@ -229,6 +236,25 @@ async def start_seedbot_webhook(
     proxy = RoundRobin(urls)
     await proxy.start(DEFAULT_PATH)
     return Bots(processes, proxy.url, proxy)
+
+
+def fresh_schema(database_url: str) -> None:
+    """The newest schema on an empty database (PostgreSQL: everything dropped first)."""
+    from storage.migrate import downgrade_to_base, upgrade_to_head
+
+    if database_url.startswith("postgresql"):
+        downgrade_to_base(database_url)
+    upgrade_to_head(database_url)
+
+
+async def flush_redis(redis_url: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
 
 
 def build_world(options: Options) -> World:
@@ -333,7 +359,11 @@ async def run_bot(options: Options, folder: Path, kind: str) -> list[Load]:
             bots = await start_bare_webhook_bot(api, folder)
         else:
             bots = await start_seedbot_webhook(
-                api, folder, workers=options.workers, database_url=options.database_url
+                api,
+                folder,
+                workers=options.workers,
+                database_url=options.database_url,
+                redis_url=options.redis_url,
             )
         await set_up(world, bots, options)
         spread_groups = list(world.members)[: options.groups]
@@ -410,6 +440,7 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--workers", type=int, choices=(1, 2), default=1)
     parser.add_argument("--max-connections", type=int, default=40)
     parser.add_argument("--database-url", help="seedbot's DATABASE_URL (default: a SQLite file)")
+    parser.add_argument("--redis-url", help="seedbot's REDIS_URL (needed with --workers 2)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per load")
     args = parser.parse_args(argv)
     if args.presses < 1 or not 1 <= args.groups <= args.presses:
@@ -421,6 +452,7 @@ def parse(argv: list[str] | None = None) -> Options:
         workers=args.workers,
         max_connections=args.max_connections,
         database_url=args.database_url,
+        redis_url=args.redis_url,
         timeout=args.timeout,
     )
 

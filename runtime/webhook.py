@@ -52,7 +52,9 @@ class _Waiting:
 @dataclass
 class UpdateBatcher:
     """Updates submitted together become one batch; one batch is handled at a time, and the
-    next gathers while it runs. The same update submitted twice (Telegram delivering it again
+    next gathers while it runs. The gathering window is waited only while requests come
+    together (the last batch had several): a lone request, as in one chat whose updates
+    Telegram sends one at a time, is handled at once. The same update submitted twice (Telegram delivering it again
     while the first request still waits) shares the first one's outcome."""
 
     handle: HandleBatch
@@ -62,6 +64,7 @@ class UpdateBatcher:
     _by_update_id: dict[int, asyncio.Future[None]] = field(default_factory=dict, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _closed: bool = field(default=False, init=False)
+    _last_size: int = field(default=0, init=False)
 
     def start(self) -> None:
         if self._task is None:
@@ -95,6 +98,7 @@ class UpdateBatcher:
     async def _run(self) -> None:
         while True:
             batch, last = await self._gather()
+            self._last_size = len(batch)
             if batch:
                 await self._apply(batch)
             if last:
@@ -123,7 +127,7 @@ class UpdateBatcher:
             return [], True
         batch = [first]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.window_seconds
+        deadline = loop.time() + (self.window_seconds if self._last_size > 1 else 0.0)
         while len(batch) < self.limit:
             if self._queue.empty():
                 left = deadline - loop.time()
