@@ -54,8 +54,9 @@ class UpdateBatcher:
     """Updates submitted together become one batch; one batch is handled at a time, and the
     next gathers while it runs. The gathering window is waited only while requests come
     together (the last batch had several): a lone request, as in one chat whose updates
-    Telegram sends one at a time, is handled at once. The same update submitted twice (Telegram delivering it again
-    while the first request still waits) shares the first one's outcome."""
+    Telegram sends one at a time, is handled at once. The same update submitted twice
+    (Telegram delivering it again while the first request still waits) shares the first
+    one's outcome."""
 
     handle: HandleBatch
     window_seconds: float = 0.01

@@ -144,9 +144,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
                 api.token, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url))
             )
             try:
-                await bot.set_webhook(
-                    url=proxy.url + PATH, secret_token=SECRET, max_connections=20
-                )
+                await bot.set_webhook(url=proxy.url + PATH, secret_token=SECRET, max_connections=20)
             finally:
                 await bot.session.close()
             yield world
@@ -272,8 +270,9 @@ async def test_two_workers_one_killed_mid_burst(world: World) -> None:
             select(MemberRow.community_id, MemberRow.user_id, MemberRow.balance)
         )
         ledger = await connection.execute(
-            select(LedgerRow.community_id, LedgerRow.user_id, func.sum(LedgerRow.amount))
-            .group_by(LedgerRow.community_id, LedgerRow.user_id)
+            select(LedgerRow.community_id, LedgerRow.user_id, func.sum(LedgerRow.amount)).group_by(
+                LedgerRow.community_id, LedgerRow.user_id
+            )
         )
         sums = {(row[0], row[1]): int(row[2]) for row in ledger.all()}
         for community_id, user_id, balance in balances.all():
