@@ -51,8 +51,9 @@ from runtime.moderator_list import BotModeratorList
 from runtime.replies import ReplySender
 from runtime.retry import Backoff, RetryAfterMiddleware, Sleeper
 from runtime.savepoints import SavepointMiddleware
-from runtime.sender import RateWindows, Sender, SendLimits
+from runtime.sender import Sender, SendLimits
 from seedbot.config import Settings, redacted_proxy
+from seedbot.shared import SharedState, build_shared_state
 from storage.engine import build_engine, build_session_factory
 from storage.offloop import build_reader
 from storage.uow import unit_of_work
@@ -89,6 +90,7 @@ class App:
     reader: Reader | None = None  # long reads, off the event loop (storage/offloop.py)
     sleep: Sleeper = asyncio.sleep
     freeze_gc_after_start: bool = False
+    shared: SharedState = field(default_factory=SharedState)  # REDIS_URL: shared by the workers
     _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     def job_runtime(self, scheduler: Any = None) -> JobRuntime:
@@ -248,6 +250,7 @@ class App:
             await self.reader.close()
         await self.bot.session.close()
         await self.engine.dispose()
+        await self.shared.close()
 
 
 def build_session(settings: Settings) -> AiohttpSession:
@@ -316,7 +319,8 @@ def build_app(
         per_second=settings.send_per_second,
         per_group_per_minute=settings.send_per_group_per_minute,
     )
-    windows = RateWindows(limits)
+    shared = build_shared_state(settings, bot.id)
+    windows = shared.rate_budget(limits)
     dispatcher = build_dispatcher(settings, clock, features)
     reader = build_reader(settings.database_url, open_uow)
     dispatcher["reader"] = reader
@@ -324,6 +328,7 @@ def build_app(
     wirings = [feature.wire(wiring_context) for feature in features if feature.wire is not None]
     for wiring in wirings:
         dispatcher.workflow_data.update(wiring.data)
+    shared.attach(dispatcher.workflow_data, engine)
     replies = ReplySender(bot, windows, clock, sleep or asyncio.sleep)
     intake = BatchIntake(
         dispatcher,
@@ -350,4 +355,5 @@ def build_app(
         wirings=wirings,
         sleep=sleep or asyncio.sleep,
         reader=reader,
+        shared=shared,
     )
