@@ -124,6 +124,10 @@ class RedisRateBudget:
         return self._down_until is None
 
     async def reserve(self, chat_id: int, now: datetime) -> Wait:
+        busy_until = self._busy.get(chat_id)
+        if busy_until is not None and busy_until > now and self.shared:
+            # Redis said so: the chat's slots free up only with time (or a rare release).
+            return Wait(0.0, (busy_until - now).total_seconds())
         if self._may_ask(now):
             limit, window = self._chat_limit(chat_id)
             member = f"{self._member}{next(self._sequence)}"
