@@ -57,7 +57,7 @@ def setup() -> Router:
             and refusals is not None
             and update.message is not None
             and update.message.from_user is not None
-            and not refusals.may_speak(update.message.chat.id, update.message.from_user.id)
+            and not await refusals.may_speak(update.message.chat.id, update.message.from_user.id)
         ):
             return  # said to this member in this group less than a minute ago
         text = refusal_text(

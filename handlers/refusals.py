@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from aiogram import Bot, Router
 from aiogram.dispatcher.event.bases import SkipHandler
@@ -26,15 +27,34 @@ PRIVATE_ONLY = N_("Send this command to me in a private chat: @{bot}")
 FORGOTTEN_AFTER = 10_000  # entries kept before the old ones are dropped
 
 
+class OnceEvery(Protocol):
+    """Something said at most once an interval per key, decided for every process of the bot."""
+
+    async def first_within(self, key: str, now: datetime, interval: timedelta) -> bool | None:
+        """True for the first call within the interval; None when it cannot be decided."""
+        ...
+
+
 class RefusalLimiter:
     """Who was refused where, and when: a refusal is spoken once a minute per member and group
-    (refusals cannot flood a group, nor its 20-a-minute message budget)."""
+    (refusals cannot flood a group, nor its 20-a-minute message budget). With `shared`, the
+    minute holds for all the bot's processes; alone when it cannot be asked."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, shared: OnceEvery | None = None) -> None:
         self._clock = clock
         self._last: dict[tuple[int, int], datetime] = {}
+        self.shared = shared
 
-    def may_speak(self, chat_id: int, user_id: int) -> bool:
+    async def may_speak(self, chat_id: int, user_id: int) -> bool:
+        if self.shared is not None:
+            first = await self.shared.first_within(
+                f"{chat_id}:{user_id}", self._clock.now(), REFUSAL_INTERVAL
+            )
+            if first is not None:
+                return first
+        return self._may_speak_here(chat_id, user_id)
+
+    def _may_speak_here(self, chat_id: int, user_id: int) -> bool:
         now = self._clock.now()
         last = self._last.get((chat_id, user_id))
         if last is not None and now - last < REFUSAL_INTERVAL:
@@ -88,7 +108,7 @@ def setup() -> Router:
         user_id = message.from_user.id
         if declared.moderators and not await moderators.is_moderator(bot, message.chat.id, user_id):
             raise ModeratorsOnly()
-        if declared.private and refusals.may_speak(message.chat.id, user_id):
+        if declared.private and await refusals.may_speak(message.chat.id, user_id):
             me = await bot.me()
             outbox.reply(message, _(PRIVATE_ONLY, bot=me.username or ""))
         raise SkipHandler()  # the activity feature still notes who is here

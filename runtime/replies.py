@@ -4,7 +4,7 @@ without holding up the next batch and inside Telegram's limits.
 Callback answers (toasts) go out at once, and the intake waits for its batch's answers
 before it confirms the batch: a press Telegram forgets has been answered. Everything else
 waits in a queue of its chat,
-drained by that chat's own task: messages are paced by the RateWindows the paced sender
+drained by that chat's own task: messages are paced by the RateBudget the paced sender
 uses too, a 429 holds back only that chat, and a group with more check-in replies waiting
 than its budget allows gets them merged into one message."""
 
@@ -33,7 +33,7 @@ from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
 from bot.ports import Clock
 from runtime.outbox import Outbox, Reply, merged_checkins
 from runtime.retry import Backoff, Sleeper, call_without_waiting
-from runtime.sender import RateWindows, never_reached_telegram
+from runtime.sender import RateBudget, never_reached_telegram
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class ReplySender:
     def __init__(
         self,
         bot: Bot,
-        windows: RateWindows,
+        windows: RateBudget,
         clock: Clock,
         sleep: Sleeper = asyncio.sleep,
         *,
@@ -230,28 +230,31 @@ class ReplySender:
     async def _drain_chat(self, chat_id: int, queue: _ChatQueue) -> None:
         try:
             while queue.replies:
-                wait = self._wait(chat_id, queue)
+                wait = await self._wait(chat_id, queue)
                 if wait > 0:
                     await self._sleep(wait)
                     continue
-                await self._deliver(chat_id, queue, self._next(chat_id, queue))
+                await self._deliver(chat_id, queue, await self._next(chat_id, queue))
         finally:
             queue.task = None
             if not queue.replies and self._chats.get(chat_id) is queue:
                 del self._chats[chat_id]
 
-    def _wait(self, chat_id: int, queue: _ChatQueue) -> float:
+    async def _wait(self, chat_id: int, queue: _ChatQueue) -> float:
+        """How long the chat's next reply must wait; 0 once it may go, its slot in the budget
+        taken when it is counted against the limits."""
         now = self._clock.now()
-        wait = 0.0
         if queue.not_before is not None:
             wait = (queue.not_before - now).total_seconds()
-        if _paced(queue.replies[0].method):
-            budget = self._windows.chat_wait(chat_id, now)
-            queue.over_budget = queue.over_budget or budget > 0
-            wait = max(wait, budget, self._windows.overall_wait(now))
-        return wait
+            if wait > 0:
+                return wait
+        if not _paced(queue.replies[0].method):
+            return 0.0
+        budget = await self._windows.reserve(chat_id, now)
+        queue.over_budget = queue.over_budget or budget.chat > 0
+        return max(budget.overall, budget.chat)
 
-    def _next(self, chat_id: int, queue: _ChatQueue) -> Reply:
+    async def _next(self, chat_id: int, queue: _ChatQueue) -> Reply:
         """The next reply. When the chat had to wait for its budget, or more replies wait
         than its budget has room for, the check-ins waiting are merged into as few messages
         as fit, sent in the first one's place."""
@@ -260,8 +263,8 @@ class ReplySender:
         if key is None or head.checkin is None:
             return head
         over_budget, queue.over_budget = queue.over_budget, False
-        room = self._windows.room(chat_id, self._clock.now())
-        if not over_budget and len(queue.replies) + 1 <= room:
+        room = await self._windows.free_slots(chat_id, self._clock.now())  # besides the head's
+        if not over_budget and len(queue.replies) <= room:
             return head
         lines = [head.checkin]
         others: deque[Reply] = deque()
@@ -291,8 +294,6 @@ class ReplySender:
         method = reply.method
         name = type(method).__name__
         now = self._clock.now()
-        if _paced(method):
-            self._windows.record(chat_id, now)
         try:
             await self._call(method)
         except TelegramRetryAfter as error:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import aiohttp
 from aiogram import Bot
@@ -70,9 +70,45 @@ class SendLimits:
     per_private_chat_per_second: int = 1
 
 
+class Wait(NamedTuple):
+    """Seconds until a message may go: for the overall limit, and for its chat's own."""
+
+    overall: float
+    chat: float
+
+
+RESERVED = Wait(0.0, 0.0)
+
+
+class RateBudget(Protocol):
+    """Telegram's limits as the paced sender and the reply path spend them: in this process
+    (RateWindows), or shared by every worker of the bot (runtime/shared_limits.py)."""
+
+    @property
+    def limits(self) -> SendLimits: ...
+
+    async def reserve(self, chat_id: int, now: datetime) -> Wait:
+        """Takes a slot for one message to the chat now (RESERVED), or takes nothing and
+        tells how long to wait."""
+        ...
+
+    async def release(self, chat_id: int, now: datetime) -> None:
+        """Gives back the slot just reserved for the chat at `now`: nothing was sent."""
+        ...
+
+    async def free_slots(self, chat_id: int, now: datetime) -> int:
+        """How many more messages the chat may get in its window right now."""
+        ...
+
+    async def chats_at_limit(self, now: datetime) -> dict[int, float]:
+        """Chats known to be at their own limit, with the seconds until they have room."""
+        ...
+
+
 class RateWindows:
     """Rolling windows: how long until one more message to a chat stays inside the limits.
-    Replies sent after each batch's commit are recorded here too, since Telegram counts them."""
+    Replies sent after each batch's commit are recorded here too, since Telegram counts them.
+    The RateBudget of a single process: its coroutines never wait on anything."""
 
     def __init__(self, limits: SendLimits) -> None:
         self._limits = limits
@@ -122,6 +158,28 @@ class RateWindows:
     def record(self, chat_id: int, now: datetime) -> None:
         self._overall.append(now)
         self._per_chat[chat_id].append(now)
+
+    async def reserve(self, chat_id: int, now: datetime) -> Wait:
+        overall = self.overall_wait(now)
+        chat = self.chat_wait(chat_id, now)
+        if overall > 0 or chat > 0:
+            return Wait(overall, chat)
+        self.record(chat_id, now)
+        return RESERVED
+
+    async def release(self, chat_id: int, now: datetime) -> None:
+        self.forget(chat_id, now)
+
+    def forget(self, chat_id: int, now: datetime) -> None:
+        for sent in (self._overall, self._per_chat.get(chat_id)):
+            if sent is not None and now in sent:
+                sent.remove(now)
+
+    async def free_slots(self, chat_id: int, now: datetime) -> int:
+        return self.room(chat_id, now)
+
+    async def chats_at_limit(self, now: datetime) -> dict[int, float]:
+        return {chat_id: self.chat_wait(chat_id, now) for chat_id in self.busy_chats(now)}
 
     @staticmethod
     def _wait_in(sent: deque[datetime], limit: int, window: timedelta, now: datetime) -> float:
@@ -221,7 +279,7 @@ class Sender:
         open_uow: UnitOfWorkFactory,
         clock: Clock,
         *,
-        windows: RateWindows | None = None,
+        windows: RateBudget | None = None,
         sleep: Sleeper = asyncio.sleep,
         poll_seconds: float = 1.0,
         write_backoff: Backoff = WRITE_BACKOFF,
@@ -232,7 +290,7 @@ class Sender:
         self._sleep = sleep
         self._poll_seconds = poll_seconds
         self._write_backoff = write_backoff
-        self.windows = windows or RateWindows(SendLimits())
+        self.windows: RateBudget = windows or RateWindows(SendLimits())
 
     async def recover(self) -> None:
         """At start: messages a stopped sender was sending may have gone out; drop them."""
@@ -250,25 +308,19 @@ class Sender:
         per_chat = self.windows.limits.per_group_per_minute
         while True:
             now = self._clock.now()
-            busy = self.windows.busy_chats(now)
+            busy = await self.windows.chats_at_limit(now)
             async with self._open_uow() as uow:
-                batch = await uow.outgoing.due(now, BATCH, skip_chats=busy, per_chat=per_chat)
-                waiting = [] if batch else await uow.outgoing.chats_with_due(now, busy)
+                batch = await uow.outgoing.due(now, BATCH, skip_chats=list(busy), per_chat=per_chat)
+                waiting = [] if batch else await uow.outgoing.chats_with_due(now, list(busy))
             if not batch:
                 if not waiting:
                     return sent
                 # Never longer than a poll: a message for an idle chat may become due meanwhile.
-                window = min(self.windows.chat_wait(chat, now) for chat in waiting)
+                window = min(busy.get(chat, 0.0) for chat in waiting)
                 await self._sleep(min(window, self._poll_seconds))
                 continue
             for message in batch:
-                overall = self.windows.overall_wait(self._clock.now())
-                if overall > 0:
-                    await self._sleep(overall)
-                now = self._clock.now()
-                if self.windows.chat_wait(message.chat_id, now) > 0:
-                    continue  # its turn comes in a later pass
-                if await self._send(message, now):
+                if await self._send(message, self._clock.now()):
                     sent += 1
 
     async def run(self, poll_seconds: float | None = None) -> None:
@@ -330,9 +382,13 @@ class Sender:
             if await self._claim(message, now):
                 await self._recorded(partial(self._finish, message, FAILED, now, UNREADABLE))
             return False
+        reserved_at = await self._slot_for(message.chat_id)
+        if reserved_at is None:
+            return False  # the chat is at its limit: its turn comes in a later pass
+        now = reserved_at
         if not await self._claim(message, now):
+            await self.windows.release(message.chat_id, now)  # another sender took it
             return False
-        self.windows.record(message.chat_id, now)
         try:
             result = await self._call(method)
         except Exception as error:
@@ -348,6 +404,18 @@ class Sender:
         done = self._clock.now()
         await self._recorded(partial(self._finish, message, SENT, done, None, sent_id))
         return True
+
+    async def _slot_for(self, chat_id: int) -> datetime | None:
+        """Waits for the overall limit and takes a slot for the chat; the moment it was taken,
+        or None when the chat itself is at its limit."""
+        while True:
+            now = self._clock.now()
+            wait = await self.windows.reserve(chat_id, now)
+            if wait.chat > 0:
+                return None
+            if wait.overall <= 0:
+                return now
+            await self._sleep(wait.overall)
 
     async def _call(self, method: TelegramMethod[Any]) -> Any:
         """The request through the session's middlewares except RetryAfterMiddleware: a 429

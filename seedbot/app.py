@@ -53,7 +53,7 @@ from runtime.moderator_list import BotModeratorList
 from runtime.replies import ReplySender
 from runtime.retry import Backoff, RetryAfterMiddleware, Sleeper
 from runtime.savepoints import SavepointMiddleware
-from runtime.sender import RateWindows, Sender, SendLimits
+from runtime.sender import Sender, SendLimits
 from runtime.webhook import (
     BatchedRequestHandler,
     Readiness,
@@ -62,6 +62,7 @@ from runtime.webhook import (
     webhook_application,
 )
 from seedbot.config import Settings, redacted_proxy
+from seedbot.shared import SharedState, build_shared_state
 from storage.engine import build_engine, build_session_factory
 from storage.migrate import head_revision
 from storage.offloop import build_reader
@@ -129,6 +130,7 @@ class App:
     webhook_port: int = 0
     _head_revision: str = field(default_factory=head_revision, init=False, repr=False)
     _serving: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    shared: SharedState = field(default_factory=SharedState)  # REDIS_URL: shared by the workers
     _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     def job_runtime(self, scheduler: Any = None) -> JobRuntime:
@@ -304,7 +306,10 @@ class App:
             secret_token=secret.get_secret_value(),
             max_body_bytes=self.settings.webhook_max_body_bytes,
         )
-        readiness = Readiness({"database": self._database_ready, **self.readiness_checks})
+        checks: dict[str, ReadinessCheck] = {"database": self._database_ready}
+        if self.shared.client is not None:
+            checks["redis"] = self.shared.problem
+        readiness = Readiness({**checks, **self.readiness_checks})
         runner = web.AppRunner(
             webhook_application(handler, self.settings.webhook_path, readiness),
             access_log=None,
@@ -373,6 +378,7 @@ class App:
             await self.reader.close()
         await self.bot.session.close()
         await self.engine.dispose()
+        await self.shared.close()
 
 
 def build_session(settings: Settings) -> AiohttpSession:
@@ -441,7 +447,8 @@ def build_app(
         per_second=settings.send_per_second,
         per_group_per_minute=settings.send_per_group_per_minute,
     )
-    windows = RateWindows(limits)
+    shared = build_shared_state(settings, bot.id)
+    windows = shared.rate_budget(limits)
     dispatcher = build_dispatcher(settings, clock, features)
     reader = build_reader(settings.database_url, open_uow)
     dispatcher["reader"] = reader
@@ -449,6 +456,7 @@ def build_app(
     wirings = [feature.wire(wiring_context) for feature in features if feature.wire is not None]
     for wiring in wirings:
         dispatcher.workflow_data.update(wiring.data)
+    shared.attach(dispatcher.workflow_data, engine)
     replies = ReplySender(bot, windows, clock, sleep or asyncio.sleep)
     intake = BatchIntake(
         dispatcher,
@@ -475,4 +483,5 @@ def build_app(
         wirings=wirings,
         sleep=sleep or asyncio.sleep,
         reader=reader,
+        shared=shared,
     )

@@ -89,6 +89,9 @@ def redact_secrets_in_logs(settings: Settings) -> None:
     if settings.telegram_proxy is not None:
         for secret in proxy_credentials(settings.telegram_proxy.get_secret_value()):
             redact_secret_in_logs(secret, "<PROXY_CREDENTIALS>")
+    if settings.redis_url is not None:
+        for secret in proxy_credentials(settings.redis_url.get_secret_value()):
+            redact_secret_in_logs(secret, "<REDIS_CREDENTIALS>")
 
 
 async def _run(settings: Settings, *, webhook: bool = False) -> None:

@@ -12,6 +12,7 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/seedbot.db"
 TOKEN_PATTERN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,100}")
 PROXY_SCHEMES = ("http", "https", "socks5")
 WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class DatabaseSettings(BaseSettings):
@@ -30,6 +31,7 @@ class Settings(DatabaseSettings):
     bot_token: SecretStr
     bot_api_base_url: str | None = None
     telegram_proxy: SecretStr | None = None
+    redis_url: SecretStr | None = None  # workers sharing Telegram's limits and caches
     timezone: str = "Asia/Shanghai"
     default_language: str = "zh"
     owner_ids: Annotated[frozenset[int], NoDecode] = Field(default_factory=frozenset)
@@ -107,6 +109,13 @@ class Settings(DatabaseSettings):
         if parts.path not in ("", "/") or parts.query or parts.fragment:
             raise ValueError("must be only scheme://[user:password@]host:port")
         return SecretStr(url.rstrip("/"))
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(REDIS_SCHEMES):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
 
     @field_validator("owner_ids", mode="before")
     @classmethod

@@ -7,7 +7,9 @@ once and again when that transaction ends, and that session reads past the cache
 then; user details are remembered only when the transaction that wrote them commits, and
 forgotten when anything in it rolls back (a savepoint included). Another process sharing the
 database is seen within `COMMUNITY_TTL` (its community changes) and `USER_TTL` (user details
-it wrote).
+it wrote); sooner when the processes share their invalidations (`communities_committed` tells
+of a committed change to a community, `forget_communities` applies one, see
+seedbot/shared.py).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from bot.domain.models import Community
@@ -42,6 +44,7 @@ class EngineCaches:
     communities: dict[int, tuple[float, Community]] = field(default_factory=dict)
     community_generation: int = 0
     users: dict[int, tuple[float, UserKey]] = field(default_factory=dict)
+    communities_committed: list[Callable[[], None]] = field(default_factory=list)
 
     def community(self, community_id: int) -> Community | None:
         found = self.communities.get(community_id)
@@ -78,9 +81,14 @@ def caches_of(session: AsyncSession | Session) -> EngineCaches | None:
     engine = bind if isinstance(bind, Engine) else getattr(bind, "engine", None)
     if engine is None:
         return None
-    found = _caches.get(engine)
+    return caches_of_engine(engine)
+
+
+def caches_of_engine(engine: Engine | AsyncEngine) -> EngineCaches:
+    sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    found = _caches.get(sync)
     if found is None:
-        found = _caches[engine] = EngineCaches()
+        found = _caches[sync] = EngineCaches()
     return found
 
 
@@ -145,6 +153,9 @@ def _on_commit(session: Session) -> None:
     if caches is not None and forgotten:
         for user_id in forgotten:
             caches.users.pop(user_id, None)
+    if caches is not None and session.info.get(_CHANGED_COMMUNITIES):
+        for tell in caches.communities_committed:
+            tell()
     _transaction_over(session)
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from aiogram import Bot
@@ -48,6 +48,23 @@ class ModeratorDirectory:
         # Chats whose rights a handler needed while they were unknown (a check from a private
         # chat, which the updates alone do not name): fetched by the next prefetch.
         self._wanted: set[int] = set()
+        self._changed: list[Callable[[str], None]] = []
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Told of every change of rights seen here, as a key for `apply_change` elsewhere."""
+        self._changed.append(listener)
+
+    def apply_change(self, key: str) -> None:
+        """A change another process saw: `chat:user:status` from a `chat_member` update, a
+        chat whose list to fetch again, or "*" for every list."""
+        chat, _, rest = key.partition(":")
+        if chat == "*":
+            self._admins.clear()
+        elif not rest:
+            self._admins.pop(int(chat), None)
+        else:
+            user, _, status = rest.partition(":")
+            self._note(int(chat), int(user), status)
 
     def is_owner(self, user_id: int) -> bool:
         return user_id in self._owner_ids
@@ -110,12 +127,23 @@ class ModeratorDirectory:
         return [chat_id for chat_id in chats if user_id in self._admins[chat_id][1]]
 
     def note_member(self, chat_id: int, user_id: int, status: str) -> None:
-        """A `chat_member` update: someone became or stopped being an administrator."""
+        """A `chat_member` update: someone became or stopped being an administrator. The other
+        processes are told unless the list here says nothing changed."""
+        if self._note(chat_id, user_id, status) is not False:
+            self._tell(f"{chat_id}:{user_id}:{status}")
+
+    def _note(self, chat_id: int, user_id: int, status: str) -> bool | None:
+        """Whether the cached list changed; None when the chat is not cached here."""
         cached = self._admins.get(chat_id)
         if cached is None:
-            return
+            return None
         admins = cached[1] | {user_id} if status in ADMIN_STATUSES else cached[1] - {user_id}
         self._admins[chat_id] = (cached[0], admins)
+        return admins != cached[1]
+
+    def _tell(self, key: str) -> None:
+        for listener in self._changed:
+            listener(key)
 
     def _is_stale(self, chat_id: int, now: datetime) -> bool:
         cached = self._admins.get(chat_id)
@@ -148,14 +176,15 @@ class ModeratorDirectory:
         except Exception as error:
             logger.warning("Could not list the administrators of %d: %s", chat_id, error)
             return
-        self._admins[chat_id] = (
-            self._clock.now(),
-            frozenset(
-                member.user.id
-                for member in members
-                if isinstance(member, ChatMemberOwner | ChatMemberAdministrator)
-            ),
+        admins = frozenset(
+            member.user.id
+            for member in members
+            if isinstance(member, ChatMemberOwner | ChatMemberAdministrator)
         )
+        previous = self._admins.get(chat_id)
+        self._admins[chat_id] = (self._clock.now(), admins)
+        if previous is not None and previous[1] != admins:
+            self._tell(str(chat_id))  # the others fetch the list again
 
 
 async def is_moderator_message(message: Message, bot: Bot, moderators: ModeratorDirectory) -> bool:
