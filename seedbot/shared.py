@@ -74,8 +74,10 @@ class SharedState:
         """For /readyz: None when Redis answers (or none is configured)."""
         if self.client is None:
             return None
-        await self.client.ping()
-        return None
+        answered = self.client.ping()
+        if not isinstance(answered, bool):
+            answered = await answered
+        return None if answered else "Redis did not answer PING"
 
     async def close(self) -> None:
         if self.invalidations is not None:
