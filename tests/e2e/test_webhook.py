@@ -237,3 +237,35 @@ def test_the_secret_must_follow_telegrams_rule(api: FakeBotAPI, sqlite_url: str)
         with pytest.raises(ValidationError, match="webhook_secret"):
             Settings(**{**base, "bot_token": api.token, "webhook_secret": bad})
     Settings(**{**base, "bot_token": api.token, "webhook_secret": "A-z_09" * 40})
+
+
+async def test_not_ready_while_redis_does_not_answer(
+    api: FakeBotAPI, sqlite_url: str, clock: FakeClock
+) -> None:
+    settings = make_settings(api, sqlite_url).model_copy(
+        update={
+            "webhook_secret": _secret(SECRET),
+            "webhook_port": 0,
+            "redis_url": _secret("redis://127.0.0.1:1/0"),  # nothing listens there
+        }
+    )
+    app = build_app(settings, clock=clock)
+    task = asyncio.create_task(app.serve_webhook(handle_signals=False))
+    try:
+        port = await asyncio.wait_for(app.wait_serving(), 10)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/readyz") as response,
+        ):
+            assert response.status == 503
+            problems = (await response.json())["problems"]
+            assert set(problems) == {"redis"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/healthz") as response,
+        ):
+            assert response.status == 200
+    finally:
+        await app.stop_polling()
+        await asyncio.wait_for(task, 10)
+        await app.close()
