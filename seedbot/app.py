@@ -46,6 +46,7 @@ from runtime.features import (
 )
 from runtime.intake import BatchIntake, ReplayOutcome, quiet_per_update_logs
 from runtime.jobs import DUE_WORK_JOB, JobRuntime, job_runtime_of
+from runtime.leader import Leadership, leader_key
 from runtime.membership_checker import BotMembershipChecker
 from runtime.moderator_list import BotModeratorList
 from runtime.replies import ReplySender
@@ -54,6 +55,7 @@ from runtime.savepoints import SavepointMiddleware
 from runtime.sender import RateWindows, Sender, SendLimits
 from seedbot.config import Settings, redacted_proxy
 from storage.engine import build_engine, build_session_factory
+from storage.leader_lock import AdvisoryLock, AlwaysLeader, leader_lock_for
 from storage.offloop import build_reader
 from storage.uow import unit_of_work
 
@@ -89,6 +91,11 @@ class App:
     reader: Reader | None = None  # long reads, off the event loop (storage/offloop.py)
     sleep: Sleeper = asyncio.sleep
     freeze_gc_after_start: bool = False
+    leadership: Leadership | None = None  # who runs the scheduler and the sender (leader.py)
+    leader_sleep: Sleeper = asyncio.sleep  # the waits between leadership attempts and checks
+    _leading_tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
+    _leader_lock: AlwaysLeader | AdvisoryLock | None = field(default=None, init=False, repr=False)
+    _leadership_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     def job_runtime(self, scheduler: Any = None) -> JobRuntime:
@@ -133,6 +140,49 @@ class App:
         self.scheduler.start()
         await self.jobs.sync_jobs()
 
+    async def start_background_work(self) -> None:
+        """The scheduler's jobs and the paced sender, on the one worker that leads (a
+        PostgreSQL advisory lock; on SQLite the one process leads): this worker leads at
+        once if it can, and keeps asking otherwise. Every worker handles updates."""
+        self._leader_lock = leader_lock_for(self.settings.database_url, leader_key(self.bot.id))
+        self.leadership = Leadership(
+            self._leader_lock, self._lead, self._stop_leading, sleep=self.leader_sleep
+        )
+        await self.leadership.step()
+        self._leadership_task = asyncio.create_task(self.leadership.run())
+
+    async def stop_background_work(self) -> None:
+        task, self._leadership_task = self._leadership_task, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        if self.leadership is not None:
+            await self.leadership.close()
+        if isinstance(self._leader_lock, AdvisoryLock):
+            await self._leader_lock.dispose()
+        self.leadership = self._leader_lock = None
+
+    async def _lead(self) -> None:
+        """Leadership acquired: the previous leader is gone, so what it was sending is truly
+        interrupted (the sender's start marks it uncertain); the due work runs at once."""
+        await self.start_scheduler()
+        if self.jobs is not None:
+            self._leading_tasks.append(asyncio.create_task(self.jobs.run()))
+        if self.settings.background_sender:
+            self._leading_tasks.append(asyncio.create_task(self.sender.run()))
+
+    async def _stop_leading(self) -> None:
+        tasks, self._leading_tasks = self._leading_tasks, []
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.scheduler = None
+        self.jobs = None
+
     def _warm_up_charts(self) -> None:
         stats = self.dispatcher.workflow_data.get("stats")
         if not isinstance(stats, StatsContext):
@@ -160,10 +210,7 @@ class App:
             await register_command_menus(self.bot, self.settings.default_language, self.features)
         except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
             logger.warning("Could not register the command menus (%s); going on", error)
-        await self.start_scheduler()
-        sender_task = None
-        if self.settings.background_sender:
-            sender_task = asyncio.create_task(self.sender.run())
+        await self.start_background_work()
         self._warm_up_charts()
         quiet_per_update_logs()
         if self.freeze_gc_after_start:
@@ -173,12 +220,7 @@ class App:
             if not self._stop_requested.is_set():
                 await self._poll(handle_signals)
         finally:
-            if sender_task is not None:
-                sender_task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await sender_task
-            if self.scheduler is not None and self.scheduler.running:
-                self.scheduler.shutdown(wait=False)
+            await self.stop_background_work()
 
     async def _reach_bot_api(self) -> None:
         delays = Backoff().delays()
