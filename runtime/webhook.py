@@ -237,15 +237,23 @@ class Readiness:
         return web.json_response({"ready": True, "checked": sorted(self.checks)})
 
 
-async def healthy(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+def health(leading: Callable[[], bool]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """GET /healthz: the process is up; `leader` says whether it runs the timed work."""
+
+    async def healthy(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "leader": leading()})
+
+    return healthy
 
 
 def webhook_application(
-    handler: BatchedRequestHandler, path: str, readiness: Readiness
+    handler: BatchedRequestHandler,
+    path: str,
+    readiness: Readiness,
+    leading: Callable[[], bool] = lambda: False,
 ) -> web.Application:
     application = web.Application(client_max_size=handler._max_body_bytes)
     handler.register(application, path=path)
-    application.router.add_get(HEALTH_PATH, healthy)
+    application.router.add_get(HEALTH_PATH, health(leading))
     application.router.add_get(READY_PATH, readiness.handle)
     return application

@@ -48,6 +48,7 @@ from runtime.features import (
 )
 from runtime.intake import BatchIntake, ReplayOutcome, quiet_per_update_logs
 from runtime.jobs import DUE_WORK_JOB, JobRuntime, job_runtime_of
+from runtime.leader import Leadership, leader_key
 from runtime.membership_checker import BotMembershipChecker
 from runtime.moderator_list import BotModeratorList
 from runtime.replies import ReplySender
@@ -64,6 +65,7 @@ from runtime.webhook import (
 from seedbot.config import Settings, redacted_proxy
 from seedbot.shared import SharedState, build_shared_state
 from storage.engine import build_engine, build_session_factory
+from storage.leader_lock import AdvisoryLock, AlwaysLeader, leader_lock_for
 from storage.migrate import head_revision
 from storage.offloop import build_reader
 from storage.uow import unit_of_work
@@ -131,6 +133,11 @@ class App:
     _head_revision: str = field(default_factory=head_revision, init=False, repr=False)
     _serving: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     shared: SharedState = field(default_factory=SharedState)  # REDIS_URL: shared by the workers
+    leadership: Leadership | None = None  # who runs the scheduler and the sender (leader.py)
+    leader_sleep: Sleeper = asyncio.sleep  # the waits between leadership attempts and checks
+    _leading_tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
+    _leader_lock: AlwaysLeader | AdvisoryLock | None = field(default=None, init=False, repr=False)
+    _leadership_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     def job_runtime(self, scheduler: Any = None) -> JobRuntime:
@@ -175,6 +182,53 @@ class App:
         self.scheduler.start()
         await self.jobs.sync_jobs()
 
+    async def start_background_work(self) -> None:
+        """The scheduler's jobs and the paced sender, on the one worker that leads (a
+        PostgreSQL advisory lock; on SQLite the one process leads): this worker leads at
+        once if it can, and keeps asking otherwise. Every worker handles updates."""
+        self._leader_lock = leader_lock_for(self.settings.database_url, leader_key(self.bot.id))
+        self.leadership = Leadership(
+            self._leader_lock,
+            self._lead,
+            self._stop_leading,
+            retry_seconds=self.settings.leader_retry_seconds,
+            sleep=self.leader_sleep,
+        )
+        await self.leadership.step()
+        self._leadership_task = asyncio.create_task(self.leadership.run())
+
+    async def stop_background_work(self) -> None:
+        task, self._leadership_task = self._leadership_task, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        if self.leadership is not None:
+            await self.leadership.close()
+        if isinstance(self._leader_lock, AdvisoryLock):
+            await self._leader_lock.dispose()
+        self.leadership = self._leader_lock = None
+
+    async def _lead(self) -> None:
+        """Leadership acquired: the previous leader is gone, so what it was sending is truly
+        interrupted (the sender's start marks it uncertain); the due work runs at once."""
+        await self.start_scheduler()
+        if self.jobs is not None:
+            self._leading_tasks.append(asyncio.create_task(self.jobs.run()))
+        if self.settings.background_sender:
+            self._leading_tasks.append(asyncio.create_task(self.sender.run()))
+
+    async def _stop_leading(self) -> None:
+        tasks, self._leading_tasks = self._leading_tasks, []
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.scheduler = None
+        self.jobs = None
+
     def _warm_up_charts(self) -> None:
         stats = self.dispatcher.workflow_data.get("stats")
         if not isinstance(stats, StatsContext):
@@ -202,10 +256,7 @@ class App:
             await register_command_menus(self.bot, self.settings.default_language, self.features)
         except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
             logger.warning("Could not register the command menus (%s); going on", error)
-        await self.start_scheduler()
-        sender_task = None
-        if self.settings.background_sender:
-            sender_task = asyncio.create_task(self.sender.run())
+        await self.start_background_work()
         self._warm_up_charts()
         quiet_per_update_logs()
         if self.freeze_gc_after_start:
@@ -215,12 +266,7 @@ class App:
             if not self._stop_requested.is_set():
                 await self._poll(handle_signals)
         finally:
-            if sender_task is not None:
-                sender_task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await sender_task
-            if self.scheduler is not None and self.scheduler.running:
-                self.scheduler.shutdown(wait=False)
+            await self.stop_background_work()
 
     async def _reach_bot_api(self, *, polling: bool = True) -> None:
         """Until the Bot API answers; in polling mode, refuses to go on while a webhook is set
@@ -290,10 +336,7 @@ class App:
         if not await self._until_stopped(self._reach_bot_api(polling=False), handle_signals):
             logger.info("Stopped before the Bot API answered")
             return
-        await self.start_scheduler()
-        sender_task = None
-        if self.settings.background_sender:
-            sender_task = asyncio.create_task(self.sender.run())
+        await self.start_background_work()
         self._warm_up_charts()
         quiet_per_update_logs()
         batcher = UpdateBatcher(
@@ -311,7 +354,7 @@ class App:
             checks["redis"] = self.shared.problem
         readiness = Readiness({**checks, **self.readiness_checks})
         runner = web.AppRunner(
-            webhook_application(handler, self.settings.webhook_path, readiness),
+            webhook_application(handler, self.settings.webhook_path, readiness, self._leading),
             access_log=None,
             handle_signals=False,
         )
@@ -337,12 +380,10 @@ class App:
             self._serving.clear()
             await runner.cleanup()  # stops listening, then waits for the requests in flight
             await batcher.close()
-            if sender_task is not None:
-                sender_task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await sender_task
-            if self.scheduler is not None and self.scheduler.running:
-                self.scheduler.shutdown(wait=False)
+            await self.stop_background_work()
+
+    def _leading(self) -> bool:
+        return self.leadership is not None and self.leadership.leading
 
     async def _until_stop_requested(self) -> None:
         await self._stop_requested.wait()

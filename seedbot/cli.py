@@ -9,8 +9,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from itertools import islice
 
@@ -30,6 +30,7 @@ from storage.migrate import (
     migrate_with_summary,
     upgrade_to_head_with_backup,
 )
+from storage.single_process import AnotherProcessRunning, single_process
 
 BAD_TOKEN = (
     "Telegram rejected BOT_TOKEN: check the token from BotFather in .env (see .env.example)."
@@ -330,6 +331,18 @@ def _verify_draw_command(arguments: argparse.Namespace) -> None:
         raise SystemExit(2) from None
 
 
+@contextmanager
+def refused_beside_another_process(database_url: str, doing: str) -> Iterator[None]:
+    """On SQLite, the block runs only while no other seedbot process runs on the file (see
+    storage/single_process.py); otherwise the one sentence that says so, and exit 2."""
+    try:
+        with single_process(database_url, doing):
+            yield
+    except AnotherProcessRunning as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="seedbot", description="seedbot: community operations bot"
@@ -386,7 +399,9 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if arguments.command == "migrate":
-        print(migrate_with_summary(DatabaseSettings().database_url, report=print))
+        database_url = DatabaseSettings().database_url
+        with refused_beside_another_process(database_url, "migrating while it runs"):
+            print(migrate_with_summary(database_url, report=print))
         return
     settings = load_settings()
     logging.getLogger().setLevel(settings.log_level)
@@ -410,10 +425,11 @@ def main(argv: list[str] | None = None) -> None:
     if arguments.command == "run" and arguments.webhook:
         run_webhook_workers(settings)
         return
-    upgrade_to_head_with_backup(settings.database_url, report=print)
-    if arguments.command == "run":
-        with suppress(KeyboardInterrupt):
-            asyncio.run(_run(settings))
+    with refused_beside_another_process(settings.database_url, "a second bot"):
+        upgrade_to_head_with_backup(settings.database_url, report=print)
+        if arguments.command == "run":
+            with suppress(KeyboardInterrupt):
+                asyncio.run(_run(settings))
 
 
 def run_webhook_workers(settings: Settings) -> None:
@@ -432,7 +448,10 @@ def run_webhook_workers(settings: Settings) -> None:
             file=sys.stderr,
         )
         raise SystemExit(2)
-    with suppress(KeyboardInterrupt):
+    with (
+        refused_beside_another_process(settings.database_url, "a second bot"),
+        suppress(KeyboardInterrupt),
+    ):
         asyncio.run(_run(settings, webhook=True))
 
 

@@ -50,6 +50,7 @@ class Settings(DatabaseSettings):
     webhook_max_connections: int = Field(default=40, ge=1, le=100)
     webhook_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     webhook_batch_ms: int = Field(default=10, ge=0, le=1000)
+    leader_retry_seconds: float = Field(default=10.0, gt=0, le=60)
 
     @field_validator("webhook_secret")
     @classmethod

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.models import (
@@ -34,6 +35,12 @@ SETTLED_OVER: dict[RunOutcome, tuple[RunOutcome, ...]] = {
     RunOutcome.UNCERTAIN: (RunOutcome.QUEUED, RunOutcome.FAILED),
     RunOutcome.FAILED: (RunOutcome.QUEUED,),
 }
+
+
+def lock_key(name: str) -> int:
+    """A named lock's 64-bit advisory lock key."""
+    digest = hashlib.blake2b(f"seedbot:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _campaign(row: CampaignRow) -> Campaign:
@@ -140,7 +147,11 @@ class SqlCampaignRepository:
         )
         if community_id is not None:
             query = query.where(CampaignRow.community_id == community_id)
-        rows = await self._session.scalars(query.order_by(CampaignRow.next_run_at).limit(limit))
+        # Each due campaign is claimed by the worker that locks its row; another worker
+        # skips it, and once the claim commits it is no longer due (PostgreSQL; SQLite has
+        # one writer at a time).
+        query = query.order_by(CampaignRow.next_run_at).limit(limit)
+        rows = await self._session.scalars(query.with_for_update(skip_locked=True))
         return _readable_campaigns(rows)
 
     async def communities_due(self, now: datetime) -> Sequence[int]:
@@ -257,6 +268,17 @@ class SqlOutgoingQueue:
                 "campaign_run_id": campaign_run_id,
             },
         )
+
+    async def hold_for_transaction(self, name: str) -> bool:
+        """Holds the lock named `name` until this transaction ends; False while another
+        transaction holds it. On PostgreSQL a transaction advisory lock; SQLite, one process
+        whose transactions write one at a time, always holds it."""
+        if self._session.bind is None or self._session.bind.dialect.name != "postgresql":
+            return True
+        held = await self._session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": lock_key(name)}
+        )
+        return bool(held)
 
     async def chats_announced_since(self, kind: str, since: datetime) -> set[int]:
         """Chats given a message of this kind due at `since` or later (read through the

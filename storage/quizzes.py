@@ -226,6 +226,8 @@ class SqlQuizRepository:
             .where(QuizSessionRow.status == RUNNING, QuizSessionRow.next_step_at <= now)
             .order_by(QuizSessionRow.next_step_at, QuizSessionRow.id)
             .limit(limit)
+            # One worker at a time moves a session on; the others skip it (PostgreSQL).
+            .with_for_update(skip_locked=True)
         )
         return [_session(row) for row in (await self._session.execute(statement)).scalars()]
 
@@ -434,13 +436,21 @@ class SqlQuizRepository:
         return None if row is None else _schedule(row)
 
     async def set_schedule(
-        self, schedule_id: int, status: str, next_run_at: datetime | None
-    ) -> None:
-        await self._session.execute(
-            update(QuizScheduleRow)
-            .where(QuizScheduleRow.id == schedule_id)
-            .values(status=status, next_run_at=next_run_at)
+        self,
+        schedule_id: int,
+        status: str,
+        next_run_at: datetime | None,
+        expected_next: datetime | None = None,
+    ) -> bool:
+        """Sets the schedule; with `expected_next`, only if its next moment is still that one
+        (the conditional UPDATE that claims a scheduled start: False for every other worker)."""
+        statement = update(QuizScheduleRow).where(QuizScheduleRow.id == schedule_id)
+        if expected_next is not None:
+            statement = statement.where(QuizScheduleRow.next_run_at == expected_next)
+        result = await self._session.execute(
+            statement.values(status=status, next_run_at=next_run_at)
         )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
     async def due_schedules(self, now: datetime, limit: int) -> Sequence[QuizSchedule]:
         statement = (

@@ -114,8 +114,12 @@ class QuizRepository(Protocol):
 
     async def get_schedule(self, community_id: int, schedule_id: int) -> QuizSchedule | None: ...
     async def set_schedule(
-        self, schedule_id: int, status: str, next_run_at: datetime | None
-    ) -> None: ...
+        self,
+        schedule_id: int,
+        status: str,
+        next_run_at: datetime | None,
+        expected_next: datetime | None = None,
+    ) -> bool: ...
     async def due_schedules(self, now: datetime, limit: int) -> Sequence[QuizSchedule]: ...
     async def add_import(self, request: QuizImport, now: datetime) -> bool:
         """A pending import, due now; False when that command was stored already."""

@@ -45,11 +45,20 @@ async def take_due_welcomes(
     A group is greeted in one message per window, so a wave of joins never exceeds one
     welcome message a minute.
     """
-    batches = []
+    batches: list[WelcomeBatch] = []
     due = await communities_with_welcomes_due(uow, now)
     if community_id is not None:
         due = [community_id] if community_id in due else []
-    for due_id in due:
+    # Another worker welcoming in a group holds its lock: that group is left to it. What
+    # was read before the lock is read again under it, since that worker may have just
+    # welcomed there (taking who waited) and committed.
+    held = [
+        due_id for due_id in due if await uow.outgoing.hold_for_transaction(f"welcome:{due_id}")
+    ]
+    if not held:
+        return batches
+    still_due = set(await communities_with_welcomes_due(uow, now))
+    for due_id in (due_id for due_id in held if due_id in still_due):
         community = await uow.communities.get(due_id)
         newcomers = list(await uow.members.take_pending_welcomes(due_id))
         if community is not None and newcomers:

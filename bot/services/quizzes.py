@@ -271,9 +271,11 @@ async def start_scheduled(uow: UnitOfWork, now: datetime) -> None:
             following = next_fire(schedule, max(now, planned.next_run_at), community.timezone)
         except Exception:
             logger.exception("Quiz schedule %d cannot be read; cancelled", planned.id)
-            await uow.quizzes.set_schedule(planned.id, CANCELLED, None)
+            await uow.quizzes.set_schedule(planned.id, CANCELLED, None, planned.next_run_at)
             continue
-        await uow.quizzes.set_schedule(planned.id, ACTIVE if following else DONE, following)
+        status = ACTIVE if following else DONE
+        if not await uow.quizzes.set_schedule(planned.id, status, following, planned.next_run_at):
+            continue  # another worker started this moment's quiz
         if now - planned.next_run_at > SCHEDULE_GRACE:
             continue
         try:
