@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3.11
 BIN := $(VENV)/bin
 
-.PHONY: install run migrate test lint typecheck check bench bench-size bench-insights bench-isolation catalogs clean
+.PHONY: install run migrate test lint typecheck check bench bench-size bench-insights bench-isolation bench-webhook catalogs clean
 
 $(BIN)/seedbot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +49,9 @@ bench-insights: install
 
 bench-isolation: install
 	$(BIN)/python -m bench.isolation
+
+# Webhook mode; two workers need PostgreSQL and Redis on 127.0.0.1.
+bench-webhook: install
+	$(BIN)/python -m bench.webhook --workers 1,2 \
+		--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test \
+		--redis-url redis://127.0.0.1:6379/14

@@ -1,7 +1,7 @@
 """Check-in presses delivered by webhook, as Telegram delivers them, bare bot and seedbot.
 
     .venv/bin/python -m bench.webhook [--presses 10000] [--groups 100]
-                                      [--bot bare|seedbot|both] [--workers 1|2]
+                                      [--bot bare|seedbot|both] [--workers 1|2|1,2]
 
 Two loads, each queued at once in the fake Bot API (tests/fakes/bot_api.py, enforcing
 Telegram's rate limits) and POSTed by it to the bot's webhook as Telegram does (at most
@@ -58,7 +58,7 @@ class Options:
     presses: int
     groups: int
     bot: str
-    workers: int
+    workers: list[int]
     max_connections: int
     database_url: str | None
     redis_url: str | None
@@ -349,7 +349,7 @@ def verify(api: FakeBotAPI, update_ids: list[int], deliveries_before: int) -> li
     return problems
 
 
-async def run_bot(options: Options, folder: Path, kind: str) -> list[Load]:
+async def run_bot(options: Options, folder: Path, kind: str, workers: int = 1) -> list[Load]:
     world = build_world(options)
     api = world.api
     await api.start()
@@ -361,7 +361,7 @@ async def run_bot(options: Options, folder: Path, kind: str) -> list[Load]:
             bots = await start_seedbot_webhook(
                 api,
                 folder,
-                workers=options.workers,
+                workers=workers,
                 database_url=options.database_url,
                 redis_url=options.redis_url,
             )
@@ -374,7 +374,7 @@ async def run_bot(options: Options, folder: Path, kind: str) -> list[Load]:
             ),
             await run_load(world, bots, "one group", one_group, options.timeout),
         ]
-        name = "bare aiogram" if kind == "bare" else f"seedbot ({options.workers} worker(s))"
+        name = "bare aiogram" if kind == "bare" else f"seedbot ({workers} worker(s))"
         for load in loads:
             print_load(f"{name}, {load.label}", load)
         print(
@@ -409,14 +409,21 @@ async def main(options: Options) -> int:
         f"Python {sys.version.split()[0]}",
         flush=True,
     )
-    kinds = ["bare", "seedbot"] if options.bot == "both" else [options.bot]
+    runs: list[tuple[str, int]] = []
+    if options.bot in ("bare", "both"):
+        runs.append(("bare", 1))
+    if options.bot in ("seedbot", "both"):
+        runs += [("seedbot", count) for count in options.workers]
     results: dict[str, list[Load]] = {}
     with tempfile.TemporaryDirectory(prefix="seedbot-bench-webhook-") as name:
-        for kind in kinds:
-            results[kind] = await run_bot(options, Path(name), kind)
-    if "bare" in results and "seedbot" in results:
-        for bare, seedbot in zip(results["bare"], results["seedbot"], strict=True):
-            print(f"ratio seedbot / bare, {bare.label}: {seedbot.rate / bare.rate:.3f}")
+        for kind, workers in runs:
+            label = "bare" if kind == "bare" else f"seedbot x{workers}"
+            results[label] = await run_bot(options, Path(name), kind, workers)
+    for label, loads in results.items():
+        if label == "bare" or "bare" not in results:
+            continue
+        for bare, seedbot in zip(results["bare"], loads, strict=True):
+            print(f"ratio {label} / bare, {bare.label}: {seedbot.rate / bare.rate:.3f}")
     problems = [
         f"{kind}, {load.label}: {p}"
         for kind, loads in results.items()
@@ -430,6 +437,13 @@ async def main(options: Options) -> int:
     return 0
 
 
+def _worker_counts(parser: argparse.ArgumentParser, text: str) -> list[int]:
+    counts = [part.strip() for part in text.split(",") if part.strip()]
+    if not counts or any(count not in ("1", "2") for count in counts):
+        parser.error("--workers takes 1, 2 or 1,2")
+    return [int(count) for count in counts]
+
+
 def parse(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m bench.webhook", description=__doc__.split("\n")[0]
@@ -437,7 +451,11 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--presses", type=int, default=10_000)
     parser.add_argument("--groups", type=int, default=100)
     parser.add_argument("--bot", choices=("bare", "seedbot", "both"), default="both")
-    parser.add_argument("--workers", type=int, choices=(1, 2), default=1)
+    parser.add_argument(
+        "--workers",
+        default="1",
+        help="seedbot's worker counts to measure, e.g. 1, 2 or 1,2 (2 needs PostgreSQL and Redis)",
+    )
     parser.add_argument("--max-connections", type=int, default=40)
     parser.add_argument("--database-url", help="seedbot's DATABASE_URL (default: a SQLite file)")
     parser.add_argument("--redis-url", help="seedbot's REDIS_URL (needed with --workers 2)")
@@ -449,7 +467,7 @@ def parse(argv: list[str] | None = None) -> Options:
         presses=args.presses,
         groups=args.groups,
         bot=args.bot,
-        workers=args.workers,
+        workers=_worker_counts(parser, args.workers),
         max_connections=args.max_connections,
         database_url=args.database_url,
         redis_url=args.redis_url,
