@@ -262,9 +262,7 @@ async def run_seedbot(
         await bot.stop()
         await api.stop()
     stored = (
-        await postgres_outcome(database)
-        if isinstance(database, str)
-        else sqlite_outcome(database)
+        await postgres_outcome(database) if isinstance(database, str) else sqlite_outcome(database)
     )
     problems = verify(api, options.via, stored, users + steady_users, set(known), burst, steady)
     return SeedbotRun(burst, steady, statements, peak_rss, api.rate_limit_violations, problems)

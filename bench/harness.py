@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 

@@ -101,14 +101,25 @@ class _CountingProtocol:
         return counted
 
 
-def count_round_trips(seen: Counter) -> None:
+def count_round_trips(seen: Counter) -> Callable[[], None]:
     """Calls `seen(request)` for every round trip of every asyncpg connection opened from now
-    on."""
-    from asyncpg.connection import Connection as AsyncpgConnection
+    on, until the returned function is called."""
+    from asyncpg.connection import Connection as AsyncpgConnection  # type: ignore[import-untyped]
 
     original = AsyncpgConnection.__init__
+    counting = [True]
+
+    def counted(request: str) -> None:
+        if counting[0]:
+            seen(request)
 
     def init(self: Any, protocol: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, _CountingProtocol(protocol, seen), *args, **kwargs)
+        original(self, _CountingProtocol(protocol, counted), *args, **kwargs)
 
-    AsyncpgConnection.__init__ = init  # type: ignore[method-assign]
+    AsyncpgConnection.__init__ = init
+
+    def stop() -> None:
+        counting[0] = False
+        AsyncpgConnection.__init__ = original
+
+    return stop

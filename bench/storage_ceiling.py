@@ -15,14 +15,13 @@ import time
 from contextlib import closing
 from datetime import UTC, date, datetime
 from pathlib import Path
-
 from typing import Any
 
 from bench.harness import (
     DB_TIME,
     GROUP_ID,
-    connect_postgres,
     connect,
+    connect_postgres,
     member_name,
     seed_known_members,
     seed_known_members_postgres,
