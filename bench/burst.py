@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.burst [--members 10000] [--known 0.5] [--via button|command]
                                     [--rate R] [--steady-seconds 20] [--no-steady]
+                                    [--database-url postgresql+asyncpg://...]
 
 N distinct members (a share of them already known to the bot, having checked in yesterday)
 press the check-in button under the bot's check-in post (or send /checkin), all queued at
@@ -9,7 +10,9 @@ once in the fake Bot API (tests/fakes/bot_api.py, enforcing Telegram's rate limi
 fetched by long polling. Each bot runs in its own process, as operators run it:
   bare     bench/bare_bot.py, default `start_polling`, answers each callback over HTTP;
   seedbot  `python -m bot run` on a fresh SQLite file (SQL statements counted by
-           bench/probe/sitecustomize.py).
+           bench/probe/sitecustomize.py), or with --database-url on a fresh PostgreSQL
+           database created next to the one named (`<name>_burst`, dropped afterwards;
+           round trips to the server counted instead).
 Then the storage ceiling (bench/storage_ceiling.py) and, unless --no-steady, a steady load
 at --rate presses per second (default: half seedbot's burst rate). After the run every
 press must have been answered exactly once, every member checked in once, every balance
@@ -34,14 +37,21 @@ from bench.harness import (
     GROUP_ID,
     BenchError,
     BotProcess,
+    Database,
+    StoredOutcome,
     add_bot_and_post_button,
     add_members,
     community_timezone,
     connect,
+    fresh_postgres_database,
     local_today,
     new_world,
     percentile,
+    postgres_community_timezone,
+    postgres_outcome,
     seed_known_members,
+    seed_known_members_postgres,
+    sqlite_outcome,
     start_bare_bot,
     start_seedbot,
     wait_until,
@@ -59,6 +69,7 @@ class Options:
     steady: bool
     timeout: float
     due_work_seconds: int | None
+    database_url: str | None = None
 
 
 @dataclass
@@ -200,22 +211,23 @@ class SeedbotRun:
 
 
 async def run_seedbot(
-    options: Options, folder: Path, users: list[int], known: list[int], steady_rate: float | None
+    options: Options,
+    folder: Path,
+    users: list[int],
+    known: list[int],
+    steady_rate: float | None,
+    database: Database,
 ) -> SeedbotRun:
     api = new_world()
     await api.start()
     steady_users = member_ids(len(users), 0)
     add_members(api, users)
-    database = folder / "seedbot.db"
     bot = await start_seedbot(api, database, folder, due_work_seconds=options.due_work_seconds)
     try:
         post = await add_bot_and_post_button(api, bot)
         if known:
             await bot.stop()
-            with closing(connect(database)) as connection:
-                connection.execute("BEGIN IMMEDIATE")
-                seed_known_members(connection, known, local_today(community_timezone(database)))
-                connection.execute("COMMIT")
+            await seed(database, known)
             bot = await start_seedbot(
                 api, database, folder, due_work_seconds=options.due_work_seconds
             )
@@ -249,14 +261,29 @@ async def run_seedbot(
     finally:
         await bot.stop()
         await api.stop()
-    problems = verify(api, options.via, database, users + steady_users, set(known), burst, steady)
+    stored = (
+        await postgres_outcome(database) if isinstance(database, str) else sqlite_outcome(database)
+    )
+    problems = verify(api, options.via, stored, users + steady_users, set(known), burst, steady)
     return SeedbotRun(burst, steady, statements, peak_rss, api.rate_limit_violations, problems)
+
+
+async def seed(database: Database, known: list[int]) -> None:
+    """Yesterday's check-ins of the known members, written while the bot is stopped."""
+    if isinstance(database, str):
+        today = local_today(await postgres_community_timezone(database))
+        await seed_known_members_postgres(database, known, today)
+        return
+    with closing(connect(database)) as connection:
+        connection.execute("BEGIN IMMEDIATE")
+        seed_known_members(connection, known, local_today(community_timezone(database)))
+        connection.execute("COMMIT")
 
 
 def verify(
     api: FakeBotAPI,
     via: str,
-    database: Path,
+    stored: StoredOutcome,
     users: list[int],
     known: set[int],
     burst: Load,
@@ -275,26 +302,13 @@ def verify(
             problems.append(f"{counts[0]} presses never answered")
         if doubled := sum(n for times, n in counts.items() if times > 1):
             problems.append(f"{doubled} presses answered more than once")
-    with closing(connect(database)) as connection:
-        checkins = dict(
-            connection.execute(
-                "SELECT user_id, count(*) FROM checkins WHERE community_id = ? GROUP BY user_id",
-                (GROUP_ID,),
-            ).fetchall()
-        )
-        wrong = [uid for uid in users if checkins.get(uid, 0) != 1 + (uid in known)]
-        if wrong:
-            problems.append(f"{len(wrong)} members without exactly one check-in (e.g. {wrong[0]})")
-        mismatched = connection.execute(
-            "SELECT count(*) FROM members m WHERE m.balance != (SELECT coalesce(sum(l.amount), 0)"
-            " FROM points_ledger l WHERE l.community_id = m.community_id"
-            " AND l.user_id = m.user_id)"
-        ).fetchone()[0]
-        if mismatched:
-            problems.append(f"{mismatched} balances differ from their ledger sum")
-        dead = connection.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
-        if dead:
-            problems.append(f"{dead} dead letters")
+    wrong = [uid for uid in users if stored.checkins.get(uid, 0) != 1 + (uid in known)]
+    if wrong:
+        problems.append(f"{len(wrong)} members without exactly one check-in (e.g. {wrong[0]})")
+    if stored.mismatched_balances:
+        problems.append(f"{stored.mismatched_balances} balances differ from their ledger sum")
+    if stored.dead_letters:
+        problems.append(f"{stored.dead_letters} dead letters")
     return problems
 
 
@@ -322,24 +336,40 @@ async def main(options: Options) -> int:
     with tempfile.TemporaryDirectory(prefix="seedbot-bench-") as name:
         folder = Path(name)
         bare = await run_bare(options, folder, users)
-        ceiling = await asyncio.to_thread(storage_ceiling.measure, folder, users, known)
-        print(
-            f"storage ceiling (sqlite3 loop, a transaction per 100): {ceiling:,.0f}/s", flush=True
-        )
-        seedbot = await run_seedbot(options, folder, users, known, options.rate)
+        if options.database_url is None:
+            ceiling: float | None = await asyncio.to_thread(
+                storage_ceiling.measure, folder, users, known
+            )
+            print(
+                f"storage ceiling (sqlite3 loop, a transaction per 100): {ceiling:,.0f}/s",
+                flush=True,
+            )
+            seedbot = await run_seedbot(
+                options, folder, users, known, options.rate, folder / "seedbot.db"
+            )
+        else:
+            async with fresh_postgres_database(options.database_url) as url:
+                ceiling = await storage_ceiling.measure_postgres(url, users, known)
+            print(
+                f"storage ceiling (asyncpg loop, a transaction per 100): {ceiling:,.0f}/s",
+                flush=True,
+            )
+            async with fresh_postgres_database(options.database_url) as url:
+                seedbot = await run_seedbot(options, folder, users, known, options.rate, url)
     report(options, bare, ceiling, seedbot)
     return 1 if seedbot.problems else 0
 
 
-def report(options: Options, bare: Load, ceiling: float, run: SeedbotRun) -> None:
+def report(options: Options, bare: Load, ceiling: float | None, run: SeedbotRun) -> None:
     burst = run.burst
     print()
     print("=== results ===")
     print(f"seedbot burst:        {burst.rate:,.0f} presses/s")
     print(f"bare aiogram bot:     {bare.rate:,.0f} presses/s")
     print(f"ratio seedbot / bare: {burst.rate / bare.rate:.3f}   (target ≥ 0.5)")
-    print(f"storage ceiling:      {ceiling:,.0f} check-ins/s")
-    print(f"ratio seedbot / ceiling: {burst.rate / ceiling:.3f}")
+    if ceiling:
+        print(f"storage ceiling:      {ceiling:,.0f} check-ins/s")
+        print(f"ratio seedbot / ceiling: {burst.rate / ceiling:.3f}")
     if burst.latencies:
         p50, p99 = burst.latency_ms(0.5), burst.latency_ms(0.99)
         print(f"burst press→answer:   p50 {p50:,.0f} ms, p99 {p99:,.0f} ms")
@@ -351,7 +381,8 @@ def report(options: Options, bare: Load, ceiling: float, run: SeedbotRun) -> Non
         )
     print(f"peak RSS (VmHWM):     {run.peak_rss_mb:,.0f} MB   (target < 300 MB)")
     if run.statements is not None:
-        print(f"SQL statements/update: {run.statements / len(burst.update_ids):.1f}")
+        what = "SQL statements" if options.database_url is None else "round trips"
+        print(f"{what}/update: {run.statements / len(burst.update_ids):.1f}")
     print(f"429s from the fake API: {run.rate_limited}   (target 0)")
     if run.problems:
         print("CORRECTNESS FAILED: " + "; ".join(run.problems))
@@ -371,9 +402,16 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--no-steady", action="store_true")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per load")
     parser.add_argument("--due-work-seconds", type=int, help="DUE_WORK_SECONDS for seedbot")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL URL (postgresql+asyncpg://...): seedbot runs on a fresh database "
+        "created on that server and dropped afterwards (default: a fresh SQLite file)",
+    )
     args = parser.parse_args(argv)
     if args.members < 1 or not 0 <= args.known <= 1:
         parser.error("--members must be ≥ 1 and --known within 0..1")
+    if args.database_url is not None and not args.database_url.startswith("postgresql"):
+        parser.error("--database-url must name a PostgreSQL database")
     return Options(
         members=args.members,
         known=args.known,
@@ -383,6 +421,7 @@ def parse(argv: list[str] | None = None) -> Options:
         steady=not args.no_steady,
         timeout=args.timeout,
         due_work_seconds=args.due_work_seconds,
+        database_url=args.database_url,
     )
 
 

@@ -8,16 +8,29 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import closing
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from zoneinfo import ZoneInfo
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import make_url
 
 from bot.domain.models import DEFAULT_TIER_THRESHOLDS, CheckinRules, LedgerKind
 from bot.domain.rules import checkin_points, tier_for
+from storage.engine import build_engine
+from storage.models import (
+    CheckinRow,
+    CommunityRow,
+    DeadLetterRow,
+    LedgerRow,
+    MemberRow,
+    UserRow,
+)
 from tests.fakes.bot_api import FakeBotAPI, SentMessage
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,6 +40,8 @@ CREATOR_ID = 1
 FIRST_MEMBER_ID = 100_000_000
 SQL_COUNT_VARIABLE = "SEEDBOT_BENCH_SQL_COUNT"
 DB_TIME = "%Y-%m-%d %H:%M:%S.%f"
+# The bot's database: a SQLite file, or the URL of a PostgreSQL database.
+Database = Path | str
 
 
 class BenchError(RuntimeError):
@@ -131,14 +146,19 @@ async def start_process(
     return BotProcess(name, process, log_path, log_file, Path(count_file) if count_file else None)
 
 
+def database_url(database: Database) -> str:
+    return database if isinstance(database, str) else f"sqlite+aiosqlite:///{database}"
+
+
 async def start_seedbot(
-    api: FakeBotAPI, database: Path, folder: Path, *, due_work_seconds: int | None = None
+    api: FakeBotAPI, database: Database, folder: Path, *, due_work_seconds: int | None = None
 ) -> BotProcess:
-    """`python -m bot run`, configured as an operator would, counting its SQL statements."""
+    """`python -m bot run`, configured as an operator would, counting its SQL statements
+    (on PostgreSQL: its round trips to the server)."""
     env = {
         "BOT_TOKEN": api.token,
         "BOT_API_BASE_URL": api.base_url,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "DATABASE_URL": database_url(database),
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": f"{PROBE}{os.pathsep}{REPO}",
         SQL_COUNT_VARIABLE: str(folder / "seedbot.sqlcount"),
@@ -261,6 +281,182 @@ def seed_known_members(connection: sqlite3.Connection, user_ids: list[int], toda
             for uid in user_ids
         ],
     )
+
+
+@asynccontextmanager
+async def fresh_postgres_database(url: str) -> AsyncIterator[str]:
+    """A database of the bench's own on `url`'s server (`<name>_burst`), created empty and
+    dropped afterwards; yields its URL. The bot migrates it when it starts."""
+    parsed = make_url(url)
+    name = f"{parsed.database}_burst"
+    admin = await connect_postgres(url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def connect_postgres(url: str) -> Any:
+    parsed = make_url(url)
+    return await asyncpg.connect(
+        host=parsed.host,
+        port=parsed.port,
+        user=parsed.username,
+        password=parsed.password,
+        database=parsed.database,
+    )
+
+
+async def postgres_community_timezone(url: str) -> str:
+    engine = build_engine(url)
+    try:
+        async with engine.connect() as connection:
+            found = await connection.scalar(
+                select(CommunityRow.timezone).where(CommunityRow.id == GROUP_ID)
+            )
+    finally:
+        await engine.dispose()
+    if found is None:
+        raise BenchError("the bot did not create the community")
+    return str(found)
+
+
+async def seed_known_members_postgres(url: str, user_ids: list[int], today: date) -> None:
+    """`seed_known_members` on PostgreSQL, in one transaction."""
+    yesterday = today - timedelta(days=1)
+    points = checkin_points(1, CheckinRules())
+    tier = int(tier_for(points, DEFAULT_TIER_THRESHOLDS))
+    at = datetime.combine(yesterday, datetime.min.time(), UTC)
+    engine = build_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for start in range(0, len(user_ids), 5_000):
+                chunk = user_ids[start : start + 5_000]
+                await _seed_chunk(connection, chunk, yesterday, at, points, tier)
+    finally:
+        await engine.dispose()
+
+
+async def _seed_chunk(
+    connection: Any, user_ids: list[int], yesterday: date, at: datetime, points: int, tier: int
+) -> None:
+    await connection.execute(
+        insert(UserRow),
+        [
+            {
+                "id": uid,
+                "first_name": member_name(uid),
+                "language_code": "en",
+                "is_bot": False,
+                "can_message": False,
+            }
+            for uid in user_ids
+        ],
+    )
+    await connection.execute(
+        insert(MemberRow),
+        [
+            {
+                "community_id": GROUP_ID,
+                "user_id": uid,
+                "is_member": True,
+                "joined_at": at,
+                "balance": points,
+                "lifetime_earned": points,
+                "streak": 1,
+                "last_checkin_day": yesterday,
+                "tier": tier,
+                "last_active_at": at,
+                "activity_points_today": 0,
+            }
+            for uid in user_ids
+        ],
+    )
+    await connection.execute(
+        insert(CheckinRow),
+        [
+            {
+                "community_id": GROUP_ID,
+                "user_id": uid,
+                "day": yesterday,
+                "streak": 1,
+                "points": points,
+                "created_at": at,
+            }
+            for uid in user_ids
+        ],
+    )
+    await connection.execute(
+        insert(LedgerRow),
+        [
+            {
+                "community_id": GROUP_ID,
+                "user_id": uid,
+                "amount": points,
+                "kind": LedgerKind.CHECKIN.value,
+                "reason": "streak 1",
+                "actor_id": None,
+                "idempotency_key": f"checkin:{GROUP_ID}:{uid}:{yesterday.isoformat()}",
+                "created_at": at,
+            }
+            for uid in user_ids
+        ],
+    )
+
+
+@dataclass
+class StoredOutcome:
+    """What the verification reads back: check-ins per member, balances that differ from
+    their ledger sum, dead letters."""
+
+    checkins: dict[int, int]
+    mismatched_balances: int
+    dead_letters: int
+
+
+def sqlite_outcome(database: Path) -> StoredOutcome:
+    with closing(connect(database)) as connection:
+        checkins = dict(
+            connection.execute(
+                "SELECT user_id, count(*) FROM checkins WHERE community_id = ? GROUP BY user_id",
+                (GROUP_ID,),
+            ).fetchall()
+        )
+        mismatched = connection.execute(
+            "SELECT count(*) FROM members m WHERE m.balance != (SELECT coalesce(sum(l.amount), 0)"
+            " FROM points_ledger l WHERE l.community_id = m.community_id"
+            " AND l.user_id = m.user_id)"
+        ).fetchone()[0]
+        dead = connection.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+    return StoredOutcome(checkins, int(mismatched), int(dead))
+
+
+async def postgres_outcome(url: str) -> StoredOutcome:
+    ledger_sum = (
+        select(func.coalesce(func.sum(LedgerRow.amount), 0))
+        .where(LedgerRow.community_id == MemberRow.community_id)
+        .where(LedgerRow.user_id == MemberRow.user_id)
+        .scalar_subquery()
+    )
+    engine = build_engine(url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(CheckinRow.user_id, func.count())
+                .where(CheckinRow.community_id == GROUP_ID)
+                .group_by(CheckinRow.user_id)
+            )
+            checkins = {int(user_id): int(count) for user_id, count in rows}
+            mismatched = await connection.scalar(
+                select(func.count()).select_from(MemberRow).where(MemberRow.balance != ledger_sum)
+            )
+            dead = await connection.scalar(select(func.count()).select_from(DeadLetterRow))
+    finally:
+        await engine.dispose()
+    return StoredOutcome(checkins, int(mismatched or 0), int(dead or 0))
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

@@ -4,7 +4,9 @@ On the in-loop SQLite driver some hot-path statements run straight on the driver
 (storage/prepared.py), past SQLAlchemy's events, so there each statement is counted by
 SQLite's own trace callback (transaction control included: BEGIN, SAVEPOINT, RELEASE,
 COMMIT); on other drivers by SQLAlchemy's `before_cursor_execute`, plus commits and
-rollbacks, which are a round trip each."""
+rollbacks, which are a round trip each. On asyncpg, `count_round_trips` counts what reaches
+the server at all: each request asyncpg's protocol waits on (a prepare, an execute, a simple
+query with its BEGIN, SAVEPOINT or COMMIT), whoever issued it."""
 
 from __future__ import annotations
 
@@ -72,3 +74,52 @@ def _traced(conn: Connection) -> bool:
         return isinstance(conn.connection.dbapi_connection, sqlite3.Connection)
     except Exception:
         return False
+
+
+ROUND_TRIPS = frozenset(
+    {"prepare", "bind_execute", "bind_execute_many", "bind", "execute", "query", "close_statement"}
+)
+
+
+class _CountingProtocol:
+    """asyncpg's protocol, its requests to the server counted."""
+
+    def __init__(self, protocol: Any, seen: Counter) -> None:
+        self._protocol = protocol
+        self._seen = seen
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._protocol, name)
+        if name not in ROUND_TRIPS:
+            return attribute
+        seen = self._seen
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            seen(name)
+            return attribute(*args, **kwargs)
+
+        return counted
+
+
+def count_round_trips(seen: Counter) -> Callable[[], None]:
+    """Calls `seen(request)` for every round trip of every asyncpg connection opened from now
+    on, until the returned function is called."""
+    from asyncpg.connection import Connection as AsyncpgConnection  # type: ignore[import-untyped]
+
+    original = AsyncpgConnection.__init__
+    counting = [True]
+
+    def counted(request: str) -> None:
+        if counting[0]:
+            seen(request)
+
+    def init(self: Any, protocol: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, _CountingProtocol(protocol, counted), *args, **kwargs)
+
+    AsyncpgConnection.__init__ = init
+
+    def stop() -> None:
+        counting[0] = False
+        AsyncpgConnection.__init__ = original
+
+    return stop

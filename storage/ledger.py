@@ -4,15 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import String, bindparam, cast, func, literal, select
+from sqlalchemy import String, bindparam, cast, exists, func, literal, select, true, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.domain.bounds import QUOTA_KINDS
-from bot.domain.models import HistoryEntry, LeaderboardRow, LedgerEntry, LedgerKind, QuotaUse
+from bot.domain.models import (
+    Booking,
+    CheckinMark,
+    HistoryEntry,
+    LeaderboardRow,
+    LedgerEntry,
+    LedgerKind,
+    PointsTotals,
+    QuotaUse,
+    Tier,
+)
+from storage.members import SqlMemberRepository
 from storage.models import LedgerRow, MemberRow, UserRow
-from storage.prepared import PerDialect
+from storage.prepared import PerDialect, Prepared, is_asyncpg
+from storage.sql import _table
 
 
 def _ledger_entry_from_row(row: LedgerRow) -> LedgerEntry:
@@ -53,6 +67,63 @@ _ADD_LEDGER_ENTRY = PerDialect(
 )
 
 
+_LEDGER = _table(LedgerRow)
+_MEMBERS = _table(MemberRow)
+_ENTRY_COLUMNS = (
+    "community_id",
+    "user_id",
+    "amount",
+    "kind",
+    "reason",
+    "actor_id",
+    "idempotency_key",
+    "created_at",
+)
+
+
+def _booking_statement(checkin: bool) -> Prepared:
+    """PostgreSQL: the ledger row and the balance change in one statement (one round trip);
+    the member is changed only when the row was written."""
+    entry = (
+        postgresql.insert(_LEDGER)
+        .values({name: bindparam(name) for name in _ENTRY_COLUMNS})
+        .on_conflict_do_nothing()
+        .returning(_LEDGER.c.id)
+        .cte("entry")
+    )
+    changes: dict[str, Any] = {
+        "balance": _MEMBERS.c.balance + bindparam("amount"),
+        "lifetime_earned": _MEMBERS.c.lifetime_earned + bindparam("lifetime_change"),
+    }
+    if checkin:
+        changes |= {
+            "streak": bindparam("new_streak"),
+            "last_checkin_day": bindparam("new_day"),
+            "last_active_at": bindparam("active_at"),
+        }
+    totals = (
+        update(_MEMBERS)
+        .where(
+            _MEMBERS.c.community_id == bindparam("key_community"),
+            _MEMBERS.c.user_id == bindparam("key_user"),
+            _MEMBERS.c.balance + bindparam("amount") >= 0,
+            exists(select(entry.c.id)),
+        )
+        .values(changes)
+        .returning(_MEMBERS.c.balance, _MEMBERS.c.lifetime_earned, _MEMBERS.c.tier)
+        .cte("totals")
+    )
+    return Prepared(
+        select(entry.c.id, totals.c.balance, totals.c.lifetime_earned, totals.c.tier).select_from(
+            entry.outerjoin(totals, true())
+        )
+    )
+
+
+_BOOK = _booking_statement(checkin=False)
+_BOOK_CHECKIN = _booking_statement(checkin=True)
+
+
 def _history_entry(row: LedgerRow, revoked_by: int | None) -> HistoryEntry:
     entry = _ledger_entry_from_row(row)
     reverses = None
@@ -83,6 +154,49 @@ class SqlLedgerRepository:
             )
         ).one_or_none()
         return int(added[0]) if added is not None else None
+
+    async def book(
+        self, entry: LedgerEntry, lifetime_change: int, checkin: CheckinMark | None = None
+    ) -> Booking | None:
+        dialect = self._session.bind.dialect if self._session.bind is not None else None
+        if not is_asyncpg(dialect):
+            entry_id = await self.add(entry)
+            if entry_id is None:
+                return None
+            totals = await SqlMemberRepository(self._session).apply_points(
+                entry.community_id, entry.user_id, entry.amount, lifetime_change, checkin
+            )
+            return Booking(entry_id, totals)
+        parameters: dict[str, Any] = {
+            "community_id": entry.community_id,
+            "user_id": entry.user_id,
+            "amount": entry.amount,
+            "kind": str(entry.kind),
+            "reason": entry.reason,
+            "actor_id": entry.actor_id,
+            "idempotency_key": entry.idempotency_key,
+            "created_at": entry.created_at,
+            "key_community": entry.community_id,
+            "key_user": entry.user_id,
+            "lifetime_change": lifetime_change,
+        }
+        statement = _BOOK
+        if checkin is not None:
+            statement = _BOOK_CHECKIN
+            parameters |= {
+                "new_streak": checkin.streak,
+                "new_day": checkin.day,
+                "active_at": checkin.at,
+            }
+        found = (await statement.run(self._session, parameters)).one_or_none()
+        if found is None:
+            return None
+        if found[1] is None:
+            return Booking(int(found[0]), None)
+        return Booking(
+            int(found[0]),
+            PointsTotals(balance=found[1], lifetime_earned=found[2], tier=Tier(found[3])),
+        )
 
     async def get(self, entry_id: int) -> LedgerEntry | None:
         row = await self._session.get(LedgerRow, entry_id)

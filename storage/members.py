@@ -7,9 +7,11 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, exists, func, insert, literal, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.models import (
+    Activity,
     CheckinMark,
     Community,
     LeaderboardRow,
@@ -19,8 +21,10 @@ from bot.domain.models import (
     ReferralStatus,
     Tier,
 )
+from storage.activity import SqlActivityRepository
 from storage.communities import _community_from_row
 from storage.models import (
+    ActivityDayRow,
     BlockedChatRow,
     CheckinRow,
     CommunityRow,
@@ -29,7 +33,7 @@ from storage.models import (
     ReferralRow,
     UserRow,
 )
-from storage.prepared import PerDialect, Prepared
+from storage.prepared import PerDialect, Prepared, is_asyncpg
 from storage.sql import _table, insert_ignoring_conflict
 
 
@@ -144,6 +148,50 @@ _APPLY_CHECKIN_POINTS = Prepared(
 )
 _TOUCH = Prepared(update(_MEMBERS).where(_MEMBER_KEY).values(last_active_at=bindparam("active_at")))
 _MEMBER_FOR_CHECKIN_PREPARED = Prepared(_MEMBER_FOR_CHECKIN)
+
+
+def _checkin_noting_activity() -> Prepared:
+    """PostgreSQL: the check-in and its count in the day's activity in one statement (one
+    round trip), the activity counted only when the check-in was inserted."""
+    checkins = _table(CheckinRow)
+    days = _table(ActivityDayRow)
+    added = (
+        postgresql.insert(checkins)
+        .values(
+            community_id=bindparam("community_id"),
+            user_id=bindparam("user_id"),
+            day=bindparam("day"),
+            streak=bindparam("streak"),
+            points=bindparam("points"),
+            created_at=bindparam("created_at"),
+        )
+        .on_conflict_do_nothing()
+        .returning(checkins.c.community_id, checkins.c.user_id, checkins.c.day)
+        .cte("added")
+    )
+    others = {a.value: literal(0) for a in Activity if a is not Activity.CHECKIN}
+    counted = postgresql.insert(days).from_select(
+        ["community_id", "user_id", "day", Activity.CHECKIN.value, *others],
+        select(added.c.community_id, added.c.user_id, added.c.day, literal(1), *others.values()),
+    )
+    total = sum((days.c[a.value] for a in Activity), start=literal(0))
+    noted = (
+        counted.on_conflict_do_update(
+            index_elements=[days.c.community_id, days.c.user_id, days.c.day],
+            set_={Activity.CHECKIN.value: days.c[Activity.CHECKIN.value] + 1},
+        )
+        .returning(total.label("total"))
+        .cte("noted")
+    )
+    return Prepared(
+        select(
+            select(func.count()).select_from(added).scalar_subquery().label("added"),
+            select(noted.c.total).scalar_subquery().label("total"),
+        )
+    )
+
+
+_ADD_CHECKIN_NOTING_ACTIVITY = _checkin_noting_activity()
 
 
 class SqlMemberRepository:
@@ -462,3 +510,29 @@ class SqlCheckinRepository:
             },
         )
         return result.rowcount == 1
+
+    async def add_noting_activity(
+        self, community_id: int, user_id: int, day: date, streak: int, points: int, at: datetime
+    ) -> bool | None:
+        dialect = self._session.bind.dialect if self._session.bind is not None else None
+        if not is_asyncpg(dialect):
+            if not await self.add(community_id, user_id, day, streak, points, at):
+                return None
+            activity = SqlActivityRepository(self._session)
+            return await activity.note(community_id, user_id, day, Activity.CHECKIN)
+        found = (
+            await _ADD_CHECKIN_NOTING_ACTIVITY.run(
+                self._session,
+                {
+                    "community_id": community_id,
+                    "user_id": user_id,
+                    "day": day,
+                    "streak": streak,
+                    "points": points,
+                    "created_at": at,
+                },
+            )
+        ).one_or_none()
+        if found is None or not found.added:
+            return None
+        return found.total is not None and int(found.total) == 1

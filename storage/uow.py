@@ -25,7 +25,7 @@ from storage.ledger import SqlLedgerRepository
 from storage.lifecycle import SqlLifecycleRepository
 from storage.lotteries import SqlLotteryRepository
 from storage.members import SqlCheckinRepository, SqlMemberRepository
-from storage.prepared import driver_connection
+from storage.prepared import adapted_connection, driver_connection, is_asyncpg
 from storage.privacy import SqlPrivacyRepository
 from storage.processed_updates import SqlProcessedUpdates
 from storage.quizzes import SqlQuizRepository
@@ -38,6 +38,7 @@ from storage.tickets import SqlTicketRepository
 from storage.users import SqlUserRepository
 
 _savepoint_numbers = count(1)
+_PENDING_RELEASE = "seedbot.pending_release"
 
 
 # Each feature's part of the unit of work (bot.ports.<feature>.<Feature>Part): its repositories as
@@ -164,9 +165,9 @@ class SqlUnitOfWork(
 
     def __init__(self, session: AsyncSession, *, driver_savepoints: bool = True) -> None:
         self.session = session
-        self._driver_savepoints = driver_savepoints and isinstance(
-            session.bind.dialect if session.bind is not None else None, SQLiteDialect_inloop
-        )
+        dialect = session.bind.dialect if session.bind is not None else None
+        self._driver_savepoints = driver_savepoints and isinstance(dialect, SQLiteDialect_inloop)
+        self._asyncpg_savepoints = driver_savepoints and is_asyncpg(dialect)
         for name, repository in _REPOSITORIES:
             setattr(self, name, repository(session))
 
@@ -179,7 +180,15 @@ class SqlUnitOfWork(
         driver connection (SQLAlchemy's nested transactions cost more than the statements
         of a whole check-in); pending ORM changes are flushed before the release, and after
         a rollback the session forgets its ORM objects, as SQLAlchemy's own would expire
-        them."""
+        them.
+
+        On asyncpg they are sent by the driver too, as simple queries (nothing to prepare),
+        and a savepoint's RELEASE waits to go with the next SAVEPOINT in one round trip
+        (`RELEASE a; SAVEPOINT b`); the commit releases the last one."""
+        if self._asyncpg_savepoints:
+            async with self._asyncpg_savepoint():
+                yield
+            return
         if not self._driver_savepoints:
             async with self.session.begin_nested():
                 yield
@@ -203,6 +212,39 @@ class SqlUnitOfWork(
             savepoint_undone(sync)
             raise
         connection.execute(f"RELEASE {name}")
+
+    @asynccontextmanager
+    async def _asyncpg_savepoint(self) -> AsyncIterator[None]:
+        sync = self.session.sync_session
+        transaction = sync.get_transaction()
+        adapted = await adapted_connection(self.session)
+        connection = adapted.driver_connection
+        state = (sync.get_transaction(), sync.get_nested_transaction(), connection)
+        name = f"update_{next(_savepoint_numbers)}"
+        pending = self.session.info.pop(_PENDING_RELEASE, None)
+        try:
+            if pending is not None and pending[1] == state:
+                await connection.execute(f"RELEASE {pending[0]}; SAVEPOINT {name}")
+            else:
+                await connection.execute(f"SAVEPOINT {name}")
+        except Exception as error:
+            raise SavepointsUnavailable(str(error)) from error
+        try:
+            yield
+            if self.session.new or self.session.dirty or self.session.deleted:
+                await self.session.flush()
+        except BaseException as error:
+            current = sync.get_transaction()
+            if current is not transaction or transaction is None or not transaction.is_active:
+                raise SavepointsUnavailable(str(error)) from error
+            try:
+                await connection.execute(f"ROLLBACK TO {name}; RELEASE {name}")
+            except Exception as undo_error:
+                raise SavepointsUnavailable(str(undo_error)) from error
+            sync.expunge_all()
+            savepoint_undone(sync)
+            raise
+        self.session.info[_PENDING_RELEASE] = (name, state)
 
 
 _REPOSITORIES: tuple[tuple[str, Callable[[AsyncSession], object]], ...] = tuple(

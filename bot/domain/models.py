@@ -264,6 +264,15 @@ class PointsTotals:
 
 
 @dataclass(frozen=True)
+class Booking:
+    """A ledger entry written and its change applied: the entry's id, and the member's totals
+    after it (None: the balance would have fallen below zero)."""
+
+    entry_id: int
+    totals: PointsTotals | None
+
+
+@dataclass(frozen=True)
 class QuotaUse:
     """Points a moderator (None: anonymous admins) awarded this month, revoked awards excluded."""
 

@@ -6,12 +6,28 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from bot.domain.models import HistoryEntry, LeaderboardRow, LedgerEntry, QuotaUse
+from bot.domain.models import (
+    Booking,
+    CheckinMark,
+    HistoryEntry,
+    LeaderboardRow,
+    LedgerEntry,
+    QuotaUse,
+)
 
 
 class LedgerRepository(Protocol):
     async def add(self, entry: LedgerEntry) -> int | None:
         """Append the entry; its id, or None if its idempotency key was already used."""
+        ...
+
+    async def book(
+        self, entry: LedgerEntry, lifetime_change: int, checkin: CheckinMark | None = None
+    ) -> Booking | None:
+        """`add`, then the member's balance and lifetime points changed by the entry
+        (`MemberRepository.apply_points`, with `checkin`), in one step: None if the key was
+        already used (nothing changes); the booking's totals are None when the balance
+        would fall below zero (the entry is written then: the caller refuses, undoing it)."""
         ...
 
     async def get(self, entry_id: int) -> LedgerEntry | None: ...

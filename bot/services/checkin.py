@@ -5,7 +5,6 @@ from datetime import datetime, timedelta
 
 from bot.domain.errors import NotEligible
 from bot.domain.models import (
-    Activity,
     CheckinMark,
     Community,
     LedgerEntry,
@@ -54,10 +53,13 @@ async def check_in(
         return CheckinOutcome(False, member.streak, 0, member.balance)
     streak = next_streak(member.streak, last_day, today)
     points = checkin_points(streak, community.checkin_rules)
-    if not await uow.checkins.add(community.id, user.id, today, streak, points, at):
+    first_activity = await uow.checkins.add_noting_activity(
+        community.id, user.id, today, streak, points, at
+    )
+    if first_activity is None:
         await uow.members.touch(community.id, user.id, at)
         return CheckinOutcome(False, member.streak, 0, member.balance)
-    if await uow.activity.note(community.id, user.id, today, Activity.CHECKIN):
+    if first_activity:
         await note_first_activity(uow, community.id, user.id, today)
     change = await apply_points(
         uow,

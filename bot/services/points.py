@@ -60,12 +60,10 @@ async def _change(
         member = await uow.members.get(entry.community_id, entry.user_id)
     if member is None:
         raise LookupError(f"no member {entry.user_id} in community {entry.community_id}")
-    entry_id = await uow.ledger.add(entry)
-    if entry_id is None:
+    booking = await uow.ledger.book(entry, lifetime_change, checkin)
+    if booking is None:
         return None
-    totals = await uow.members.apply_points(
-        entry.community_id, entry.user_id, entry.amount, lifetime_change, checkin
-    )
+    entry_id, totals = booking.entry_id, booking.totals
     if totals is None:
         current = await uow.members.get(entry.community_id, entry.user_id)
         balance = current.balance if current is not None else member.balance
