@@ -26,14 +26,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from itertools import cycle
 from pathlib import Path
 
-import aiohttp
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiohttp import web
 
 from bench.bare_webhook_bot import DEFAULT_PATH
 from bench.harness import (
@@ -47,7 +44,8 @@ from bench.harness import (
     start_process,
     wait_until,
 )
-from tests.fakes.bot_api import WEBHOOK_SECRET_HEADER, FakeBotAPI, SentMessage
+from tests.fakes.bot_api import FakeBotAPI, SentMessage
+from tests.fakes.proxy import RoundRobinProxy
 
 FIRST_GROUP_ID = -1001000000001
 SECRET = "bench-webhook-secret"
@@ -95,7 +93,7 @@ class Bots:
 
     processes: list[BotProcess]
     url: str
-    proxy: RoundRobin | None = None
+    proxy: RoundRobinProxy | None = None
 
     def cpu_seconds(self) -> float:
         return sum(process.cpu_seconds() for process in self.processes)
@@ -105,49 +103,6 @@ class Bots:
             await process.stop()
         if self.proxy is not None:
             await self.proxy.stop()
-
-
-class RoundRobin:
-    """Hands each webhook request to the next worker in turn (a load balancer's job)."""
-
-    def __init__(self, targets: list[str]) -> None:
-        self._targets = cycle(targets)
-        self._session: aiohttp.ClientSession | None = None
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def start(self, path: str) -> None:
-        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-        app = web.Application()
-        app.router.add_post(path, self._forward)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}{path}"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._session is not None:
-            await self._session.close()
-
-    async def _forward(self, request: web.Request) -> web.Response:
-        assert self._session is not None
-        headers = {
-            key: value
-            for key, value in request.headers.items()
-            if key in ("Content-Type", WEBHOOK_SECRET_HEADER)
-        }
-        async with self._session.post(
-            next(self._targets), data=await request.read(), headers=headers
-        ) as answer:
-            return web.Response(
-                body=await answer.read(),
-                status=answer.status,
-                content_type=answer.content_type,
-            )
 
 
 def free_port() -> int:
@@ -233,9 +188,9 @@ async def start_seedbot_webhook(
         urls.append(env["WEBHOOK_URL"])
     if workers == 1:
         return Bots(processes, urls[0])
-    proxy = RoundRobin(urls)
-    await proxy.start(DEFAULT_PATH)
-    return Bots(processes, proxy.url, proxy)
+    proxy = RoundRobinProxy([url.removesuffix(DEFAULT_PATH) for url in urls])
+    await proxy.start()
+    return Bots(processes, proxy.url + DEFAULT_PATH, proxy)
 
 
 def fresh_schema(database_url: str) -> None:

@@ -35,7 +35,9 @@ class RoundRobinProxy:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=120)
+        )
         application = web.Application(client_max_size=8 * 1024 * 1024)
         application.router.add_route("*", "/{tail:.*}", self._forward)
         self._runner = web.AppRunner(application, access_log=None)
