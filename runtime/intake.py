@@ -29,9 +29,11 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.methods import AnswerCallbackQuery, TelegramMethod
-from aiogram.types import Update
+from aiogram.types import Message, Update
 
+from bot.domain.models import UserInfo
 from bot.ports import Clock, SavepointsUnavailable, UnitOfWork, UnitOfWorkFactory
+from bot.services.membership import note_senders
 from runtime.features import PagePrefetch, PageSettleable
 from runtime.outbox import Outbox
 from runtime.retry import Backoff, Sleeper, is_transient
@@ -287,6 +289,7 @@ class BatchIntake:
                 if item.update_id is not None:
                     await self._store_dead_letter(uow, item.update_id, item.payload, item.error)
             fresh = await self._claim(uow, updates)
+            await self._note_senders(uow, [u for u in updates if u.update_id in fresh])
             handled_before: list[Update] = []
             for update in updates:
                 if update.update_id not in fresh:
@@ -311,6 +314,22 @@ class BatchIntake:
             await uow.processed_updates.remember_answers(self._bot.id, answers)
             outboxes += await self._answer_again(uow, handled_before)
         return outboxes
+
+    async def _note_senders(self, uow: UnitOfWork, updates: Sequence[Update]) -> None:
+        """The page's senders in groups, written at once before its updates (each update
+        would write its sender first thing, in its own savepoint; a sender's row stays
+        written when their update is undone, as its redelivery would write it again). When
+        that fails, each update writes its own sender, as it would have."""
+        senders = [sender for update in updates if (sender := _group_sender(update))]
+        if not senders:
+            return
+        try:
+            async with uow.savepoint():
+                await note_senders(uow, senders)
+        except Exception as error:
+            if is_transient(error) or isinstance(error, SavepointsUnavailable):
+                raise
+            logger.warning("The senders of %s are written one by one (%s)", _ids(updates), error)
 
     async def _answer_again(self, uow: UnitOfWork, updates: Sequence[Update]) -> list[Outbox]:
         """Presses handled before (a crash came between their commit and their answers) get
@@ -429,6 +448,28 @@ def _answered(update: Update, answer: dict[str, Any]) -> Outbox:
     outbox = Outbox()
     outbox.call(AnswerCallbackQuery(callback_query_id=update.callback_query.id, **answer))
     return outbox
+
+
+_GROUP_CHAT_TYPES = frozenset({"group", "supergroup"})
+
+
+def _group_sender(update: Update) -> UserInfo | None:
+    """Who sent a message or pressed a button in a group chat."""
+    if update.message is not None:
+        chat, sender = update.message.chat, update.message.from_user
+    elif update.callback_query is not None and isinstance(update.callback_query.message, Message):
+        chat, sender = update.callback_query.message.chat, update.callback_query.from_user
+    else:
+        return None
+    if sender is None or chat.type not in _GROUP_CHAT_TYPES:
+        return None
+    return UserInfo(
+        id=sender.id,
+        first_name=sender.first_name,
+        username=sender.username,
+        language_code=sender.language_code,
+        is_bot=sender.is_bot,
+    )
 
 
 def _redacted(text: str, secret: str) -> str:

@@ -13,7 +13,9 @@ from sqlalchemy.orm import aliased
 
 from bot.domain.bounds import QUOTA_KINDS
 from bot.domain.models import (
+    Activity,
     Booking,
+    CheckinBooking,
     CheckinMark,
     HistoryEntry,
     LeaderboardRow,
@@ -23,8 +25,8 @@ from bot.domain.models import (
     QuotaUse,
     Tier,
 )
-from storage.members import SqlMemberRepository
-from storage.models import LedgerRow, MemberRow, UserRow
+from storage.members import SqlCheckinRepository, SqlMemberRepository
+from storage.models import ActivityDayRow, CheckinRow, LedgerRow, MemberRow, UserRow
 from storage.prepared import PerDialect, Prepared, is_asyncpg
 from storage.sql import _table
 
@@ -124,6 +126,88 @@ _BOOK = _booking_statement(checkin=False)
 _BOOK_CHECKIN = _booking_statement(checkin=True)
 
 
+def _checkin_booking_statement() -> Prepared:
+    """PostgreSQL: the check-in, its count in the day's activity, its ledger row and the
+    member's change in one statement (one round trip); each written only when the check-in
+    before it was."""
+    checkins = _table(CheckinRow)
+    days = _table(ActivityDayRow)
+    added = (
+        postgresql.insert(checkins)
+        .values(
+            community_id=bindparam("community_id"),
+            user_id=bindparam("user_id"),
+            day=bindparam("new_day"),
+            streak=bindparam("new_streak"),
+            points=bindparam("amount"),
+            created_at=bindparam("active_at"),
+        )
+        .on_conflict_do_nothing()
+        .returning(checkins.c.community_id, checkins.c.user_id, checkins.c.day)
+        .cte("added")
+    )
+    others = {a.value: literal(0) for a in Activity if a is not Activity.CHECKIN}
+    total = sum((days.c[a.value] for a in Activity), start=literal(0))
+    noted = (
+        postgresql.insert(days)
+        .from_select(
+            ["community_id", "user_id", "day", Activity.CHECKIN.value, *others],
+            select(
+                added.c.community_id, added.c.user_id, added.c.day, literal(1), *others.values()
+            ),
+        )
+        .on_conflict_do_update(
+            index_elements=[days.c.community_id, days.c.user_id, days.c.day],
+            set_={Activity.CHECKIN.value: days.c[Activity.CHECKIN.value] + 1},
+        )
+        .returning(total.label("total"))
+        .cte("noted")
+    )
+    entry = (
+        postgresql.insert(_LEDGER)
+        .from_select(
+            list(_ENTRY_COLUMNS),
+            select(*(bindparam(name, type_=_LEDGER.c[name].type) for name in _ENTRY_COLUMNS)).where(
+                exists(select(added.c.day))
+            ),
+        )
+        .on_conflict_do_nothing()
+        .returning(_LEDGER.c.id)
+        .cte("entry")
+    )
+    totals = (
+        update(_MEMBERS)
+        .where(
+            _MEMBERS.c.community_id == bindparam("key_community"),
+            _MEMBERS.c.user_id == bindparam("key_user"),
+            _MEMBERS.c.balance + bindparam("amount") >= 0,
+            exists(select(entry.c.id)),
+        )
+        .values(
+            balance=_MEMBERS.c.balance + bindparam("amount"),
+            lifetime_earned=_MEMBERS.c.lifetime_earned + bindparam("lifetime_change"),
+            streak=bindparam("new_streak"),
+            last_checkin_day=bindparam("new_day"),
+            last_active_at=bindparam("active_at"),
+        )
+        .returning(_MEMBERS.c.balance, _MEMBERS.c.lifetime_earned, _MEMBERS.c.tier)
+        .cte("totals")
+    )
+    return Prepared(
+        select(
+            select(func.count()).select_from(added).scalar_subquery().label("added"),
+            select(noted.c.total).scalar_subquery().label("total"),
+            select(entry.c.id).scalar_subquery().label("entry_id"),
+            select(totals.c.balance).scalar_subquery().label("balance"),
+            select(totals.c.lifetime_earned).scalar_subquery().label("lifetime_earned"),
+            select(totals.c.tier).scalar_subquery().label("tier"),
+        )
+    )
+
+
+_BOOK_CHECKIN_WITH_ENTRY = _checkin_booking_statement()
+
+
 def _history_entry(row: LedgerRow, revoked_by: int | None) -> HistoryEntry:
     entry = _ledger_entry_from_row(row)
     reverses = None
@@ -154,6 +238,55 @@ class SqlLedgerRepository:
             )
         ).one_or_none()
         return int(added[0]) if added is not None else None
+
+    async def book_checkin(
+        self, entry: LedgerEntry, lifetime_change: int, checkin: CheckinMark
+    ) -> CheckinBooking | None:
+        dialect = self._session.bind.dialect if self._session.bind is not None else None
+        if not is_asyncpg(dialect):
+            first_activity = await SqlCheckinRepository(self._session).add_noting_activity(
+                entry.community_id,
+                entry.user_id,
+                checkin.day,
+                checkin.streak,
+                entry.amount,
+                checkin.at,
+            )
+            if first_activity is None:
+                return None
+            return CheckinBooking(first_activity, await self.book(entry, lifetime_change, checkin))
+        found = (
+            await _BOOK_CHECKIN_WITH_ENTRY.run(
+                self._session,
+                {
+                    "community_id": entry.community_id,
+                    "user_id": entry.user_id,
+                    "amount": entry.amount,
+                    "kind": str(entry.kind),
+                    "reason": entry.reason,
+                    "actor_id": entry.actor_id,
+                    "idempotency_key": entry.idempotency_key,
+                    "created_at": entry.created_at,
+                    "key_community": entry.community_id,
+                    "key_user": entry.user_id,
+                    "lifetime_change": lifetime_change,
+                    "new_streak": checkin.streak,
+                    "new_day": checkin.day,
+                    "active_at": checkin.at,
+                },
+            )
+        ).one_or_none()
+        if found is None or not found.added:
+            return None
+        first_activity = found.total is not None and int(found.total) == 1
+        if found.entry_id is None:
+            return CheckinBooking(first_activity, None)
+        if found.balance is None:
+            return CheckinBooking(first_activity, Booking(int(found.entry_id), None))
+        totals = PointsTotals(
+            balance=found.balance, lifetime_earned=found.lifetime_earned, tier=Tier(found.tier)
+        )
+        return CheckinBooking(first_activity, Booking(int(found.entry_id), totals))
 
     async def book(
         self, entry: LedgerEntry, lifetime_change: int, checkin: CheckinMark | None = None

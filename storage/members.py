@@ -6,12 +6,26 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    bindparam,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.models import (
     Activity,
+    CheckingInMember,
     CheckinMark,
     Community,
     LeaderboardRow,
@@ -19,6 +33,7 @@ from bot.domain.models import (
     MembershipEvent,
     PointsTotals,
     ReferralStatus,
+    Stage,
     Tier,
 )
 from storage.activity import SqlActivityRepository
@@ -28,6 +43,7 @@ from storage.models import (
     BlockedChatRow,
     CheckinRow,
     CommunityRow,
+    MemberLifecycleRow,
     MemberRow,
     MembershipEventRow,
     ReferralRow,
@@ -193,6 +209,67 @@ def _checkin_noting_activity() -> Prepared:
 
 _ADD_CHECKIN_NOTING_ACTIVITY = _checkin_noting_activity()
 
+_PENDING_REFERRAL = (
+    exists()
+    .where(
+        ReferralRow.community_id == bindparam("key_community"),
+        ReferralRow.invitee_id == bindparam("key_user"),
+        ReferralRow.status == str(ReferralStatus.PENDING),
+    )
+    .label("pending_referral")
+)
+_AT_RISK_OR_CHURNED = (
+    exists()
+    .where(
+        MemberLifecycleRow.community_id == bindparam("key_community"),
+        MemberLifecycleRow.user_id == bindparam("key_user"),
+        or_(
+            MemberLifecycleRow.stage == literal(Stage.AT_RISK.value),
+            MemberLifecycleRow.stage == literal(Stage.CHURNED.value),
+        ),
+    )
+    .label("at_risk_or_churned")
+)
+_CHECKING_IN = Prepared(
+    select(*_MEMBERS.c, _PENDING_REFERRAL, _AT_RISK_OR_CHURNED).where(_MEMBER_KEY)
+)
+
+
+def _checking_in_adding() -> Prepared:
+    """PostgreSQL: the member checking in, inserted (not joined) when absent, with their
+    pending referral and lifecycle stage, in one statement (one round trip). The insert's
+    rows come back through RETURNING; a present member from the statement's snapshot."""
+    columns = ["community_id", "user_id", "is_member", "balance", "lifetime_earned", "streak"]
+    columns += ["tier", "activity_points_today"]
+    absent = ~exists().where(_MEMBER_KEY)
+    added = (
+        postgresql.insert(_MEMBERS)
+        .from_select(
+            columns,
+            select(
+                bindparam("key_community", type_=BigInteger),
+                bindparam("key_user", type_=BigInteger),
+                true(),
+                literal(0),
+                literal(0),
+                literal(0),
+                literal(int(Tier.NEWCOMER)),
+                literal(0),
+            ).where(absent),
+        )
+        .on_conflict_do_nothing()
+        .returning(*_MEMBERS.c)
+        .cte("added")
+    )
+    present = select(
+        *_MEMBERS.c, false().label("added"), _PENDING_REFERRAL, _AT_RISK_OR_CHURNED
+    ).where(_MEMBER_KEY)
+    inserted = select(*added.c, true(), false(), _AT_RISK_OR_CHURNED)
+    return Prepared(union_all(present, inserted))
+
+
+_CHECKING_IN_ADDING = _checking_in_adding()
+
 
 class SqlMemberRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -217,6 +294,32 @@ class SqlMemberRepository:
             if found
             else None
         )
+
+    async def get_or_add_for_checkin(
+        self, community_id: int, user_id: int, now: datetime, display_name: str
+    ) -> CheckingInMember:
+        key = {"key_community": community_id, "key_user": user_id}
+        dialect = self._session.bind.dialect if self._session.bind is not None else None
+        if is_asyncpg(dialect):
+            found = (await _CHECKING_IN_ADDING.run(self._session, key)).one_or_none()
+            if found is not None:
+                return CheckingInMember(
+                    _member_from_row(found, display_name),
+                    bool(found.added),
+                    bool(found.pending_referral),
+                    bool(found.at_risk_or_churned),
+                )
+        else:
+            found = (await _CHECKING_IN.run(self._session, key)).one_or_none()
+            if found is not None:
+                return CheckingInMember(
+                    _member_from_row(found, display_name),
+                    False,
+                    bool(found.pending_referral),
+                    bool(found.at_risk_or_churned),
+                )
+        member = await self.add(community_id, user_id, now, joined=False, display_name=display_name)
+        return CheckingInMember(member, True, False, False)
 
     async def add(
         self,

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import BigInteger, Boolean, String, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.models import UserInfo
 from storage.caches import caches_of, user_written, user_written_here
 from storage.engine import READ_ONLY
 from storage.models import UserRow
-from storage.prepared import PerDialect, Prepared
+from storage.prepared import PerDialect, Prepared, is_asyncpg
 from storage.sql import _table
 
 
@@ -40,6 +43,31 @@ _RELEASE_USERNAME = Prepared(
     .where(_USERS.c.username == bindparam("taken"), _USERS.c.id != bindparam("keep"))
     .values(username=None)
 )
+# PostgreSQL: a page's users written in one statement. Whoever else held one of their
+# usernames loses it (the page's users are written with theirs, so they are left out).
+_UPSERT_USERS = Prepared(
+    text(
+        """
+WITH page AS (
+  SELECT * FROM unnest(:ids, :first_names, :usernames, :language_codes, :is_bots)
+    AS p(id, first_name, username, language_code, is_bot)
+), released AS (
+  UPDATE users SET username = NULL FROM page
+  WHERE users.username = page.username AND users.id NOT IN (SELECT id FROM page)
+)
+INSERT INTO users (id, first_name, username, language_code, is_bot)
+SELECT id, first_name, username, language_code, is_bot FROM page
+ON CONFLICT (id) DO UPDATE SET first_name = excluded.first_name,
+  username = excluded.username, language_code = excluded.language_code
+"""
+    ).bindparams(
+        bindparam("ids", type_=ARRAY(BigInteger)),
+        bindparam("first_names", type_=ARRAY(String)),
+        bindparam("usernames", type_=ARRAY(String)),
+        bindparam("language_codes", type_=ARRAY(String)),
+        bindparam("is_bots", type_=ARRAY(Boolean)),
+    )
+)
 _USER_BY_ID = select(*_USERS.c).where(_USERS.c.id == bindparam("id"))
 
 
@@ -67,18 +95,55 @@ class SqlUserRepository:
         the user's next update that writes records them."""
         await self._write(user, in_read_only=False)
 
+    async def note_many(self, users: Sequence[UserInfo]) -> None:
+        """On PostgreSQL the users not known to be written yet, in one statement; a user or
+        username twice among them is left to `note`, as is every other database."""
+        dialect = self._session.bind.dialect if self._session.bind is not None else None
+        if not is_asyncpg(dialect) or await self._read_only():
+            return
+        ids = Counter(user.id for user in users)
+        names = Counter(user.username.lower() for user in users if user.username)
+        page: list[tuple[UserInfo, tuple[str, str | None, str | None]]] = []
+        for user in users:
+            username = user.username.lower() if user.username else None
+            if ids[user.id] > 1 or (username is not None and names[username] > 1):
+                continue
+            details = (user.first_name[:255], username, user.language_code)
+            if not self._known(user.id, details):
+                page.append((user, details))
+        if not page:
+            return
+        await _UPSERT_USERS.run(
+            self._session,
+            {
+                "ids": [user.id for user, _ in page],
+                "first_names": [details[0] for _, details in page],
+                "usernames": [details[1] for _, details in page],
+                "language_codes": [details[2] for _, details in page],
+                "is_bots": [user.is_bot for user, _ in page],
+            },
+        )
+        for user, details in page:
+            user_written(self._session, user.id, details)
+
+    def _known(self, user_id: int, details: tuple[str, str | None, str | None]) -> bool:
+        """Whether these details were written already (committed, or in this transaction)."""
+        caches = caches_of(self._session)
+        if caches is not None and caches.user_unchanged(user_id, details):
+            return True
+        return user_written_here(self._session, user_id, details)
+
+    async def _read_only(self) -> bool:
+        connection = (await self._session.connection()).sync_connection
+        return connection is not None and bool(connection.get_execution_options().get(READ_ONLY))
+
     async def _write(self, user: UserInfo, *, in_read_only: bool) -> None:
         username = user.username.lower() if user.username else None
         details = (user.first_name[:255], username, user.language_code)
-        caches = caches_of(self._session)
-        if caches is not None and caches.user_unchanged(user.id, details):
+        if self._known(user.id, details):
             return
-        if user_written_here(self._session, user.id, details):
+        if not in_read_only and await self._read_only():
             return
-        if not in_read_only:
-            connection = (await self._session.connection()).sync_connection
-            if connection is not None and connection.get_execution_options().get(READ_ONLY):
-                return
         if username:
             # A username belongs to one account at a time; whoever had it before moved on.
             await _RELEASE_USERNAME.run(self._session, {"taken": username, "keep": user.id})

@@ -205,6 +205,18 @@ class Member:
 
 
 @dataclass(frozen=True)
+class CheckingInMember:
+    """A member about to check in, registered if they were not: whether they were just
+    added, whether a referral of theirs (as the invitee) is pending, and whether their
+    lifecycle stage is at risk or churned (their first activity of a day wins them back)."""
+
+    member: Member
+    added: bool
+    pending_referral: bool
+    at_risk_or_churned: bool
+
+
+@dataclass(frozen=True)
 class LedgerEntry:
     community_id: int
     user_id: int
@@ -270,6 +282,15 @@ class Booking:
 
     entry_id: int
     totals: PointsTotals | None
+
+
+@dataclass(frozen=True)
+class CheckinBooking:
+    """A check-in written with its ledger entry: whether it was the member's first activity
+    of the day, and the entry's booking (None: its idempotency key was already used)."""
+
+    first_activity: bool
+    booking: Booking | None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from bot.domain.models import (
+    CheckingInMember,
     CheckinMark,
     Community,
     LeaderboardRow,
@@ -34,6 +35,10 @@ class UserRepository(Protocol):
         """As upsert, but left for a later update in a read-only transaction."""
         ...
 
+    async def note_many(self, users: Sequence[UserInfo]) -> None:
+        """As note for each (a page's senders at once), in one statement where it can."""
+        ...
+
     async def get(self, user_id: int) -> UserInfo | None: ...
     async def find_by_username(self, username: str) -> UserInfo | None: ...
     async def set_can_message(self, user_id: int, can_message: bool) -> None: ...
@@ -44,6 +49,13 @@ class MemberRepository(Protocol):
     async def get(self, community_id: int, user_id: int) -> Member | None: ...
     async def get_for_checkin(self, community_id: int, user_id: int) -> tuple[Member, bool] | None:
         """The member, and whether a referral of theirs (as the invitee) is pending."""
+        ...
+
+    async def get_or_add_for_checkin(
+        self, community_id: int, user_id: int, now: datetime, display_name: str
+    ) -> CheckingInMember:
+        """The member checking in, added (not joined) unless present; one statement where
+        the database allows it."""
         ...
 
     async def add(

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from bot.domain.models import (
     Booking,
+    CheckinBooking,
     CheckinMark,
     HistoryEntry,
     LeaderboardRow,
@@ -19,6 +20,14 @@ from bot.domain.models import (
 class LedgerRepository(Protocol):
     async def add(self, entry: LedgerEntry) -> int | None:
         """Append the entry; its id, or None if its idempotency key was already used."""
+        ...
+
+    async def book_checkin(
+        self, entry: LedgerEntry, lifetime_change: int, checkin: CheckinMark
+    ) -> CheckinBooking | None:
+        """The check-in of `checkin` with its activity (`CheckinRepository.add_noting_activity`,
+        its points the entry's amount) and, when it was inserted, `book` with the mark, in
+        one step: None if that member already checked in on that day."""
         ...
 
     async def book(

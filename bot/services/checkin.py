@@ -16,7 +16,7 @@ from bot.domain.rules import checkin_day_after_move, checkin_points, local_day, 
 from bot.ports import UnitOfWork
 from bot.services.lifecycle import note_first_activity
 from bot.services.membership import member_checking_in
-from bot.services.points import apply_points
+from bot.services.points import apply_checkin_points
 from bot.services.referrals import note_checkin
 
 
@@ -45,7 +45,7 @@ async def check_in(
     found = await member_checking_in(uow, community, user, at)
     if found is None:
         raise NotEligible()
-    member, pending_referral = found
+    member, pending_referral = found.member, found.pending_referral
     today = local_day(at, community.timezone)
     last_day = member.last_checkin_day
     if last_day is not None and last_day >= today:
@@ -53,29 +53,24 @@ async def check_in(
         return CheckinOutcome(False, member.streak, 0, member.balance)
     streak = next_streak(member.streak, last_day, today)
     points = checkin_points(streak, community.checkin_rules)
-    first_activity = await uow.checkins.add_noting_activity(
-        community.id, user.id, today, streak, points, at
+    entry = LedgerEntry(
+        community_id=community.id,
+        user_id=user.id,
+        amount=points,
+        kind=LedgerKind.CHECKIN,
+        idempotency_key=f"checkin:{community.id}:{user.id}:{today.isoformat()}",
+        created_at=at,
+        reason=f"streak {streak}",
     )
-    if first_activity is None:
+    booked = await apply_checkin_points(
+        uow, community, entry, member, CheckinMark(streak, today, at)
+    )
+    if booked is None:
         await uow.members.touch(community.id, user.id, at)
         return CheckinOutcome(False, member.streak, 0, member.balance)
-    if first_activity:
+    first_activity, change = booked
+    if first_activity and found.at_risk_or_churned:
         await note_first_activity(uow, community.id, user.id, today)
-    change = await apply_points(
-        uow,
-        community,
-        LedgerEntry(
-            community_id=community.id,
-            user_id=user.id,
-            amount=points,
-            kind=LedgerKind.CHECKIN,
-            idempotency_key=f"checkin:{community.id}:{user.id}:{today.isoformat()}",
-            created_at=at,
-            reason=f"streak {streak}",
-        ),
-        member,
-        CheckinMark(streak, today, at),
-    )
     if pending_referral:
         await note_checkin(uow, community, user.id, at)
     balance = change.balance if change else member.balance

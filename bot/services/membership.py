@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from bot.domain.models import NON_MEMBER_USER_IDS, Community, Member, UserInfo
+from bot.domain.models import (
+    NON_MEMBER_USER_IDS,
+    CheckingInMember,
+    Community,
+    Member,
+    UserInfo,
+)
 from bot.ports import UnitOfWork
 
 
@@ -72,21 +79,26 @@ async def _add_member(
 
 async def member_checking_in(
     uow: UnitOfWork, community: Community, user: UserInfo, now: datetime
-) -> tuple[Member, bool] | None:
+) -> CheckingInMember | None:
     """Like `member_seen`, but the activity is left for the check-in to write with its own
-    update; also tells whether the member has a pending referral. A member registered just
-    now has none: referrals are recorded when a member joins, together with the member."""
+    update; also tells whether the member has a pending referral (a member registered just
+    now has none: referrals are recorded when a member joins, together with the member) and
+    whether they are at risk or churned."""
     if not is_eligible(user):
         return None
     await uow.users.upsert(user)
-    found = await uow.members.get_for_checkin(community.id, user.id)
-    if found is None:
-        member = await _add_member(uow, community, user, now, joined=False)
-        return replace(member, is_member=True), False
-    member, pending_referral = found
-    if not member.is_member:
+    found = await uow.members.get_or_add_for_checkin(
+        community.id, user.id, now, user.first_name[:255]
+    )
+    if not found.member.is_member:
         await uow.members.mark_joined(community.id, user.id, now)
-    return replace(member, is_member=True), pending_referral
+    return replace(found, member=replace(found.member, is_member=True))
+
+
+async def note_senders(uow: UnitOfWork, users: Sequence[UserInfo]) -> None:
+    """A page's senders recorded at once (each update's `note_sender` then has nothing left
+    to write)."""
+    await uow.users.note_many([user for user in users if is_eligible(user)])
 
 
 async def member_joined(

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from bot.domain.errors import InsufficientBalance
 from bot.domain.models import (
+    Booking,
     CheckinMark,
     Community,
     HistoryEntry,
@@ -63,6 +64,32 @@ async def _change(
     booking = await uow.ledger.book(entry, lifetime_change, checkin)
     if booking is None:
         return None
+    return await _settle(uow, community, entry, lifetime_change, member, booking)
+
+
+async def apply_checkin_points(
+    uow: UnitOfWork, community: Community, entry: LedgerEntry, member: Member, checkin: CheckinMark
+) -> tuple[bool, PointsChange | None] | None:
+    """The check-in of `checkin` and its points (`entry`) in one step, as `apply_points`
+    would book them: None when that member already checked in on that day, else whether it
+    was their first activity of the day, and the change (None: the entry's key was used)."""
+    booked = await uow.ledger.book_checkin(entry, max(entry.amount, 0), checkin)
+    if booked is None:
+        return None
+    if booked.booking is None:
+        return booked.first_activity, None
+    change = await _settle(uow, community, entry, max(entry.amount, 0), member, booked.booking)
+    return booked.first_activity, change
+
+
+async def _settle(
+    uow: UnitOfWork,
+    community: Community,
+    entry: LedgerEntry,
+    lifetime_change: int,
+    member: Member,
+    booking: Booking,
+) -> PointsChange:
     entry_id, totals = booking.entry_id, booking.totals
     if totals is None:
         current = await uow.members.get(entry.community_id, entry.user_id)
