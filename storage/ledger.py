@@ -217,6 +217,20 @@ def _history_entry(row: LedgerRow, revoked_by: int | None) -> HistoryEntry:
     return HistoryEntry(entry, revoked_by=revoked_by, reverses=reverses)
 
 
+def _entry_parameters(entry: LedgerEntry) -> dict[str, Any]:
+    """A ledger row's columns as the statements' parameters."""
+    return {
+        "community_id": entry.community_id,
+        "user_id": entry.user_id,
+        "amount": entry.amount,
+        "kind": str(entry.kind),
+        "reason": entry.reason,
+        "actor_id": entry.actor_id,
+        "idempotency_key": entry.idempotency_key,
+        "created_at": entry.created_at,
+    }
+
+
 class SqlLedgerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -225,16 +239,7 @@ class SqlLedgerRepository:
         added = (
             await _ADD_LEDGER_ENTRY.run(
                 self._session,
-                {
-                    "community_id": entry.community_id,
-                    "user_id": entry.user_id,
-                    "amount": entry.amount,
-                    "kind": str(entry.kind),
-                    "reason": entry.reason,
-                    "actor_id": entry.actor_id,
-                    "idempotency_key": entry.idempotency_key,
-                    "created_at": entry.created_at,
-                },
+                _entry_parameters(entry),
             )
         ).one_or_none()
         return int(added[0]) if added is not None else None
@@ -259,14 +264,7 @@ class SqlLedgerRepository:
             await _BOOK_CHECKIN_WITH_ENTRY.run(
                 self._session,
                 {
-                    "community_id": entry.community_id,
-                    "user_id": entry.user_id,
-                    "amount": entry.amount,
-                    "kind": str(entry.kind),
-                    "reason": entry.reason,
-                    "actor_id": entry.actor_id,
-                    "idempotency_key": entry.idempotency_key,
-                    "created_at": entry.created_at,
+                    **_entry_parameters(entry),
                     "key_community": entry.community_id,
                     "key_user": entry.user_id,
                     "lifetime_change": lifetime_change,
@@ -301,14 +299,7 @@ class SqlLedgerRepository:
             )
             return Booking(entry_id, totals)
         parameters: dict[str, Any] = {
-            "community_id": entry.community_id,
-            "user_id": entry.user_id,
-            "amount": entry.amount,
-            "kind": str(entry.kind),
-            "reason": entry.reason,
-            "actor_id": entry.actor_id,
-            "idempotency_key": entry.idempotency_key,
-            "created_at": entry.created_at,
+            **_entry_parameters(entry),
             "key_community": entry.community_id,
             "key_user": entry.user_id,
             "lifetime_change": lifetime_change,

@@ -39,7 +39,6 @@ from bot.domain.models import (
 from storage.activity import SqlActivityRepository
 from storage.communities import _community_from_row
 from storage.models import (
-    ActivityDayRow,
     BlockedChatRow,
     CheckinRow,
     CommunityRow,
@@ -165,49 +164,6 @@ _APPLY_CHECKIN_POINTS = Prepared(
 _TOUCH = Prepared(update(_MEMBERS).where(_MEMBER_KEY).values(last_active_at=bindparam("active_at")))
 _MEMBER_FOR_CHECKIN_PREPARED = Prepared(_MEMBER_FOR_CHECKIN)
 
-
-def _checkin_noting_activity() -> Prepared:
-    """PostgreSQL: the check-in and its count in the day's activity in one statement (one
-    round trip), the activity counted only when the check-in was inserted."""
-    checkins = _table(CheckinRow)
-    days = _table(ActivityDayRow)
-    added = (
-        postgresql.insert(checkins)
-        .values(
-            community_id=bindparam("community_id"),
-            user_id=bindparam("user_id"),
-            day=bindparam("day"),
-            streak=bindparam("streak"),
-            points=bindparam("points"),
-            created_at=bindparam("created_at"),
-        )
-        .on_conflict_do_nothing()
-        .returning(checkins.c.community_id, checkins.c.user_id, checkins.c.day)
-        .cte("added")
-    )
-    others = {a.value: literal(0) for a in Activity if a is not Activity.CHECKIN}
-    counted = postgresql.insert(days).from_select(
-        ["community_id", "user_id", "day", Activity.CHECKIN.value, *others],
-        select(added.c.community_id, added.c.user_id, added.c.day, literal(1), *others.values()),
-    )
-    total = sum((days.c[a.value] for a in Activity), start=literal(0))
-    noted = (
-        counted.on_conflict_do_update(
-            index_elements=[days.c.community_id, days.c.user_id, days.c.day],
-            set_={Activity.CHECKIN.value: days.c[Activity.CHECKIN.value] + 1},
-        )
-        .returning(total.label("total"))
-        .cte("noted")
-    )
-    return Prepared(
-        select(
-            select(func.count()).select_from(added).scalar_subquery().label("added"),
-            select(noted.c.total).scalar_subquery().label("total"),
-        )
-    )
-
-
-_ADD_CHECKIN_NOTING_ACTIVITY = _checkin_noting_activity()
 
 _PENDING_REFERRAL = (
     exists()
@@ -617,25 +573,11 @@ class SqlCheckinRepository:
     async def add_noting_activity(
         self, community_id: int, user_id: int, day: date, streak: int, points: int, at: datetime
     ) -> bool | None:
-        dialect = self._session.bind.dialect if self._session.bind is not None else None
-        if not is_asyncpg(dialect):
-            if not await self.add(community_id, user_id, day, streak, points, at):
-                return None
-            activity = SqlActivityRepository(self._session)
-            return await activity.note(community_id, user_id, day, Activity.CHECKIN)
-        found = (
-            await _ADD_CHECKIN_NOTING_ACTIVITY.run(
-                self._session,
-                {
-                    "community_id": community_id,
-                    "user_id": user_id,
-                    "day": day,
-                    "streak": streak,
-                    "points": points,
-                    "created_at": at,
-                },
-            )
-        ).one_or_none()
-        if found is None or not found.added:
+        """The check-in and its count in the day's activity: None when the member had checked
+        in that day already, else whether it was their first activity of the day. (On
+        PostgreSQL the ledger books both in one statement: `SqlLedgerRepository.book_checkin`.)"""
+        if not await self.add(community_id, user_id, day, streak, points, at):
             return None
-        return found.total is not None and int(found.total) == 1
+        return await SqlActivityRepository(self._session).note(
+            community_id, user_id, day, Activity.CHECKIN
+        )
