@@ -197,7 +197,7 @@ class BatchedRequestHandler(BaseRequestHandler):
     def _read(self, body: bytes) -> Update | Unreadable | None:
         try:
             raw: Any = json.loads(body)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # not JSON, or nested too deep to read
             logger.error(
                 "A webhook request's body is not JSON (%s, %d bytes); answered and dropped",
                 error,

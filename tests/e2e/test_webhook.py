@@ -156,6 +156,8 @@ async def test_an_unreadable_update_is_a_dead_letter_and_answered(worker: Worker
     assert await worker.count(letters) == 1
     assert await worker.post(0, body=b"{not json") == 200
     assert await worker.post(0, body=b"[1, 2, 3]") == 200
+    deep = b"[" * 30_000 + b"]" * 30_000  # within the size limit, too deep for json
+    assert await worker.post(0, body=b'{"update_id": 987655, "message": ' + deep + b"}") == 200
     # The worker goes on.
     update_id = worker.api.send_message(GROUP_ID, MEMBERS[1], "/checkin")
     assert await worker.post(update_id) == 200
